@@ -1,0 +1,1 @@
+"""The Latent Explorer engine: data, training, checkpoints, metrics. Headless: no Qt widgets here."""

@@ -1,0 +1,72 @@
+"""Checkpoints: model name + config + weights + optimiser state + training state + metrics history.
+
+Written atomically (temporary file, then rename) and loaded with ``weights_only=True``, so opening a
+file never runs code from it.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import torch
+
+from models import GenerativeModel, build_model
+
+from .errors import CheckpointError
+
+FORMAT = "latent-explorer/1"
+
+
+def save_checkpoint(path: Path, model: GenerativeModel, optimizers: dict | None = None, train_state: dict | None = None,
+                    history: list[dict] | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "model": {"name": model.name, "config": model.config},
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizers": {k: o.state_dict() for k, o in (optimizers or {}).items()},
+        "train_state": train_state or {},
+        "history": history or [],
+    }
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: Path) -> dict:
+    """The checkpoint's contents (tensors on the CPU), checked to be ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
+        raise CheckpointError(f"{path}: not a readable Latent Explorer checkpoint "
+                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a Latent Explorer checkpoint (expected format {FORMAT})")
+    return payload
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[GenerativeModel, dict]:
+    """Rebuild the model from a checkpoint; returns (model in eval mode, the whole payload)."""
+    payload = read_checkpoint(path)
+    spec = payload["model"]
+    try:
+        model = build_model(spec["name"], spec["config"])
+        model.load_state_dict(payload["state_dict"])
+    except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{path}: the weights do not fit model {spec.get('name')!r} ({str(exc)[:200]})") from exc
+    return model.to(device).eval(), payload

@@ -1,0 +1,85 @@
+"""``python main.py train``: train a model headless, with a progress bar; writes checkpoint.pt and metrics.jsonl."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from models import MODELS
+
+from ..checkpoint import read_checkpoint
+from ..data import BUILTIN, load_dataset
+from ..errors import LatentExplorerError
+from ..trainer import Run, TrainConfig, Trainer, model_config_for
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model headless", description=__doc__)
+    p.add_argument("--dataset", default="digits", help=f"one of {', '.join(BUILTIN)}, or a path (.npz, .mat, image folder)")
+    p.add_argument("--model", default="vae", choices=list(MODELS))
+    p.add_argument("--out", type=Path, required=True, help="run folder: checkpoint.pt and metrics.jsonl go here")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--latent-dim", type=int)
+    p.add_argument("--hidden", type=int, nargs="+", help="fully-connected widths, e.g. 256 128")
+    p.add_argument("--channels", type=int, nargs="+", help="conv widths, e.g. 32 64 128")
+    p.add_argument("--beta", type=float, help="VAE: weight of the KL term")
+    p.add_argument("--likelihood", choices=["gaussian", "bernoulli"], help="VAE reconstruction likelihood")
+    p.add_argument("--noise-std", type=float, help="autoencoders: denoising noise level (0 = plain)")
+    p.add_argument("--image-size", type=int, help="image folders: resize to this square size")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", type=Path, help="continue from this checkpoint (model and data set come from it)")
+
+
+def model_overrides(args: argparse.Namespace) -> dict:
+    keys = {"latent_dim": args.latent_dim, "hidden": args.hidden, "channels": args.channels, "beta": args.beta,
+            "likelihood": args.likelihood, "noise_std": args.noise_std}
+    return {k: v for k, v in keys.items() if v is not None}
+
+
+def build_run(args: argparse.Namespace) -> Run:
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device, seed=args.seed)
+    if args.resume:
+        payload = read_checkpoint(args.resume)
+        source = payload["train_state"].get("dataset")
+        if not source:
+            raise LatentExplorerError(f"{args.resume}: the checkpoint does not say which data set it was trained on")
+        data = load_dataset(source, image_size=args.image_size)
+        spec = payload["model"]
+        if list(data.image_shape) != list(spec["config"]["image_shape"]):
+            raise LatentExplorerError(f"{args.resume}: trained on images {spec['config']['image_shape']}, "
+                                      f"but {source} has {list(data.image_shape)}")
+        return Run(spec["name"], spec["config"], data, source, config, args.out, resume=payload)
+    data = load_dataset(args.dataset, image_size=args.image_size)
+    for path in data.skipped:
+        print(f"warning: skipped unreadable image {path}", file=sys.stderr)
+    train_idx, _ = data.split(config.val_fraction, config.seed)
+    source = str(Path(args.dataset).resolve()) if Path(args.dataset).exists() else args.dataset
+    return Run(args.model, model_config_for(args.model, data, train_idx, **model_overrides(args)), data, source,
+               config, args.out)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+    r = build_run(args)
+    bar = tqdm(total=1000, unit="‰", desc=f"{r.model_name} on {Path(r.dataset_source).name}", file=sys.stderr,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+
+    def on_event(e: dict) -> None:
+        if e["type"] == "metrics":
+            bar.n = round(1000 * e["progress"])
+            shown = {k: f"{e[k]:.4g}" for k in ("loss", "r2") if e.get(k) is not None}
+            if e["split"] == "val":
+                bar.write(f"epoch {int(e['epoch'])}: val " + ", ".join(f"{k} {v}" for k, v in shown.items()))
+            else:
+                bar.set_postfix(epoch=f"{e['epoch']:.1f}", **shown, eta=f"{e.get('eta_s', 0):.0f}s")
+            bar.refresh()
+
+    try:
+        Trainer(r, on_event).train()
+    finally:
+        bar.close()
+    print(f"wrote {args.out / 'checkpoint.pt'} and {args.out / 'metrics.jsonl'}")
+    return 0

@@ -1,0 +1,223 @@
+"""Image data sources: built-in sets, torchvision downloads, ``.npz`` arrays, ``.mat`` faces, image folders.
+
+Every source becomes an ``ImageData``: uint8 images (N, C, H, W) kept in memory, optional integer labels
+and class names. Models see ``float_images`` in [0, 1].
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import DataError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+TORCHVISION_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
+BUILTIN = ("digits", *TORCHVISION_SETS, "olivetti")
+
+
+def data_root() -> Path:
+    """Where downloaded data sets live: ``$LATENT_EXPLORER_DATA`` or ``~/.cache/latent-explorer/data``."""
+    return Path(os.environ.get("LATENT_EXPLORER_DATA", Path.home() / ".cache" / "latent-explorer" / "data"))
+
+
+@dataclass
+class ImageData:
+    name: str
+    images: torch.Tensor  # uint8 (N, C, H, W)
+    labels: np.ndarray | None = None  # int64 (N,)
+    class_names: list[str] | None = None
+    skipped: list[str] = field(default_factory=list)  # files that could not be read
+
+    def __post_init__(self):
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise DataError(f"{self.name}: images must be uint8 (N, C, H, W), got {tuple(self.images.shape)}")
+        if len(self.images) == 0:
+            raise DataError(f"{self.name}: no images")
+        if self.labels is not None and len(self.labels) != len(self.images):
+            raise DataError(f"{self.name}: {len(self.labels)} labels for {len(self.images)} images")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    def float_images(self, index=slice(None)) -> torch.Tensor:
+        return self.images[index].float().div_(255.0)
+
+    def channel_stats(self, index=slice(None)) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std of the selected images, in [0, 1] units."""
+        x = self.float_images(index)
+        return x.mean(dim=(0, 2, 3)).tolist(), x.std(dim=(0, 2, 3)).tolist()
+
+    def split(self, val_fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Shuffled (train, validation) index arrays; stratified by label when there are labels."""
+        rng = np.random.default_rng(seed)
+        n_val = max(1, int(round(len(self) * val_fraction)))
+        if self.labels is None:
+            perm = rng.permutation(len(self))
+            return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+        from sklearn.model_selection import train_test_split
+        idx = np.arange(len(self))
+        counts = np.bincount(self.labels)
+        stratify = self.labels if counts[counts > 0].min() >= 2 and n_val >= len(counts[counts > 0]) else None
+        train, val = train_test_split(idx, test_size=n_val, random_state=seed, stratify=stratify)
+        return np.sort(train), np.sort(val)
+
+
+def to_uint8_nchw(array: np.ndarray, name: str) -> torch.Tensor:
+    """(N, H, W), (N, H, W, C) or (N, C, H, W) arrays, uint8 or float in [0, 1], as uint8 (N, C, H, W)."""
+    a = np.asarray(array)
+    if a.ndim == 3:
+        a = a[:, None]
+    elif a.ndim == 4 and a.shape[-1] in (1, 3, 4) and a.shape[1] not in (1, 3):
+        a = a.transpose(0, 3, 1, 2)
+    if a.ndim != 4 or a.shape[1] not in (1, 3, 4) or min(a.shape[2:]) < 2:
+        raise DataError(f"{name}: expected images shaped (N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1/3/4, "
+                        f"got {a.shape}")
+    a = a[:, :3]
+    if a.dtype != np.uint8:
+        a = a.astype(np.float32)
+        if not np.isfinite(a).all():
+            raise DataError(f"{name}: images contain NaN or infinite values")
+        a = np.clip(a if a.max() <= 1.0 else a / 255.0, 0, 1) * 255.0 + 0.5
+        a = a.astype(np.uint8)
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def load_digits() -> ImageData:
+    """scikit-learn's 8x8 digits (1,797 images, values 0-16): embedded, no download."""
+    from sklearn.datasets import load_digits as sk_digits
+    d = sk_digits()
+    return ImageData("digits", to_uint8_nchw(d.images / 16.0, "digits"), d.target.astype(np.int64),
+                     [str(i) for i in range(10)])
+
+
+def load_torchvision(name: str, root: Path | None = None) -> ImageData:
+    """MNIST, Fashion-MNIST, CIFAR-10/100 (train + test) through torchvision, downloaded on first use."""
+    import torchvision.datasets as tvd
+    root = Path(root or data_root())
+    cls = getattr(tvd, TORCHVISION_SETS[name])
+    try:
+        parts = [cls(str(root), train=train, download=True) for train in (True, False)]
+    except Exception as exc:  # torchvision raises URLError, RuntimeError, OSError... when offline
+        folder = root / (cls.__name__ if name in ("mnist", "fashion-mnist") else "")
+        raise DataError(f"could not download {name} ({type(exc).__name__}: {exc}); with no internet, put the "
+                        f"{cls.__name__} files in {folder} (torchvision's layout) and try again") from exc
+    images = np.concatenate([np.asarray(p.data) for p in parts])
+    labels = np.concatenate([np.asarray(p.targets) for p in parts]).astype(np.int64)
+    return ImageData(name, to_uint8_nchw(images, name), labels, [str(c) for c in parts[0].classes])
+
+
+def load_olivetti(root: Path | None = None) -> ImageData:
+    """Olivetti faces: ``olivettifaces.mat`` from the data folder if present, else scikit-learn's fetch."""
+    root = Path(root or data_root())
+    mat = root / "olivetti" / "olivettifaces.mat"
+    if mat.exists():
+        return load_mat(mat)
+    from sklearn.datasets import fetch_olivetti_faces
+    try:
+        d = fetch_olivetti_faces(data_home=str(root / "scikit_learn"))
+    except Exception as exc:
+        raise DataError(f"could not download the Olivetti faces ({type(exc).__name__}: {exc}); with no internet, "
+                        f"put olivettifaces.mat in {mat.parent}") from exc
+    return ImageData("olivetti", to_uint8_nchw(d.images, "olivetti"), d.target.astype(np.int64),
+                     [f"person {i}" for i in range(40)])
+
+
+def load_mat(path: Path) -> ImageData:
+    """The Olivetti ``.mat`` layout: key ``faces``, (4096, 400) column-major 64x64 faces, person = i // 10."""
+    from scipy.io import loadmat
+    try:
+        faces = loadmat(str(path))["faces"]
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable Olivetti .mat file ({exc})") from exc
+    side = int(round(np.sqrt(faces.shape[0])))
+    if faces.ndim != 2 or side * side != faces.shape[0]:
+        raise DataError(f"{path}: expected 'faces' shaped (side*side, N), got {faces.shape}")
+    images = faces.T.reshape(-1, side, side).transpose(0, 2, 1)
+    labels = np.arange(len(images)) // 10
+    return ImageData(path.stem, to_uint8_nchw(images / max(images.max(), 1e-8), str(path)), labels.astype(np.int64),
+                     [f"person {i}" for i in range(labels.max() + 1)])
+
+
+def load_npz(path: Path) -> ImageData:
+    """Any ``.npz`` with ``images`` and optionally ``labels`` (and ``class_names``)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "images" not in z:
+                raise DataError(f"{path}: no 'images' array (found: {', '.join(z.files) or 'nothing'})")
+            images = z["images"]
+            labels = z["labels"].astype(np.int64).ravel() if "labels" in z else None
+            names = [str(c) for c in z["class_names"]] if "class_names" in z else None
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from exc
+    if names is None and labels is not None:
+        names = [str(i) for i in range(int(labels.max()) + 1)]
+    return ImageData(path.stem, to_uint8_nchw(images, str(path)), labels, names)
+
+
+def load_image_folder(path: Path, size: int | None = None) -> ImageData:
+    """PNG/JPEG/... files below ``path``; sub-folder names become labels. Grey stays grey unless any
+    image has colour; every image is resized to ``size`` x ``size`` (default: the first image's size,
+    capped at 64). Unreadable files are skipped and listed in ``skipped``."""
+    from PIL import Image, UnidentifiedImageError
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise DataError(f"{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
+    pictures, names, skipped = [], [], []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im.load()
+                pictures.append(im.copy())
+                names.append(f)
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            log.warning("skipping unreadable image %s: %s", f, exc)
+            skipped.append(str(f))
+    if not pictures:
+        raise DataError(f"{path}: none of the {len(files)} image files could be read")
+    colour = any(im.mode not in ("L", "1", "I", "I;16", "F", "LA") for im in pictures)
+    if size is None:
+        w, h = pictures[0].size
+        size = min(64, max(w, h))
+        size -= size % 2
+    mode = "RGB" if colour else "L"
+    arrays = [np.asarray(im.convert(mode).resize((size, size), Image.BILINEAR)) for im in pictures]
+    classes = sorted({f.parent.relative_to(path).as_posix() for f in names})
+    labels = None
+    if len(classes) > 1:
+        index = {c: i for i, c in enumerate(classes)}
+        labels = np.array([index[f.parent.relative_to(path).as_posix()] for f in names], dtype=np.int64)
+    return ImageData(path.name, to_uint8_nchw(np.stack(arrays), str(path)), labels,
+                     classes if labels is not None else None, skipped)
+
+
+def load_dataset(source: str, root: Path | None = None, image_size: int | None = None) -> ImageData:
+    """Load a data source by name (``digits``, ``mnist``, ``olivetti`` ...) or path (.npz, .mat, folder)."""
+    if source == "digits":
+        return load_digits()
+    if source in TORCHVISION_SETS:
+        return load_torchvision(source, root)
+    if source == "olivetti":
+        return load_olivetti(root)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise DataError(f"unknown data set {source!r}: not one of {', '.join(BUILTIN)} and no such file or folder")
+    if path.is_dir():
+        return load_image_folder(path, image_size)
+    if path.suffix == ".npz":
+        return load_npz(path)
+    if path.suffix == ".mat":
+        return load_mat(path)
+    raise DataError(f"{path}: unsupported file type; use an .npz with 'images', an Olivetti .mat or an image folder")

@@ -1,0 +1,17 @@
+"""Errors the engine raises for bad input: their message is what the user sees, one line."""
+
+
+class LatentExplorerError(Exception):
+    """Base class: a user-facing problem (bad data, bad file, missing device), not a bug."""
+
+
+class DataError(LatentExplorerError):
+    """A data source could not be loaded or has the wrong shape."""
+
+
+class CheckpointError(LatentExplorerError):
+    """A checkpoint file is missing, corrupt or not one of ours."""
+
+
+class TrainingError(LatentExplorerError):
+    """Training could not go on (e.g. the loss became NaN)."""

@@ -1,0 +1,60 @@
+"""Training metrics: R² of reconstructions and the ``metrics.jsonl`` log, readable while it is written."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+
+def r2_score(target: torch.Tensor, prediction: torch.Tensor) -> float:
+    """1 - residual variance / data variance (per-feature variance about the batch mean, summed)."""
+    t = target.flatten(1).double()
+    p = prediction.flatten(1).double()
+    ss_res = (t - p).pow(2).sum()
+    ss_tot = (t - t.mean(dim=0)).pow(2).sum()
+    return float(1.0 - ss_res / ss_tot) if ss_tot > 0 else float("nan")
+
+
+class MetricsLog:
+    """Append-only JSON-lines log, one object per logged step; each line is flushed as it is written."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def write(self, row: dict) -> None:
+        self._file.write(json.dumps(_clean(row)) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class MetricsReader:
+    """Reads the complete lines added to a ``metrics.jsonl`` since the last call (a run being written)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._offset = 0
+
+    def read_new(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        with open(self.path, "rb") as f:
+            f.seek(self._offset)
+            chunk = f.read()
+        end = chunk.rfind(b"\n") + 1  # a half-written last line waits for the next call
+        self._offset += end
+        return [json.loads(line) for line in chunk[:end].splitlines() if line.strip()]
+
+
+def read_metrics(path: Path) -> list[dict]:
+    return MetricsReader(path).read_new()
+
+
+def _clean(row: dict) -> dict:
+    """JSON has no NaN/inf: write them as null."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}

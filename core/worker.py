@@ -1,0 +1,65 @@
+"""Run a ``Trainer`` in a background thread and hand its events over through a queue.
+
+Whoever drives the worker (the GUI's bridge, a test, a benchmark) drains ``events`` at its own pace;
+nothing here blocks the caller. A crash inside the thread becomes an ``error`` event, never a dead app.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import traceback
+
+from .device import leave_a_core_for_the_ui
+from .errors import LatentExplorerError
+from .trainer import Control, Run, Trainer
+
+
+class TrainingWorker:
+    def __init__(self, run: Run):
+        self.run = run
+        self.events: queue.Queue[dict] = queue.Queue()
+        self.control = Control()
+        self.trainer: Trainer | None = None
+        self._thread = threading.Thread(target=self._main, name="latent-explorer-training", daemon=True)
+
+    def start(self) -> "TrainingWorker":
+        self._thread.start()
+        return self
+
+    def _main(self) -> None:
+        leave_a_core_for_the_ui()
+        try:
+            self.trainer = Trainer(self.run, self.events.put, self.control)
+            self.trainer.train()
+        except LatentExplorerError as exc:
+            self.events.put({"type": "error", "message": str(exc)})
+        except Exception as exc:  # a bug or a resource problem: report it with its traceback
+            self.events.put({"type": "error", "message": f"{type(exc).__name__}: {exc}",
+                             "traceback": traceback.format_exc()})
+        finally:
+            self.events.put({"type": "done"})
+
+    def pause(self):
+        self.control.pause()
+
+    def resume(self):
+        self.control.resume()
+
+    def stop(self):
+        self.control.stop()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def drain(self) -> list[dict]:
+        """Every event waiting in the queue, oldest first."""
+        out = []
+        while True:
+            try:
+                out.append(self.events.get_nowait())
+            except queue.Empty:
+                return out

@@ -1,0 +1,1 @@
+"""Qt widgets of Latent Explorer. They talk to ``core`` only through ``gui.bridge`` and ``gui.context``."""

@@ -1,0 +1,29 @@
+"""Pure-PyTorch generative models behind one interface (see ``models.base.GenerativeModel``).
+
+``MODELS`` maps the names used by the CLI, the GUI and checkpoints to model classes; a model is
+rebuilt from ``(name, config)`` alone.
+"""
+from __future__ import annotations
+
+from .autoencoder import ConvAutoencoder, MLPAutoencoder
+from .base import GenerativeModel
+from .vae import ConvVAE, MLPVAE
+
+#: name -> (class, extra defaults applied on top of the class's own)
+MODELS: dict[str, tuple[type[GenerativeModel], dict]] = {
+    "ae": (MLPAutoencoder, {}),
+    "dae": (MLPAutoencoder, {"noise_std": 0.2}),
+    "conv-ae": (ConvAutoencoder, {}),
+    "vae": (MLPVAE, {}),
+    "conv-vae": (ConvVAE, {}),
+}
+
+
+def build_model(name: str, config: dict) -> GenerativeModel:
+    """Build model ``name`` from a config dict (``image_shape`` plus the class's keyword arguments)."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    cls, defaults = MODELS[name]
+    model = cls(**{**defaults, **config})
+    model.name = name
+    return model
