@@ -1,0 +1,27 @@
+"""Shared fixtures: offscreen Qt, few torch threads, the real data in ../shared/data."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is not here")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from core.data import load_digits
+    return load_digits()
