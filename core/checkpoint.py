@@ -6,9 +6,7 @@ file never runs code from it.
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
-import zipfile
 from pathlib import Path
 
 import torch
@@ -52,11 +50,15 @@ def read_checkpoint(path: Path) -> dict:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise CheckpointError(f"{path}: not a readable Latent Explorer checkpoint "
-                              f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})") from exc
+    except Exception as exc:  # damaged, another kind of file, or objects weights_only refuses to unpickle
+        raise CheckpointError(f"{path}: not a readable Latent Explorer checkpoint (damaged, another kind of file, or "
+                              f"holding objects other than tensors, refused for safety; {type(exc).__name__})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a Latent Explorer checkpoint (expected format {FORMAT})")
+    spec = payload.get("model")
+    if not (isinstance(spec, dict) and isinstance(spec.get("config"), dict) and "name" in spec
+            and isinstance(payload.get("state_dict"), dict)):
+        raise CheckpointError(f"{path}: incomplete checkpoint (no model name, config or weights)")
     return payload
 
 
@@ -68,5 +70,6 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Gen
         model = build_model(spec["name"], spec["config"])
         model.load_state_dict(payload["state_dict"])
     except (ValueError, KeyError, RuntimeError, TypeError) as exc:
-        raise CheckpointError(f"{path}: the weights do not fit model {spec.get('name')!r} ({str(exc)[:200]})") from exc
+        raise CheckpointError(f"{path}: the weights do not fit model {spec['name']!r} "
+                              f"({str(exc).splitlines()[0][:200]})") from exc
     return model.to(device).eval(), payload

@@ -60,15 +60,17 @@ class ImageData:
 
     def split(self, val_fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """Shuffled (train, validation) index arrays; stratified by label when there are labels."""
+        if len(self) < 2:
+            raise DataError(f"{self.name}: need at least 2 images to hold some out for validation, got {len(self)}")
         rng = np.random.default_rng(seed)
-        n_val = max(1, int(round(len(self) * val_fraction)))
+        n_val = min(len(self) - 1, max(1, int(round(len(self) * val_fraction))))
         if self.labels is None:
             perm = rng.permutation(len(self))
             return np.sort(perm[n_val:]), np.sort(perm[:n_val])
         from sklearn.model_selection import train_test_split
         idx = np.arange(len(self))
-        counts = np.bincount(self.labels)
-        stratify = self.labels if counts[counts > 0].min() >= 2 and n_val >= len(counts[counts > 0]) else None
+        counts = np.unique(self.labels, return_counts=True)[1]
+        stratify = self.labels if counts.min() >= 2 and min(n_val, len(self) - n_val) >= len(counts) else None
         train, val = train_test_split(idx, test_size=n_val, random_state=seed, stratify=stratify)
         return np.sort(train), np.sort(val)
 
@@ -80,9 +82,9 @@ def to_uint8_nchw(array: np.ndarray, name: str) -> torch.Tensor:
         a = a[:, None]
     elif a.ndim == 4 and a.shape[-1] in (1, 3, 4) and a.shape[1] not in (1, 3):
         a = a.transpose(0, 3, 1, 2)
-    if a.ndim != 4 or a.shape[1] not in (1, 3, 4) or min(a.shape[2:]) < 2:
+    if a.ndim != 4 or a.shape[1] not in (1, 3, 4) or min(a.shape[2:]) < 2 or len(a) == 0:
         raise DataError(f"{name}: expected images shaped (N, H, W), (N, H, W, C) or (N, C, H, W) with C in 1/3/4, "
-                        f"got {a.shape}")
+                        f"N >= 1 and sides >= 2, got {a.shape}")
     a = a[:, :3]
     if a.dtype != np.uint8:
         a = a.astype(np.float32)
@@ -137,15 +139,19 @@ def load_mat(path: Path) -> ImageData:
     """The Olivetti ``.mat`` layout: key ``faces``, (4096, 400) column-major 64x64 faces, person = i // 10."""
     from scipy.io import loadmat
     try:
-        faces = loadmat(str(path))["faces"]
+        mat = loadmat(str(path))
     except Exception as exc:
-        raise DataError(f"{path}: not a readable Olivetti .mat file ({exc})") from exc
+        raise DataError(f"{path}: not a readable .mat file ({type(exc).__name__}: {exc})") from exc
+    if "faces" not in mat:
+        raise DataError(f"{path}: no 'faces' array (found: {', '.join(k for k in mat if not k.startswith('__'))})")
+    faces = np.asarray(mat["faces"], dtype=np.float64)
     side = int(round(np.sqrt(faces.shape[0])))
     if faces.ndim != 2 or side * side != faces.shape[0]:
         raise DataError(f"{path}: expected 'faces' shaped (side*side, N), got {faces.shape}")
-    images = faces.T.reshape(-1, side, side).transpose(0, 2, 1)
+    images = faces.T.reshape(-1, side, side).transpose(0, 2, 1)  # columns are column-major faces
+    images = (images - images.min()) / max(images.max() - images.min(), 1e-8)  # as scikit-learn scales them
     labels = np.arange(len(images)) // 10
-    return ImageData(path.stem, to_uint8_nchw(images / max(images.max(), 1e-8), str(path)), labels.astype(np.int64),
+    return ImageData(path.stem, to_uint8_nchw(images, str(path)), labels.astype(np.int64),
                      [f"person {i}" for i in range(labels.max() + 1)])
 
 
@@ -162,8 +168,11 @@ def load_npz(path: Path) -> ImageData:
         raise
     except Exception as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from exc
-    if names is None and labels is not None:
-        names = [str(i) for i in range(int(labels.max()) + 1)]
+    if labels is not None and names is None:
+        values, labels = np.unique(labels, return_inverse=True)
+        names = [str(v) for v in values]
+    elif labels is not None and (labels.min() < 0 or labels.max() >= len(names)):
+        raise DataError(f"{path}: labels must index 'class_names' (0 to {len(names) - 1})")
     return ImageData(path.stem, to_uint8_nchw(images, str(path)), labels, names)
 
 
@@ -171,35 +180,31 @@ def load_image_folder(path: Path, size: int | None = None) -> ImageData:
     """PNG/JPEG/... files below ``path``; sub-folder names become labels. Grey stays grey unless any
     image has colour; every image is resized to ``size`` x ``size`` (default: the first image's size,
     capped at 64). Unreadable files are skipped and listed in ``skipped``."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise DataError(f"{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
-    pictures, names, skipped = [], [], []
+    arrays, names, skipped, colour = [], [], [], False
     for f in files:
         try:
             with Image.open(f) as im:
-                im.load()
-                pictures.append(im.copy())
+                if size is None:
+                    size = max(2, min(64, max(im.size)) // 2 * 2)
+                colour |= im.mode not in ("L", "1", "I", "I;16", "F", "LA")
+                arrays.append(np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR)))
                 names.append(f)
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError is an OSError
             log.warning("skipping unreadable image %s: %s", f, exc)
             skipped.append(str(f))
-    if not pictures:
+    if not arrays:
         raise DataError(f"{path}: none of the {len(files)} image files could be read")
-    colour = any(im.mode not in ("L", "1", "I", "I;16", "F", "LA") for im in pictures)
-    if size is None:
-        w, h = pictures[0].size
-        size = min(64, max(w, h))
-        size -= size % 2
-    mode = "RGB" if colour else "L"
-    arrays = [np.asarray(im.convert(mode).resize((size, size), Image.BILINEAR)) for im in pictures]
+    images = np.stack(arrays).transpose(0, 3, 1, 2)[:, :3 if colour else 1]  # NCHW; grey was copied to R, G, B
     classes = sorted({f.parent.relative_to(path).as_posix() for f in names})
     labels = None
     if len(classes) > 1:
         index = {c: i for i, c in enumerate(classes)}
         labels = np.array([index[f.parent.relative_to(path).as_posix()] for f in names], dtype=np.int64)
-    return ImageData(path.name, to_uint8_nchw(np.stack(arrays), str(path)), labels,
+    return ImageData(path.name, to_uint8_nchw(images, str(path)), labels,
                      classes if labels is not None else None, skipped)
 
 
@@ -216,8 +221,8 @@ def load_dataset(source: str, root: Path | None = None, image_size: int | None =
         raise DataError(f"unknown data set {source!r}: not one of {', '.join(BUILTIN)} and no such file or folder")
     if path.is_dir():
         return load_image_folder(path, image_size)
-    if path.suffix == ".npz":
+    if path.suffix.lower() == ".npz":
         return load_npz(path)
-    if path.suffix == ".mat":
+    if path.suffix.lower() == ".mat":
         return load_mat(path)
     raise DataError(f"{path}: unsupported file type; use an .npz with 'images', an Olivetti .mat or an image folder")

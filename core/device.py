@@ -17,22 +17,29 @@ def available_devices() -> list[str]:
     return names
 
 
-def pick_device(preference: str = "auto") -> torch.device:
-    """``auto`` -> the best available device; otherwise the named one, checked to exist."""
+def pick_device(preference: str | None = "auto") -> torch.device:
+    """``auto`` -> the best available device; otherwise the named one (``cpu``, ``cuda``, ``cuda:1``, ``mps``),
+    checked to exist here."""
+    available = available_devices()
     if preference in (None, "", "auto"):
-        return torch.device(available_devices()[0])
-    if preference.split(":")[0] == "cuda" and preference != "cuda" and preference not in available_devices() \
-            or preference == "cuda" and not torch.cuda.is_available():
-        raise LatentExplorerError(f"device {preference!r} is not available here (available: "
-                                  f"{', '.join(available_devices())})")
-    if preference == "mps" and "mps" not in available_devices():
-        raise LatentExplorerError(f"device 'mps' is not available here (available: {', '.join(available_devices())})")
+        return torch.device(available[0])
     try:
-        return torch.device(preference)
+        device = torch.device(preference)
     except RuntimeError as exc:
-        raise LatentExplorerError(f"unknown device {preference!r}: {exc}") from exc
+        raise LatentExplorerError(f"unknown device {preference!r}; use auto, {', '.join(available)}") from exc
+    known = device.type == "cpu" or str(device) in available or (
+        device.index is None and any(a.startswith(f"{device.type}:") for a in available))
+    if not known:
+        raise LatentExplorerError(f"device {preference!r} is not available here (available: {', '.join(available)})")
+    return device
+
+
+def training_threads() -> int:
+    """Torch threads for a training thread: every core but one, so the UI thread stays responsive and no
+    multi-threaded op waits on a core that another process holds (that can make training 10x slower)."""
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def leave_a_core_for_the_ui() -> None:
-    """Let torch use every core but one, so the UI thread stays responsive while training."""
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    """Let torch use ``training_threads()`` in the calling (training) thread."""
+    torch.set_num_threads(training_threads())

@@ -15,3 +15,10 @@ class CheckpointError(LatentExplorerError):
 
 class TrainingError(LatentExplorerError):
     """Training could not go on (e.g. the loss became NaN)."""
+
+
+class Cancelled(LatentExplorerError):
+    """The user cancelled a long operation (encoding, projecting); nothing went wrong."""
+
+    def __init__(self, message: str = "cancelled"):
+        super().__init__(message)

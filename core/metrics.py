@@ -18,12 +18,17 @@ def r2_score(target: torch.Tensor, prediction: torch.Tensor) -> float:
 
 
 class MetricsLog:
-    """Append-only JSON-lines log, one object per logged step; each line is flushed as it is written."""
+    """JSON-lines log, one object per logged step; each line is flushed as it is written.
 
-    def __init__(self, path: Path):
+    The file starts afresh with ``rows`` (a resumed run's history), so it always matches the checkpoint.
+    """
+
+    def __init__(self, path: Path, rows: list[dict] = ()):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8")
+        self._file = open(self.path, "w", encoding="utf-8")
+        self._file.writelines(json.dumps(_clean(row)) + "\n" for row in rows)
+        self._file.flush()
 
     def write(self, row: dict) -> None:
         self._file.write(json.dumps(_clean(row)) + "\n")

@@ -5,8 +5,8 @@ validation pass, preview and state change, and checks ``control`` between steps 
 ``core.worker`` runs it in a background thread; the CLI runs it in the foreground.
 
 Event types: ``metrics`` (also written to ``metrics.jsonl``), ``preview`` (image grids), ``state``,
-``checkpoint``. Every ``metrics`` row has ``step``, ``epoch``, ``split``, ``loss``, ``r2`` and one key
-per loss component.
+``checkpoint``. Every ``metrics`` row has ``step``, ``epoch``, ``split``, ``loss``, ``r2`` (None for models
+that do not reconstruct) and one key per loss component.
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from models import GenerativeModel, build_model
 
 from .checkpoint import save_checkpoint
 from .data import ImageData
-from .device import pick_device
-from .errors import TrainingError
+from .device import pick_device, training_threads
+from .errors import CheckpointError, TrainingError
 from .metrics import MetricsLog, r2_score
 
 PREVIEW_COUNT = 16
@@ -33,14 +33,15 @@ PREVIEW_COUNT = 16
 
 @dataclass
 class TrainConfig:
-    epochs: int = 20
-    batch_size: int = 128
-    lr: float = 1e-3
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-3
     val_fraction: float = 0.1
     seed: int = 0
     device: str = "auto"
-    log_every: int = 10  # steps between train metrics rows
+    log_every: int = 20  # steps between train metrics rows (each costs one extra forward pass for R²)
     preview_interval_s: float = 1.5  # least time between preview grids during an epoch
+    checkpoint_interval_s: float = 10.0  # least time between end-of-epoch checkpoints (the last epoch always saves)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -105,19 +106,24 @@ class Trainer:
         self.optimizers = self.model.configure_optimizers(self.cfg.lr)
         self.history: list[dict] = []
         self.epoch = self.step = 0
+        self.epoch_step = 0  # batches done in the current epoch (a run stopped mid-epoch resumes there)
         if run.resume:
             self._restore(run.resume)
-        self.log = MetricsLog(run.out_dir / "metrics.jsonl") if run.out_dir else None
+        self.log: MetricsLog | None = None
         self._preview_idx = torch.from_numpy(self.val_idx[:PREVIEW_COUNT])
 
     # --- checkpoints ----------------------------------------------------------------------
     def _restore(self, payload: dict) -> None:
-        self.model.load_state_dict(payload["state_dict"])
-        for name, state in payload.get("optimizers", {}).items():
-            if name in self.optimizers:
-                self.optimizers[name].load_state_dict(state)
+        try:
+            self.model.load_state_dict(payload["state_dict"])
+            for name, state in payload.get("optimizers", {}).items():
+                if name in self.optimizers:
+                    self.optimizers[name].load_state_dict(state)
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"the checkpoint does not fit model {self.run.model_name!r} "
+                                  f"({str(exc).splitlines()[0][:200]})") from exc
         ts = payload.get("train_state", {})
-        self.epoch, self.step = int(ts.get("epoch", 0)), int(ts.get("step", 0))
+        self.epoch, self.step, self.epoch_step = (int(ts.get(k, 0)) for k in ("epoch", "step", "epoch_step"))
         self.history = list(payload.get("history", []))
 
     @property
@@ -125,11 +131,16 @@ class Trainer:
         return self.run.out_dir / "checkpoint.pt" if self.run.out_dir else None
 
     def save(self, path: Path | None = None) -> Path | None:
+        """Write a checkpoint (atomically); refuses weights that are no longer finite, keeping the old file."""
         path = path or self.checkpoint_path
         if path is None:
             return None
-        train_state = {"epoch": self.epoch, "step": self.step, "config": asdict(self.cfg),
-                       "dataset": self.run.dataset_source, "val_indices": self.val_idx.tolist()}
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            raise TrainingError(f"the weights stopped being finite numbers at step {self.step}; not saved. "
+                                "Try a lower learning rate")
+        train_state = {"epoch": self.epoch, "step": self.step, "epoch_step": self.epoch_step,
+                       "config": asdict(self.cfg), "dataset": self.run.dataset_source,
+                       "val_indices": self.val_idx.tolist()}
         save_checkpoint(path, self.model, self.optimizers, train_state, self.history)
         self.on_event({"type": "checkpoint", "path": str(path)})
         return path
@@ -142,7 +153,8 @@ class Trainer:
         self.on_event({"type": "metrics", **row})
 
     def _batch(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.run.data.float_images(idx).to(self.device, non_blocking=True)
+        """Images ``idx`` as floats in [0, 1] on the training device (uint8 travels, floats are made there)."""
+        return self.run.data.images.index_select(0, idx).to(self.device, non_blocking=True).float().div_(255.0)
 
     @torch.no_grad()
     def validate(self) -> dict:
@@ -151,7 +163,7 @@ class Trainer:
         sums: dict[str, float] = {}
         ss_res = ss_tot = 0.0
         n = 0
-        mean = self.run.data.float_images(torch.from_numpy(self.val_idx)).mean(0).to(self.device)
+        mean = self._batch(torch.from_numpy(self.val_idx)).mean(0)
         for chunk in torch.from_numpy(self.val_idx).split(max(self.cfg.batch_size, 256)):
             x = self._batch(chunk)
             for k, v in self.model.loss(x).items():
@@ -163,90 +175,105 @@ class Trainer:
             n += len(x)
         self.model.train()
         out = {k: v / n for k, v in sums.items()}
-        out["r2"] = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+        out["r2"] = 1.0 - ss_res / ss_tot if self.model.reconstructs and ss_tot > 0 else None
         return out
 
     @torch.no_grad()
     def preview(self) -> None:
+        """Reconstructions of fixed validation images and samples from fixed noise, as uint8 grids."""
         self.model.eval()
         grids = {}
         if self.model.reconstructs:
             x = self._batch(self._preview_idx)
             grids = {"original": x, "reconstruction": self.model.reconstruct(x)}
         if self.model.can_sample:
-            grids["samples"] = self.model.sample(PREVIEW_COUNT, generator=None)
+            noise = torch.Generator(self.device).manual_seed(self.cfg.seed)
+            grids["samples"] = self.model.sample(PREVIEW_COUNT, generator=noise)
         self.model.train()
         self.on_event({"type": "preview", "epoch": self.epoch, "step": self.step,
                        **{k: (v.clamp(0, 1) * 255).round().byte().cpu().numpy() for k, v in grids.items()}})
+
+    @torch.no_grad()
+    def _train_r2(self, x: torch.Tensor) -> float | None:
+        if not self.model.reconstructs:
+            return None
+        self.model.eval()
+        r2 = r2_score(x, self.model.reconstruct(x))
+        self.model.train()
+        return r2
+
+    def _check_finite(self, loss: float, where: str) -> None:
+        if not math.isfinite(loss):
+            last = self.checkpoint_path
+            raise TrainingError(f"the loss became {loss} {where}; stopped. Try a lower learning rate"
+                                + (f"; the last good checkpoint is {last}" if last and last.exists() else ""))
 
     def train(self) -> str:
         """Train to ``config.epochs``; returns how it ended: ``finished`` or ``stopped``.
 
         Raises ``TrainingError`` when the loss stops being finite (the last checkpoint is kept).
         """
-        cfg, data = self.cfg, self.run.data
+        cfg = self.cfg
         steps_per_epoch = math.ceil(len(self.train_idx) / cfg.batch_size)
-        total_steps = cfg.epochs * steps_per_epoch
+        total_steps = max(1, cfg.epochs * steps_per_epoch)
         start_step, t0 = self.step, time.perf_counter()
         last_preview = 0.0
+        last_save = t0
+        self.log = MetricsLog(self.run.out_dir / "metrics.jsonl", self.history) if self.run.out_dir else None
+        threads = torch.get_num_threads()
+        torch.set_num_threads(training_threads())  # a busy spare core stalls every multi-threaded op
         self.model.train()
-        self.on_event({"type": "state", "state": "running", "device": str(self.device)})
-        gen = torch.Generator().manual_seed(cfg.seed + self.epoch)
+        running = {"type": "state", "state": "running", "device": str(self.device)}
+        self.on_event(running)
+        shuffle = torch.Generator()
         try:
             while self.epoch < cfg.epochs:
-                perm = torch.from_numpy(self.train_idx)[torch.randperm(len(self.train_idx), generator=gen)]
-                sums: dict[str, torch.Tensor] = {}
-                seen = 0
-                for i, idx in enumerate(perm.split(cfg.batch_size)):
+                shuffle.manual_seed(cfg.seed + self.epoch)  # the same order again when resumed mid-epoch
+                perm = torch.from_numpy(self.train_idx)[torch.randperm(len(self.train_idx), generator=shuffle)]
+                batches = perm.split(cfg.batch_size)
+                sums, seen = None, 0
+                for i in range(min(self.epoch_step, len(batches)), len(batches)):
                     if self.control.paused:
                         self.on_event({"type": "state", "state": "paused"})
                         self.control.wait_if_paused()
-                        self.on_event({"type": "state", "state": "running", "device": str(self.device)})
+                        self.on_event(running)
                         t0, start_step = time.perf_counter(), self.step
                     if self.control.stop_requested:
                         self.save()
                         self.on_event({"type": "state", "state": "stopped"})
                         return "stopped"
-                    x = self._batch(idx)
+                    x = self._batch(batches[i])
                     losses = self.model.train_step(x, self.optimizers)
-                    for k, v in losses.items():
-                        sums[k] = sums[k] + v * len(x) if k in sums else v * len(x)
+                    weighted = torch.stack([v.float() for v in losses.values()]) * len(x)
+                    sums = weighted if sums is None else sums + weighted
                     seen += len(x)
-                    self.step += 1
-                    if self.step % cfg.log_every == 0 or i == steps_per_epoch - 1:
-                        row = {k: float(v) / seen for k, v in sums.items()}
-                        if not all(math.isfinite(v) for v in row.values()):
-                            raise TrainingError(f"the loss became {row['total']} at step {self.step} (epoch "
-                                                f"{self.epoch + 1}); stopped. Try a lower learning rate"
-                                                + (f"; the last good checkpoint is {self.checkpoint_path}"
-                                                   if self.checkpoint_path and self.checkpoint_path.exists() else ""))
-                        if self.model.reconstructs:
-                            with torch.no_grad():
-                                self.model.eval()
-                                row["r2"] = r2_score(x, self.model.reconstruct(x))
-                                self.model.train()
-                        elapsed = time.perf_counter() - t0
-                        done = self.step - start_step
+                    self.step, self.epoch_step = self.step + 1, i + 1
+                    if self.step % cfg.log_every == 0 or i == len(batches) - 1:
+                        row = dict(zip(losses, (sums / seen).tolist()))
+                        self._check_finite(row["total"], f"at step {self.step} (epoch {self.epoch + 1})")
+                        elapsed, done = time.perf_counter() - t0, self.step - start_step
                         self._emit_metrics({
-                            "step": self.step, "epoch": self.epoch + (i + 1) / steps_per_epoch, "split": "train",
-                            "loss": row.pop("total"), **row, "samples_per_s": done * cfg.batch_size / elapsed,
-                            "progress": self.step / total_steps,
-                            "eta_s": elapsed / done * (total_steps - self.step), "time": time.time()})
-                        sums, seen = {}, 0
+                            "step": self.step, "epoch": self.epoch + (i + 1) / len(batches), "split": "train",
+                            "loss": row.pop("total"), "r2": self._train_r2(x), **row,
+                            "samples_per_s": done * cfg.batch_size / elapsed, "progress": self.step / total_steps,
+                            "eta_s": elapsed / done * max(0, total_steps - self.step), "time": time.time()})
+                        sums, seen = None, 0
                         if time.perf_counter() - last_preview > cfg.preview_interval_s:
                             self.preview()
                             last_preview = time.perf_counter()
-                self.epoch += 1
+                self.epoch, self.epoch_step = self.epoch + 1, 0
                 val = self.validate()
-                if not math.isfinite(val["total"]):
-                    raise TrainingError(f"the validation loss became {val['total']} in epoch {self.epoch}; stopped")
+                self._check_finite(val["total"], f"on the validation images in epoch {self.epoch}")
                 self._emit_metrics({"step": self.step, "epoch": float(self.epoch), "split": "val",
-                                    "loss": val.pop("total"), **val, "progress": self.step / total_steps,
-                                    "time": time.time()})
-                self.save()
+                                    "loss": val.pop("total"), "r2": val.pop("r2"), **val,
+                                    "progress": self.step / total_steps, "time": time.time()})
+                if self.epoch == cfg.epochs or time.perf_counter() - last_save >= cfg.checkpoint_interval_s:
+                    self.save()
+                    last_save = time.perf_counter()
             self.preview()
             self.on_event({"type": "state", "state": "finished"})
             return "finished"
         finally:
+            torch.set_num_threads(threads)
             if self.log:
                 self.log.close()

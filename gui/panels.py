@@ -21,10 +21,14 @@ class PanelSpec:
 
 
 def panel_specs() -> list[PanelSpec]:
+    from .latent_panel import LatentPanel
+    from .morph_panel import MorphPanel
     from .setup_panel import SetupPanel
     from .training_panel import TrainingPanel
     left, right = Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea
     return [
         PanelSpec("setup", "Setup", left, SetupPanel),
         PanelSpec("training", "Training", right, TrainingPanel),
+        PanelSpec("latent", "Latent", right, LatentPanel),
+        PanelSpec("morph", "Morph", right, MorphPanel),
     ]

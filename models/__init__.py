@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from .autoencoder import ConvAutoencoder, MLPAutoencoder
 from .base import GenerativeModel
+from .diffusion import DiffusionModel
+from .flow import GlowFlow
+from .gan import DCGAN
+from .latent_diffusion import LatentDiffusion
 from .vae import ConvVAE, MLPVAE
 
 #: name -> (class, extra defaults applied on top of the class's own)
@@ -16,6 +20,10 @@ MODELS: dict[str, tuple[type[GenerativeModel], dict]] = {
     "conv-ae": (ConvAutoencoder, {}),
     "vae": (MLPVAE, {}),
     "conv-vae": (ConvVAE, {}),
+    "gan": (DCGAN, {}),
+    "flow": (GlowFlow, {}),
+    "diffusion": (DiffusionModel, {}),
+    "latent-diffusion": (LatentDiffusion, {}),
 }
 
 

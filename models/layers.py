@@ -78,3 +78,23 @@ class ConvDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.features(self.head(z).view(-1, *self.feature_shape))
+
+
+def padded_size(side: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is at least ``side``."""
+    return -(-side // multiple) * multiple
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, value: float = 0.0) -> torch.Tensor:
+    """Pad an image batch symmetrically (extra pixel right/bottom) so both sides divide by ``multiple``."""
+    h, w = x.shape[-2:]
+    dh, dw = padded_size(h, multiple) - h, padded_size(w, multiple) - w
+    if dh == dw == 0:
+        return x
+    return nn.functional.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2), value=value)
+
+
+def center_crop(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Undo ``pad_to_multiple``: the central h x w window."""
+    top, left = (x.shape[-2] - h) // 2, (x.shape[-1] - w) // 2
+    return x[..., top:top + h, left:left + w]

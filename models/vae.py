@@ -62,7 +62,7 @@ class _VAE(GenerativeModel):
 
 
 class MLPVAE(_VAE):
-    def __init__(self, image_shape, latent_dim: int = 8, hidden: list[int] = (256, 128), **kw):
+    def __init__(self, image_shape, latent_dim: int = 16, hidden: list[int] = (256, 128), **kw):
         super().__init__(image_shape, latent_dim, **kw)
         self.config["hidden"] = list(hidden)
         d = math.prod(self.image_shape)

@@ -25,3 +25,13 @@ def shared_data() -> Path:
 def digits():
     from core.data import load_digits
     return load_digits()
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_dirs(tmp_path_factory, monkeypatch) -> Path:
+    """The app's settings file and run folders live in a fresh temporary folder: tests never read or
+    write the user's real ones (see gui/settings.py)."""
+    home = tmp_path_factory.mktemp("user")
+    monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(home / "settings.ini"))
+    monkeypatch.setenv("LATENT_EXPLORER_RUNS", str(home / "runs"))
+    return home

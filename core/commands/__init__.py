@@ -1,4 +1,4 @@
 """Headless sub-commands of ``python main.py``: each module has ``add_parser(subparsers)`` and ``run(args)``."""
-from . import train
+from . import embed, train
 
-COMMANDS = {"train": train}
+COMMANDS = {"train": train, "embed": embed}

@@ -18,9 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="digits", help=f"one of {', '.join(BUILTIN)}, or a path (.npz, .mat, image folder)")
     p.add_argument("--model", default="vae", choices=list(MODELS))
     p.add_argument("--out", type=Path, required=True, help="run folder: checkpoint.pt and metrics.jsonl go here")
-    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--epochs", type=int, help=f"total epochs (default {TrainConfig.epochs}; with --resume: the checkpoint's)")
+    p.add_argument("--batch-size", type=int, help=f"default {TrainConfig.batch_size} (with --resume: the checkpoint's)")
+    p.add_argument("--lr", type=float, help=f"learning rate, default {TrainConfig.lr} (with --resume: the checkpoint's)")
     p.add_argument("--latent-dim", type=int)
     p.add_argument("--hidden", type=int, nargs="+", help="fully-connected widths, e.g. 256 128")
     p.add_argument("--channels", type=int, nargs="+", help="conv widths, e.g. 32 64 128")
@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise-std", type=float, help="autoencoders: denoising noise level (0 = plain)")
     p.add_argument("--image-size", type=int, help="image folders: resize to this square size")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, help="random seed, default 0 (with --resume: the checkpoint's)")
     p.add_argument("--resume", type=Path, help="continue from this checkpoint (model and data set come from it)")
 
 
@@ -39,24 +39,36 @@ def model_overrides(args: argparse.Namespace) -> dict:
     return {k: v for k, v in keys.items() if v is not None}
 
 
+def train_config(args: argparse.Namespace, base: dict) -> TrainConfig:
+    """``base`` (a checkpoint's config, or the defaults) with the options given on the command line."""
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
+             "device": args.device}
+    return TrainConfig.from_dict({**base, **{k: v for k, v in given.items() if v is not None}})
+
+
 def build_run(args: argparse.Namespace) -> Run:
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device, seed=args.seed)
     if args.resume:
         payload = read_checkpoint(args.resume)
-        source = payload["train_state"].get("dataset")
+        state = payload.get("train_state") or {}
+        source = state.get("dataset")
         if not source:
             raise LatentExplorerError(f"{args.resume}: the checkpoint does not say which data set it was trained on")
+        config = train_config(args, state.get("config", {}))
+        if state.get("epoch", 0) >= config.epochs:
+            raise LatentExplorerError(f"{args.resume}: already trained for {state['epoch']} epochs; pass --epochs "
+                                      f"with a larger total to train on")
         data = load_dataset(source, image_size=args.image_size)
         spec = payload["model"]
         if list(data.image_shape) != list(spec["config"]["image_shape"]):
             raise LatentExplorerError(f"{args.resume}: trained on images {spec['config']['image_shape']}, "
                                       f"but {source} has {list(data.image_shape)}")
         return Run(spec["name"], spec["config"], data, source, config, args.out, resume=payload)
+    config = train_config(args, {})
     data = load_dataset(args.dataset, image_size=args.image_size)
     for path in data.skipped:
         print(f"warning: skipped unreadable image {path}", file=sys.stderr)
     train_idx, _ = data.split(config.val_fraction, config.seed)
-    source = str(Path(args.dataset).resolve()) if Path(args.dataset).exists() else args.dataset
+    source = args.dataset if args.dataset in BUILTIN else str(Path(args.dataset).expanduser().resolve())
     return Run(args.model, model_config_for(args.model, data, train_idx, **model_overrides(args)), data, source,
                config, args.out)
 
@@ -74,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             if e["split"] == "val":
                 bar.write(f"epoch {int(e['epoch'])}: val " + ", ".join(f"{k} {v}" for k, v in shown.items()))
             else:
-                bar.set_postfix(epoch=f"{e['epoch']:.1f}", **shown, eta=f"{e.get('eta_s', 0):.0f}s")
+                bar.set_postfix(epoch=f"{e['epoch']:.1f}", **shown, eta=f"{e.get('eta_s', 0):.0f}s", refresh=False)
             bar.refresh()
 
     try:

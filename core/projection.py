@@ -1,0 +1,243 @@
+"""Latent codes to the plane: PCA (instant), UMAP (umap-learn) and t-SNE (scikit-learn).
+
+UMAP and t-SNE run in a worker process by default (``isolate=True``): the caller's threads never wait
+for the GIL while they compute, a cancel stops the work at once (the process is ended), and a crash in
+compiled code cannot take the app down. The process stays alive between calls, so umap is imported once.
+
+UMAP runs on numba. pynndescent caches its compiled functions on disk, but umap-learn compiles most of
+its own without ``cache=True``, which costs every new process tens of seconds; ``_import_umap`` turns
+numba's disk cache on for them too, under ``numba_cache_dir()``, so only the very first run compiles.
+"""
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+import re
+import signal
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .cache import cache_root
+from .errors import Cancelled, LatentExplorerError
+
+METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
+#: Codes wider than this are reduced to it by PCA before UMAP or t-SNE (the usual first step).
+INPUT_DIM = 50
+#: Fewest items UMAP and t-SNE accept.
+MIN_ITEMS = 5
+UMAP_MODULES = ("umap_", "utils", "layouts", "distances", "sparse", "spectral")
+POLL_S = 0.05
+STOP_GRACE_S = 0.5
+
+Progress = Callable[[float, str], None]  # (fraction done, or -1 when unknown; what is happening)
+
+
+def numba_cache_dir() -> Path:
+    """Where numba keeps compiled code between runs: ``$NUMBA_CACHE_DIR``, else ``cache_root()/numba``."""
+    return Path(os.environ.get("NUMBA_CACHE_DIR") or cache_root() / "numba")
+
+
+def project(codes: np.ndarray, method: str = "pca", *, seed: int | None = None, progress: Progress | None = None,
+            cancel: threading.Event | None = None, isolate: bool = True) -> np.ndarray:
+    """The (N, 2) float32 map of codes (N, D) by ``method`` (a key of ``METHODS``).
+
+    ``seed`` makes UMAP and t-SNE reproducible (UMAP then runs single-threaded); ``progress(fraction,
+    text)`` is called along the way; setting ``cancel`` raises ``Cancelled``. With ``isolate`` UMAP and
+    t-SNE run in the worker process, else in the calling thread (the command line does that).
+    """
+    if method not in METHODS:
+        raise LatentExplorerError(f"unknown projection {method!r}; choose from {', '.join(METHODS)}")
+    report = progress or (lambda _fraction, _text: None)
+    x = _checked(codes, method)
+    _raise_if_cancelled(cancel)
+    if x.shape[1] > INPUT_DIM and len(x) > INPUT_DIM:
+        report(-1.0, f"reducing {x.shape[1]} dimensions to {INPUT_DIM} (PCA)")
+        x = pca(x, INPUT_DIM)
+    if method == "pca":
+        coords = pca(x, 2)
+    elif isolate:
+        coords = _fit_in_worker(method, x, seed, report, cancel)
+    else:
+        coords = _fit(method, x, seed, report)
+    _raise_if_cancelled(cancel)
+    report(1.0, f"{METHODS[method]} done")
+    return np.ascontiguousarray(coords, dtype=np.float32)
+
+
+def pca(x: np.ndarray, k: int) -> np.ndarray:
+    """The first ``k`` principal components of ``x`` (columns of zeros where there are fewer)."""
+    from sklearn.decomposition import PCA
+    n_components = min(k, len(x), x.shape[1])
+    out = np.zeros((len(x), k), np.float32)
+    if n_components > 0 and len(x) > 1:
+        out[:, :n_components] = PCA(n_components, random_state=0).fit_transform(x)
+    return out
+
+
+def _checked(codes: np.ndarray, method: str) -> np.ndarray:
+    x = np.asarray(codes, dtype=np.float32)
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise LatentExplorerError(f"codes must be an (N, D) array, got shape {x.shape}")
+    fewest = 1 if method == "pca" else MIN_ITEMS
+    if len(x) < fewest:
+        raise LatentExplorerError(f"{METHODS[method]} needs at least {fewest} items, got {len(x)}")
+    if not np.isfinite(x).all():
+        raise LatentExplorerError("the codes contain NaN or infinite values: is the model trained, or did its "
+                                  "training diverge?")
+    return x
+
+
+def _raise_if_cancelled(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+
+
+# --- the fits ---------------------------------------------------------------------------------
+def _fit(method: str, x: np.ndarray, seed: int | None, progress: Progress) -> np.ndarray:
+    return _fit_umap(x, seed, progress) if method == "umap" else _fit_tsne(x, seed, progress)
+
+
+def _import_umap():
+    """umap, with numba's disk cache in ``numba_cache_dir()`` for all of its compiled functions."""
+    os.environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir())
+    if "numba" in sys.modules:  # imported before the variable was set: make numba read it again
+        from numba.core import config
+        config.reload_config()
+    import umap
+    from numba.core.dispatcher import Dispatcher
+    for name in UMAP_MODULES:
+        for obj in vars(importlib.import_module(f"umap.{name}")).values():
+            if isinstance(obj, Dispatcher):
+                obj.enable_caching()
+    return umap
+
+
+class _EpochReporter:
+    """A file for umap's tqdm bar (``bar_format='{n}/{total}'``) that turns what it writes into progress."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+
+    def write(self, text: str) -> None:
+        found = re.findall(r"(\d+)/(\d+)", text)
+        if found:
+            done, total = (int(v) for v in found[-1])
+            self.progress(done / max(total, 1), f"UMAP: layout epoch {done} of {total}")
+
+    def flush(self) -> None:
+        pass
+
+
+def _fit_umap(x: np.ndarray, seed: int | None, progress: Progress) -> np.ndarray:
+    progress(-1.0, "UMAP: loading (the first run ever compiles, about a minute)")
+    umap = _import_umap()
+    progress(-1.0, "UMAP: finding neighbours")
+    reducer = umap.UMAP(n_neighbors=min(15, len(x) - 1), min_dist=0.1, random_state=seed,
+                        n_jobs=1 if seed is not None else -1,
+                        tqdm_kwds={"disable": False, "file": _EpochReporter(progress), "bar_format": "{n}/{total}",
+                                   "mininterval": 0.2})
+    return reducer.fit_transform(x)
+
+
+def _fit_tsne(x: np.ndarray, seed: int | None, progress: Progress) -> np.ndarray:
+    from sklearn.manifold import TSNE
+    progress(-1.0, "t-SNE: running")
+    return TSNE(2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca", learning_rate="auto",
+                random_state=seed).fit_transform(x)
+
+
+# --- the worker process -----------------------------------------------------------------------
+def _serve(conn) -> None:
+    """The worker process: fit each (method, x, seed) it receives; send progress, then the result."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a cancel: exit cleanly (temporary files, semaphores)
+    try:
+        os.nice(5)  # the app's UI comes first
+    except (AttributeError, OSError):
+        pass
+    while True:
+        try:
+            method, x, seed = conn.recv()
+        except (EOFError, OSError):
+            return
+        try:
+            result = ("done", _fit(method, x, seed, lambda f, text: conn.send(("progress", f, text))))
+        except LatentExplorerError as exc:
+            result = ("error", str(exc), "")
+        except Exception as exc:
+            result = ("error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        conn.send(result)
+
+
+class _Worker:
+    def __init__(self):
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_serve, args=(child,), name="latent-explorer-projection", daemon=True)
+        self.process.start()
+        child.close()
+
+    def stop(self) -> None:
+        """End the process: politely, then for sure (compiled code may not see the signal for a while)."""
+        self.process.terminate()
+        self.process.join(STOP_GRACE_S)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        self.conn.close()
+
+
+_worker: _Worker | None = None
+_worker_lock = threading.Lock()
+
+
+class ProjectionFailed(LatentExplorerError):
+    """UMAP or t-SNE raised in the worker process; ``details`` has its traceback."""
+
+    def __init__(self, message: str, details: str = ""):
+        super().__init__(message)
+        self.details = details
+
+
+def _fit_in_worker(method: str, x: np.ndarray, seed: int | None, progress: Progress,
+                   cancel: threading.Event | None) -> np.ndarray:
+    global _worker
+    while not _worker_lock.acquire(timeout=POLL_S):  # another projection is running: wait, still cancellable
+        _raise_if_cancelled(cancel)
+    try:
+        if _worker is None or not _worker.process.is_alive():
+            _worker = _Worker()
+        worker = _worker
+        try:
+            worker.conn.send((method, x, seed))
+            while True:
+                _raise_if_cancelled(cancel)
+                if worker.conn.poll(POLL_S):
+                    message = worker.conn.recv()
+                    if message[0] == "progress":
+                        progress(message[1], message[2])
+                    elif message[0] == "done":
+                        return message[1]
+                    else:
+                        raise ProjectionFailed(f"{METHODS[method]} failed: {message[1]}", message[2])
+                elif not worker.process.is_alive():
+                    raise LatentExplorerError(f"the {METHODS[method]} process ended unexpectedly (exit code "
+                                              f"{worker.process.exitcode}); try again, or choose PCA")
+        except ProjectionFailed:
+            raise  # the worker itself is fine
+        except (EOFError, OSError) as exc:  # the pipe broke: the process is gone
+            worker.stop()
+            _worker = None
+            raise LatentExplorerError(f"the {METHODS[method]} process ended unexpectedly ({type(exc).__name__}); "
+                                      "try again, or choose PCA") from exc
+        except BaseException:  # cancelled, died, or interrupted mid-task: its state is unknown, end it
+            worker.stop()
+            _worker = None
+            raise
+    finally:
+        _worker_lock.release()

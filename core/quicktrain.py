@@ -1,0 +1,51 @@
+"""Train a model for a few seconds: demos and ``--screenshot`` need *a* trained model, not a good one."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from models import GenerativeModel
+
+from .data import ImageData, data_root, load_dataset, load_mat
+from .trainer import Control, Run, TrainConfig, Trainer, model_config_for
+
+#: The copy of the Olivetti faces next to the repository (``../shared/data``), for machines with no internet.
+SHARED_FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "olivetti" / "olivettifaces.mat"
+#: A face VAE that shows recognisable morphs after half a minute of CPU training.
+FACE_MODEL = ("vae", {"latent_dim": 32, "hidden": [512, 128], "beta": 0.1})
+FACE_TRAINING = TrainConfig(epochs=300, batch_size=32, lr=2e-3, device="cpu")
+
+
+def train_briefly(data: ImageData, source: str, model_name: str = "vae", seconds: float = 20.0,
+                  config: TrainConfig | None = None, **overrides) -> GenerativeModel:
+    """Train ``model_name`` on ``data`` until ``config.epochs`` or ``seconds`` run out, whichever comes
+    first; returns the model in eval mode on the CPU. Nothing is written to disk."""
+    config = config or TrainConfig(epochs=1000, device="cpu")
+    train_idx, _ = data.split(config.val_fraction, config.seed)
+    run = Run(model_name, model_config_for(model_name, data, train_idx, **overrides), data, source, config)
+    control = Control()
+    deadline = time.monotonic() + seconds
+
+    def on_event(_event: dict) -> None:
+        if time.monotonic() > deadline:
+            control.stop()
+
+    trainer = Trainer(run, on_event, control)
+    trainer.train()
+    return trainer.model.cpu().eval()
+
+
+def load_faces() -> tuple[ImageData, str]:
+    """The Olivetti faces and their source: a local copy if there is one (the data folder, then
+    ``SHARED_FACES``), else scikit-learn's download."""
+    for mat in (data_root() / "olivetti" / "olivettifaces.mat", SHARED_FACES):
+        if mat.is_file():
+            return load_mat(mat), str(mat)
+    return load_dataset("olivetti"), "olivetti"
+
+
+def faces_demo(seconds: float = 25.0) -> tuple[ImageData, str, GenerativeModel]:
+    """(faces, their source, a face VAE trained for ``seconds``): the morph panel's default playground."""
+    data, source = load_faces()
+    name, overrides = FACE_MODEL
+    return data, source, train_briefly(data, source, name, seconds, FACE_TRAINING, **overrides)

@@ -1,0 +1,248 @@
+"""The main window: one dock per registered panel, the File and View menus, the status bar.
+
+It owns the shared ``AppContext`` and ``TrainingBridge``, opens and saves checkpoints (off the UI
+thread), loads a finished run's checkpoint into the context so every panel sees the trained model,
+and turns worker errors into dialogs. Window layout, recent files and setup choices persist in
+``gui.settings.app_settings()``.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
+
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.device import pick_device
+from core.trainer import Run
+from models import GenerativeModel
+
+from .bridge import TrainingBridge
+from .context import AppContext
+from .panels import panel_specs
+from .settings import RECENT_KEY, add_recent_file, app_settings, recent_files, write_json
+from .tasks import Task
+
+CHECKPOINT_FILTER = "Checkpoints (*.pt);;All files (*)"
+SETUP_WIDTH = 340  # px, the left dock area's first width
+RUN_ENDS = ("finished", "stopped", "error")
+
+
+def copy_checkpoint(source: Path | None, target: Path, model: GenerativeModel) -> Path:
+    """Save the current model as ``target``: a copy of its checkpoint file (keeps optimiser state and
+    history) when that still exists, else a fresh checkpoint of the weights."""
+    target = Path(target)
+    if source is None or not Path(source).is_file():
+        return save_checkpoint(target, model)
+    if Path(source).resolve() != target.resolve():
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    return target
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Latent Explorer")
+        self.setDockNestingEnabled(True)
+        self.settings = app_settings()
+        self.context = AppContext(self)
+        self.bridge = TrainingBridge(self)
+        self.panels: dict[str, QWidget] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        self._run_checkpoint: str | None = None
+        self._checkpoint_generation = 0
+        self._pending_model: tuple[GenerativeModel, Path] | None = None
+
+        self.resize(1400, 860)
+        self._build_docks()
+        self._build_menus()
+        self.device_label = QLabel(f"device: {pick_device('auto')}")
+        self.statusBar().addPermanentWidget(self.device_label)
+        self._connect()
+        self._restore_layout()
+
+    # --- construction ---------------------------------------------------------------------
+    def _build_docks(self) -> None:
+        first_in_area: dict[Qt.DockWidgetArea, QDockWidget] = {}
+        for spec in panel_specs():
+            panel = spec.factory(self.context, self.bridge)
+            dock = QDockWidget(spec.title, self)
+            dock.setObjectName(f"dock-{spec.key}")
+            dock.setWidget(panel)
+            self.addDockWidget(spec.area, dock)
+            if spec.area in first_in_area:
+                self.tabifyDockWidget(first_in_area[spec.area], dock)
+            else:
+                first_in_area[spec.area] = dock
+            self.panels[spec.key], self.docks[spec.key] = panel, dock
+        for dock in first_in_area.values():
+            dock.raise_()
+        left = first_in_area.get(Qt.DockWidgetArea.LeftDockWidgetArea)
+        right = first_in_area.get(Qt.DockWidgetArea.RightDockWidgetArea)
+        if left is not None and right is not None:
+            self.resizeDocks([left, right], [SETUP_WIDTH, 1400 - SETUP_WIDTH], Qt.Orientation.Horizontal)
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_action = file_menu.addAction("&Open checkpoint…", QKeySequence.StandardKey.Open,
+                                               lambda: self.open_checkpoint())
+        self.save_action = file_menu.addAction("&Save checkpoint as…", QKeySequence.StandardKey.SaveAs,
+                                               lambda: self.save_checkpoint_as())
+        self.save_action.setEnabled(False)
+        self.recent_menu = file_menu.addMenu("Recent files")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._fill_recent_menu()
+        file_menu.addSeparator()
+        file_menu.addAction("&Quit", QKeySequence.StandardKey.Quit, self.close)
+        view_menu = self.menuBar().addMenu("&View")
+        for dock in self.docks.values():
+            view_menu.addAction(dock.toggleViewAction())
+
+    def _connect(self) -> None:
+        self.context.status.connect(lambda message: self.statusBar().showMessage(message, 10_000))
+        self.context.data_changed.connect(self._on_data_changed)
+        self.context.model_changed.connect(self._on_model_changed)
+        self.bridge.started.connect(self._on_run_started)
+        self.bridge.checkpoint_saved.connect(self._on_checkpoint_saved)
+        self.bridge.state_changed.connect(self._on_run_state)
+        self.bridge.error.connect(lambda message, tb: self.show_error("Training failed", message, tb))
+        setup, training = self.panels.get("setup"), self.panels.get("training")
+        if setup is not None and training is not None:
+            training.start_requested.connect(setup.start_training)
+            setup.start_failed.connect(training.start_failed)
+            setup.data_failed.connect(lambda _message: self._apply_pending_model())
+
+    # --- data -----------------------------------------------------------------------------
+    def load_dataset(self, source: str) -> None:
+        """Open a data set (off the UI thread) through the setup panel, which shows its progress."""
+        self.panels["setup"].load_source(source)
+
+    def _on_data_changed(self, _data) -> None:
+        self._apply_pending_model()
+        self._update_title()
+
+    # --- checkpoints ----------------------------------------------------------------------
+    def open_checkpoint(self, path: str | Path | None = None) -> None:
+        """File ▸ Open checkpoint: load it off the UI thread; the model goes into the context. If it was
+        trained on images of another shape than the open data set, its data set is opened first."""
+        if path is None:
+            start = str(Path(recent_files(self.settings)[0]).parent) if recent_files(self.settings) else ""
+            path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", start, CHECKPOINT_FILTER)
+            if not path:
+                return
+        path = Path(path)
+        self._checkpoint_generation += 1
+        generation = self._checkpoint_generation
+        self.context.status.emit(f"Opening {path}…")
+        task = Task(load_checkpoint, path, parent=self)
+        task.done.connect(lambda result: self._on_checkpoint_loaded(generation, path, *result))
+        task.failed.connect(lambda message, tb: self.show_error("Could not open the checkpoint", message, tb))
+        task.start()
+
+    def _on_checkpoint_loaded(self, generation: int, path: Path, model: GenerativeModel, payload: dict) -> None:
+        if generation != self._checkpoint_generation:
+            return  # a newer open superseded this one
+        add_recent_file(self.settings, path)
+        data = self.context.data
+        source = payload.get("train_state", {}).get("dataset")
+        if (data is None or list(data.image_shape) != list(model.image_shape)) and source and "setup" in self.panels:
+            self._pending_model = (model, path)
+            self.load_dataset(source)
+            return
+        self.context.set_model(model, path)
+        self.context.status.emit(f"Model {model.name} from {path}")
+
+    def _apply_pending_model(self) -> None:
+        if self._pending_model is not None:
+            model, path = self._pending_model
+            self._pending_model = None
+            self.context.set_model(model, path)
+            self.context.status.emit(f"Model {model.name} from {path}")
+
+    def save_checkpoint_as(self, path: str | Path | None = None) -> None:
+        """File ▸ Save checkpoint as: write the current model to a file of the user's choice."""
+        if self.context.model is None:
+            return
+        if path is None:
+            suggestion = self.context.checkpoint_path or Path(f"{self.context.model.name}.pt")
+            path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint as", str(suggestion), CHECKPOINT_FILTER)
+            if not path:
+                return
+        path = Path(path)
+        task = Task(copy_checkpoint, self.context.checkpoint_path, path, self.context.model, parent=self)
+        task.done.connect(lambda saved: (add_recent_file(self.settings, saved),
+                                         self.context.status.emit(f"Saved {saved}")))
+        task.failed.connect(lambda message, tb: self.show_error("Could not save the checkpoint", message, tb))
+        task.start()
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = recent_files(self.settings)
+        for i, file in enumerate(files, 1):
+            action = self.recent_menu.addAction(f"&{i}  {Path(file).parent.name}/{Path(file).name}")
+            action.setToolTip(file)
+            action.triggered.connect(lambda _checked=False, f=file: self.open_checkpoint(f))
+        if files:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", lambda: write_json(self.settings, RECENT_KEY, []))
+        self.recent_menu.setEnabled(bool(files))
+
+    # --- training runs --------------------------------------------------------------------
+    def _on_run_started(self, run: Run) -> None:
+        self._run_checkpoint = None
+        self.device_label.setText(f"device: {pick_device(run.config.device)}")
+        self.context.status.emit(f"Training {run.model_name} on {run.data.name}; run folder {run.out_dir}")
+
+    def _on_checkpoint_saved(self, path: str) -> None:
+        self._run_checkpoint = path
+
+    def _on_run_state(self, state: str) -> None:
+        if state in RUN_ENDS and self._run_checkpoint:
+            path, self._run_checkpoint = self._run_checkpoint, None
+            self.open_checkpoint(path)  # the trained model, for every panel
+
+    # --- feedback -------------------------------------------------------------------------
+    def show_error(self, title: str, message: str, details: str = "") -> None:
+        """A non-blocking error dialog (the event loop and training go on); the traceback under Details."""
+        box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, self)
+        if details:
+            box.setDetailedText(details)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.context.status.emit(message.splitlines()[0] if message else title)
+
+    def _on_model_changed(self, model) -> None:
+        self.save_action.setEnabled(model is not None)
+        self._update_title()
+
+    def _update_title(self) -> None:
+        parts = ["Latent Explorer"]
+        if self.context.data is not None:
+            parts.append(self.context.data.name)
+        if self.context.checkpoint_path is not None:
+            parts.append(f"{self.context.model.name} ({self.context.checkpoint_path.parent.name})")
+        self.setWindowTitle(" — ".join(parts))
+
+    # --- persistence ----------------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        geometry, state = self.settings.value("window/geometry"), self.settings.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+
+    def closeEvent(self, event) -> None:
+        if self.bridge.busy:
+            self.bridge.stop(wait_s=10.0)  # the worker saves its checkpoint before it ends
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        for panel in self.panels.values():
+            if hasattr(panel, "save_settings"):
+                panel.save_settings()
+        self.settings.sync()
+        super().closeEvent(event)

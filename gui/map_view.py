@@ -1,0 +1,388 @@
+"""The embedding map's canvas: a pyqtgraph scatter of every item, coloured by label with a legend,
+whose dots give way to the images themselves as the user zooms in.
+
+Level of detail: the view is cut into cells about one thumbnail wide; when the items in view are few
+enough for most of them to be seen (at most ``OCCUPANCY`` per occupied cell), each occupied cell shows
+one item's image (the same item while panning), up to ``MAX_THUMBNAILS``. Thumbnail items come from a
+recycled pool and their pixmaps from an LRU cache, so a 70,000-point map pans and zooms smoothly.
+
+Hover shows a tooltip (index and label); a click emits ``point_clicked``; with the rectangle or lasso
+tool a left drag draws a selection and emits ``selection_drawn`` with the indices inside. Clicking a
+class in the legend hides or shows its points.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import pyqtgraph as pg
+import torch
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QCursor, QImage, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QToolTip
+from scipy.spatial import cKDTree
+
+from core.embedding import points_in_polygon
+
+MAX_THUMBNAILS = 400
+OCCUPANCY = 4.0  # thumbnails show when the items in view are at most this many per occupied cell
+PIXMAP_CACHE = 3000
+DOT_SIZE = 7
+PICK_RADIUS_PX = 8
+TOOLS = ("pan", "rect", "lasso")
+#: Matplotlib's "tab10": ten well-separated colours for the common case of at most ten classes.
+TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+         "#17becf"]
+UNLABELLED = "#3b6ea8"
+
+
+def class_colours(n: int) -> list[QColor]:
+    """One colour per class: tab10 up to ten classes, evenly spaced hues beyond."""
+    if n <= len(TAB10):
+        return [QColor(c) for c in TAB10[:max(n, 1)]]
+    return [pg.intColor(i, hues=n, values=1, maxValue=220, minValue=150) for i in range(n)]
+
+
+def image_to_qimage(image: np.ndarray) -> QImage:
+    """A uint8 (C, H, W) image (C = 1 or 3) as a QImage (its own copy of the pixels)."""
+    c, h, w = image.shape
+    if c == 1:
+        pixels = np.ascontiguousarray(image[0])
+        return QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+    pixels = np.ascontiguousarray(image[:3].transpose(1, 2, 0))
+    return QImage(pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+def thumbnail_pixmap(image: np.ndarray, size: int, frame: QColor | None = None, border: int = 2) -> QPixmap:
+    """``image`` (uint8 C, H, W) scaled to fit ``size`` px (crisp pixels when enlarged), in a frame."""
+    picture = image_to_qimage(image)
+    inner = size - 2 * border if frame is not None else size
+    smooth = max(picture.width(), picture.height()) > inner
+    picture = picture.scaled(inner, inner, Qt.AspectRatioMode.KeepAspectRatio,
+                             Qt.TransformationMode.SmoothTransformation if smooth
+                             else Qt.TransformationMode.FastTransformation)
+    if frame is None:
+        return QPixmap.fromImage(picture)
+    pixmap = QPixmap(picture.width() + 2 * border, picture.height() + 2 * border)
+    pixmap.fill(frame)
+    painter = QPainter(pixmap)
+    painter.drawImage(border, border, picture)
+    painter.end()
+    return pixmap
+
+
+class MapViewBox(pg.ViewBox):
+    """A ViewBox whose left drag draws a selection outline when the rectangle or lasso tool is on."""
+
+    def __init__(self, on_polygon):
+        super().__init__()
+        self.tool = "pan"
+        self._on_polygon = on_polygon  # called with the (M, 2) outline in view coordinates and the modifiers
+        self._points: list[QPointF] = []
+        pen = QPen(QColor("#24292f"), 1.5, Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        self.outline = QGraphicsPathItem()
+        self.outline.setPen(pen)
+        self.outline.setBrush(QColor(36, 41, 47, 30))
+        self.outline.setZValue(100)
+        self.addItem(self.outline, ignoreBounds=True)
+        self.outline.hide()
+
+    def mouseDragEvent(self, ev, axis=None):
+        if self.tool == "pan" or ev.button() != Qt.MouseButton.LeftButton:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        here = self.mapSceneToView(ev.scenePos())
+        if ev.isStart():
+            self._points = [self.mapSceneToView(ev.buttonDownScenePos())]
+        if self.tool == "rect":
+            a = self._points[0]
+            self._points = [a, QPointF(here.x(), a.y()), here, QPointF(a.x(), here.y())]
+        else:
+            self._points.append(here)
+        path = QPainterPath()
+        path.addPolygon(self._points)
+        path.closeSubpath()
+        self.outline.setPath(path)
+        self.outline.show()
+        if ev.isFinish():
+            self.outline.hide()
+            polygon = np.array([[p.x(), p.y()] for p in self._points])
+            self._points = []
+            self._on_polygon(polygon, ev.modifiers())
+
+
+class ThumbnailLayer:
+    """Image items for some points: a recycled pool of pixmap items at constant pixel size."""
+
+    def __init__(self, viewbox: pg.ViewBox):
+        self.viewbox = viewbox
+        self.shown: dict[int, QGraphicsPixmapItem] = {}
+        self._free: list[QGraphicsPixmapItem] = []
+        self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self.images: torch.Tensor | None = None
+        self.coords = np.zeros((0, 2))
+        self.frames: list[QColor] = []  # per point
+        self.size = 36
+
+    def reset(self, images: torch.Tensor | None, coords: np.ndarray, frames: list[QColor], size: int) -> None:
+        self.show([])
+        self._pixmaps.clear()
+        self.images, self.coords, self.frames, self.size = images, coords, frames, size
+
+    def set_size(self, size: int) -> None:
+        if size != self.size:
+            self.reset(self.images, self.coords, self.frames, size)
+
+    def _pixmap(self, i: int) -> QPixmap:
+        pixmap = self._pixmaps.get(i)
+        if pixmap is None:
+            pixmap = thumbnail_pixmap(self.images[i].numpy(), self.size, self.frames[i])
+            self._pixmaps[i] = pixmap
+            if len(self._pixmaps) > PIXMAP_CACHE:
+                self._pixmaps.popitem(last=False)
+        else:
+            self._pixmaps.move_to_end(i)
+        return pixmap
+
+    def show(self, indices) -> None:
+        """Show exactly the images of ``indices``; items already showing one of them are kept."""
+        wanted = {int(i) for i in indices}
+        for i in [i for i in self.shown if i not in wanted]:
+            item = self.shown.pop(i)
+            item.hide()
+            self._free.append(item)
+        for i in wanted - self.shown.keys():
+            item = self._free.pop() if self._free else self._new_item()
+            pixmap = self._pixmap(i)
+            item.setPixmap(pixmap)
+            item.setOffset(-pixmap.width() / 2, -pixmap.height() / 2)
+            item.setPos(float(self.coords[i, 0]), float(self.coords[i, 1]))
+            item.show()
+            self.shown[i] = item
+
+    def _new_item(self) -> QGraphicsPixmapItem:
+        item = QGraphicsPixmapItem()
+        item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        item.setTransformationMode(Qt.TransformationMode.FastTransformation)
+        item.setZValue(10)
+        self.viewbox.addItem(item, ignoreBounds=True)
+        return item
+
+    def index_at(self, view_pos: QPointF, pixel: tuple[float, float]) -> int | None:
+        """The shown image under a view position (the one whose centre is nearest), if any."""
+        if not self.shown:
+            return None
+        idx = np.fromiter(self.shown, dtype=np.int64)
+        dx = np.abs(self.coords[idx, 0] - view_pos.x()) / pixel[0]
+        dy = np.abs(self.coords[idx, 1] - view_pos.y()) / pixel[1]
+        inside = (dx <= self.size / 2) & (dy <= self.size / 2)
+        if not inside.any():
+            return None
+        return int(idx[inside][np.argmin((dx * dx + dy * dy)[inside])])
+
+
+class MapView(pg.PlotWidget):
+    point_clicked = Signal(int)
+    selection_drawn = Signal(object, bool)  # indices (int64 array), add to the current selection
+    hovered = Signal(int)  # index under the mouse, -1 when none
+
+    def __init__(self, parent=None):
+        self.viewbox = MapViewBox(self._polygon_drawn)
+        super().__init__(parent, viewBox=self.viewbox)
+        item = self.getPlotItem()
+        item.hideAxis("left")
+        item.hideAxis("bottom")
+        item.hideButtons()
+        self.viewbox.setAspectLocked(True)
+        self.scatter = pg.ScatterPlotItem(size=DOT_SIZE, pen=None, antialias=False)
+        self.marks = {name: pg.ScatterPlotItem(size=size, pen=pg.mkPen(colour, width=width), brush=None, symbol="o")
+                      for name, size, colour, width in (("selection", 11, "#24292f", 1.2),
+                                                        ("neighbours", 15, "#e8590c", 2.0),
+                                                        ("current", 22, "#d6336c", 3.0),
+                                                        ("hover", 14, "#24292f", 2.0))}
+        self.addItem(self.scatter)
+        for z, mark in enumerate(self.marks.values()):
+            mark.setZValue(20 + z)
+            self.addItem(mark)
+        self.legend = pg.LegendItem(offset=(8, 8), labelTextSize="9pt", brush=pg.mkBrush(255, 255, 255, 200))
+        self.legend.setParentItem(item.vb)
+        self.thumbnails = ThumbnailLayer(self.viewbox)
+        self.show_images = True
+        self.coords = np.zeros((0, 2), np.float32)
+        self.labels: np.ndarray | None = None
+        self.names: list[str] = []
+        self.visible_mask = np.zeros(0, bool)
+        self._rank = np.zeros(0, np.int64)
+        self._tree: cKDTree | None = None
+        self._tree_index = np.zeros(0, np.int64)
+        self.hover_index = -1
+        self.hover_text = ""
+        self._detail_timer = QTimer(self, singleShot=True, interval=0, timeout=self.update_detail)
+        self.viewbox.sigRangeChanged.connect(lambda *_: self._detail_timer.start())
+        self.scene().sigMouseMoved.connect(self._mouse_moved)
+        self.scene().sigMouseClicked.connect(self._mouse_clicked)
+        self.setMouseTracking(True)
+
+    # --- content --------------------------------------------------------------------------
+    def set_map(self, coords: np.ndarray, images: torch.Tensor, labels: np.ndarray | None = None,
+                class_names: list[str] | None = None, thumbnail_size: int = 36) -> None:
+        """Show ``coords`` (N, 2) of ``images`` (uint8 N, C, H, W), coloured by ``labels``."""
+        self.coords = np.asarray(coords, np.float64)
+        n = len(self.coords)
+        self.labels = None if labels is None else np.asarray(labels, np.int64)
+        n_classes = 0 if self.labels is None else int(self.labels.max()) + 1
+        self.names = list(class_names or []) + [str(i) for i in range(len(class_names or []), n_classes)]
+        colours = class_colours(n_classes) if n_classes else [QColor(UNLABELLED)]
+        brushes = [pg.mkBrush(c) for c in colours]
+        per_point = [brushes[i] for i in self.labels] if self.labels is not None else brushes[0]
+        self.scatter.setData(pos=self.coords, brush=per_point, size=DOT_SIZE, pen=None)
+        frames = [colours[i] for i in self.labels] if self.labels is not None else [colours[0]] * n
+        self._rank = np.random.default_rng(0).permutation(n)
+        self._build_legend(colours if n_classes else [])
+        self.visible_mask = np.ones(n, bool)
+        self._build_tree()
+        for mark in self.marks.values():
+            mark.clear()
+        self.thumbnails.reset(images, self.coords, frames, thumbnail_size)
+        self.fit()
+
+    def clear_map(self) -> None:
+        self.set_map(np.zeros((0, 2)), torch.zeros((0, 1, 1, 1), dtype=torch.uint8))
+
+    def _build_legend(self, colours: list[QColor]) -> None:
+        self.legend.clear()
+        self.legend.setColumnCount(max(1, (len(colours) + 11) // 12))
+        for c, colour in enumerate(colours):
+            sample = pg.ScatterPlotItem(brush=pg.mkBrush(colour), pen=None, size=9, symbol="o")
+            self.legend.addItem(sample, self.names[c])
+            self.legend.items[-1][0].sigClicked.connect(lambda item, c=c: self.set_class_visible(c, item.isVisible()))
+        self.legend.setVisible(bool(colours))
+
+    def set_class_visible(self, label: int, visible: bool) -> None:
+        """Show or hide the points of one class (what a click on its legend entry does)."""
+        if self.labels is None:
+            return
+        self.visible_mask[self.labels == label] = visible
+        self.scatter.setPointsVisible(self.visible_mask)
+        self._build_tree()
+        self._detail_timer.start()
+
+    def _build_tree(self) -> None:
+        self._tree_index = np.flatnonzero(self.visible_mask)
+        self._tree = cKDTree(self.coords[self._tree_index]) if len(self._tree_index) else None
+
+    def fit(self) -> None:
+        if len(self.coords):
+            self.viewbox.autoRange(padding=0.04, items=[self.scatter])
+
+    def zoom_to(self, index: int, count: int) -> None:
+        """Centre on item ``index`` with about ``count`` items in view."""
+        if self._tree is None:
+            return
+        d, _ = self._tree.query(self.coords[index], k=min(count, len(self._tree_index)))
+        r = float(np.max(d)) or 1.0
+        x, y = self.coords[index]
+        self.viewbox.setRange(xRange=(x - r, x + r), yRange=(y - r, y + r), padding=0)
+
+    def set_thumbnail_size(self, size: int) -> None:
+        self.thumbnails.set_size(size)
+        self._detail_timer.start()
+
+    def set_show_images(self, on: bool) -> None:
+        self.show_images = on
+        self.update_detail()
+
+    # --- marks ----------------------------------------------------------------------------
+    def _mark(self, name: str, indices) -> None:
+        idx = np.asarray(indices, np.int64).reshape(-1)
+        idx = idx[(idx >= 0) & (idx < len(self.coords))]
+        if len(idx):
+            self.marks[name].setData(pos=self.coords[idx])
+        else:
+            self.marks[name].clear()
+
+    def set_selection(self, indices) -> None:
+        self._mark("selection", indices)
+
+    def set_current(self, index: int, neighbours=()) -> None:
+        self._mark("current", [index])
+        self._mark("neighbours", neighbours)
+
+    # --- level of detail ------------------------------------------------------------------
+    def in_view(self) -> np.ndarray:
+        """Indices of the visible points inside the view rectangle."""
+        r = self.viewbox.viewRect()
+        x, y = self.coords[:, 0], self.coords[:, 1]
+        return np.flatnonzero(self.visible_mask & (x >= r.left()) & (x <= r.right()) & (y >= r.top())
+                              & (y <= r.bottom()))
+
+    def update_detail(self) -> None:
+        """Pick the points whose images show now (see the module docstring)."""
+        if not self.show_images or len(self.coords) == 0 or self.thumbnails.images is None:
+            self.thumbnails.show([])
+            return
+        idx = self.in_view()
+        if len(idx) == 0:
+            self.thumbnails.show([])
+            return
+        pw, ph = self.viewbox.viewPixelSize()
+        size = self.thumbnails.size
+        cells = (np.floor(self.coords[idx, 0] / (size * pw)).astype(np.int64) * 1_000_003
+                 + np.floor(self.coords[idx, 1] / (size * ph)).astype(np.int64))
+        order = np.argsort(self._rank[idx], kind="stable")
+        _, first = np.unique(cells[order], return_index=True)
+        if len(idx) > OCCUPANCY * len(first):
+            self.thumbnails.show([])
+            return
+        chosen = idx[order[np.sort(first)]][:MAX_THUMBNAILS]
+        self.thumbnails.show(chosen)
+
+    # --- mouse ----------------------------------------------------------------------------
+    def index_at(self, scene_pos: QPointF) -> int | None:
+        """The point (or shown image) under a scene position, within a few pixels."""
+        if self._tree is None or not self.viewbox.sceneBoundingRect().contains(scene_pos):
+            return None
+        view_pos = self.viewbox.mapSceneToView(scene_pos)
+        pw, ph = self.viewbox.viewPixelSize()
+        on_image = self.thumbnails.index_at(view_pos, (pw, ph))
+        if on_image is not None:
+            return on_image
+        d, j = self._tree.query([view_pos.x(), view_pos.y()], k=1, distance_upper_bound=PICK_RADIUS_PX * pw)
+        return int(self._tree_index[j]) if np.isfinite(d) else None
+
+    def describe(self, index: int) -> str:
+        if self.labels is None:
+            return f"#{index}"
+        return f"#{index} · {self.names[self.labels[index]]}"
+
+    def _mouse_moved(self, scene_pos: QPointF) -> None:
+        index = self.index_at(scene_pos)
+        index = -1 if index is None else index
+        if index == self.hover_index:
+            return
+        self.hover_index = index
+        self._mark("hover", [index])
+        self.hover_text = self.describe(index) if index >= 0 else ""
+        if index >= 0:
+            QToolTip.showText(QCursor.pos(), self.hover_text, self)
+        else:
+            QToolTip.hideText()
+        self.hovered.emit(index)
+
+    def _mouse_clicked(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton or ev.isAccepted():
+            return
+        if ev.double():
+            self.fit()
+            return
+        index = self.index_at(ev.scenePos())
+        if index is not None:
+            ev.accept()
+            self.point_clicked.emit(index)
+
+    def _polygon_drawn(self, polygon: np.ndarray, modifiers) -> None:
+        inside = points_in_polygon(self.coords, polygon) & self.visible_mask
+        add = bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
+        self.selection_drawn.emit(np.flatnonzero(inside).astype(np.int64), add)

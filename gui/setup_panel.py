@@ -1,0 +1,389 @@
+"""Setup panel: the data set, the model family and its settings, and the training settings.
+
+The fields shown follow the chosen family: they are the keyword arguments its class accepts (read
+from the constructor signatures), so a new family in ``models.MODELS`` gets its knobs without GUI
+changes. ``start_training`` turns the form into a ``core.trainer.Run`` (off the UI thread: data
+statistics of a large set take a moment) and starts the bridge.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget)
+
+from core.data import ImageData, load_dataset
+from core.device import available_devices, pick_device
+from core.errors import LatentExplorerError
+from core.trainer import Run, TrainConfig, model_config_for
+from models import MODELS, GenerativeModel, build_model
+
+from .bridge import TrainingBridge
+from .context import AppContext
+from .settings import app_settings, new_run_dir, read_json, write_json
+from .tasks import Task
+
+DATASETS = {"digits": "Digits (8×8, built in)", "mnist": "MNIST (28×28)", "fashion-mnist": "Fashion-MNIST (28×28)",
+            "cifar10": "CIFAR-10 (32×32, colour)", "cifar100": "CIFAR-100 (32×32, colour)",
+            "olivetti": "Olivetti faces (64×64)"}
+DEFAULT_MODEL = "vae"
+OPEN_FILE, OPEN_FOLDER = "<open-file>", "<open-folder>"
+DATA_DERIVED = {"image_shape", "mean", "std"}  # filled in from the data set by model_config_for
+LABELS = {"latent_dim": "Latent size", ("hidden", "list"): "Hidden sizes", ("hidden", "int"): "Hidden width",
+          "channels": "Channels", "beta": "β (KL weight)", "noise_std": "Noise level", "likelihood": "Likelihood",
+          "obs_std": "Gaussian σ", "loss": "GAN loss"}
+TIPS = {"latent_dim": "Dimensions of the code z",
+        ("hidden", "list"): "Widths of the fully-connected layers, encoder side, e.g. 256 128",
+        "channels": "Channels of the stride-2 convolutions, e.g. 32 64 128",
+        "beta": "Weight of the KL term of the VAE loss (1 = the plain ELBO)",
+        "noise_std": "Std of the Gaussian noise added to the inputs (denoising autoencoder)",
+        "likelihood": "Reconstruction likelihood p(x|z)", "obs_std": "Pixel noise std of the Gaussian likelihood"}
+
+
+def family_parameters(name: str) -> dict[str, object]:
+    """The settings a registry entry takes, with their defaults: the keyword arguments of its class's
+    constructors (following ``**kw`` up the hierarchy), minus the data-derived ones."""
+    cls, defaults = MODELS[name]
+    params: dict[str, object] = {}
+    for klass in cls.__mro__:
+        if klass is GenerativeModel or "__init__" not in klass.__dict__:
+            continue
+        sig = inspect.signature(klass.__dict__["__init__"])
+        for p in list(sig.parameters.values())[1:]:
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in DATA_DERIVED:
+                params.setdefault(p.name, None if p.default is p.empty else p.default)
+        if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+            break
+    params.update({k: v for k, v in defaults.items() if k in params})
+    if not params.get("noise_std", 1):
+        del params["noise_std"]  # noise-free families; their noisy twin ('dae') has the knob
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
+
+
+def choices_for(name: str, param: str) -> tuple[str, ...] | None:
+    """The allowed values of a text setting, by the models' convention: a tuple named after the setting
+    in the family's modules (``likelihood`` -> ``LIKELIHOODS``, ``loss`` -> ``LOSSES``)."""
+    for klass in MODELS[name][0].__mro__:
+        module = sys.modules.get(klass.__module__)
+        for const in (f"{param.upper()}S", f"{param.upper()}ES"):
+            values = getattr(module, const, None)
+            if isinstance(values, tuple) and all(isinstance(v, str) for v in values):
+                return values
+    return None
+
+
+def field_kind(name: str, param: str, default: object) -> str:
+    """How a setting is edited: list (of widths), bool, int, float, choice; 'other' cannot be edited here."""
+    if isinstance(default, (list, bool, int, float)):
+        return type(default).__name__
+    if isinstance(default, str):
+        return "choice" if choices_for(name, param) else "text"
+    return "other"
+
+
+def parse_widths(text: str, label: str) -> list[int]:
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"{label}: write positive whole numbers separated by spaces, e.g. 256 128 (got {text!r})")
+    return [int(p) for p in parts]
+
+
+class _Field:
+    """One model setting of one kind: a widget plus how to read (validated) and write its value."""
+
+    def __init__(self, param: str, kind: str, choices: tuple[str, ...] | None = None):
+        self.param, self.kind = param, kind
+        self.label = LABELS.get((param, kind), LABELS.get(param, param.replace("_", " ").capitalize()))
+        if kind == "choice":
+            self.widget = QComboBox()
+            self.widget.addItems(choices)
+        elif kind == "bool":
+            self.widget = QCheckBox()
+        elif kind == "int":
+            self.widget = QSpinBox()
+            self.widget.setRange(1 if param == "latent_dim" else 0, 1_000_000)
+        elif kind == "float":
+            self.widget = QDoubleSpinBox()
+            self.widget.setDecimals(3)
+            self.widget.setRange(0.0, 10_000.0)
+            self.widget.setSingleStep(0.05 if param == "noise_std" else 0.1)
+        else:
+            self.widget = QLineEdit()
+        self.widget.setToolTip(TIPS.get((param, kind), TIPS.get(param, "")))
+
+    def raw(self) -> object:
+        w = self.widget
+        return (w.currentText() if isinstance(w, QComboBox) else w.isChecked() if isinstance(w, QCheckBox)
+                else w.text() if isinstance(w, QLineEdit) else w.value())
+
+    def set_raw(self, value: object) -> None:
+        w = self.widget
+        if isinstance(w, QComboBox):
+            w.setCurrentText(str(value))
+        elif isinstance(w, QCheckBox):
+            w.setChecked(bool(value))
+        elif isinstance(w, QLineEdit):
+            w.setText(" ".join(map(str, value)) if isinstance(value, list) else str(value))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            w.setValue(value)
+
+    def value(self) -> object:
+        return parse_widths(self.raw(), self.label) if self.kind == "list" else self.raw()
+
+
+def prepare_run(name: str, overrides: dict, config: TrainConfig, data: ImageData, source: str, out_dir: Path) -> Run:
+    """The ``Run`` for these choices; checks the model builds on this data and the device exists."""
+    pick_device(config.device)
+    train_idx, _ = data.split(config.val_fraction, config.seed)
+    model_config = model_config_for(name, data, train_idx, **overrides)
+    try:
+        build_model(name, model_config)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise LatentExplorerError(f"{name} cannot be built for {data.name} {list(data.image_shape)}: {exc}") from exc
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return Run(name, model_config, data, source, config, out_dir)
+
+
+class SetupPanel(QWidget):
+    data_failed = Signal(str)  # a data set could not be loaded (the message is shown here too)
+    start_failed = Signal(str)  # the form could not become a run
+
+    def __init__(self, context: AppContext, bridge: TrainingBridge, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.context, self.bridge = context, bridge
+        self.settings = app_settings()
+        self._load_generation = 0
+        self._source = ""
+
+        # data
+        self.data_combo = QComboBox()
+        for key, text in DATASETS.items():
+            self.data_combo.addItem(text, key)
+        self.data_combo.insertSeparator(self.data_combo.count())
+        self.data_combo.addItem("Open .npz/.mat…", OPEN_FILE)
+        self.data_combo.addItem("Open image folder…", OPEN_FOLDER)
+        self.data_info = QLabel("No data set loaded")
+        self.data_info.setWordWrap(True)
+        data_box = QGroupBox("Data")
+        data_form = QVBoxLayout(data_box)
+        data_form.addWidget(self.data_combo)
+        data_form.addWidget(self.data_info)
+
+        # model
+        self.family_combo = QComboBox()
+        for name, (cls, _) in MODELS.items():
+            self.family_combo.addItem(name, name)
+            self.family_combo.setItemData(self.family_combo.count() - 1, (cls.__doc__ or "").strip().split("\n")[0],
+                                          Qt.ItemDataRole.ToolTipRole)
+        self.fields: dict[tuple[str, str], _Field] = {}  # (setting, kind) -> field, shared by families
+        model_box = QGroupBox("Model")
+        self.model_form = QFormLayout(model_box)
+        self.model_form.addRow("Family", self.family_combo)
+        for name in MODELS:
+            for param, default in family_parameters(name).items():
+                key = param, field_kind(name, param, default)
+                if key not in self.fields and key[1] != "other":
+                    self.fields[key] = field = _Field(param, key[1], choices_for(name, param))
+                    self.model_form.addRow(field.label, field.widget)
+
+        # training
+        self.lr_edit = QLineEdit(str(TrainConfig.lr))
+        self.lr_edit.setToolTip("Adam learning rate, e.g. 1e-3")
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 65_536)
+        self.batch_spin.setValue(TrainConfig.batch_size)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 100_000)
+        self.epochs_spin.setValue(TrainConfig.epochs)
+        self.device_combo = QComboBox()
+        self.device_combo.addItem(f"auto ({pick_device('auto')})", "auto")
+        for d in available_devices():
+            self.device_combo.addItem(d, d)
+        train_box = QGroupBox("Training")
+        train_form = QFormLayout(train_box)
+        train_form.addRow("Learning rate", self.lr_edit)
+        train_form.addRow("Batch size", self.batch_spin)
+        train_form.addRow("Epochs", self.epochs_spin)
+        train_form.addRow("Device", self.device_combo)
+
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #cf222e;")
+        self.message.hide()
+        layout = QVBoxLayout(self)
+        for w in (data_box, model_box, train_box, self.message):
+            layout.addWidget(w)
+        layout.addStretch(1)
+        self.inputs = (data_box, model_box, train_box)
+
+        self._family_values: dict[str, dict] = read_json(self.settings, "setup/families", {})
+        self._family = ""
+        self._restore_common()
+        self.family_combo.currentIndexChanged.connect(lambda _i: self._switch_family(self.family_combo.currentData()))
+        self._switch_family(self.family_combo.currentData())
+        self.data_combo.activated.connect(self._on_data_chosen)
+        bridge.started.connect(lambda _run: self._set_inputs_enabled(False))
+        bridge.state_changed.connect(
+            lambda s: self._set_inputs_enabled(True) if s in ("stopped", "finished", "error") else None)
+
+    # --- data -----------------------------------------------------------------------------
+    def load_source(self, source: str) -> None:
+        """Load a data set by name or path off the UI thread; on success it becomes ``context.data``."""
+        path = Path(source).expanduser()
+        if source not in DATASETS and path.exists():
+            source = str(path.resolve())
+        self._select_source(source)
+        self._load_generation += 1
+        generation = self._load_generation
+        self.data_info.setText(f"Loading {Path(source).name or source}…")
+        self._show_problem("")
+        self.context.status.emit(f"Loading data set {source}…")
+        task = Task(load_dataset, source, parent=self)
+        task.done.connect(lambda data: self._on_data(generation, source, data))
+        task.failed.connect(lambda message, _tb: self._on_data_failed(generation, message))
+        task.start()
+
+    def _select_source(self, source: str) -> None:
+        index = self.data_combo.findData(source)
+        if index < 0:
+            index = self.data_combo.count() - 3  # before the separator and the two 'Open' entries
+            self.data_combo.insertItem(index, Path(source).name, source)
+            self.data_combo.setItemData(index, source, Qt.ItemDataRole.ToolTipRole)
+        self.data_combo.setCurrentIndex(index)
+
+    def _on_data_chosen(self, index: int) -> None:
+        choice = self.data_combo.itemData(index)
+        if choice == OPEN_FILE:
+            choice, _ = QFileDialog.getOpenFileName(self, "Open data set", "", "Image arrays (*.npz *.mat)")
+        elif choice == OPEN_FOLDER:
+            choice = QFileDialog.getExistingDirectory(self, "Open image folder")
+        if choice:
+            self.load_source(choice)
+        else:
+            self._select_source(self._source or "digits")
+
+    def _on_data(self, generation: int, source: str, data: ImageData) -> None:
+        if generation != self._load_generation:
+            return  # a newer choice superseded this load
+        self._source = source
+        c, h, w = data.image_shape
+        classes = f", {len(data.class_names)} classes" if data.class_names else ""
+        skipped = f"; {len(data.skipped)} unreadable files skipped" if data.skipped else ""
+        self.data_info.setText(f"{len(data):,} images, {c}×{h}×{w}{classes}{skipped}")
+        self.context.set_data(data, source)
+        self.context.status.emit(f"Data set {data.name}: {len(data):,} images")
+
+    def _on_data_failed(self, generation: int, message: str) -> None:
+        if generation != self._load_generation:
+            return
+        self.data_info.setText(f"Current: {self.context.data.name}" if self.context.data else "No data set loaded")
+        self._select_source(self._source or "digits")
+        self._show_problem(message)
+        self.context.status.emit(message)
+        self.data_failed.emit(message)
+
+    # --- model and training settings ------------------------------------------------------
+    def _switch_family(self, name: str) -> None:
+        if self._family:
+            self._remember_family()
+        self._family = name
+        fields, missing = self.family_fields(name)
+        saved = self._family_values.get(name, {})
+        for field in self.fields.values():
+            self.model_form.setRowVisible(field.widget, field in fields.values())
+        for param, field in fields.items():
+            field.set_raw(saved.get(param, family_parameters(name)[param]))
+        self._show_problem(f"{name} needs {', '.join(missing)}, which this form cannot set yet" if missing else "")
+
+    def family_fields(self, name: str) -> tuple[dict[str, _Field], list[str]]:
+        """The fields of family ``name`` by setting, and the settings this form has no field for."""
+        fields, missing = {}, []
+        for param, default in family_parameters(name).items():
+            field = self.fields.get((param, field_kind(name, param, default)))
+            if field is None:
+                missing.append(param)
+            else:
+                fields[param] = field
+        return fields, missing
+
+    def read_form(self) -> tuple[str, dict, TrainConfig]:
+        """(model name, model settings, training config); ValueError with a readable message if invalid."""
+        name = self.family_combo.currentData()
+        fields, missing = self.family_fields(name)
+        if missing:
+            raise ValueError(self.message.text() or f"{name} needs {', '.join(missing)}")
+        overrides = {param: field.value() for param, field in fields.items()}
+        try:
+            lr = float(self.lr_edit.text())
+        except ValueError:
+            raise ValueError(f"Learning rate: {self.lr_edit.text()!r} is not a number") from None
+        if not 0 < lr < 10:
+            raise ValueError(f"Learning rate: {lr:g} is out of range (0 < lr < 10, typically 1e-4 to 1e-2)")
+        config = TrainConfig(epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(), lr=lr,
+                             device=self.device_combo.currentData())
+        return name, overrides, config
+
+    def start_training(self) -> None:
+        """Build the run from the form (off the UI thread) and start it; problems show inline."""
+        try:
+            if self.context.data is None:
+                raise ValueError("No data set is loaded yet")
+            if self.bridge.busy:
+                raise ValueError("A training run is still going")
+            name, overrides, config = self.read_form()
+        except ValueError as exc:
+            self._fail(str(exc))
+            return
+        self.save_settings()
+        self._show_problem("")
+        self._set_inputs_enabled(False)
+        data, source = self.context.data, self.context.data_source
+        task = Task(prepare_run, name, overrides, config, data, source, new_run_dir(name, source), parent=self)
+        task.done.connect(self._start_run)
+        task.failed.connect(lambda message, _tb: self._fail(message))
+        task.start()
+
+    def _start_run(self, run: Run) -> None:
+        try:
+            self.bridge.start(run)
+        except RuntimeError as exc:
+            self._fail(str(exc))
+
+    def _fail(self, message: str) -> None:
+        self._set_inputs_enabled(not self.bridge.busy)
+        self._show_problem(message)
+        self.start_failed.emit(message)
+
+    def _show_problem(self, message: str) -> None:
+        self.message.setText(message)
+        self.message.setVisible(bool(message))
+
+    def _set_inputs_enabled(self, enabled: bool) -> None:
+        for box in self.inputs:
+            box.setEnabled(enabled)
+
+    # --- persistence ----------------------------------------------------------------------
+    def _restore_common(self) -> None:
+        common = read_json(self.settings, "setup/common", {})
+        model = common.get("model", DEFAULT_MODEL)
+        self.family_combo.setCurrentIndex(max(self.family_combo.findData(model), 0))
+        self.lr_edit.setText(str(common.get("lr", self.lr_edit.text())))
+        self.batch_spin.setValue(int(common.get("batch_size", self.batch_spin.value())))
+        self.epochs_spin.setValue(int(common.get("epochs", self.epochs_spin.value())))
+        index = self.device_combo.findData(common.get("device", "auto"))
+        self.device_combo.setCurrentIndex(max(index, 0))
+
+    def _remember_family(self) -> None:
+        self._family_values[self._family] = {p: f.raw() for p, f in self.family_fields(self._family)[0].items()}
+
+    def save_settings(self) -> None:
+        """Remember the choices (per family) for the next session."""
+        self._remember_family()
+        write_json(self.settings, "setup/families", self._family_values)
+        write_json(self.settings, "setup/common", {
+            "model": self._family, "lr": self.lr_edit.text(), "batch_size": self.batch_spin.value(),
+            "epochs": self.epochs_spin.value(), "device": self.device_combo.currentData()})

@@ -1,0 +1,203 @@
+"""A Glow-style normalising flow (Kingma & Dhariwal 2018; RealNVP, Dinh et al. 2017): exact likelihood.
+
+The 8-bit image is dequantised (uniform noise in training, the bin centre in ``encode``), mapped to
+logit space, then passed through ``levels`` scales. Each scale squeezes 2x2 pixels into channels and
+applies ``steps`` of ActNorm -> invertible 1x1 convolution -> affine coupling; after every scale but
+the last, half of the channels leave as latent variables (multi-scale). Every piece is invertible with a
+cheap log-determinant, so log p(x) is exact and ``decode(encode(x)) == x`` up to float rounding.
+The latent code is all of those variables, flattened: as many numbers as the image has pixels.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import GenerativeModel
+
+
+def squeeze(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, 4C, H/2, W/2): each 2x2 block of pixels becomes 4 channels."""
+    n, c, h, w = x.shape
+    return x.view(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4).reshape(n, 4 * c, h // 2, w // 2)
+
+
+def unsqueeze(x: torch.Tensor) -> torch.Tensor:
+    n, c, h, w = x.shape
+    return x.view(n, c // 4, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, c // 4, 2 * h, 2 * w)
+
+
+class ActNorm(nn.Module):
+    """Per-channel affine map, initialised from the first training batch to zero mean, unit variance."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.loc = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.log_scale = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.register_buffer("initialized", torch.tensor(False))
+
+    def forward(self, x):
+        if self.training and not self.initialized:
+            with torch.no_grad():
+                self.loc.copy_(-x.mean(dim=(0, 2, 3), keepdim=True))
+                self.log_scale.copy_(-x.std(dim=(0, 2, 3), keepdim=True).add(1e-6).log())
+                self.initialized.fill_(True)
+        logdet = self.log_scale.sum() * x.shape[2] * x.shape[3]
+        return (x + self.loc) * self.log_scale.exp(), logdet.expand(len(x))
+
+    def inverse(self, y):
+        return y * (-self.log_scale).exp() - self.loc
+
+
+class InvertibleConv1x1(nn.Module):
+    """A learned channel mixing (a random rotation at first); log|det| = H W log|det W|."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.linalg.qr(torch.randn(channels, channels))[0])
+
+    def forward(self, x):
+        logdet = torch.linalg.slogdet(self.weight)[1] * x.shape[2] * x.shape[3]
+        return F.conv2d(x, self.weight[:, :, None, None]), logdet.expand(len(x))
+
+    def inverse(self, y):
+        inverse = torch.linalg.inv(self.weight.double()).to(y.dtype)
+        return F.conv2d(y, inverse[:, :, None, None])
+
+
+class AffineCoupling(nn.Module):
+    """y_b = (x_b + t(x_a)) * s(x_a), y_a = x_a, with s = sigmoid(. + 2) as in Glow; starts as the identity."""
+
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        self.split = channels // 2
+        out = nn.Conv2d(hidden, 2 * (channels - self.split), 3, padding=1)
+        nn.init.zeros_(out.weight)
+        nn.init.zeros_(out.bias)
+        self.net = nn.Sequential(nn.Conv2d(self.split, hidden, 3, padding=1), nn.ReLU(),
+                                 nn.Conv2d(hidden, hidden, 1), nn.ReLU(), out)
+
+    def _scale_shift(self, xa):
+        raw_scale, shift = self.net(xa).chunk(2, dim=1)
+        return F.logsigmoid(raw_scale + 2.0), shift
+
+    def forward(self, x):
+        xa, xb = x[:, :self.split], x[:, self.split:]
+        log_s, t = self._scale_shift(xa)
+        return torch.cat([xa, (xb + t) * log_s.exp()], dim=1), log_s.flatten(1).sum(1)
+
+    def inverse(self, y):
+        ya, yb = y[:, :self.split], y[:, self.split:]
+        log_s, t = self._scale_shift(ya)
+        return torch.cat([ya, yb * (-log_s).exp() - t], dim=1)
+
+
+class FlowStep(nn.Module):
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        self.layers = nn.ModuleList([ActNorm(channels), InvertibleConv1x1(channels), AffineCoupling(channels, hidden)])
+
+    def forward(self, x):
+        total = 0
+        for layer in self.layers:
+            x, logdet = layer(x)
+            total = total + logdet
+        return x, total
+
+    def inverse(self, y):
+        for layer in reversed(self.layers):
+            y = layer.inverse(y)
+        return y
+
+
+def max_levels(h: int, w: int) -> int:
+    """How many 2x2 squeezes an h x w image allows."""
+    n = 0
+    while h % 2 == 0 and w % 2 == 0 and min(h, w) > 1:
+        h, w, n = h // 2, w // 2, n + 1
+    return n
+
+
+class GlowFlow(GenerativeModel):
+    family = "flow"
+
+    def __init__(self, image_shape, levels: int = 3, steps: int = 8, hidden: int = 64, alpha: float = 0.05,
+                 mean: list[float] | None = None, std: list[float] | None = None):
+        """``levels`` is capped by how often the image halves (28x28: 2). ``mean``/``std`` are unused:
+        the flow models the 8-bit pixel values themselves."""
+        c, h, w = (int(s) for s in image_shape)
+        levels = min(int(levels), max_levels(h, w))
+        if levels < 1:
+            raise ValueError(f"the flow needs even image sides (e.g. 28x28 or 32x32), got {h}x{w}")
+        super().__init__(image_shape, c * h * w)
+        self.config.update(levels=levels, steps=int(steps), hidden=int(hidden), alpha=float(alpha))
+        self.alpha = float(alpha)
+        self.scales = nn.ModuleList()
+        self.latent_shapes: list[tuple[int, int, int]] = []
+        for i in range(levels):
+            c, h, w = 4 * c, h // 2, w // 2
+            self.scales.append(nn.ModuleList([FlowStep(c, hidden) for _ in range(steps)]))
+            if i < levels - 1:
+                self.latent_shapes.append((c // 2, h, w))
+                c //= 2
+        self.latent_shapes.append((c, h, w))
+
+    # --- the bijection ------------------------------------------------------------------------
+    def _to_logits(self, x: torch.Tensor, dequantize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """8-bit levels in [0, 1] -> continuous y in [0, 1) (uniform noise or bin centre) -> logit space."""
+        y = (x * 255 + (torch.rand_like(x) if dequantize else 0.5)) / 256
+        p = self.alpha + (1 - 2 * self.alpha) * y
+        logdet = (math.log(1 - 2 * self.alpha) - p.log() - (-p).log1p()).flatten(1).sum(1)
+        return p.log() - (-p).log1p(), logdet
+
+    def _from_logits(self, v: torch.Tensor) -> torch.Tensor:
+        y = (torch.sigmoid(v) - self.alpha) / (1 - 2 * self.alpha)
+        return ((y * 256 - 0.5) / 255).clamp(0, 1)
+
+    def _forward(self, x: torch.Tensor, dequantize: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Image -> latent parts (finest scale first) and log|det| of the whole map from y."""
+        h, logdet = self._to_logits(x, dequantize)
+        parts = []
+        for i, scale in enumerate(self.scales):
+            h = squeeze(h)
+            for step in scale:
+                h, ld = step(h)
+                logdet = logdet + ld
+            if i < len(self.scales) - 1:
+                z, h = h.chunk(2, dim=1)
+                parts.append(z)
+        parts.append(h)
+        return parts, logdet
+
+    def encode(self, x):
+        return torch.cat([p.flatten(1) for p in self._forward(x, dequantize=False)[0]], dim=1)
+
+    def decode(self, z):
+        sizes = [math.prod(s) for s in self.latent_shapes]
+        parts = [p.reshape(-1, *s) for p, s in zip(z.split(sizes, dim=1), self.latent_shapes)]
+        h = parts[-1]
+        for i in reversed(range(len(self.scales))):
+            if i < len(self.scales) - 1:
+                h = torch.cat([parts[i], h], dim=1)
+            for step in reversed(self.scales[i]):
+                h = step.inverse(h)
+            h = unsqueeze(h)
+        return self._from_logits(h)
+
+    def sample(self, n, temperature=1.0, generator=None):
+        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device) * temperature
+        return self.decode(z)
+
+    # --- likelihood ---------------------------------------------------------------------------
+    def bits_per_dim(self, x: torch.Tensor) -> torch.Tensor:
+        """Per image -log2 p(x) / dims for 8-bit data (dequantised: an upper bound, tight in practice)."""
+        parts, logdet = self._forward(x, dequantize=True)
+        log_pz = sum(-0.5 * (p.pow(2) + math.log(2 * math.pi)).flatten(1).sum(1) for p in parts)
+        dims = math.prod(self.image_shape)
+        return (-(log_pz + logdet) / dims + math.log(256)) / math.log(2)
+
+    def loss(self, x):
+        bpd = self.bits_per_dim(x).mean()
+        return {"bits_per_dim": bpd, "total": bpd}

@@ -1,0 +1,310 @@
+"""pytest-qt tests of the latent panel (sliders, traversal, samples) and the morph panel (A/B, strip,
+scrub, attribute vectors, exports), driven through their real widgets."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication
+
+from core import latent
+from core.quicktrain import train_briefly
+from core.trainer import TrainConfig
+from gui.context import AppContext
+from gui.data_browser import DataBrowser
+from gui.image_grid import ImageGrid
+from gui.latent_panel import SLIDER_STEPS, LatentPanel
+from gui.morph_panel import MorphPanel
+from models import build_model
+
+WAIT_MS = 15_000
+
+
+@pytest.fixture(scope="session")
+def vae(digits):
+    return train_briefly(digits, "digits", "vae", seconds=6,
+                         config=TrainConfig(epochs=12, batch_size=64, lr=2e-3, device="cpu"), latent_dim=8)
+
+
+@pytest.fixture
+def context(qtbot, digits):
+    ctx = AppContext()
+    ctx.set_data(digits, "digits")
+    return ctx
+
+
+def shown(grid) -> np.ndarray:
+    """The pixels an ImageGrid shows now."""
+    image = grid.canvas.image
+    return np.array(image.constBits(), copy=True).reshape(image.height(), image.bytesPerLine())
+
+
+@pytest.fixture
+def latent_panel(qtbot, context, vae):
+    panel = LatentPanel(context)
+    qtbot.addWidget(panel)
+    panel.resize(900, 700)
+    panel.show()
+    context.set_model(vae)
+    qtbot.waitUntil(lambda: panel.stats is not None and panel.view.has_image and panel.sample_images is not None
+                    and panel.traversal_images is not None, timeout=WAIT_MS)
+    return panel
+
+
+# --- latent panel ------------------------------------------------------------------------------
+def test_moving_a_slider_changes_the_decoded_image(qtbot, latent_panel):
+    panel = latent_panel
+    assert len(panel.sliders) == 8 and panel.sliders[0].value() == SLIDER_STEPS // 2
+    before, z_before = shown(panel.view), panel.z.copy()
+    panel.sliders[3].setFocus()
+    with qtbot.waitSignal(panel.decoded, timeout=WAIT_MS):
+        qtbot.keyClick(panel.sliders[3], Qt.Key.Key_End)  # the hand pushes slider z3 to its top
+    assert panel.sliders[3].value() == SLIDER_STEPS
+    moved = panel.z - z_before
+    assert moved[3] == pytest.approx(3 * panel.stats.scales[3], rel=1e-4)
+    assert np.allclose(np.delete(moved, 3), 0, atol=1e-6)
+    assert panel.slider_values[3].text() == "+3.0σ"
+    assert not np.array_equal(shown(panel.view), before)
+
+
+def rendered(images) -> np.ndarray:
+    """The pixels an ImageGrid shows for ``images``."""
+    grid = ImageGrid()
+    grid.set_images(images)
+    return shown(grid)
+
+
+def test_many_quick_slider_moves_end_on_the_last_position(qtbot, latent_panel):
+    panel = latent_panel
+    for pos in range(0, SLIDER_STEPS + 1, 50):
+        panel.sliders[1].setValue(pos)
+    last = panel.request
+    qtbot.waitUntil(lambda: panel.shown_request == last, timeout=WAIT_MS)
+    assert np.array_equal(shown(panel.view), rendered(latent.decode_codes(panel.model, panel.z)))
+
+
+def test_start_from_selected_item_random_and_reset(qtbot, latent_panel, context, digits):
+    panel = latent_panel
+    assert not panel.from_item_button.isEnabled()
+    context.set_current_index(42)
+    assert panel.from_item_button.isEnabled()
+    qtbot.mouseClick(panel.from_item_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.view.title.text() == "Decoded: item 42", timeout=WAIT_MS)
+    np.testing.assert_allclose(panel.z, latent.encode_data(panel.model, digits, [42])[0], atol=1e-5)
+    qtbot.mouseClick(panel.random_button, Qt.MouseButton.LeftButton)
+    assert not np.allclose(panel.z, panel.stats.mean)
+    qtbot.mouseClick(panel.reset_button, Qt.MouseButton.LeftButton)
+    np.testing.assert_allclose(panel.z, panel.stats.mean)
+    assert all(s.value() == SLIDER_STEPS // 2 for s in panel.sliders)
+
+
+def test_traversal_grid_sweeps_the_chosen_axis_and_saves(qtbot, latent_panel, tmp_path):
+    panel = latent_panel
+    assert len(panel.traversal_images) == 8 * 9  # all axes, 9 steps, filled when the model arrived
+    panel.axis_combo.setCurrentIndex(panel.axis_combo.findData(2))
+    panel.steps_spin.setValue(5)
+    qtbot.mouseClick(panel.traverse_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(panel.traversal_images) == 5, timeout=WAIT_MS)
+    expected = latent.decode_codes(panel.model, latent.traversal(panel.stats, panel.z, [2], 5))
+    torch.testing.assert_close(panel.traversal_images, expected)
+    path = panel.save_traversal(tmp_path / "traversal.png")
+    with Image.open(path) as im:
+        assert im.size[0] > 5 * 8 and im.size[0] / im.size[1] == pytest.approx(5, rel=0.1)
+
+
+def test_sample_grid_fixed_and_new_seeds_temperature_and_png(qtbot, latent_panel, tmp_path):
+    panel = latent_panel
+    panel.grid_combo.setCurrentIndex(panel.grid_combo.findData(4))
+    panel.seed_spin.setValue(7)
+    qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.sample_images is not None and len(panel.sample_images) == 16, timeout=WAIT_MS)
+    first = panel.sample_images
+    torch.testing.assert_close(first, latent.sample_grid(panel.model, 16, 1.0, 7))
+    panel.sample_images = None
+    qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.sample_images is not None, timeout=WAIT_MS)
+    torch.testing.assert_close(panel.sample_images, first)  # fixed seed: the same grid
+    qtbot.mouseClick(panel.new_seed_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.seed_spin.value() != 7 and panel.sample_images is not first
+                    and not torch.equal(panel.sample_images, first), timeout=WAIT_MS)
+    panel.temperature_spin.setValue(0.0)
+    qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "temperature 0," in panel.samples_view.title.text(), timeout=WAIT_MS)
+    assert torch.equal(panel.sample_images, panel.sample_images[:1].expand_as(panel.sample_images))
+    path = panel.save_samples(tmp_path / "samples.png")
+    with Image.open(path) as im:
+        assert im.size[0] == im.size[1] and im.size[0] >= 4 * 8
+
+
+def test_models_without_a_prior_cannot_sample(qtbot, context):
+    panel = LatentPanel(context)
+    qtbot.addWidget(panel)
+    ae = build_model("ae", {"image_shape": [1, 8, 8], "mean": [0.3], "std": [0.3], "latent_dim": 4}).eval()
+    context.set_model(ae)
+    qtbot.waitUntil(lambda: panel.stats is not None and panel.view.has_image, timeout=WAIT_MS)
+    assert len(panel.sliders) == 4
+    assert not panel.sample_button.isEnabled() and not panel.new_seed_button.isEnabled()
+    assert "no prior" in panel.samples_view.title.text()
+
+
+def test_a_model_that_does_not_fit_the_data_uses_the_prior(qtbot, context):
+    panel = LatentPanel(context)
+    qtbot.addWidget(panel)
+    context.set_current_index(3)
+    big = build_model("vae", {"image_shape": [1, 28, 28], "mean": [0.1], "std": [0.3], "latent_dim": 70}).eval()
+    context.set_model(big)
+    qtbot.waitUntil(lambda: panel.stats is not None, timeout=WAIT_MS)
+    assert panel.stats.count == 0 and len(panel.sliders) == 64
+    assert "prior" in panel.info.text()
+    assert not panel.from_item_button.isEnabled()
+
+
+# --- morph panel -------------------------------------------------------------------------------
+@pytest.fixture
+def morph_panel(qtbot, context, vae):
+    panel = MorphPanel(context)
+    qtbot.addWidget(panel)
+    panel.resize(1000, 760)
+    panel.show()
+    context.set_model(vae)
+    qtbot.waitUntil(lambda: panel.strip_images is not None and panel.scrub_view.has_image, timeout=WAIT_MS)
+    return panel
+
+
+def test_choosing_a_and_b_fills_the_strip(qtbot, morph_panel, context, digits):
+    panel = morph_panel
+    context.set_current_index(11)
+    qtbot.mouseClick(panel.pickers["A"].item_button, Qt.MouseButton.LeftButton)
+    context.set_current_index(20)
+    qtbot.mouseClick(panel.pickers["B"].item_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "item 11" in panel.strip_view.title.text() and "item 20" in panel.strip_view.title.text(),
+                    timeout=WAIT_MS)
+    strip = panel.strip_images
+    assert strip.shape == (8, 1, 8, 8)
+    recon = latent.reconstruct(panel.model, digits.images[[11, 20]])
+    torch.testing.assert_close(strip[0], recon[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(strip[-1], recon[1], atol=1e-5, rtol=0)
+    panel.steps_spin.setValue(5)
+    panel.method_combo.setCurrentIndex(panel.method_combo.findData("spherical"))
+    qtbot.waitUntil(lambda: len(panel.strip_images) == 5 and "spherical" in panel.strip_view.title.text(),
+                    timeout=WAIT_MS)
+    a, b = panel.codes
+    torch.testing.assert_close(panel.strip_images,
+                               latent.decode_codes(panel.model, latent.interpolate(a, b, 5, "spherical")))
+
+
+def test_the_scrub_slider_morphs_the_large_image(qtbot, morph_panel):
+    panel = morph_panel
+    panel.scrub_slider.setValue(0)
+    qtbot.waitUntil(lambda: panel.scrub_view.title.text() == "Morph at t = 0.00", timeout=WAIT_MS)
+    at_a = shown(panel.scrub_view)
+    panel.scrub_slider.setValue(100)
+    qtbot.waitUntil(lambda: panel.scrub_view.title.text() == "Morph at t = 1.00", timeout=WAIT_MS)
+    assert not np.array_equal(shown(panel.scrub_view), at_a)
+
+
+def test_b_from_an_image_file_and_from_the_data_browser(qtbot, morph_panel, digits, tmp_path):
+    panel = morph_panel
+    picture = (digits.images[7, 0].numpy().repeat(4, 0).repeat(4, 1))  # a 32x32 copy of item 7
+    Image.fromarray(picture).save(tmp_path / "seven.png")
+    panel.pick_file("B", tmp_path / "seven.png")
+    qtbot.waitUntil(lambda: "file seven.png" in panel.strip_view.title.text(), timeout=WAIT_MS)
+    end = panel.ends["B"]
+    assert end.image.shape == (1, 1, 8, 8)  # resized back to the model's 8x8: nearly the same picture
+    assert (end.image.float() - digits.images[7:8].float()).abs().mean() < 20
+    np.testing.assert_allclose(end.code, latent.encode_images(panel.model, end.image)[0], atol=1e-6)
+
+    def pick_in_browser():
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, DataBrowser)
+        dialog.label_filter.setCurrentIndex(dialog.label_filter.findData(3))
+        assert dialog.model.rowCount() == int(np.sum(digits.labels == 3))
+        dialog.select_item(99)
+        dialog.accept()
+
+    QTimer.singleShot(0, pick_in_browser)
+    panel.browse("A")
+    qtbot.waitUntil(lambda: "item 99" in panel.strip_view.title.text(), timeout=WAIT_MS)
+
+
+def test_a_bad_image_file_gives_a_clear_message(qtbot, morph_panel, tmp_path):
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG but not really")
+    panel = morph_panel
+    end_before = panel.ends["B"]
+    panel.pick_file("B", tmp_path / "broken.png")
+    assert "not a readable image" in panel.info.text()
+    assert panel.ends["B"] is end_before
+
+
+def test_applying_an_attribute_vector_changes_the_image(qtbot, morph_panel, context, digits):
+    panel = morph_panel
+    context.add_selection("loopy", np.flatnonzero(digits.labels == 8))
+    combo_a, combo_b = panel.group_combos["A"], panel.group_combos["B"]
+    assert combo_a.itemText(0).startswith("selection: loopy")
+    combo_a.setCurrentIndex(combo_a.findData("selection:loopy"))
+    combo_b.setCurrentIndex(combo_b.findData("label:3"))
+    qtbot.mouseClick(panel.make_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.vector_list.count() == 1 and panel.vector_view.has_image, timeout=WAIT_MS)
+    vector = panel.vectors[0]
+    assert vector.name == "loopy − 3"
+    codes = latent.encode_data(panel.model, digits)
+    np.testing.assert_allclose(vector.vector, codes[digits.labels == 8].mean(0) - codes[digits.labels == 3].mean(0),
+                               atol=1e-4)
+    assert vector.fingerprint == latent.model_fingerprint(panel.model)
+    panel.strength_slider.setValue(0)
+    qtbot.waitUntil(lambda: "+0.00" in panel.vector_view.title.text(), timeout=WAIT_MS)
+    torch.testing.assert_close(panel.vector_images[1], panel.vector_images[0])  # strength 0: A unchanged
+    pixels = shown(panel.vector_view)
+    panel.strength_slider.setValue(200)
+    qtbot.waitUntil(lambda: "+2.00" in panel.vector_view.title.text(), timeout=WAIT_MS)
+    assert not np.array_equal(shown(panel.vector_view), pixels)
+
+
+def test_vectors_are_named_saved_and_loaded(qtbot, morph_panel, tmp_path):
+    panel = morph_panel
+    panel.add_vectors([latent.AttributeVector("first", np.ones(8, np.float32)),
+                       latent.AttributeVector("second", -np.ones(8, np.float32))])
+    panel.vector_list.item(0).setText("renamed")  # what an in-place edit does
+    assert panel.vectors[0].name == "renamed"
+    path = panel.save_vectors(tmp_path / "vectors.json")
+    panel.vector_list.setCurrentRow(0)
+    qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
+    assert [v.name for v in panel.vectors] == ["second"]
+    panel.load_vectors(path)
+    qtbot.waitUntil(lambda: len(panel.vectors) == 3, timeout=WAIT_MS)
+    assert [v.name for v in panel.vectors] == ["second", "renamed", "second"]
+    assert "Loaded 2 vectors" in panel.info.text()
+    latent.save_vectors(tmp_path / "wide.json", [latent.AttributeVector("wide", np.ones(5, np.float32))])
+    panel.load_vectors(tmp_path / "wide.json")
+    qtbot.waitUntil(lambda: "5 dimensions" in panel.info.text(), timeout=WAIT_MS)
+    assert len(panel.vectors) == 3
+
+
+def test_strip_exports_load_back(qtbot, morph_panel, tmp_path):
+    panel = morph_panel
+    png = panel.save_strip_png(tmp_path / "strip.png")
+    gif = panel.save_strip_gif(tmp_path / "strip.gif")
+    with Image.open(png) as im:
+        w, h = im.size
+        assert w > 7 * h
+    with Image.open(gif) as im:
+        assert im.n_frames == 2 * 8 - 2 and im.size[0] == im.size[1] >= 64
+        im.seek(3)
+        frame = np.asarray(im.convert("L")).astype(int)
+    scale = frame.shape[0] // 8
+    expected = (panel.strip_images[3, 0].numpy() * 255).round()
+    assert np.abs(frame[::scale, ::scale] - expected).mean() < 6
+
+
+def test_faces_demo_fills_the_morph_panel_with_faces(qtbot, context, shared_data, monkeypatch):
+    import gui.morph_panel as morph
+    monkeypatch.setattr(morph, "FACES_DEMO_S", 1.0)
+    panel = MorphPanel(context)
+    qtbot.addWidget(panel)
+    panel.prepare_for_screenshot()
+    qtbot.waitUntil(lambda: panel.strip_images is not None and panel.vector_list.count() == 1, timeout=60_000)
+    assert context.data.image_shape == (1, 64, 64) and len(context.data) == 400
+    assert panel.strip_images.shape == (8, 1, 64, 64)
+    assert panel.vectors[0].name == "person 1 − person 0"
