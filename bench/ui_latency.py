@@ -61,6 +61,7 @@ def main() -> int:
 
     from gui.app import make_application
     from gui.main_window import MainWindow
+    from gui.tasks import running_tasks
 
     make_application()
     window = MainWindow()
@@ -71,6 +72,9 @@ def main() -> int:
         time.sleep(0.01)
         if window.panels["setup"].message.isVisible():
             raise SystemExit(window.panels["setup"].message.text())
+    while running_tasks():  # let the panels finish what the new data set started (e.g. the map)
+        QCoreApplication.processEvents()
+        time.sleep(0.01)
     setup, training = window.panels["setup"], window.panels["training"]
     setup.epochs_spin.setValue(10_000)  # longer than the measurement: it is stopped afterwards
     idle = summary(measure(2.0))

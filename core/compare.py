@@ -27,7 +27,7 @@ from torch import nn
 from models import GenerativeModel
 
 from .cache import cache_root
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, read_checkpoint
 from .data import ImageData
 from .errors import Cancelled, LatentExplorerError
 
@@ -101,12 +101,16 @@ def _load_cached(path: Path, data: ImageData) -> Classifier | None:
     return Classifier(model.eval(), float(saved["accuracy"]), int(saved["num_classes"]))
 
 
-def train_classifier(data: ImageData, epochs: int = 8, batch_size: int = 128, seed: int = 0,
-                     progress: Progress = lambda m, f: None) -> Classifier:
-    """Train the feature classifier on 90 % of the labelled data set; accuracy on the other 10 %."""
+def _require_labels(data: ImageData) -> None:
     if data.labels is None:
         raise LatentExplorerError(f"{data.name} has no labels: the comparison needs them to train its feature "
                                   "classifier (use a labelled set, or an image folder with one sub-folder per class)")
+
+
+def train_classifier(data: ImageData, epochs: int = 8, batch_size: int = 128, seed: int = 0,
+                     progress: Progress = lambda m, f: None) -> Classifier:
+    """Train the feature classifier on 90 % of the labelled data set; accuracy on the other 10 %."""
+    _require_labels(data)
     torch.manual_seed(seed)
     num_classes = int(data.labels.max()) + 1
     model = FeatureClassifier(data.image_shape, num_classes)
@@ -133,6 +137,7 @@ def train_classifier(data: ImageData, epochs: int = 8, batch_size: int = 128, se
 
 def feature_classifier(data: ImageData, progress: Progress = lambda m, f: None) -> Classifier:
     """The data set's feature classifier: from the cache, else trained now and cached."""
+    _require_labels(data)
     path = classifier_path(data)
     cached = _load_cached(path, data)
     if cached is not None:
@@ -150,15 +155,16 @@ def feature_classifier(data: ImageData, progress: Progress = lambda m, f: None) 
 
 # --- statistics ------------------------------------------------------------------------------
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^1/2) between Gaussians fitted to two feature sets."""
-    from scipy import linalg
+    """|mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^1/2) between Gaussians fitted to two feature sets.
+
+    tr((S_a S_b)^1/2) is computed as the sum of square roots of the eigenvalues of the symmetric
+    S_a^1/2 S_b S_a^1/2, which stays stable when the covariances are (near) singular."""
     mu_a, mu_b = a.mean(0), b.mean(0)
     s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(s_a @ s_b, disp=False)
-    if not np.isfinite(covmean).all():  # near-singular product: regularise, as pytorch-fid does
-        eps = 1e-6 * np.eye(len(s_a))
-        covmean = linalg.sqrtm((s_a + eps) @ (s_b + eps))
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(covmean.real))
+    w, v = np.linalg.eigh(s_a)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ s_b @ root_a), 0, None)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * cross)
 
 
 def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = K_NEAREST) -> tuple[float, float]:
@@ -380,3 +386,40 @@ def compare_checkpoints(data: ImageData, checkpoints: list[Path], data_source: s
     """The comparison table for ``checkpoints`` on ``data`` (see the module docstring)."""
     comparer = Comparer(data, data_source, samples_per_model, progress=progress, cancelled=cancelled)
     return comparer.compare([Path(p) for p in checkpoints], ddim_steps)
+
+
+# --- finding and making runs to compare ----------------------------------------------------------
+def find_checkpoints(root: Path, data_source: str) -> list[Path]:
+    """The ``checkpoint.pt`` files in the run folders under ``root`` trained on ``data_source``, oldest first."""
+    found = []
+    for path in sorted(Path(root).glob("*/checkpoint.pt")):
+        try:
+            state = read_checkpoint(path).get("train_state") or {}
+        except LatentExplorerError:
+            continue
+        if state.get("dataset") == data_source:
+            found.append(path)
+    return found
+
+
+#: The families ``train_demo_zoo`` trains: (model, settings, seconds, learning rate).
+DEMO_ZOO = (("vae", {"latent_dim": 8}, 4.0, 2e-3),
+            ("gan", {"channels": [32, 64]}, 10.0, 5e-4),
+            ("flow", {"levels": 2, "steps": 4, "hidden": 32}, 4.0, 1e-3),
+            ("diffusion", {"channels": [32, 64], "sample_steps": 20}, 6.0, 2e-3))
+
+
+def train_demo_zoo(data: ImageData, data_source: str, folder: Path, families: tuple[str, ...] | None = None,
+                   progress: Progress = lambda m, f: None) -> list[Path]:
+    """Train each ``DEMO_ZOO`` family for a few seconds into ``folder/<name>``: something to compare for demos
+    and ``--screenshot``; returns the checkpoints."""
+    from .quicktrain import train_briefly
+    from .trainer import TrainConfig
+    zoo = [z for z in DEMO_ZOO if families is None or z[0] in families]
+    paths = []
+    for i, (name, settings, seconds, lr) in enumerate(zoo):
+        progress(f"training a {name} for {seconds:.0f} s", i / len(zoo))
+        config = TrainConfig(epochs=1000, lr=lr, device="cpu", preview_interval_s=1e9)
+        train_briefly(data, data_source, name, seconds, config, Path(folder) / name, **settings)
+        paths.append(Path(folder) / name / "checkpoint.pt")
+    return paths

@@ -22,3 +22,7 @@ class Cancelled(LatentExplorerError):
 
     def __init__(self, message: str = "cancelled"):
         super().__init__(message)
+
+
+class AudioDeviceError(LatentExplorerError):
+    """No sound device, a device that cannot be opened with the settings asked for, or one that went away."""

@@ -41,8 +41,8 @@ def write_coordinates_csv(path: Path, coords: np.ndarray, data: ImageData) -> Pa
 
 
 def sprite(data: ImageData) -> tuple[np.ndarray, int]:
-    """All images tiled in a square grid no larger than TensorBoard allows, row by row in item order;
-    returns the (H, W, 3) picture and the side of one cell."""
+    """All images tiled row by row in item order in a square grid (TensorBoard's layout: ceil(sqrt(N))
+    cells a side, at most SPRITE_MAX_SIDE pixels); returns the (H, W, 3) picture and the side of a cell."""
     n = len(data)
     per_row = math.ceil(math.sqrt(n))
     h, w = data.image_shape[1:]
@@ -51,7 +51,10 @@ def sprite(data: ImageData) -> tuple[np.ndarray, int]:
     if (h, w) != (cell, cell):
         import torch.nn.functional as F
         images = F.interpolate(images.float(), size=(cell, cell), mode="area").round().clamp(0, 255).byte()
-    return tile(images, per_row, pad=0), cell
+    rows = tile(images, per_row, pad=0)
+    square = np.zeros((per_row * cell, per_row * cell, 3), np.uint8)
+    square[:len(rows)] = rows
+    return square, cell
 
 
 def write_projector(folder: Path, codes: np.ndarray, data: ImageData, name: str = "latent codes") -> list[Path]:

@@ -55,6 +55,11 @@ def save_png(path: Path, picture: np.ndarray) -> Path:
     return path
 
 
+def save_grid(path: Path, images: torch.Tensor | np.ndarray, ncols: int | None = None, cell: int = 96) -> Path:
+    """Images tiled ``ncols`` per row (default: one row) as a PNG, each enlarged to about ``cell`` pixels."""
+    return save_png(path, upscale(tile(images, ncols), export_scale(images.shape[-2], cell)))
+
+
 def save_gif(path: Path, frames: torch.Tensor | np.ndarray, frame_ms: int = 80, bounce: bool = True,
              scale: int = 1) -> Path:
     """An animated GIF that loops through ``frames`` (N, C, H, W); ``bounce`` plays it forth and back."""

@@ -4,13 +4,12 @@ UMAP and t-SNE run in a worker process by default (``isolate=True``): the caller
 for the GIL while they compute, a cancel stops the work at once (the process is ended), and a crash in
 compiled code cannot take the app down. The process stays alive between calls, so umap is imported once.
 
-UMAP runs on numba. pynndescent caches its compiled functions on disk, but umap-learn compiles most of
-its own without ``cache=True``, which costs every new process tens of seconds; ``_import_umap`` turns
-numba's disk cache on for them too, under ``numba_cache_dir()``, so only the very first run compiles.
+UMAP runs on numba. umap-learn and pynndescent compile most of their functions without ``cache=True``,
+which costs every new process tens of seconds to a minute; ``_import_umap`` turns numba's disk cache on
+for all of them, under ``numba_cache_dir()``, so that only the very first run compiles.
 """
 from __future__ import annotations
 
-import importlib
 import multiprocessing
 import os
 import re
@@ -31,7 +30,6 @@ METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 INPUT_DIM = 50
 #: Fewest items UMAP and t-SNE accept.
 MIN_ITEMS = 5
-UMAP_MODULES = ("umap_", "utils", "layouts", "distances", "sparse", "spectral")
 POLL_S = 0.05
 STOP_GRACE_S = 0.5
 
@@ -99,8 +97,13 @@ def _raise_if_cancelled(cancel: threading.Event | None) -> None:
 
 
 # --- the fits ---------------------------------------------------------------------------------
-def _fit(method: str, x: np.ndarray, seed: int | None, progress: Progress) -> np.ndarray:
-    return _fit_umap(x, seed, progress) if method == "umap" else _fit_tsne(x, seed, progress)
+def _fit(method: str, x: np.ndarray, seed: int | None, progress: Progress, threads: int | None = None) -> np.ndarray:
+    """UMAP or t-SNE of ``x``, on at most ``threads`` threads (None: all)."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(threads):
+        if method == "umap":
+            return _fit_umap(x, seed, progress, threads)
+        return _fit_tsne(x, seed, progress)
 
 
 def _import_umap():
@@ -111,10 +114,11 @@ def _import_umap():
         config.reload_config()
     import umap
     from numba.core.dispatcher import Dispatcher
-    for name in UMAP_MODULES:
-        for obj in vars(importlib.import_module(f"umap.{name}")).values():
-            if isinstance(obj, Dispatcher):
-                obj.enable_caching()
+    for name, module in list(sys.modules.items()):
+        if name.split(".")[0] in ("umap", "pynndescent"):
+            for obj in list(vars(module).values()):
+                if isinstance(obj, Dispatcher):
+                    obj.enable_caching()
     return umap
 
 
@@ -134,9 +138,12 @@ class _EpochReporter:
         pass
 
 
-def _fit_umap(x: np.ndarray, seed: int | None, progress: Progress) -> np.ndarray:
+def _fit_umap(x: np.ndarray, seed: int | None, progress: Progress, threads: int | None) -> np.ndarray:
     progress(-1.0, "UMAP: loading (the first run ever compiles, about a minute)")
     umap = _import_umap()
+    if threads:
+        import numba
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     progress(-1.0, "UMAP: finding neighbours")
     reducer = umap.UMAP(n_neighbors=min(15, len(x) - 1), min_dist=0.1, random_state=seed,
                         n_jobs=1 if seed is not None else -1,
@@ -154,19 +161,22 @@ def _fit_tsne(x: np.ndarray, seed: int | None, progress: Progress) -> np.ndarray
 
 # --- the worker process -----------------------------------------------------------------------
 def _serve(conn) -> None:
-    """The worker process: fit each (method, x, seed) it receives; send progress, then the result."""
+    """The worker process: fit each (method, x, seed) it receives; send progress, then the result.
+    It runs at a lower priority on every core but one (as ``core.device.training_threads``), so that
+    the app's UI stays responsive; OpenMP threads spinning on an oversubscribed machine are very slow."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a cancel: exit cleanly (temporary files, semaphores)
     try:
         os.nice(5)  # the app's UI comes first
     except (AttributeError, OSError):
         pass
+    threads = max(1, (os.cpu_count() or 2) - 1)
     while True:
         try:
             method, x, seed = conn.recv()
         except (EOFError, OSError):
             return
         try:
-            result = ("done", _fit(method, x, seed, lambda f, text: conn.send(("progress", f, text))))
+            result = ("done", _fit(method, x, seed, lambda f, text: conn.send(("progress", f, text)), threads))
         except LatentExplorerError as exc:
             result = ("error", str(exc), "")
         except Exception as exc:

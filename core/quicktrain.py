@@ -17,12 +17,13 @@ FACE_TRAINING = TrainConfig(epochs=300, batch_size=32, lr=2e-3, device="cpu")
 
 
 def train_briefly(data: ImageData, source: str, model_name: str = "vae", seconds: float = 20.0,
-                  config: TrainConfig | None = None, **overrides) -> GenerativeModel:
+                  config: TrainConfig | None = None, out_dir: Path | None = None, **overrides) -> GenerativeModel:
     """Train ``model_name`` on ``data`` until ``config.epochs`` or ``seconds`` run out, whichever comes
-    first; returns the model in eval mode on the CPU. Nothing is written to disk."""
+    first; returns the model in eval mode on the CPU. Nothing is written to disk unless ``out_dir`` is given
+    (then it gets the run's checkpoint.pt and metrics.jsonl)."""
     config = config or TrainConfig(epochs=1000, device="cpu")
     train_idx, _ = data.split(config.val_fraction, config.seed)
-    run = Run(model_name, model_config_for(model_name, data, train_idx, **overrides), data, source, config)
+    run = Run(model_name, model_config_for(model_name, data, train_idx, **overrides), data, source, config, out_dir)
     control = Control()
     deadline = time.monotonic() + seconds
 

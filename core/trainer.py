@@ -27,8 +27,10 @@ from .data import ImageData
 from .device import pick_device, training_threads
 from .errors import CheckpointError, TrainingError
 from .metrics import MetricsLog, r2_score
+from .model_setup import load_pretrained
 
 PREVIEW_COUNT = 16
+FLOAT_CACHE_BYTES = 1 << 30  # data sets up to this size as floats live on the training device
 
 
 @dataclass
@@ -85,6 +87,7 @@ class Run:
     config: TrainConfig = field(default_factory=TrainConfig)
     out_dir: Path | None = None
     resume: dict | None = None  # a checkpoint payload to continue from
+    init_state: dict | None = None  # weights for part of a fresh model (e.g. a latent diffusion's "base.*")
 
 
 def model_config_for(name: str, data: ImageData, train_idx: np.ndarray, **overrides) -> dict:
@@ -102,6 +105,7 @@ class Trainer:
         self.device = pick_device(self.cfg.device)
         torch.manual_seed(self.cfg.seed)
         self.train_idx, self.val_idx = run.data.split(self.cfg.val_fraction, self.cfg.seed)
+        load_pretrained(run.model_config)  # e.g. the perceptual loss's VGG16
         self.model: GenerativeModel = build_model(run.model_name, run.model_config).to(self.device)
         self.optimizers = self.model.configure_optimizers(self.cfg.lr)
         self.history: list[dict] = []
@@ -109,8 +113,13 @@ class Trainer:
         self.epoch_step = 0  # batches done in the current epoch (a run stopped mid-epoch resumes there)
         if run.resume:
             self._restore(run.resume)
+        elif run.init_state:
+            self._load_initial(run.init_state)
         self.log: MetricsLog | None = None
         self._preview_idx = torch.from_numpy(self.val_idx[:PREVIEW_COUNT])
+        images = run.data.images
+        self._pixels = images.to(self.device).float().div_(255.0) if 4 * images.numel() <= FLOAT_CACHE_BYTES else images
+        self._val_ss_tot: float | None = None
 
     # --- checkpoints ----------------------------------------------------------------------
     def _restore(self, payload: dict) -> None:
@@ -125,6 +134,16 @@ class Trainer:
         ts = payload.get("train_state", {})
         self.epoch, self.step, self.epoch_step = (int(ts.get(k, 0)) for k in ("epoch", "step", "epoch_step"))
         self.history = list(payload.get("history", []))
+
+    def _load_initial(self, state: dict) -> None:
+        """Start from ``state`` for the parameters it names; every name must belong to the model."""
+        try:
+            unexpected = self.model.load_state_dict(state, strict=False).unexpected_keys
+            if unexpected:
+                raise RuntimeError(f"no place for {', '.join(unexpected[:3])}")
+        except RuntimeError as exc:  # unknown names or wrong shapes
+            raise CheckpointError(f"initial weights do not fit model {self.run.model_name!r} "
+                                  f"({str(exc).splitlines()[0][:200]})") from exc
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -153,29 +172,29 @@ class Trainer:
         self.on_event({"type": "metrics", **row})
 
     def _batch(self, idx: torch.Tensor) -> torch.Tensor:
-        """Images ``idx`` as floats in [0, 1] on the training device (uint8 travels, floats are made there)."""
-        return self.run.data.images.index_select(0, idx).to(self.device, non_blocking=True).float().div_(255.0)
+        """Images ``idx`` as floats in [0, 1] on the training device (from the float cache, or sent as bytes)."""
+        x = self._pixels.index_select(0, idx.to(self._pixels.device))
+        return x if x.is_floating_point() else x.to(self.device, non_blocking=True).float().div_(255.0)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def validate(self) -> dict:
-        """Loss components and R² over the whole validation split."""
+        """Loss components and R² (variance-weighted, as ``metrics.r2_score``) over the whole validation split."""
         self.model.eval()
+        idx = torch.from_numpy(self.val_idx)
+        if self._val_ss_tot is None:  # the validation images never change: their variance is computed once
+            x = self._batch(idx)
+            self._val_ss_tot = float((x - x.mean(0)).double().pow(2).sum())
         sums: dict[str, float] = {}
-        ss_res = ss_tot = 0.0
-        n = 0
-        mean = self._batch(torch.from_numpy(self.val_idx)).mean(0)
-        for chunk in torch.from_numpy(self.val_idx).split(max(self.cfg.batch_size, 256)):
+        ss_res = 0.0
+        for chunk in idx.split(max(self.cfg.batch_size, 256)):
             x = self._batch(chunk)
             for k, v in self.model.loss(x).items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(x)
             if self.model.reconstructs:
-                xr = self.model.reconstruct(x)
-                ss_res += float((x - xr).double().pow(2).sum())
-                ss_tot += float((x - mean).double().pow(2).sum())
-            n += len(x)
+                ss_res += float((x - self.model.reconstruct(x)).pow(2).sum(dtype=torch.float64))
         self.model.train()
-        out = {k: v / n for k, v in sums.items()}
-        out["r2"] = 1.0 - ss_res / ss_tot if self.model.reconstructs and ss_tot > 0 else None
+        out = {k: v / len(idx) for k, v in sums.items()}
+        out["r2"] = 1.0 - ss_res / self._val_ss_tot if self.model.reconstructs and self._val_ss_tot > 0 else None
         return out
 
     @torch.no_grad()
@@ -201,6 +220,13 @@ class Trainer:
         r2 = r2_score(x, self.model.reconstruct(x))
         self.model.train()
         return r2
+
+    @staticmethod
+    def _mean_losses(pending: list[tuple[dict, int]]) -> dict[str, float]:
+        """Sample-weighted mean of each loss component over the batches in ``pending`` (one device sync)."""
+        sizes = torch.tensor([n for _, n in pending], dtype=torch.float32)
+        values = torch.stack([torch.stack([v.float() for v in losses.values()]) for losses, _ in pending]).cpu()
+        return dict(zip(pending[0][0], ((values * sizes[:, None]).sum(0) / sizes.sum()).tolist()))
 
     def _check_finite(self, loss: float, where: str) -> None:
         if not math.isfinite(loss):
@@ -231,7 +257,7 @@ class Trainer:
                 shuffle.manual_seed(cfg.seed + self.epoch)  # the same order again when resumed mid-epoch
                 perm = torch.from_numpy(self.train_idx)[torch.randperm(len(self.train_idx), generator=shuffle)]
                 batches = perm.split(cfg.batch_size)
-                sums, seen = None, 0
+                pending: list[tuple[dict, int]] = []  # (losses, batch size) since the last row; summed when logged
                 for i in range(min(self.epoch_step, len(batches)), len(batches)):
                     if self.control.paused:
                         self.on_event({"type": "state", "state": "paused"})
@@ -244,12 +270,10 @@ class Trainer:
                         return "stopped"
                     x = self._batch(batches[i])
                     losses = self.model.train_step(x, self.optimizers)
-                    weighted = torch.stack([v.float() for v in losses.values()]) * len(x)
-                    sums = weighted if sums is None else sums + weighted
-                    seen += len(x)
+                    pending.append((losses, len(x)))
                     self.step, self.epoch_step = self.step + 1, i + 1
                     if self.step % cfg.log_every == 0 or i == len(batches) - 1:
-                        row = dict(zip(losses, (sums / seen).tolist()))
+                        row = self._mean_losses(pending)
                         self._check_finite(row["total"], f"at step {self.step} (epoch {self.epoch + 1})")
                         elapsed, done = time.perf_counter() - t0, self.step - start_step
                         self._emit_metrics({
@@ -257,7 +281,7 @@ class Trainer:
                             "loss": row.pop("total"), "r2": self._train_r2(x), **row,
                             "samples_per_s": done * cfg.batch_size / elapsed, "progress": self.step / total_steps,
                             "eta_s": elapsed / done * max(0, total_steps - self.step), "time": time.time()})
-                        sums, seen = None, 0
+                        pending = []
                         if time.perf_counter() - last_preview > cfg.preview_interval_s:
                             self.preview()
                             last_preview = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Run a ``Trainer`` in a background thread and hand its events over through a queue.
+"""Run a ``Trainer`` (or a run's own ``build_trainer()``) in a background thread; events go through a queue.
 
 Whoever drives the worker (the GUI's bridge, a test, a benchmark) drains ``events`` at its own pace;
 nothing here blocks the caller. A crash inside the thread becomes an ``error`` event, never a dead app.
@@ -29,7 +29,9 @@ class TrainingWorker:
     def _main(self) -> None:
         leave_a_core_for_the_ui()
         try:
-            self.trainer = Trainer(self.run, self.events.put, self.control)
+            build = getattr(self.run, "build_trainer", None)  # a run with its own loop (audio) builds it
+            self.trainer = (build(self.events.put, self.control) if build
+                            else Trainer(self.run, self.events.put, self.control))
             self.trainer.train()
         except LatentExplorerError as exc:
             self.events.put({"type": "error", "message": str(exc)})

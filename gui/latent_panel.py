@@ -7,7 +7,6 @@ statistics, traversals and sample grids run as background ``Task``s.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGridLayo
                                QPushButton, QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from core import latent
-from core.imaging import export_scale, save_png, tile, upscale
+from core.imaging import save_grid
 from core.quicktrain import train_briefly
 
 from .context import AppContext
@@ -26,12 +25,6 @@ from .tasks import Task
 
 SLIDER_STEPS = 1000  # integer positions across a slider's ±3σ
 PNG_FILTER = "PNG images (*.png)"
-
-
-def save_grid_png(path: Path, images, cols: int) -> Path:
-    """A grid of images as a PNG, enlarged (nearest neighbour) so that small images stay visible."""
-    picture = tile(images, cols)
-    return save_png(path, upscale(picture, export_scale(images.shape[-2], 96)))
 
 
 class LatentPanel(QWidget):
@@ -139,6 +132,8 @@ class LatentPanel(QWidget):
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(traversal_box)
         right.addWidget(samples_box)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
 
         left_widget = QWidget()
         left_widget.setLayout(left)
@@ -339,7 +334,7 @@ class LatentPanel(QWidget):
             if not path:
                 return None
         try:
-            saved = save_grid_png(Path(path), images, cols)
+            saved = save_grid(Path(path), images, cols)
         except OSError as exc:
             self._problem(f"could not write {path}: {exc}")
             return None

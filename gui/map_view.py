@@ -1,7 +1,7 @@
 """The embedding map's canvas: a pyqtgraph scatter of every item, coloured by label with a legend,
 whose dots give way to the images themselves as the user zooms in.
 
-Level of detail: the view is cut into cells about one thumbnail wide; when the items in view are few
+Level of detail: the view is cut into cells a little wider than a thumbnail; when the items in view are few
 enough for most of them to be seen (at most ``OCCUPANCY`` per occupied cell), each occupied cell shows
 one item's image (the same item while panning), up to ``MAX_THUMBNAILS``. Thumbnail items come from a
 recycled pool and their pixmaps from an LRU cache, so a 70,000-point map pans and zooms smoothly.
@@ -26,6 +26,7 @@ from core.embedding import points_in_polygon
 
 MAX_THUMBNAILS = 400
 OCCUPANCY = 4.0  # thumbnails show when the items in view are at most this many per occupied cell
+CELL = 1.2  # cell side, in thumbnail sides: a little room between neighbouring images
 PIXMAP_CACHE = 3000
 DOT_SIZE = 7
 PICK_RADIUS_PX = 8
@@ -208,6 +209,7 @@ class MapView(pg.PlotWidget):
             self.addItem(mark)
         self.legend = pg.LegendItem(offset=(8, 8), labelTextSize="9pt", brush=pg.mkBrush(255, 255, 255, 200))
         self.legend.setParentItem(item.vb)
+        self.legend.setZValue(1000)  # above the images
         self.thumbnails = ThumbnailLayer(self.viewbox)
         self.show_images = True
         self.coords = np.zeros((0, 2), np.float32)
@@ -217,6 +219,7 @@ class MapView(pg.PlotWidget):
         self._rank = np.zeros(0, np.int64)
         self._tree: cKDTree | None = None
         self._tree_index = np.zeros(0, np.int64)
+        self.current = np.zeros(0, np.int64)  # the inspected item and its neighbours
         self.hover_index = -1
         self.hover_text = ""
         self._detail_timer = QTimer(self, singleShot=True, interval=0, timeout=self.update_detail)
@@ -245,6 +248,7 @@ class MapView(pg.PlotWidget):
         self._build_tree()
         for mark in self.marks.values():
             mark.clear()
+        self.current = np.zeros(0, np.int64)
         self.thumbnails.reset(images, self.coords, frames, thumbnail_size)
         self.fit()
 
@@ -307,8 +311,11 @@ class MapView(pg.PlotWidget):
         self._mark("selection", indices)
 
     def set_current(self, index: int, neighbours=()) -> None:
+        """Mark the inspected item and its neighbours; in image mode their images always show."""
+        self.current = np.concatenate([[index], np.asarray(neighbours, np.int64)]).astype(np.int64)
         self._mark("current", [index])
         self._mark("neighbours", neighbours)
+        self._detail_timer.start()
 
     # --- level of detail ------------------------------------------------------------------
     def in_view(self) -> np.ndarray:
@@ -328,7 +335,7 @@ class MapView(pg.PlotWidget):
             self.thumbnails.show([])
             return
         pw, ph = self.viewbox.viewPixelSize()
-        size = self.thumbnails.size
+        size = self.thumbnails.size * CELL
         cells = (np.floor(self.coords[idx, 0] / (size * pw)).astype(np.int64) * 1_000_003
                  + np.floor(self.coords[idx, 1] / (size * ph)).astype(np.int64))
         order = np.argsort(self._rank[idx], kind="stable")
@@ -337,7 +344,7 @@ class MapView(pg.PlotWidget):
             self.thumbnails.show([])
             return
         chosen = idx[order[np.sort(first)]][:MAX_THUMBNAILS]
-        self.thumbnails.show(chosen)
+        self.thumbnails.show(np.union1d(chosen, np.intersect1d(self.current, idx)))
 
     # --- mouse ----------------------------------------------------------------------------
     def index_at(self, scene_pos: QPointF) -> int | None:
@@ -372,7 +379,8 @@ class MapView(pg.PlotWidget):
         self.hovered.emit(index)
 
     def _mouse_clicked(self, ev) -> None:
-        if ev.button() != Qt.MouseButton.LeftButton or ev.isAccepted():
+        on_legend = self.legend.isVisible() and self.legend.sceneBoundingRect().contains(ev.scenePos())
+        if ev.button() != Qt.MouseButton.LeftButton or on_legend:
             return
         if ev.double():
             self.fit()

@@ -1,8 +1,12 @@
 """Live training curves: one small plot per metric, train and validation as separate lines, x = epoch.
 
 Metric keys are whatever numeric keys the rows carry (a VAE sends recon/kl, a GAN d_loss/g_loss...).
-Appending a row only writes into numpy buffers; the curves are redrawn by a timer, at most
-``REDRAW_HZ`` times a second, so a fast trainer cannot flood the UI thread.
+Appending a row only writes into numpy buffers. A timer does one small step per tick (every
+``TICK_MS``): make one new plot, or redraw one plot (round robin). So each plot refreshes at most
+~1000 / (TICK_MS * plots) times a second and no event-loop pass builds or repaints them all at once:
+a fast trainer cannot make the UI thread stall. For the same
+reason the plots have no grid (a grid makes every curve update repaint its axes) and only the curves
+are antialiased.
 """
 from __future__ import annotations
 
@@ -14,27 +18,30 @@ from PySide6.QtCore import QTimer
 
 BOOKKEEPING = {"type", "step", "epoch", "progress", "eta_s", "samples_per_s", "time", "split"}
 TITLES = {"loss": "loss (total)", "r2": "R² (reconstruction)"}
-REDRAW_HZ = 10
+TICK_MS = 40
 SPLITS = ("train", "val")
 STYLES = {
-    "train": dict(pen=pg.mkPen("#1f77b4", width=1.5), name="train"),
+    "train": dict(pen=pg.mkPen("#1f77b4", width=1.5), name="train", antialias=True),
     "val": dict(pen=pg.mkPen("#e8710a", width=2), symbol="o", symbolSize=6, symbolBrush="#e8710a",
-                symbolPen=pg.mkPen("w", width=0.5), name="validation"),
+                symbolPen=pg.mkPen("w", width=0.5), name="validation", antialias=True),
 }
 
 
 class Series:
-    """An (x, y) series that grows by doubling a numpy buffer: appending is amortised O(1)."""
+    """An (x, y) series that grows by doubling a numpy buffer (appending is amortised O(1)) and keeps
+    its bounds."""
 
     def __init__(self, capacity: int = 256):
         self._xy = np.empty((2, capacity))
         self.n = 0
+        self.x_max, self.y_min, self.y_max = -math.inf, math.inf, -math.inf
 
     def append(self, x: float, y: float) -> None:
         if self.n == self._xy.shape[1]:
             self._xy = np.concatenate([self._xy, np.empty_like(self._xy)], axis=1)
         self._xy[:, self.n] = x, y
         self.n += 1
+        self.x_max, self.y_min, self.y_max = max(self.x_max, x), min(self.y_min, y), max(self.y_max, y)
 
     @property
     def x(self) -> np.ndarray:
@@ -55,6 +62,11 @@ def plot_order(key: str) -> tuple[int, str]:
     return (0 if key == "loss" else 2 if key == "r2" else 1), key
 
 
+def needs_refit(lo: float, hi: float, view_lo: float, view_hi: float) -> bool:
+    """Whether data spanning [lo, hi] leaves the view or fills less than half of it."""
+    return lo < view_lo or hi > view_hi or (hi - lo) < 0.5 * (view_hi - view_lo)
+
+
 class MetricPlots(pg.GraphicsLayoutWidget):
     def __init__(self, columns: int = 2, parent=None):
         super().__init__(parent)
@@ -62,53 +74,91 @@ class MetricPlots(pg.GraphicsLayoutWidget):
         self.plots: dict[str, pg.PlotItem] = {}
         self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
         self.series: dict[tuple[str, str], Series] = {}
-        self._dirty: set[tuple[str, str]] = set()
-        self._timer = QTimer(self, singleShot=True, interval=1000 // REDRAW_HZ)
-        self._timer.timeout.connect(self.redraw)
+        self._new: set[str] = set()  # metrics seen, their plot not made yet
+        self._dirty: set[str] = set()  # plots with undrawn points
+        self._last = ""  # the plot drawn last
+        self._manual: set[str] = set()  # plots the user zoomed or panned: their view is left alone
+        self.x_limit = math.inf  # the run's last epoch, when known: the x range never goes past it
+        self._timer = QTimer(self, interval=TICK_MS)
+        self._timer.timeout.connect(self._tick)
 
     def keys(self) -> list[str]:
-        return sorted(self.plots, key=plot_order)
+        """The metrics shown (or about to be), in display order."""
+        return sorted({*self.plots, *self._new}, key=plot_order)
 
-    def reset(self) -> None:
-        """Forget every metric (a new run starts)."""
+    def reset(self, x_limit: float = math.inf) -> None:
+        """Forget every metric (a new run starts, ``x_limit`` epochs long if known)."""
+        self.x_limit = x_limit
         self.clear()
-        self.plots.clear()
-        self.curves.clear()
-        self.series.clear()
-        self._dirty.clear()
+        for store in (self.plots, self.curves, self.series, self._new, self._dirty, self._manual):
+            store.clear()
 
     def add_row(self, row: dict) -> None:
         split = "val" if row.get("split") == "val" else "train"
         epoch = float(row.get("epoch", 0.0))
-        values = metric_values(row)
-        new = [k for k in values if k not in self.plots]
-        if new:
-            for key in new:
-                self._add_plot(key)
-            self._layout()
-        for key, value in values.items():
+        for key, value in metric_values(row).items():
+            if key not in self.plots:
+                self._new.add(key)
+            for s in SPLITS:
+                self.series.setdefault((key, s), Series())
             self.series[key, split].append(epoch, value)
-            self._dirty.add((key, split))
+            self._dirty.add(key)
         if not self._timer.isActive():
             self._timer.start()
 
     def data(self, key: str, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
         """What the curve of ``key``/``split`` currently draws."""
-        x, y = self.curves[key, split].getData()
+        curve = self.curves.get((key, split))
+        x, y = (None, None) if curve is None else curve.getData()
         return (np.empty(0), np.empty(0)) if x is None else (x, y)
 
     def redraw(self) -> None:
-        for key in self._dirty:
-            s = self.series[key]
-            self.curves[key].setData(s.x, s.y, skipFiniteCheck=True)
-        self._dirty.clear()
+        """Make every pending plot and draw every pending point now."""
+        while self._new or self._dirty:
+            self._tick()
+
+    def _tick(self) -> None:
+        """One small step: make one new plot, or redraw one plot's curves."""
+        if self._new:
+            key = min(self._new, key=plot_order)
+            self._new.discard(key)
+            self._add_plot(key)
+        elif self._dirty:
+            keys = [k for k in self.keys() if k in self.plots]
+            after = keys.index(self._last) + 1 if self._last in keys else 0
+            key = next(k for k in keys[after:] + keys[:after] if k in self._dirty)  # round robin
+            self._dirty.discard(key)
+            self._last = key
+            for split in SPLITS:
+                s = self.series[key, split]
+                self.curves[key, split].setData(s.x, s.y, skipFiniteCheck=True)
+            if key not in self._manual:
+                self._fit_view(key)
+        else:
+            self._timer.stop()
+
+    def _fit_view(self, key: str) -> None:
+        """Keep the data in view, changing the ranges only when the data leaves them or shrinks inside
+        them: an unchanged range spares regenerating the axes, the dearest part of a repaint."""
+        series = [self.series[key, s] for s in SPLITS]
+        x_max = max(s.x_max for s in series)
+        y_lo, y_hi = min(s.y_min for s in series), max(s.y_max for s in series)
+        if not math.isfinite(x_max):
+            return
+        view = self.plots[key].getViewBox()
+        (_, vx_hi), (vy_lo, vy_hi) = view.viewRange()
+        if needs_refit(0.0, x_max, 0.0, vx_hi):
+            view.setXRange(0.0, min(max(x_max * 1.25, 1.0), max(self.x_limit, x_max)), padding=0.02)
+        if needs_refit(y_lo, y_hi, vy_lo, vy_hi):
+            pad = 0.08 * ((y_hi - y_lo) or abs(y_hi) or 1.0)
+            view.setYRange(y_lo - pad, y_hi + pad, padding=0)
 
     def _add_plot(self, key: str) -> None:
-        plot = pg.PlotItem(title=TITLES.get(key, key.replace("_", " ")))
-        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot = pg.PlotItem(title=TITLES.get(key, key.replace("_", " ")), enableMenu=False)  # menus cost ~25%
         plot.setLabel("bottom", "epoch")
         plot.getAxis("left").setWidth(48)
-        plot.setMenuEnabled(False)
+        plot.disableAutoRange()
+        plot.getViewBox().sigRangeChangedManually.connect(lambda *_a, k=key: self._manual.add(k))
         if key == "loss":
             plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
         for split in SPLITS:
@@ -119,10 +169,12 @@ class MetricPlots(pg.GraphicsLayoutWidget):
             curve.setClipToView(True)
             curve.setDownsampling(auto=True, method="peak")
             self.curves[key, split] = curve
-            self.series[key, split] = Series()
         self.plots[key] = plot
-
-    def _layout(self) -> None:
-        self.ci.clear()
-        for i, key in enumerate(self.keys()):
-            self.ci.addItem(self.plots[key], row=i // self.columns, col=i % self.columns)
+        order = sorted(self.plots, key=plot_order)
+        if order[-1] == key:  # the usual case: plots arrive in display order
+            i = len(order) - 1
+            self.ci.addItem(plot, row=i // self.columns, col=i % self.columns)
+        else:
+            self.ci.clear()
+            for i, k in enumerate(order):
+                self.ci.addItem(self.plots[k], row=i // self.columns, col=i % self.columns)

@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QGridLayout, QGr
                                QWidget)
 
 from core import latent
-from core.errors import LatentExplorerError
 from core.data import IMAGE_SUFFIXES
-from core.imaging import export_scale, load_image_file, save_gif, save_png, tile, upscale
+from core.errors import LatentExplorerError
+from core.imaging import export_scale, load_image_file, save_gif, save_grid
 from core.quicktrain import faces_demo
 
 from .context import AppContext
@@ -181,7 +181,7 @@ class MorphPanel(QWidget):
         self.strength_slider.setValue(100)
         self.strength_label = QLabel()
         self.strength_slider.valueChanged.connect(lambda _v: self.update_vector_result())
-        self.vector_view = ImageGrid("A, then A + strength × vector")
+        self.vector_view = ImageGrid("Make or load a vector: it is applied to A")
         self.vector_view.setMinimumHeight(140)
         vector_box = QGroupBox("Attribute vectors")
         grid = QGridLayout(vector_box)
@@ -236,7 +236,7 @@ class MorphPanel(QWidget):
         """Start over for the context's model and data; default A and B are two different people/classes."""
         self._generation += 1
         self.ends = {"A": None, "B": None}
-        self.strip_images = None
+        self.strip_images = self.vector_images = None
         for picker in self.pickers.values():
             picker.view.clear()
             picker.source.setText("not picked")
@@ -464,6 +464,7 @@ class MorphPanel(QWidget):
         a, vector = self.ends["A"], self.current_vector
         if a is None or a.code is None or vector is None or len(vector.vector) != self.model.latent_dim:
             self.vector_view.clear()
+            self.vector_view.title.setText("Make or load a vector: it is applied to A")
             return
         strength = self.strength_slider.value() / 100
         codes = np.stack([a.code, latent.apply_vector(a.code, vector.vector, strength)])
@@ -518,7 +519,7 @@ class MorphPanel(QWidget):
         if not path:
             return None
         images = self.strip_images
-        return self._export(lambda: save_png(Path(path), upscale(tile(images), export_scale(images.shape[-2], 128))))
+        return self._export(lambda: save_grid(Path(path), images, cell=128))
 
     def save_strip_gif(self, path: str | Path | None = None) -> Path | None:
         if self.strip_images is None:

@@ -22,6 +22,7 @@ class PanelSpec:
 
 def panel_specs() -> list[PanelSpec]:
     from .latent_panel import LatentPanel
+    from .map_panel import MapPanel
     from .morph_panel import MorphPanel
     from .setup_panel import SetupPanel
     from .training_panel import TrainingPanel
@@ -30,5 +31,6 @@ def panel_specs() -> list[PanelSpec]:
         PanelSpec("setup", "Setup", left, SetupPanel),
         PanelSpec("training", "Training", right, TrainingPanel),
         PanelSpec("latent", "Latent", right, LatentPanel),
+        PanelSpec("map", "Map", right, MapPanel),
         PanelSpec("morph", "Morph", right, MorphPanel),
     ]

@@ -126,7 +126,7 @@ class TrainingPanel(QWidget):
     # --- what the worker reports ----------------------------------------------------------
     def _on_started(self, run: Run) -> None:
         self.epochs = run.config.epochs
-        self.plots.reset()
+        self.plots.reset(x_limit=run.config.epochs)
         for grid in self.previews.values():
             grid.clear()
         self.progress.setValue(0)

@@ -1,10 +1,12 @@
 """Pure-PyTorch generative models behind one interface (see ``models.base.GenerativeModel``).
 
 ``MODELS`` maps the names used by the CLI, the GUI and checkpoints to model classes; a model is
-rebuilt from ``(name, config)`` alone.
+rebuilt from ``(name, config)`` alone. ``AUDIO_MODELS`` holds the audio denoisers (waveform in,
+waveform out, ``family == "audio"``): kept apart because they do not take images, but built the same way.
 """
 from __future__ import annotations
 
+from .audio_dae import AudioModel, CausalDenoiser, SeedDenoisingAE
 from .autoencoder import ConvAutoencoder, MLPAutoencoder
 from .base import GenerativeModel
 from .diffusion import DiffusionModel
@@ -26,12 +28,19 @@ MODELS: dict[str, tuple[type[GenerativeModel], dict]] = {
     "latent-diffusion": (LatentDiffusion, {}),
 }
 
+#: audio denoisers: the streaming one the live view uses, and the lecture's DenoisingAE
+AUDIO_MODELS: dict[str, tuple[type[AudioModel], dict]] = {
+    "audio-dae": (CausalDenoiser, {}),
+    "audio-dae-seed": (SeedDenoisingAE, {}),
+}
 
-def build_model(name: str, config: dict) -> GenerativeModel:
+
+def build_model(name: str, config: dict) -> GenerativeModel | AudioModel:
     """Build model ``name`` from a config dict (``image_shape`` plus the class's keyword arguments)."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
-    cls, defaults = MODELS[name]
+    registry = {**MODELS, **AUDIO_MODELS}
+    if name not in registry:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(registry)}")
+    cls, defaults = registry[name]
     model = cls(**{**defaults, **config})
     model.name = name
     return model

@@ -13,14 +13,19 @@ from torch import nn
 
 from .base import GenerativeModel
 from .layers import ConvDecoder, ConvEncoder, Normalize, mlp
+from .losses import RECON_LOSSES, check_recon_loss, extra_recon_terms  # noqa: F401 (RECON_LOSSES: the GUI's choices)
 
 
 class _Autoencoder(GenerativeModel):
     family = "ae"
 
-    def __init__(self, image_shape, latent_dim: int, mean: list[float], std: list[float], noise_std: float = 0.0):
+    def __init__(self, image_shape, latent_dim: int, mean: list[float], std: list[float], noise_std: float = 0.0,
+                 recon_loss: str = "mse", recon_weight: float = 1.0):
+        """``recon_loss``: ssim or perceptual add that term (times ``recon_weight``) to the MSE."""
         super().__init__(image_shape, latent_dim)
-        self.config.update(mean=list(mean), std=list(std), noise_std=float(noise_std))
+        self.config.update(mean=list(mean), std=list(std), noise_std=float(noise_std),
+                           recon_loss=check_recon_loss(recon_loss), recon_weight=float(recon_weight))
+        self.recon_loss, self.recon_weight = recon_loss, float(recon_weight)
         self.norm = Normalize(mean, std)
         self.noise_std = float(noise_std)
 
@@ -32,8 +37,10 @@ class _Autoencoder(GenerativeModel):
 
     def loss(self, x):
         noisy = (x + self.noise_std * torch.randn_like(x)).clamp(0, 1) if self.noise_std and self.training else x
-        recon = F.mse_loss(self.decode(self.encode(noisy)), x)
-        return {"recon": recon, "total": recon}
+        xr = self.decode(self.encode(noisy))
+        recon = F.mse_loss(xr, x)
+        extra = extra_recon_terms(self.recon_loss, xr, x)
+        return {"recon": recon, **extra, "total": recon + self.recon_weight * sum(extra.values())}
 
 
 class MLPAutoencoder(_Autoencoder):

@@ -164,6 +164,7 @@ class DiffusionModel(GenerativeModel):
         """``sample_steps``: DDIM steps for ``sample``/``decode``/``encode`` (may be changed after loading).
         ``mean``/``std`` are unused: images go to [-1, 1]."""
         super().__init__(image_shape, math.prod(image_shape))
+        del self.config["latent_dim"]  # follows from the image shape, not a setting
         self.config.update(channels=list(channels), timesteps=int(timesteps), sample_steps=int(sample_steps))
         self.sample_steps = int(sample_steps)
         self.net = UNet(self.image_shape[0], list(channels))

@@ -128,10 +128,13 @@ class GlowFlow(GenerativeModel):
         """``levels`` is capped by how often the image halves (28x28: 2). ``mean``/``std`` are unused:
         the flow models the 8-bit pixel values themselves."""
         c, h, w = (int(s) for s in image_shape)
-        levels = min(int(levels), max_levels(h, w))
-        if levels < 1:
+        if int(levels) < 1 or int(steps) < 1:
+            raise ValueError(f"the flow needs at least one level and one step per level, got {levels} and {steps}")
+        if max_levels(h, w) < 1:
             raise ValueError(f"the flow needs even image sides (e.g. 28x28 or 32x32), got {h}x{w}")
+        levels = min(int(levels), max_levels(h, w))
         super().__init__(image_shape, c * h * w)
+        del self.config["latent_dim"]  # follows from the image shape, not a setting
         self.config.update(levels=levels, steps=int(steps), hidden=int(hidden), alpha=float(alpha))
         self.alpha = float(alpha)
         self.scales = nn.ModuleList()

@@ -45,7 +45,8 @@ class Generator(nn.Module):
                                   nn.BatchNorm2d(ws[-1]), nn.ReLU())
         layers: list[nn.Module] = []
         for cin, cout in zip(ws[::-1], [*ws[::-1][1:], ws[0]]):
-            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+            layers += [nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                       nn.ReLU()]
         layers += [nn.Conv2d(ws[0], c, 3, padding=1), nn.Tanh()]
         self.body = nn.Sequential(*layers)
 

@@ -61,6 +61,7 @@ class LatentDiffusion(GenerativeModel):
             raise ValueError(f"the base model was trained on images {list(base_model.image_shape)}, "
                              f"not {list(image_shape)}")
         super().__init__(image_shape, base_model.latent_dim)
+        del self.config["latent_dim"]  # the base model's
         self.config.update(base={"name": base["name"], "config": base_model.config}, hidden=int(hidden),
                            depth=int(depth), timesteps=int(timesteps), sample_steps=int(sample_steps))
         self.sample_steps = int(sample_steps)

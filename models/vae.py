@@ -14,6 +14,7 @@ from torch import nn
 
 from .base import GenerativeModel, gaussian_kl
 from .layers import ConvDecoder, ConvEncoder, Normalize, mlp
+from .losses import RECON_LOSSES, check_recon_loss, extra_recon_terms  # noqa: F401 (RECON_LOSSES: the GUI's choices)
 
 LIKELIHOODS = ("gaussian", "bernoulli")
 
@@ -22,12 +23,16 @@ class _VAE(GenerativeModel):
     family = "vae"
 
     def __init__(self, image_shape, latent_dim: int, mean: list[float], std: list[float], beta: float = 1.0,
-                 likelihood: str = "gaussian", obs_std: float = 0.1):
+                 likelihood: str = "gaussian", obs_std: float = 0.1, recon_loss: str = "mse",
+                 recon_weight: float = 1.0):
+        """``recon_loss``: ssim or perceptual add that term (per pixel, times ``recon_weight``) to the loss."""
         super().__init__(image_shape, latent_dim)
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
         self.config.update(mean=list(mean), std=list(std), beta=float(beta), likelihood=likelihood,
-                           obs_std=float(obs_std))
+                           obs_std=float(obs_std), recon_loss=check_recon_loss(recon_loss),
+                           recon_weight=float(recon_weight))
+        self.recon_loss, self.recon_weight = recon_loss, float(recon_weight)
         self.norm = Normalize(mean, std)
         self.beta, self.likelihood, self.obs_std = float(beta), likelihood, float(obs_std)
 
@@ -58,7 +63,9 @@ class _VAE(GenerativeModel):
         else:
             recon = 0.5 * (torch.sigmoid(logits) - x).pow(2).sum() / (self.obs_std ** 2 * len(x))
         kl = gaussian_kl(mu, logvar)
-        return {"recon": recon, "kl": kl, "total": recon + self.beta * kl}
+        extra = extra_recon_terms(self.recon_loss, torch.sigmoid(logits), x)
+        total = recon + self.beta * kl + self.recon_weight * math.prod(self.image_shape) * sum(extra.values())
+        return {"recon": recon, "kl": kl, **extra, "total": total}
 
 
 class MLPVAE(_VAE):

@@ -2,8 +2,6 @@
 vectors, and the picture helpers that export them."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch

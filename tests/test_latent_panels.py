@@ -308,3 +308,37 @@ def test_faces_demo_fills_the_morph_panel_with_faces(qtbot, context, shared_data
     assert context.data.image_shape == (1, 64, 64) and len(context.data) == 400
     assert panel.strip_images.shape == (8, 1, 64, 64)
     assert panel.vectors[0].name == "person 1 − person 0"
+
+
+def test_latest_only_runs_the_newest_request_and_drops_the_stale_ones(qtbot):
+    import threading
+
+    from core.errors import LatentExplorerError
+    from gui.latest import LatestOnly
+    started, gate, ran = threading.Event(), threading.Event(), []
+
+    def work(i):
+        if i == 0:
+            started.set()
+            gate.wait(5)
+        ran.append(i)
+        return i * 10
+
+    def broken(_i):
+        raise LatentExplorerError("no can do")
+
+    runner = LatestOnly()
+    results, failures = [], []
+    runner.done.connect(lambda tag, value: results.append((tag, value)))
+    runner.failed.connect(lambda tag, message, tb: failures.append((tag, message, tb)))
+    runner.submit(0, work, 0)
+    assert started.wait(5)
+    for i in range(1, 10):  # the hand keeps moving while the first decode runs
+        runner.submit(i, work, i)
+    gate.set()
+    qtbot.waitUntil(lambda: len(results) == 2, timeout=WAIT_MS)
+    assert ran == [0, 9] and results == [(0, 0), (9, 90)]
+    runner.submit("x", broken, 1)
+    qtbot.waitUntil(lambda: len(failures) == 1, timeout=WAIT_MS)
+    assert failures == [("x", "no can do", "")]
+    runner.close()

@@ -1,4 +1,4 @@
 """Headless sub-commands of ``python main.py``: each module has ``add_parser(subparsers)`` and ``run(args)``."""
-from . import embed, train
+from . import embed, sample, train
 
-COMMANDS = {"train": train, "embed": embed}
+COMMANDS = {"train": train, "embed": embed, "sample": sample}

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
-from models import MODELS
+from models import MODELS, build_model
 
 from ..checkpoint import read_checkpoint
 from ..data import BUILTIN, load_dataset
+from ..device import pick_device
 from ..errors import LatentExplorerError
+from ..model_setup import base_model_setup
 from ..trainer import Run, TrainConfig, Trainer, model_config_for
 
 
@@ -31,19 +34,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, help="random seed, default 0 (with --resume: the checkpoint's)")
     p.add_argument("--resume", type=Path, help="continue from this checkpoint (model and data set come from it)")
+    p.add_argument("--base", type=Path, help="latent-diffusion: checkpoint of the trained autoencoder/VAE to work on")
+    p.add_argument("--set", dest="settings", metavar="KEY=VALUE", action="append", default=[],
+                   help="any other model setting, value as JSON, e.g. --set levels=2 --set loss='\"ns\"' (repeatable)")
 
 
 def model_overrides(args: argparse.Namespace) -> dict:
     keys = {"latent_dim": args.latent_dim, "hidden": args.hidden, "channels": args.channels, "beta": args.beta,
             "likelihood": args.likelihood, "noise_std": args.noise_std}
-    return {k: v for k, v in keys.items() if v is not None}
+    return {**{k: v for k, v in keys.items() if v is not None}, **parse_settings(args.settings)}
+
+
+def parse_settings(items: list[str]) -> dict:
+    """``KEY=VALUE`` strings as a dict; values are JSON (``2``, ``[32, 64]``, ``"ns"``), else plain text."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise LatentExplorerError(f"--set {item!r}: write KEY=VALUE, e.g. --set levels=2")
+        try:
+            out[key.strip().replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip().replace("-", "_")] = value
+    return out
 
 
 def train_config(args: argparse.Namespace, base: dict) -> TrainConfig:
     """``base`` (a checkpoint's config, or the defaults) with the options given on the command line."""
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
              "device": args.device}
-    return TrainConfig.from_dict({**base, **{k: v for k, v in given.items() if v is not None}})
+    config = TrainConfig.from_dict({**base, **{k: v for k, v in given.items() if v is not None}})
+    pick_device(config.device)  # a bad device fails now, before the data loads
+    return config
 
 
 def build_run(args: argparse.Namespace) -> Run:
@@ -69,8 +91,22 @@ def build_run(args: argparse.Namespace) -> Run:
         print(f"warning: skipped unreadable image {path}", file=sys.stderr)
     train_idx, _ = data.split(config.val_fraction, config.seed)
     source = args.dataset if args.dataset in BUILTIN else str(Path(args.dataset).expanduser().resolve())
-    return Run(args.model, model_config_for(args.model, data, train_idx, **model_overrides(args)), data, source,
-               config, args.out)
+    overrides, init_state = model_overrides(args), None
+    if args.model == "latent-diffusion":
+        if not args.base:
+            raise LatentExplorerError("latent-diffusion works on a trained autoencoder or VAE: pass its checkpoint "
+                                      "with --base CKPT")
+        base_overrides, init_state = base_model_setup(args.base, data.image_shape)
+        overrides.update(base_overrides)
+    elif args.base:
+        raise LatentExplorerError(f"--base is for latent-diffusion, not {args.model}")
+    model_config = model_config_for(args.model, data, train_idx, **overrides)
+    try:
+        build_model(args.model, model_config)
+    except (ValueError, TypeError) as exc:
+        raise LatentExplorerError(f"{args.model} cannot be built for {data.name} {list(data.image_shape)}: "
+                                  f"{exc}") from exc
+    return Run(args.model, model_config, data, source, config, args.out, init_state=init_state)
 
 
 def run(args: argparse.Namespace) -> int:

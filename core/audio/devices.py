@@ -1,0 +1,155 @@
+"""Sound devices through PortAudio (``sounddevice``): listing them, and a live duplex stream that runs
+a ``LiveEngine`` in PortAudio's callback.
+
+Nothing here raises on a machine without sound: ``list_devices`` says why there is nothing, and the
+rest of the app goes on. A stream that dies (device unplugged, sound server gone) is noticed by
+``LiveStream.problem`` and stopped cleanly.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from ..errors import AudioDeviceError
+from .engine import LiveEngine
+
+log = logging.getLogger(__name__)
+
+STALL_S = 1.0  # no callback for this long while running: the device is gone
+
+
+@dataclass(frozen=True)
+class AudioDevice:
+    index: int
+    name: str
+    host_api: str
+    max_inputs: int
+    max_outputs: int
+    default_rate: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.host_api})"
+
+
+def _sounddevice():
+    """The ``sounddevice`` module, or ``AudioDeviceError`` when PortAudio cannot be loaded."""
+    try:
+        import sounddevice
+    except OSError as exc:  # libportaudio missing
+        raise AudioDeviceError(f"no sound system: PortAudio could not be loaded ({exc})") from exc
+    return sounddevice
+
+
+def list_devices(rescan: bool = False) -> tuple[list[AudioDevice], str]:
+    """(devices, problem): every device PortAudio sees; ``problem`` says why the list is empty (else '').
+
+    ``rescan`` restarts PortAudio first, so that devices (or a sound server) added since are seen; only
+    call it while no stream is open.
+    """
+    try:
+        sd = _sounddevice()
+        if rescan:
+            sd._terminate()  # PortAudio only looks for devices when it starts (documented workaround)
+            sd._initialize()
+        apis = sd.query_hostapis()
+        devices = [AudioDevice(i, d["name"], apis[d["hostapi"]]["name"], d["max_input_channels"],
+                               d["max_output_channels"], d["default_samplerate"])
+                   for i, d in enumerate(sd.query_devices())]
+    except AudioDeviceError as exc:
+        return [], str(exc)
+    except Exception as exc:  # PortAudio errors while probing: report, do not crash
+        return [], f"could not list sound devices ({type(exc).__name__}: {exc})"
+    if not any(d.max_inputs for d in devices) or not any(d.max_outputs for d in devices):
+        return devices, "no audio input and output devices found" if not devices else \
+            f"no audio {'input' if not any(d.max_inputs for d in devices) else 'output'} device found"
+    return devices, ""
+
+
+def default_devices() -> tuple[int | None, int | None]:
+    """PortAudio's default (input, output) device indices, None where there is none."""
+    try:
+        pair = _sounddevice().default.device
+    except AudioDeviceError:
+        return None, None
+    return tuple(None if i is None or i < 0 else int(i) for i in pair)
+
+
+class LiveStream:
+    """A duplex PortAudio stream whose callback is ``engine.process``.
+
+    ``problem`` is '' while all is well; it names what went wrong once the stream died (a callback error,
+    the device stopping or going away). ``stop`` is safe to call at any time, more than once.
+    """
+
+    def __init__(self, engine: LiveEngine, input_device: int | None, output_device: int | None):
+        self.engine = engine
+        self.devices = (input_device, output_device)
+        self._stream = None
+        self._error = ""
+        self._stopping = False
+        self._last_callback = 0.0
+
+    def start(self) -> "LiveStream":
+        sd = _sounddevice()
+        e = self.engine
+        try:
+            self._stream = sd.Stream(device=self.devices, samplerate=e.rate, blocksize=e.block,
+                                     channels=e.channels, dtype="float32", latency="low",
+                                     callback=self._callback, finished_callback=self._finished)
+            self._last_callback = time.monotonic()
+            self._stream.start()
+        except Exception as exc:  # PortAudioError, ValueError for bad settings
+            self.stop()
+            raise AudioDeviceError(f"could not open the sound device at {e.rate} Hz, {e.block}-frame blocks, "
+                                   f"{e.channels} channel(s): {exc}") from exc
+        return self
+
+    def _callback(self, indata, outdata, frames, time_info, status) -> None:
+        self._last_callback = time.monotonic()
+        if status.input_overflow or status.output_underflow:
+            self.engine.flag_xrun()
+        try:
+            self.engine.process(indata, outdata)
+        except Exception as exc:  # never let a bug kill the audio thread silently
+            outdata.fill(0)
+            self._error = f"the audio processing failed ({type(exc).__name__}: {exc})"
+            raise _sounddevice().CallbackAbort from exc
+
+    def _finished(self) -> None:
+        if not self._stopping and not self._error:
+            self._error = "the audio device stopped"
+
+    @property
+    def device_latency_ms(self) -> float:
+        """PortAudio's input + output latency of the open stream, in ms."""
+        if self._stream is None:
+            return 0.0
+        latency = self._stream.latency
+        return 1000.0 * (sum(latency) if isinstance(latency, tuple) else latency)
+
+    @property
+    def problem(self) -> str:
+        if self._error or self._stream is None or self._stopping:
+            return self._error
+        if not self._stream.active:
+            return "the audio device stopped"
+        if time.monotonic() - self._last_callback > STALL_S:
+            return f"the audio device delivered nothing for over {STALL_S:.0f} s (disconnected?)"
+        return ""
+
+    @property
+    def running(self) -> bool:
+        return self._stream is not None and not self._stopping and not self.problem
+
+    def stop(self) -> None:
+        self._stopping = True
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        try:
+            stream.abort(ignore_errors=True)
+            stream.close(ignore_errors=True)
+        except Exception as exc:  # a device that vanished can fail to close; it is gone either way
+            log.warning("closing the audio stream: %s", exc)

@@ -1,0 +1,74 @@
+"""``python main.py sample``: draw samples from a trained model, headless.
+
+A ``.npz`` output holds ``images``: uint8, N x H x W (grey) or N x H x W x C (colour); a ``.png`` output
+is one grid of the samples.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..checkpoint import load_checkpoint
+from ..device import pick_device
+from ..errors import LatentExplorerError
+from ..imaging import save_png, tile, to_uint8, upscale
+
+SUFFIXES = (".npz", ".png")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sample", help="draw samples from a trained model", description=__doc__)
+    p.add_argument("--model", type=Path, required=True, metavar="CKPT", help="a checkpoint written by training")
+    p.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
+    p.add_argument("--out", type=Path, required=True, help="an .npz file (the images as uint8) or a .png grid")
+    p.add_argument("--temperature", type=float, default=1.0, help="scale of the prior noise (default 1)")
+    p.add_argument("--steps", type=int, help="diffusion models: DDIM steps (default: the model's own)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+
+
+@torch.no_grad()
+def draw(model, n: int, temperature: float = 1.0, seed: int = 0, batch_size: int = 256) -> np.ndarray:
+    """``n`` samples as uint8 (N, C, H, W), reproducible for a seed."""
+    if not model.can_sample:
+        raise LatentExplorerError(f"a {model.family} model has no prior to sample from; sample a VAE, GAN, flow or "
+                                  "diffusion model")
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    return np.concatenate([to_uint8(model.sample(min(batch_size, n - i), temperature, gen))
+                           for i in range(0, n, batch_size)])
+
+
+def write_samples(path: Path, images: np.ndarray) -> Path:
+    """uint8 (N, C, H, W) images as an .npz (N x H x W or N x H x W x C) or a PNG grid."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".png":
+        grid = tile(images, ncols=math.ceil(math.sqrt(len(images))))
+        return save_png(path, upscale(grid, max(1, 32 // images.shape[2])))
+    array = images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
+    np.savez_compressed(path, images=np.ascontiguousarray(array))
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.out.suffix.lower() not in SUFFIXES:
+        raise LatentExplorerError(f"{args.out}: write samples to an .npz or a .png file")
+    if args.n < 1 or args.batch_size < 1:
+        raise LatentExplorerError("--n and --batch-size must be at least 1")
+    model, _ = load_checkpoint(args.model, pick_device(args.device))
+    if args.steps is not None:
+        if not hasattr(model, "sample_steps"):
+            raise LatentExplorerError(f"--steps is for diffusion models, not {model.family}")
+        model.sample_steps = max(1, args.steps)
+    start = time.perf_counter()
+    images = draw(model, args.n, args.temperature, args.seed, args.batch_size)
+    seconds = time.perf_counter() - start
+    write_samples(args.out, images)
+    print(f"wrote {args.n} samples of {model.name} to {args.out} ({args.n / seconds:.1f} images/s)", file=sys.stderr)
+    return 0

@@ -1,0 +1,80 @@
+"""``python main.py train``: files written, resuming, and one-line errors (tracebacks only with --debug)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import main
+from core.checkpoint import read_checkpoint
+from core.errors import DataError
+from core.metrics import read_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "main.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_train_then_resume_in_a_real_process(tmp_path):
+    out = tmp_path / "run"
+    done = cli("train", "--dataset", "digits", "--model", "vae", "--epochs", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {out / 'checkpoint.pt'} and {out / 'metrics.jsonl'}" in done.stdout
+    assert "epoch 2: val loss" in done.stdout and "vae on digits: 100%" in done.stderr  # progress
+    rows = read_metrics(out / "metrics.jsonl")
+    for row in rows:
+        assert {"step", "epoch", "split", "loss", "r2", "recon", "kl", "progress", "time"} <= set(row)
+    assert [r["epoch"] for r in rows if r["split"] == "val"] == [1.0, 2.0]
+    state = read_checkpoint(out / "checkpoint.pt")["train_state"]
+    assert state["epoch"] == 2 and state["dataset"] == "digits" and state["config"]["epochs"] == 2
+
+    done = cli("train", "--resume", str(out / "checkpoint.pt"), "--epochs", "3", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    payload = read_checkpoint(out / "checkpoint.pt")
+    assert payload["train_state"]["epoch"] == 3 and payload["train_state"]["step"] == 3 * 26
+    rows_after = read_metrics(out / "metrics.jsonl")
+    assert rows_after[:len(rows)] == rows and [r["epoch"] for r in rows_after if r["split"] == "val"] == [1.0, 2.0, 3.0]
+    assert payload["history"] == rows_after
+
+
+def test_bad_dataset_path_is_one_line_on_stderr(tmp_path):
+    done = cli("train", "--dataset", str(tmp_path / "nowhere.npz"), "--out", str(tmp_path / "run"))
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("error: unknown data set") and done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr
+
+
+def run_main(capsys, *args: str) -> tuple[int, list[str]]:
+    code = main.main(list(args))
+    return code, capsys.readouterr().err.splitlines()
+
+
+def test_debug_lets_the_exception_through(tmp_path):
+    with pytest.raises(DataError, match="unknown data set"):  # so Python prints its traceback
+        main.main(["--debug", "train", "--dataset", str(tmp_path / "nowhere.npz"), "--out", str(tmp_path)])
+
+
+def test_corrupt_or_finished_resume_files(tmp_path, capsys):
+    (tmp_path / "broken.pt").write_bytes(b"\x00" * 100)
+    code, err = run_main(capsys, "train", "--resume", str(tmp_path / "broken.pt"), "--out", str(tmp_path))
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith(f"error: {tmp_path / 'broken.pt'}: not a readable Latent Explorer checkpoint")
+
+    assert run_main(capsys, "train", "--epochs", "1", "--out", str(tmp_path / "run"))[0] == 0
+    code, err = run_main(capsys, "train", "--resume", str(tmp_path / "run" / "checkpoint.pt"), "--out",
+                         str(tmp_path / "run"))
+    assert code == 1 and len(err) == 1 and "already trained for 1 epochs; pass --epochs" in err[0]
+
+
+def test_bad_data_files_and_devices(tmp_path, capsys):
+    np.savez(tmp_path / "flat.npz", images=np.zeros((10, 64), np.uint8))
+    code, err = run_main(capsys, "train", "--dataset", str(tmp_path / "flat.npz"), "--out", str(tmp_path / "r"))
+    assert code == 1 and len(err) == 1 and err[0].startswith("error: ") and "(10, 64)" in err[0]
+    code, err = run_main(capsys, "train", "--device", "tpu9", "--out", str(tmp_path / "r"))
+    assert code == 1 and err == ["error: unknown device 'tpu9'; use auto, cpu"]
+    assert not (tmp_path / "r" / "checkpoint.pt").exists()

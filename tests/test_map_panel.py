@@ -1,0 +1,281 @@
+"""The embedding map panel, driven through its real widgets (pytest-qt): one point per item, images
+when zoomed in, hover, click -> inspector with same-class neighbours, rectangle and lasso selections,
+named selections in the context, re-projection on a new model, exports, cancel, and the Job helper."""
+from __future__ import annotations
+
+import csv
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication
+
+from core.errors import Cancelled, LatentExplorerError
+from core.quicktrain import train_briefly
+from core.trainer import TrainConfig
+from gui.app import make_application
+from gui.context import AppContext
+from gui.jobs import Job
+from gui.map_panel import MapPanel
+from gui.map_view import MAX_THUMBNAILS
+from gui.tasks import running_tasks
+from models import build_model
+
+LONG_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def digits_vae(digits):
+    return train_briefly(digits, "digits", "vae", seconds=30, config=TrainConfig(epochs=30, device="cpu"))
+
+
+@pytest.fixture
+def panel(qtbot, digits, digits_vae, tmp_path, monkeypatch):
+    """A map panel on the digits and the trained VAE, projected with PCA (instant), 1000 x 700 px."""
+    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
+    make_application()
+    context = AppContext()
+    p = MapPanel(context)
+    qtbot.addWidget(p)
+    p.resize(1000, 700)
+    p.show()
+    p.set_method("pca")
+    context.set_data(digits, "digits")
+    context.set_model(digits_vae)
+    qtbot.waitUntil(lambda: not p.busy and p.embedding is not None, timeout=LONG_MS)
+    qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)
+    yield p
+    p.cancel()
+    qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)
+
+
+def viewport_pos(p: MapPanel, index: int) -> QPoint:
+    """Where item ``index`` is drawn, in the map's viewport coordinates."""
+    view = p.view
+    x, y = view.coords[index]
+    return view.mapFromScene(view.viewbox.mapViewToScene(QPointF(x, y)))
+
+
+def to_view(p: MapPanel, pos: QPoint) -> np.ndarray:
+    point = p.view.viewbox.mapSceneToView(p.view.mapToScene(pos))
+    return np.array([point.x(), point.y()])
+
+
+def mouse(widget, kind: QEvent.Type, pos: QPoint, button=Qt.MouseButton.LeftButton, buttons=None) -> None:
+    held = Qt.MouseButton.LeftButton if buttons is None else buttons
+    QApplication.sendEvent(widget, QMouseEvent(kind, QPointF(pos), QPointF(widget.mapToGlobal(pos)), button, held,
+                                               Qt.KeyboardModifier.NoModifier))
+
+
+def drag(qtbot, widget, points: list[QPoint]) -> None:
+    """A left-button drag through ``points`` (press at the first, release at the last); moves are spaced
+    in time, as pyqtgraph drops mouse moves faster than its rate limit."""
+    mouse(widget, QEvent.Type.MouseButtonPress, points[0])
+    for a, b in zip(points[:-1], points[1:]):
+        for t in np.linspace(0, 1, 6)[1:]:
+            step = QPoint(round(a.x() + t * (b.x() - a.x())), round(a.y() + t * (b.y() - a.y())))
+            mouse(widget, QEvent.Type.MouseMove, step, Qt.MouseButton.NoButton)
+            qtbot.wait(15)
+    mouse(widget, QEvent.Type.MouseButtonRelease, points[-1], buttons=Qt.MouseButton.NoButton)
+    qtbot.wait(20)
+
+
+def test_the_map_shows_one_point_per_item_with_a_legend(panel, digits):
+    assert len(panel.view.scatter.data) == len(digits) == 1797
+    np.testing.assert_allclose(np.column_stack(panel.view.scatter.getData()), panel.embedding.coords, rtol=1e-6)
+    assert [label.text for _, label in panel.view.legend.items] == [str(i) for i in range(10)]
+    assert "Latent space of vae" in panel.banner.text() and "PCA" in panel.banner.text()
+
+
+def test_zooming_in_replaces_dots_by_images_and_zooming_out_brings_the_dots_back(panel, qtbot):
+    view = panel.view
+    view.fit()
+    view.update_detail()
+    assert len(view.thumbnails.shown) == 0  # 1,797 crowded points: dots
+    view.zoom_to(500, 60)
+    qtbot.waitUntil(lambda: len(view.thumbnails.shown) > 0, timeout=5000)
+    shown = np.fromiter(view.thumbnails.shown, dtype=np.int64)
+    assert len(shown) <= MAX_THUMBNAILS and set(shown) <= set(view.in_view())
+    item = view.thumbnails.shown[int(shown[0])]
+    assert item.isVisible() and item.pixmap().width() == panel.size_spin.value()
+    assert (item.pos().x(), item.pos().y()) == tuple(view.coords[shown[0]])
+    panel.images_check.setChecked(False)
+    assert len(view.thumbnails.shown) == 0
+    panel.images_check.setChecked(True)
+    assert len(view.thumbnails.shown) == len(shown)
+    pool = len(view.thumbnails.shown) + len(view.thumbnails._free)
+    view.fit()
+    qtbot.waitUntil(lambda: len(view.thumbnails.shown) == 0, timeout=5000)
+    view.zoom_to(900, 60)
+    qtbot.waitUntil(lambda: len(view.thumbnails.shown) > 0, timeout=5000)
+    assert len(view.thumbnails.shown) + len(view.thumbnails._free) <= max(pool, len(view.thumbnails.shown))  # recycled
+
+
+def test_hover_shows_index_and_label(panel, digits, qtbot):
+    panel.view.zoom_to(300, 40)
+    pos = viewport_pos(panel, 300)
+    mouse(panel.view.viewport(), QEvent.Type.MouseMove, pos, Qt.MouseButton.NoButton, Qt.MouseButton.NoButton)
+    i = panel.view.hover_index
+    assert i >= 0 and np.linalg.norm(panel.view.coords[i] - panel.view.coords[300]) < 1e-3 + np.ptp(
+        panel.view.coords) * 0.01
+    assert panel.view.hover_text == f"#{i} · {digits.labels[i]}"
+
+
+def test_a_click_fills_the_inspector_and_neighbours_share_the_class(panel, digits, qtbot):
+    panel.view.zoom_to(123, 30)
+    qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=viewport_pos(panel, 123))
+    qtbot.waitUntil(lambda: panel.inspector.index >= 0, timeout=LONG_MS)
+    i = panel.inspector.index
+    assert panel.context.current_index == i
+    assert np.linalg.norm(panel.view.coords[i] - panel.view.coords[123]) <= np.ptp(panel.view.coords) * 0.01
+    assert panel.inspector.reconstruction.has_image and panel.inspector.spread.has_image
+    assert panel.inspector.code_plot.isVisibleTo(panel)
+    assert f"#{i}" in panel.inspector.header.text()
+    agree = []
+    for j in range(0, len(digits), 90):
+        panel.context.set_current_index(j)
+        qtbot.waitUntil(lambda j=j: panel.inspector.index == j, timeout=LONG_MS)
+        agree.append(np.mean(digits.labels[panel.inspector.neighbours] == digits.labels[j]))
+    assert np.mean(np.array(agree) >= 0.5) >= 0.8  # most digits' neighbours are of their class
+    # clicking a neighbour inspects it
+    first = int(panel.inspector.neighbours[0])
+    panel.inspector.neighbour_buttons[0].click()
+    qtbot.waitUntil(lambda: panel.inspector.index == first, timeout=LONG_MS)
+
+
+def test_rectangle_and_lasso_select_the_points_inside_and_name_them(panel, qtbot):
+    view, port = panel.view, panel.view.viewport()
+    panel.set_tool("rect")
+    w, h = port.width(), port.height()
+    a, b = QPoint(w // 4, h // 4), QPoint(w // 2, h // 2)
+    drag(qtbot, port, [a, b])
+    lo, hi = np.minimum(to_view(panel, a), to_view(panel, b)), np.maximum(to_view(panel, a), to_view(panel, b))
+    expected = np.flatnonzero(((view.coords >= lo) & (view.coords <= hi)).all(axis=1))
+    assert len(expected) > 10
+    assert panel.selection.tolist() == expected.tolist()
+    assert f"{len(expected):,} points selected" in panel.selection_label.text()
+    panel.selection_name.setText("top left")
+    panel.save_selection_button.click()
+    assert panel.context.selections["top left"].tolist() == expected.tolist()
+    assert panel.selection_list.count() == 1
+
+    panel.set_tool("lasso")
+    corners = [QPoint(w // 5, h // 5), QPoint(4 * w // 5, h // 3), QPoint(w // 2, 4 * h // 5)]
+    drag(qtbot, port, [*corners, corners[0]])
+    tri = np.array([to_view(panel, c) for c in corners])
+
+    def side(p, q, r):
+        return (q[0] - p[0]) * (r[:, 1] - p[1]) - (q[1] - p[1]) * (r[:, 0] - p[0])
+
+    s = [side(tri[k], tri[(k + 1) % 3], view.coords) for k in range(3)]
+    inside = ((s[0] > 0) & (s[1] > 0) & (s[2] > 0)) | ((s[0] < 0) & (s[1] < 0) & (s[2] < 0))
+    assert abs(len(panel.selection) - inside.sum()) <= 2  # the drawn outline follows the mouse in steps
+    assert len(np.setdiff1d(panel.selection, np.flatnonzero(inside))) <= 2
+    panel.save_selection()
+    assert len(panel.context.selections) == 2
+    panel.selection_list.setCurrentRow(0)
+    assert panel.selection.tolist() == expected.tolist()  # picking a saved one shows it again
+    panel._remove_selection()
+    assert list(panel.context.selections) == ["selection 2"]
+
+
+def test_hiding_a_class_in_the_legend_hides_its_points(panel, digits):
+    panel.view.set_class_visible(3, False)
+    assert (panel.view.scatter.data["visible"] == (digits.labels != 3)).all()
+    assert not np.isin(panel.view.in_view(), np.flatnonzero(digits.labels == 3)).any()
+
+
+def test_a_new_model_is_projected_again(panel, digits, qtbot):
+    before = panel.embedding.coords.copy()
+    torch.manual_seed(1)
+    other = build_model("vae", {"image_shape": [1, 8, 8], "mean": [0.3], "std": [0.4], "latent_dim": 4}).eval()
+    panel.context.set_model(other)
+    qtbot.waitUntil(lambda: not panel.busy and panel.embedding.codes.shape[1] == 4, timeout=LONG_MS)
+    assert panel.embedding.coords.shape == before.shape and not np.allclose(panel.embedding.coords, before)
+    assert "4-d codes" in panel.banner.text()
+    wrong = build_model("vae", {"image_shape": [1, 28, 28], "mean": [0.3], "std": [0.4]})
+    panel.context.set_model(wrong)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=LONG_MS)
+    assert panel.embedding.space == "pixels" and "showing pixel space" in panel.banner.text()
+    panel.context.set_model(None)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=LONG_MS)
+    assert "Train or open a model" in panel.banner.text() and len(panel.view.scatter.data) == len(digits)
+
+
+def test_exports_parse_back(panel, digits, tmp_path, qtbot):
+    png = panel.export_png(tmp_path / "map.png")
+    with Image.open(png) as im:
+        assert im.size == (panel.view.width(), panel.view.height())
+    with open(panel.export_csv(tmp_path / "map.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(digits) and rows[5]["label"] == str(digits.labels[5])
+    np.testing.assert_allclose([float(rows[5]["x"]), float(rows[5]["y"])], panel.embedding.coords[5], rtol=1e-5)
+    task = panel.export_projector(tmp_path / "projector")
+    with qtbot.waitSignal(task.done, timeout=LONG_MS) as blocker:
+        pass
+    tensors = blocker.args[0][0]
+    assert np.loadtxt(tensors, delimiter="\t").shape == panel.embedding.codes.shape
+
+
+def test_cancel_stops_a_projection(panel, qtbot):
+    panel.set_method("umap")
+    assert panel.busy and panel.progress_box.isVisibleTo(panel)
+    panel.cancel_button.click()
+    assert not panel.busy and not panel.progress_box.isVisibleTo(panel)
+    qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)
+    assert "Could not" not in panel.banner.text()
+
+
+def test_a_hidden_panel_waits_until_it_is_shown(qtbot, digits):
+    make_application()
+    context = AppContext()
+    p = MapPanel(context)
+    qtbot.addWidget(p)
+    context.set_data(digits, "digits")
+    assert not p.busy and p.embedding is None
+    p.show()
+    qtbot.waitUntil(lambda: p.embedding is not None, timeout=LONG_MS)
+    assert p.embedding.space == "pixels"
+
+
+# --- the Job helper ---------------------------------------------------------------------------
+def count(n: int, fail: bool = False, *, progress, cancel):
+    for i in range(n):
+        if cancel.is_set():
+            raise Cancelled()
+        progress((i + 1) / n, f"step {i + 1}")
+        time.sleep(0.01)
+    if fail:
+        raise LatentExplorerError("it went wrong")
+    return threading.current_thread().name
+
+
+def test_job_reports_progress_and_its_result_on_the_ui_thread(qtbot):
+    job = Job(count, 20)
+    seen = []
+    job.progress.connect(lambda f, text: seen.append((f, text, threading.current_thread() is threading.main_thread())))
+    with qtbot.waitSignal(job.done, timeout=LONG_MS) as blocker:
+        job.start()
+    assert blocker.args[0] != threading.main_thread().name  # it ran elsewhere
+    assert seen and all(on_ui for _, _, on_ui in seen) and seen[-1][:2] == (1.0, "step 20")
+    failing = Job(count, 2, True)
+    with qtbot.waitSignal(failing.failed, timeout=LONG_MS) as blocker:
+        failing.start()
+    assert blocker.args == ["it went wrong", ""]
+
+
+def test_a_cancelled_job_reports_cancelled_not_a_result(qtbot):
+    job = Job(count, 10_000)
+    results = []
+    job.done.connect(results.append)
+    job.failed.connect(lambda *a: results.append(a))
+    with qtbot.waitSignal(job.cancelled, timeout=LONG_MS):
+        job.start()
+        qtbot.wait(50)
+        job.cancel()
+    assert results == [] and not job.running

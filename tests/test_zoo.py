@@ -1,0 +1,183 @@
+"""The model zoo beyond autoencoders: GAN, flow, diffusion and latent diffusion, trained briefly on digits."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core.checkpoint import load_checkpoint
+from core.compare import frechet_distance, train_classifier
+from core.errors import CheckpointError
+from core.model_setup import base_model_setup
+from main import main
+from models import build_model
+from zoo_helpers import TINY, train_tiny
+
+
+def train_rows(trainer, key: str) -> list[float]:
+    return [r[key] for r in trainer.history if r["split"] == "train"]
+
+
+@pytest.fixture(scope="module")
+def classifier(digits):
+    return train_classifier(digits, epochs=6)
+
+
+# --- shapes ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 6, 10)])
+@pytest.mark.parametrize("name", ["gan", "flow", "diffusion"])
+def test_every_family_handles_small_and_odd_image_sizes(name, shape):
+    torch.manual_seed(0)
+    model = build_model(name, {"image_shape": list(shape), **TINY[name]})
+    x = torch.randint(0, 256, (3, *shape)).float() / 255
+    losses = model.loss(x)
+    assert torch.isfinite(losses["total"]) and set(losses) >= {"total"}
+    model.eval()
+    with torch.no_grad():
+        assert model.sample(2).shape == (2, *shape)
+        z = model.encode(x) if name != "gan" else model.sample_latents(3)
+        assert z.shape == (3, model.latent_dim) and model.decode(z).shape == (3, *shape)
+
+
+def test_flow_refuses_odd_sides_and_empty_settings():
+    with pytest.raises(ValueError, match="even image sides"):
+        build_model("flow", {"image_shape": [1, 7, 8]})
+    with pytest.raises(ValueError, match="at least one level"):
+        build_model("flow", {"image_shape": [1, 8, 8], "levels": 0})
+
+
+# --- flow ------------------------------------------------------------------------------------
+def test_flow_trains_is_exactly_invertible_and_reports_bits_per_dim(digits, tmp_path):
+    trainer, path = train_tiny("flow", digits, tmp_path, epochs=3)
+    bpd = train_rows(trainer, "bits_per_dim")
+    assert bpd[-1] < bpd[0] - 0.3, bpd
+    model, _ = load_checkpoint(path)
+    x = digits.float_images(slice(0, 200))
+    with torch.no_grad():
+        error = float((model.decode(model.encode(x)) - x).abs().max())
+        bits = model.bits_per_dim(x)
+    print(f"flow: inverse error {error:.2e}, {float(bits.mean()):.3f} bits/dim")
+    assert error < 1e-4
+    assert torch.isfinite(bits).all() and 0 < float(bits.mean()) < 8
+    val = [r for r in trainer.history if r["split"] == "val"]
+    assert val[-1]["r2"] == pytest.approx(1.0, abs=1e-6)  # reconstruction through an exact inverse
+
+
+# --- diffusion -------------------------------------------------------------------------------
+def test_diffusion_trains_and_ddim_inversion_reconstructs(digits, tmp_path):
+    trainer, path = train_tiny("diffusion", digits, tmp_path, epochs=3)
+    mse = train_rows(trainer, "noise_mse")
+    assert mse[-1] < 0.6 * mse[0], mse
+    assert all(r["r2"] is None for r in trainer.history)
+    model, _ = load_checkpoint(path)
+    model.sample_steps = 20
+    x = digits.float_images(slice(0, 64))
+    with torch.no_grad():
+        z = model.encode(x)
+        recon_mse = float((model.decode(z) - x).pow(2).mean())
+    print(f"diffusion: DDIM (20 steps) inversion -> sampling MSE {recon_mse:.5f}, latent std {float(z.std()):.2f}")
+    assert recon_mse < 0.01
+    assert 0.6 < float(z.std()) < 1.5, "inverted codes should look like the N(0, I) noise sampling starts from"
+    steps = list(model.denoise_steps(z[:4], steps=5))
+    assert [t for t, _ in steps][-1] == -1 and len(steps) == 5
+    model.sample_steps = 5
+    with torch.no_grad():
+        torch.testing.assert_close(steps[-1][1], model.decode(z[:4]))  # the last step is the sample itself
+
+
+# --- GAN -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def trained_gan(digits, tmp_path_factory):
+    return train_tiny("gan", digits, tmp_path_factory.mktemp("gan"), epochs=12, lr=5e-4)
+
+
+def test_gan_trains_both_players_and_covers_the_digit_classes(digits, trained_gan, classifier):
+    trainer, path = trained_gan
+    row = trainer.history[-2]
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "loss"} <= set(row)
+    assert all(math.isfinite(r[k]) for r in trainer.history for k in ("d_loss", "g_loss", "d_real", "d_fake"))
+    model, payload = load_checkpoint(path)
+    assert set(payload["optimizers"]) == {"generator", "discriminator"}
+    torch.manual_seed(0)
+    untrained = build_model("gan", model.config).eval()
+    real, _ = classifier.model.embed(digits.images[:500])
+    distance = {}
+    for name, gan in (("untrained", untrained), ("trained", model)):
+        with torch.no_grad():
+            samples = gan.sample(500, generator=torch.Generator().manual_seed(0))
+        features, labels = classifier.model.embed(samples)
+        distance[name] = frechet_distance(real, features)
+    counts = np.bincount(labels, minlength=10)
+    print(f"GAN: Fréchet distance {distance}; the classifier (accuracy {classifier.accuracy:.3f}) sees classes "
+          f"{counts.tolist()} in 500 samples")
+    assert distance["trained"] < 0.5 * distance["untrained"], "the samples come closer to the digits"
+    assert (counts > 0).sum() >= 8, "not collapsed onto a few digits"
+
+
+def test_gan_inversion_finds_a_code_that_reproduces_the_image(digits, trained_gan):
+    model, _ = load_checkpoint(trained_gan[1])
+    x = digits.float_images(slice(0, 32))
+    z = model.encode(x)
+    with torch.no_grad():
+        fitted = float((model.decode(z) - x).pow(2).mean())
+        random = float((model.sample(32, generator=torch.Generator().manual_seed(0)) - x).pow(2).mean())
+    print(f"GAN inversion: MSE {fitted:.4f} (a random sample: {random:.4f})")
+    assert z.shape == (32, model.latent_dim) and not z.requires_grad
+    assert fitted < 0.5 * random
+    assert all(p.grad is None for p in model.parameters()), "inversion must not touch the weights"
+    torch.testing.assert_close(model.encode(x), z)  # deterministic
+
+
+# --- latent diffusion ------------------------------------------------------------------------
+def test_latent_diffusion_on_a_trained_vae_is_self_contained(digits, tmp_path):
+    _, base_path = train_tiny("vae", digits, tmp_path / "vae", epochs=4)
+    overrides, init_state = base_model_setup(base_path, digits.image_shape)
+    trainer, path = train_tiny("latent-diffusion", digits, tmp_path / "ld", epochs=6, init_state=init_state,
+                               **overrides)
+    mse = train_rows(trainer, "noise_mse")
+    assert mse[-1] < 0.8 * mse[0], mse
+    base_path.unlink()  # the checkpoint carries the base model's config and weights
+    model, _ = load_checkpoint(path)
+    for k, v in init_state.items():
+        torch.testing.assert_close(model.state_dict()[k], v)  # the frozen base did not move
+    x = digits.float_images(slice(0, 32))
+    with torch.no_grad():
+        codes = (model.base.encode(x) - model.code_mean) / model.code_std
+        z = model.encode(x)
+        back = (model.decode_code(z) - model.code_mean) / model.code_std
+        assert model.sample(5).shape == (5, 1, 8, 8)
+    assert z.shape == (32, model.latent_dim)
+    assert float((back - codes).pow(2).mean()) < 0.15 * float(codes.pow(2).mean())
+
+
+def test_latent_diffusion_base_must_be_an_autoencoder_of_these_images(digits, tmp_path):
+    _, gan_path = train_tiny("gan", digits, tmp_path / "gan", epochs=1)
+    with pytest.raises(Exception, match="autoencoder or VAE"):
+        base_model_setup(gan_path, digits.image_shape)
+    _, vae_path = train_tiny("vae", digits, tmp_path / "vae", epochs=1)
+    with pytest.raises(Exception, match=r"trained on images \[1, 8, 8\]"):
+        base_model_setup(vae_path, (1, 28, 28))
+    overrides, init_state = base_model_setup(vae_path, digits.image_shape)
+    wrong = {k: v[..., :1] if v.ndim else v for k, v in init_state.items()}
+    with pytest.raises(CheckpointError, match="initial weights do not fit"):
+        train_tiny("latent-diffusion", digits, tmp_path / "ld", epochs=1, init_state=wrong, **overrides)
+
+
+def test_train_command_latent_diffusion_with_base_and_settings(digits, tmp_path, capsys):
+    _, vae_path = train_tiny("vae", digits, tmp_path / "vae", epochs=1)
+    out = tmp_path / "ld"
+    assert main(["train", "--model", "latent-diffusion", "--base", str(vae_path), "--out", str(out), "--epochs", "1",
+                 "--set", "hidden=32", "--set", "depth=1", "--set", "sample-steps=4"]) == 0
+    model, payload = load_checkpoint(out / "checkpoint.pt")
+    assert model.config["hidden"] == 32 and model.sample_steps == 4 and model.config["base"]["name"] == "vae"
+    capsys.readouterr()
+    cases = [(["--model", "latent-diffusion"], "pass its checkpoint with --base"),
+             (["--model", "gan", "--base", str(vae_path)], "--base is for latent-diffusion"),
+             (["--model", "gan", "--set", "channels"], "write KEY=VALUE"),
+             (["--model", "gan", "--set", "loss=wasserstein"], "GAN loss must be one of"),
+             (["--model", "flow", "--set", "depth=3"], "flow cannot be built")]
+    for args, message in cases:
+        assert main(["train", *args, "--out", str(tmp_path / "x"), "--epochs", "1"]) == 1
+        assert message in capsys.readouterr().err
