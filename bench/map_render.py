@@ -59,27 +59,29 @@ class PaintCounter(QObject):
         return False
 
 
-def frame_times(app, view, steps) -> tuple[list[float], int]:
+def frame_times(app, view, steps) -> tuple[list[float], int, list[int]]:
     """Milliseconds per frame: apply one view change, then one pass of the event loop, in which the
-    level of detail updates and the view paints, as in the app; and how many paints there were."""
+    level of detail updates and the view paints, as in the app; how many paints there were; and how
+    many images showed in each frame."""
     counter = PaintCounter()
     view.viewport().installEventFilter(counter)
-    times = []
+    times, images = [], []
     for step in steps:
         t0 = time.perf_counter()
         step()
         app.processEvents()
         times.append((time.perf_counter() - t0) * 1000)
+        images.append(len(view.thumbnails.shown))
     view.viewport().removeEventFilter(counter)
-    return times, counter.paints
+    return times, counter.paints, images
 
 
-def pan_zoom_steps(view, centre, half, frames):
-    """Alternating pans in a circle and zooms in and out around ``centre`` at half-width ``half``."""
+def pan_zoom_steps(view, centre, half, frames, zoom=0.5):
+    """Pans in a circle and zooms in and out (by up to ``zoom``) around ``centre`` at half-width ``half``."""
     steps = []
     for k in range(frames):
         angle = 2 * np.pi * k / 40
-        scale = half * (1 + 0.5 * np.sin(2 * np.pi * k / 30))
+        scale = half * (1 + zoom * np.sin(2 * np.pi * k / 30))
         x, y = centre[0] + 0.6 * half * np.cos(angle), centre[1] + 0.6 * half * np.sin(angle)
         steps.append(lambda x=x, y=y, s=scale: view.viewbox.setRange(xRange=(x - s, x + s), yRange=(y - s, y + s),
                                                                      padding=0))
@@ -131,23 +133,25 @@ def main() -> int:
     full = view.viewbox.viewRect()
     centre = np.array([full.center().x(), full.center().y()])
     view.set_show_images(False)
-    dots, dot_paints = frame_times(app, view, pan_zoom_steps(view, centre, full.width() / 2, args.frames))
+    dots, dot_paints, _ = frame_times(app, view, pan_zoom_steps(view, centre, full.width() / 2, args.frames))
     dense = coords[np.argmin(np.linalg.norm(coords - np.median(coords, axis=0), axis=1))]
     view.set_show_images(True)
-    view.zoom_to(int(np.argmin(np.linalg.norm(coords - dense, axis=1))), 250)
+    view.zoom_to(int(np.argmin(np.linalg.norm(coords - dense, axis=1))), 100)
     app.processEvents()
     zoomed = view.viewbox.viewRect()
-    images, image_paints = frame_times(app, view, pan_zoom_steps(view, dense, zoomed.width() / 2, args.frames))
-    shown = len(view.thumbnails.shown)
+    images, image_paints, shown_per_frame = frame_times(app, view, pan_zoom_steps(view, dense, zoomed.width() / 2,
+                                                                                  args.frames, zoom=0.3))
+    shown = int(np.median(shown_per_frame))
     result = {"points": POINTS, "size": args.size, "frames": args.frames, "set_map_s": round(set_s, 2),
               "dots": {**summary(dots), "paints": dot_paints},
-              "images": {**summary(images), "paints": image_paints, "images_at_end": shown},
+              "images": {**summary(images), "paints": image_paints, "median_images_shown": shown,
+                         "frames_without_images": int(np.sum(np.array(shown_per_frame) == 0))},
               "encode_10k_s": round(encode_s * 10_000 / len(data), 2), "pca_s": round(pca_s, 3),
               "umap_s": round(umap_s, 1), "umap_first_call_s": round(umap_first_s, 1)}
     result["p95_ms"] = max(result["dots"]["p95_ms"], result["images"]["p95_ms"])
     print(f"{POINTS:,} points, {args.size} px, {args.frames} frames each: dots only median "
           f"{result['dots']['median_ms']} ms, p95 {result['dots']['p95_ms']} ms; with images median "
-          f"{result['images']['median_ms']} ms, p95 {result['images']['p95_ms']} ms ({shown} images showing); "
+          f"{result['images']['median_ms']} ms, p95 {result['images']['p95_ms']} ms (median {shown} images showing); "
           f"goal p95 <= 33 ms: {'met' if result['p95_ms'] <= 33 else 'NOT met'}")
     view.close()
     print(json.dumps(result))

@@ -108,7 +108,7 @@ def _require_labels(data: ImageData) -> None:
 
 
 def train_classifier(data: ImageData, epochs: int = 8, batch_size: int = 128, seed: int = 0,
-                     progress: Progress = lambda m, f: None) -> Classifier:
+                     progress: Progress = lambda m, f: None, cancelled: Callable[[], bool] = lambda: False) -> Classifier:
     """Train the feature classifier on 90 % of the labelled data set; accuracy on the other 10 %."""
     _require_labels(data)
     torch.manual_seed(seed)
@@ -123,6 +123,8 @@ def train_classifier(data: ImageData, epochs: int = 8, batch_size: int = 128, se
     model.train()
     for epoch in range(epochs):
         progress(f"training the feature classifier on {data.name}: epoch {epoch + 1}/{epochs}", epoch / epochs)
+        if cancelled():
+            raise Cancelled()
         perm = torch.from_numpy(train_idx)[torch.randperm(len(train_idx), generator=gen)]
         for idx in perm.split(batch_size):
             loss = F.cross_entropy(model(data.float_images(idx)), labels[idx])
@@ -135,14 +137,15 @@ def train_classifier(data: ImageData, epochs: int = 8, batch_size: int = 128, se
     return Classifier(model.eval(), accuracy, num_classes)
 
 
-def feature_classifier(data: ImageData, progress: Progress = lambda m, f: None) -> Classifier:
+def feature_classifier(data: ImageData, progress: Progress = lambda m, f: None,
+                       cancelled: Callable[[], bool] = lambda: False) -> Classifier:
     """The data set's feature classifier: from the cache, else trained now and cached."""
     _require_labels(data)
     path = classifier_path(data)
     cached = _load_cached(path, data)
     if cached is not None:
         return cached
-    clf = train_classifier(data, progress=progress)
+    clf = train_classifier(data, progress=progress, cancelled=cancelled)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"format": CLASSIFIER_FORMAT, "image_shape": list(data.image_shape), "num_classes": clf.num_classes,
@@ -300,7 +303,7 @@ class Comparer:
         self.data, self.data_source = data, data_source
         self.n, self.seed = int(samples_per_model), seed
         self.progress, self.cancelled = progress, cancelled
-        self.classifier = feature_classifier(data, progress)
+        self.classifier = feature_classifier(data, progress, cancelled)
         weights = inception_weights()
         self.inception = InceptionFeatures(weights) if weights else None
         perm = np.random.default_rng(seed).permutation(len(data))
@@ -335,7 +338,7 @@ class Comparer:
     def score_checkpoint(self, path: Path, ddim_steps: int | None = None) -> ModelReport:
         path = Path(path)
         model, payload = load_checkpoint(path)
-        label = f"{model.name} ({path.parent.name or path.stem})"
+        label = model.name if path.parent.name in ("", model.name) else f"{model.name} ({path.parent.name})"
         report = ModelReport(label, model.family, str(path))
         dataset = (payload.get("train_state") or {}).get("dataset", "")
         if tuple(model.image_shape) != tuple(self.data.image_shape):

@@ -10,8 +10,8 @@ import torch
 
 def r2_score(target: torch.Tensor, prediction: torch.Tensor) -> float:
     """1 - residual variance / data variance (per-feature variance about the batch mean, summed)."""
-    t = target.flatten(1).double()
-    p = prediction.flatten(1).double()
+    t = target.detach().flatten(1).to("cpu", torch.float64)
+    p = prediction.detach().flatten(1).to("cpu", torch.float64)
     ss_res = (t - p).pow(2).sum()
     ss_tot = (t - t.mean(dim=0)).pow(2).sum()
     return float(1.0 - ss_res / ss_tot) if ss_tot > 0 else float("nan")

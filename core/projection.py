@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import traceback
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -112,6 +113,10 @@ def _import_umap():
     if "numba" in sys.modules:  # imported before the variable was set: make numba read it again
         from numba.core import config
         config.reload_config()
+    from numba.core.errors import NumbaWarning
+    # pynndescent's nn_descent cannot be cached (it calls functions passed as arguments): it compiles in
+    # each new process, for data sets of over 4,096 items (smaller ones need no nearest-neighbour search)
+    warnings.filterwarnings("ignore", message=".*Cannot cache compiled function", category=NumbaWarning)
     import umap
     from numba.core.dispatcher import Dispatcher
     for name, module in list(sys.modules.items()):

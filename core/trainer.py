@@ -41,7 +41,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     device: str = "auto"
-    log_every: int = 20  # steps between train metrics rows (each costs one extra forward pass for R²)
+    log_every: int = 50  # steps between train metrics rows (each costs one extra forward pass for R²)
     preview_interval_s: float = 1.5  # least time between preview grids during an epoch
     checkpoint_interval_s: float = 10.0  # least time between end-of-epoch checkpoints (the last epoch always saves)
 
@@ -176,14 +176,14 @@ class Trainer:
         x = self._pixels.index_select(0, idx.to(self._pixels.device))
         return x if x.is_floating_point() else x.to(self.device, non_blocking=True).float().div_(255.0)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def validate(self) -> dict:
         """Loss components and R² (variance-weighted, as ``metrics.r2_score``) over the whole validation split."""
         self.model.eval()
         idx = torch.from_numpy(self.val_idx)
         if self._val_ss_tot is None:  # the validation images never change: their variance is computed once
-            x = self._batch(idx)
-            self._val_ss_tot = float((x - x.mean(0)).double().pow(2).sum())
+            x = self._batch(idx).cpu().double()
+            self._val_ss_tot = float((x - x.mean(0)).pow(2).sum())
         sums: dict[str, float] = {}
         ss_res = 0.0
         for chunk in idx.split(max(self.cfg.batch_size, 256)):
@@ -191,7 +191,7 @@ class Trainer:
             for k, v in self.model.loss(x).items():
                 sums[k] = sums.get(k, 0.0) + float(v) * len(x)
             if self.model.reconstructs:
-                ss_res += float((x - self.model.reconstruct(x)).pow(2).sum(dtype=torch.float64))
+                ss_res += float((x - self.model.reconstruct(x)).pow(2).sum())  # float32: MPS has no float64
         self.model.train()
         out = {k: v / len(idx) for k, v in sums.items()}
         out["r2"] = 1.0 - ss_res / self._val_ss_tot if self.model.reconstructs and self._val_ss_tot > 0 else None

@@ -17,7 +17,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 
 BOOKKEEPING = {"type", "step", "epoch", "progress", "eta_s", "samples_per_s", "time", "split"}
-TITLES = {"loss": "loss (total)", "r2": "R² (reconstruction)"}
+TITLES = {"loss": "loss (total)", "r2": "R² (reconstruction)", "recon": "reconstruction", "kl": "KL divergence",
+          "d_loss": "discriminator loss", "g_loss": "generator loss", "d_real": "D(real)", "d_fake": "D(fake)"}
 TICK_MS = 40
 SPLITS = ("train", "val")
 STYLES = {

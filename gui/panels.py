@@ -21,6 +21,7 @@ class PanelSpec:
 
 
 def panel_specs() -> list[PanelSpec]:
+    from .compare_panel import ComparePanel
     from .latent_panel import LatentPanel
     from .map_panel import MapPanel
     from .morph_panel import MorphPanel
@@ -33,4 +34,5 @@ def panel_specs() -> list[PanelSpec]:
         PanelSpec("latent", "Latent", right, LatentPanel),
         PanelSpec("map", "Map", right, MapPanel),
         PanelSpec("morph", "Morph", right, MorphPanel),
+        PanelSpec("compare", "Compare", right, ComparePanel),
     ]

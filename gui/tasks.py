@@ -19,11 +19,11 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from core.errors import LatentExplorerError
 
-_running: set["Task"] = set()  # keeps started tasks alive until they deliver
+_running: dict[int, "Task"] = {}  # keeps started tasks alive until they deliver or their parent goes
 
 
 def running_tasks() -> int:
-    """How many tasks have started and not yet delivered their result."""
+    """How many tasks have started and will still deliver (tasks whose parent was deleted do not count)."""
     return len(_running)
 
 
@@ -38,7 +38,9 @@ class Task(QObject):
         self._finished.connect(self._deliver)  # receiver lives on the UI thread: a queued connection
 
     def start(self) -> "Task":
-        _running.add(self)
+        key = id(self)
+        _running[key] = self
+        self.destroyed.connect(lambda *_args: _running.pop(key, None))
         threading.Thread(target=self._main, name=f"task-{getattr(self._fn, '__name__', 'fn')}", daemon=True).start()
         return self
 
@@ -52,11 +54,11 @@ class Task(QObject):
         try:
             self._finished.emit(*result)
         except RuntimeError:  # the Qt object is gone (its parent was deleted): nobody to tell
-            _running.discard(self)
+            pass
 
     @Slot(bool, object, str, str)
     def _deliver(self, ok: bool, value: object, message: str, tb: str) -> None:
-        _running.discard(self)
+        _running.pop(id(self), None)
         if ok:
             self.done.emit(value)
         else:

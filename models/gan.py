@@ -80,7 +80,7 @@ class DCGAN(GenerativeModel):
     reconstructs = False
 
     def __init__(self, image_shape, latent_dim: int = 32, channels: list[int] = (64, 128, 256), loss: str = "hinge",
-                 invert_steps: int = 200, mean: list[float] | None = None, std: list[float] | None = None):
+                 invert_steps: int = 100, mean: list[float] | None = None, std: list[float] | None = None):
         """``mean``/``std`` (the data statistics every model config carries) are unused: images go to [-1, 1]."""
         super().__init__(image_shape, latent_dim)
         if loss not in LOSSES:
@@ -107,7 +107,7 @@ class DCGAN(GenerativeModel):
         self.generator.eval()
         target = x * 2 - 1
         z = torch.zeros(len(x), self.latent_dim, device=x.device, requires_grad=True)
-        opt = torch.optim.Adam([z], lr=0.05)
+        opt = torch.optim.Adam([z], lr=0.1)
         with torch.enable_grad():
             for _ in range(steps or self.invert_steps):
                 err = (self.generator(z) - target).pow(2).flatten(1).sum(1) + 0.01 * z.pow(2).sum(1)

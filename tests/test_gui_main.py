@@ -295,7 +295,7 @@ def test_metric_plots_take_any_loss_keys_and_skip_bookkeeping(qtbot):
     np.testing.assert_allclose(plots.data("loss")[0], [0.5, 1.0, 1.5])
     assert len(plots.data("loss", "val")[0]) == 0
     (x0, x1), (y0, y1) = plots.plots["loss"].getViewBox().viewRange()
-    assert x0 <= 0.0 and 1.5 <= x1 <= 2.1 and y0 < 1 / 3 and y1 > 1.0  # all data in view, not past the run's end
+    assert x0 <= 0.0 and 1.5 <= x1 <= 2.1 and y0 <= 1 / 3 and y1 >= 1.0  # all data in view, not past the run's end
 
 
 def test_qt_binding_keeps_reference_counts():

@@ -8,7 +8,7 @@ from core.trainer import Run, TrainConfig, Trainer, model_config_for
 TINY = {
     "ae": {"latent_dim": 4, "hidden": [32]},
     "vae": {"latent_dim": 4, "hidden": [32]},
-    "gan": {"latent_dim": 8, "channels": [16, 32], "invert_steps": 100},
+    "gan": {"latent_dim": 8, "channels": [16, 32]},
     "flow": {"levels": 2, "steps": 2, "hidden": 16},
     "diffusion": {"channels": [16, 32], "sample_steps": 10},
     "latent-diffusion": {"hidden": 64, "depth": 2, "sample_steps": 10},

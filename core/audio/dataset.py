@@ -35,6 +35,10 @@ class MixConfig:
         if unknown:
             raise DataError(f"unknown built-in noise {', '.join(sorted(unknown))}; choose from {', '.join(BUILTIN_NOISES)}")
         self.snr_db, self.level_db, self.builtin = tuple(self.snr_db), tuple(self.level_db), tuple(self.builtin)
+        if self.snr_db[0] > self.snr_db[1]:
+            raise DataError(f"the SNR range {self.snr_db[0]:g}..{self.snr_db[1]:g} dB is upside down")
+        if self.segment_s <= 0:
+            raise DataError(f"training crops must be longer than 0 s, got {self.segment_s:g}")
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

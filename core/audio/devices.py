@@ -7,7 +7,9 @@ rest of the app goes on. A stream that dies (device unplugged, sound server gone
 """
 from __future__ import annotations
 
+import atexit
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -17,6 +19,8 @@ from .engine import LiveEngine
 log = logging.getLogger(__name__)
 
 STALL_S = 1.0  # no callback for this long while running: the device is gone
+CLOSE_TIMEOUT_S = 1.0
+_abandoned = ""  # set when a dead stream could not be closed: PortAudio is unusable until the app restarts
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,8 @@ def list_devices(rescan: bool = False) -> tuple[list[AudioDevice], str]:
     ``rescan`` restarts PortAudio first, so that devices (or a sound server) added since are seen; only
     call it while no stream is open.
     """
+    if _abandoned:
+        return [], _abandoned
     try:
         sd = _sounddevice()
         if rescan:
@@ -76,6 +82,22 @@ def default_devices() -> tuple[int | None, int | None]:
     return tuple(None if i is None or i < 0 else int(i) for i in pair)
 
 
+def play(wave, rate: int, device: int | None = None) -> None:
+    """Play a (C, T) wave on ``device`` in the background (sounddevice's ``play``); stops any other playback."""
+    if _abandoned:
+        raise AudioDeviceError(_abandoned)
+    sd = _sounddevice()
+    try:
+        sd.play(wave.T, int(rate), device=device)
+    except Exception as exc:  # PortAudioError, ValueError for a rate or channel count the device lacks
+        raise AudioDeviceError(f"could not play on the output device: {exc}") from exc
+
+
+def stop_playback() -> None:
+    if not _abandoned:
+        _sounddevice().stop(ignore_errors=True)
+
+
 class LiveStream:
     """A duplex PortAudio stream whose callback is ``engine.process``.
 
@@ -92,6 +114,8 @@ class LiveStream:
         self._last_callback = 0.0
 
     def start(self) -> "LiveStream":
+        if _abandoned:
+            raise AudioDeviceError(_abandoned)
         sd = _sounddevice()
         e = self.engine
         try:
@@ -119,7 +143,7 @@ class LiveStream:
 
     def _finished(self) -> None:
         if not self._stopping and not self._error:
-            self._error = "the audio device stopped"
+            self._error = "the audio device stopped (disconnected, or the sound server quit)"
 
     @property
     def device_latency_ms(self) -> float:
@@ -134,7 +158,7 @@ class LiveStream:
         if self._error or self._stream is None or self._stopping:
             return self._error
         if not self._stream.active:
-            return "the audio device stopped"
+            return "the audio device stopped (disconnected, or the sound server quit)"
         if time.monotonic() - self._last_callback > STALL_S:
             return f"the audio device delivered nothing for over {STALL_S:.0f} s (disconnected?)"
         return ""
@@ -144,12 +168,33 @@ class LiveStream:
         return self._stream is not None and not self._stopping and not self.problem
 
     def stop(self) -> None:
+        """Stop and close the stream. Closing runs in a helper thread: a stream whose sound server died
+        can block PortAudio for minutes (its JACK backend waits for a server that is gone); such a stream
+        is abandoned, so the app goes on (without live audio until it restarts) and exits cleanly."""
         self._stopping = True
         stream, self._stream = self._stream, None
         if stream is None:
             return
-        try:
-            stream.abort(ignore_errors=True)
-            stream.close(ignore_errors=True)
-        except Exception as exc:  # a device that vanished can fail to close; it is gone either way
-            log.warning("closing the audio stream: %s", exc)
+        closer = threading.Thread(target=_close, args=(stream,), name="audio-stream-close", daemon=True)
+        closer.start()
+        closer.join(CLOSE_TIMEOUT_S)
+        if closer.is_alive():
+            _abandon_portaudio()
+
+
+def _close(stream) -> None:
+    try:
+        stream.abort(ignore_errors=True)
+        stream.close(ignore_errors=True)
+    except Exception as exc:  # a device that vanished can fail to close; it is gone either way
+        log.warning("closing the audio stream: %s", exc)
+
+
+def _abandon_portaudio() -> None:
+    """Give up on PortAudio for this process: no more streams, and no PortAudio shutdown at exit (it
+    would hang on the dead stream, then abort the process)."""
+    global _abandoned
+    _abandoned = ("the sound system went away while streaming and cannot be reopened in this session; "
+                  "restart the app to use live audio again")
+    atexit.unregister(_sounddevice()._exit_handler)
+    log.warning(_abandoned)

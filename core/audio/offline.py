@@ -2,7 +2,6 @@
 stream's delay taken out, so the result lines up with the input sample for sample."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -11,7 +10,7 @@ import torch
 from models.audio_dae import AudioModel
 
 from ..errors import Cancelled
-from .io import read_audio, resample, write_audio
+from .io import resample
 from .stream import StreamDenoiser, from_model_layout, to_model_layout
 
 CHUNK_S = 1.0
@@ -51,18 +50,11 @@ def denoise_wave(model: AudioModel, wave: np.ndarray, progress: Callable[[float]
     return out
 
 
-def denoise_file(model: AudioModel, source: Path, target: Path | None = None,
-                 progress: Callable[[float], None] | None = None,
-                 cancel: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """Denoise a sound file at its own rate and channel count; write ``target`` if given.
+def denoise_recording(model: AudioModel, wave: np.ndarray, rate: int,
+                      progress: Callable[[float], None] | None = None,
+                      cancel: Callable[[], bool] | None = None) -> np.ndarray:
+    """``wave`` (C, T) at ``rate`` Hz -> its denoised copy, same rate, channels and length."""
+    out = denoise_wave(model, resample(wave, rate, model.sample_rate), progress, cancel)
+    out = resample(out, model.sample_rate, rate)[:, :wave.shape[1]]
+    return np.pad(out, ((0, 0), (0, wave.shape[1] - out.shape[1])))
 
-    Returns (original, denoised, rate), both (C, T) float32 at the file's rate.
-    """
-    original, rate = read_audio(source)
-    denoised = denoise_wave(model, resample(original, rate, model.sample_rate), progress, cancel)
-    denoised = resample(denoised, model.sample_rate, rate)[:, :original.shape[1]]
-    if denoised.shape[1] < original.shape[1]:
-        denoised = np.pad(denoised, ((0, 0), (0, original.shape[1] - denoised.shape[1])))
-    if target is not None:
-        write_audio(target, denoised, rate)
-    return original, denoised, rate

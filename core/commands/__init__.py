@@ -1,4 +1,4 @@
 """Headless sub-commands of ``python main.py``: each module has ``add_parser(subparsers)`` and ``run(args)``."""
-from . import embed, sample, train
+from . import denoise, embed, sample, train
 
-COMMANDS = {"train": train, "embed": embed, "sample": sample}
+COMMANDS = {"train": train, "embed": embed, "sample": sample, "denoise": denoise}

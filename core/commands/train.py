@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from models import MODELS, build_model
+from models import AUDIO_MODELS, MODELS, build_model
 
 from ..checkpoint import read_checkpoint
 from ..data import BUILTIN, load_dataset
@@ -14,12 +14,13 @@ from ..device import pick_device
 from ..errors import LatentExplorerError
 from ..model_setup import base_model_setup
 from ..trainer import Run, TrainConfig, Trainer, model_config_for
+from . import train_audio
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model headless", description=__doc__)
     p.add_argument("--dataset", default="digits", help=f"one of {', '.join(BUILTIN)}, or a path (.npz, .mat, image folder)")
-    p.add_argument("--model", default="vae", choices=list(MODELS))
+    p.add_argument("--model", default="vae", choices=[*MODELS, *AUDIO_MODELS])
     p.add_argument("--out", type=Path, required=True, help="run folder: checkpoint.pt and metrics.jsonl go here")
     p.add_argument("--epochs", type=int, help=f"total epochs (default {TrainConfig.epochs}; with --resume: the checkpoint's)")
     p.add_argument("--batch-size", type=int, help=f"default {TrainConfig.batch_size} (with --resume: the checkpoint's)")
@@ -37,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", type=Path, help="latent-diffusion: checkpoint of the trained autoencoder/VAE to work on")
     p.add_argument("--set", dest="settings", metavar="KEY=VALUE", action="append", default=[],
                    help="any other model setting, value as JSON, e.g. --set levels=2 --set loss='\"ns\"' (repeatable)")
+    train_audio.add_arguments(p)
 
 
 def model_overrides(args: argparse.Namespace) -> dict:
@@ -111,14 +113,14 @@ def build_run(args: argparse.Namespace) -> Run:
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-    r = build_run(args)
+    r = train_audio.build_audio_run(args) if train_audio.is_audio(args) else build_run(args)
     bar = tqdm(total=1000, unit="‰", desc=f"{r.model_name} on {Path(r.dataset_source).name}", file=sys.stderr,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
 
     def on_event(e: dict) -> None:
         if e["type"] == "metrics":
             bar.n = round(1000 * e["progress"])
-            shown = {k: f"{e[k]:.4g}" for k in ("loss", "r2") if e.get(k) is not None}
+            shown = {k: f"{e[k]:.4g}" for k in ("loss", "r2", "sisdr", "sisdr_improvement") if e.get(k) is not None}
             if e["split"] == "val":
                 bar.write(f"epoch {int(e['epoch'])}: val " + ", ".join(f"{k} {v}" for k, v in shown.items()))
             else:
@@ -126,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
-        Trainer(r, on_event).train()
+        (Trainer(r, on_event) if isinstance(r, Run) else r.build_trainer(on_event)).train()
     finally:
         bar.close()
     print(f"wrote {args.out / 'checkpoint.pt'} and {args.out / 'metrics.jsonl'}")
