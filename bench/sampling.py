@@ -7,7 +7,7 @@ at 10, 50 and 250 DDIM steps; batches of 100, after a warm-up), and the comparis
 classes, bits/dim, sampling and training time). Short training budgets: the figures compare the families at
 equal (small) training time, not at convergence. The machine may be shared: timings are rough.
 
-    python bench/sampling.py [--data PATH] [--seconds 90] [--samples 1000] [--out DIR]
+    python bench/sampling.py [--data PATH] [--seconds 60] [--samples 500] [--out DIR]
 
 Last line: JSON, one entry per family.
 """
@@ -35,7 +35,7 @@ from core.trainer import Control, Run, TrainConfig, Trainer, model_config_for  #
 FAMILIES = (("vae", {"latent_dim": 16, "hidden": [512, 256]}, 1e-3),
             ("gan", {"latent_dim": 32, "channels": [32, 64, 128]}, 5e-4),
             ("flow", {"levels": 2, "steps": 4, "hidden": 64}, 1e-3),
-            ("diffusion", {"channels": [32, 64, 64], "sample_steps": 50}, 2e-3),
+            ("diffusion", {"channels": [32, 64], "sample_steps": 50}, 2e-3),
             ("latent-diffusion", {"hidden": 256, "depth": 4, "sample_steps": 50}, 1e-3))
 DDIM_STEPS = (10, 50, 250)
 
@@ -64,8 +64,8 @@ def images_per_second(model, n: int, batch: int = 100) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist10k.npz"))
-    p.add_argument("--seconds", type=float, default=90.0, help="training time per family")
-    p.add_argument("--samples", type=int, default=1000, help="samples per model for the comparison table")
+    p.add_argument("--seconds", type=float, default=60.0, help="training time per family")
+    p.add_argument("--samples", type=int, default=500, help="samples per model for the comparison table")
     p.add_argument("--out", type=Path, help="keep the run folders here (default: a temporary folder)")
     args = p.parse_args()
     torch.manual_seed(0)

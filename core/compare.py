@@ -188,13 +188,13 @@ def label_entropy(labels: np.ndarray, num_classes: int) -> float:
     """Entropy of the predicted-label histogram over log(num_classes): 1 = every class equally often."""
     p = np.bincount(labels, minlength=num_classes) / max(len(labels), 1)
     p = p[p > 0]
-    return float(-(p * np.log(p)).sum() / math.log(num_classes)) if num_classes > 1 else 0.0
+    return max(0.0, float(-(p * np.log(p)).sum() / math.log(num_classes))) if num_classes > 1 else 0.0
 
 
 def training_time(history: list[dict]) -> float | None:
     """Seconds of training: the median time per step between logged rows (robust to pauses and resumed
     sessions) times the number of steps."""
-    rows = [r for r in history if r.get("split") == "train" and r.get("time") and r.get("step")]
+    rows = [r for r in history if r.get("time") and r.get("step")]
     rates = [(b["time"] - a["time"]) / (b["step"] - a["step"]) for a, b in zip(rows, rows[1:]) if b["step"] > a["step"]]
     return float(np.median(rates)) * rows[-1]["step"] if rates else None
 

@@ -76,7 +76,8 @@ class ImageData:
 
 
 def to_uint8_nchw(array: np.ndarray, name: str) -> torch.Tensor:
-    """(N, H, W), (N, H, W, C) or (N, C, H, W) arrays, uint8 or float in [0, 1], as uint8 (N, C, H, W)."""
+    """(N, H, W), (N, H, W, C) or (N, C, H, W) arrays as uint8 (N, C, H, W); other dtypes are read as [0, 1],
+    0-255, or (above 255) scaled by their maximum."""
     a = np.asarray(array)
     if a.ndim == 3:
         a = a[:, None]
@@ -90,8 +91,9 @@ def to_uint8_nchw(array: np.ndarray, name: str) -> torch.Tensor:
         a = a.astype(np.float32)
         if not np.isfinite(a).all():
             raise DataError(f"{name}: images contain NaN or infinite values")
-        a = np.clip(a if a.max() <= 1.0 else a / 255.0, 0, 1) * 255.0 + 0.5
-        a = a.astype(np.uint8)
+        top = float(a.max())
+        scale = 1.0 if top <= 1.0 else 255.0 if top <= 255.0 else top  # [0, 1], bytes, or a wider range (16 bit)
+        a = (np.clip(a / scale, 0, 1) * 255.0 + 0.5).astype(np.uint8)
     return torch.from_numpy(np.ascontiguousarray(a))
 
 

@@ -23,7 +23,7 @@ from .cache import ArrayCache
 from .data import ImageData
 from .errors import Cancelled, LatentExplorerError
 from .latent import can_encode, decode_codes, encode_images, model_fingerprint
-from .projection import INPUT_DIM, METHODS, pca, project
+from .projection import INPUT_DIM, METHODS, project
 
 Progress = Callable[[float, str], None]
 ENCODE_BATCH = 256

@@ -39,19 +39,27 @@ class MetricsLog:
 
 
 class MetricsReader:
-    """Reads the complete lines added to a ``metrics.jsonl`` since the last call (a run being written)."""
+    """Reads the complete lines added to a ``metrics.jsonl`` since the last call (a run being written).
+
+    When the file starts over (a new run in the same folder), reading starts over too.
+    """
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self._offset = 0
+        self._head = b""  # the file's first bytes as last seen
 
     def read_new(self) -> list[dict]:
         if not self.path.exists():
             return []
         with open(self.path, "rb") as f:
+            if f.read(len(self._head)) != self._head:
+                self._offset, self._head = 0, b""
             f.seek(self._offset)
             chunk = f.read()
         end = chunk.rfind(b"\n") + 1  # a half-written last line waits for the next call
+        if self._offset == 0:
+            self._head = chunk[:min(end, 256)]
         self._offset += end
         return [json.loads(line) for line in chunk[:end].splitlines() if line.strip()]
 

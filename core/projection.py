@@ -3,13 +3,17 @@
 UMAP and t-SNE run in a worker process by default (``isolate=True``): the caller's threads never wait
 for the GIL while they compute, a cancel stops the work at once (the process is ended), and a crash in
 compiled code cannot take the app down. The process stays alive between calls, so umap is imported once.
+It is started with "spawn": a script that projects this way needs the ``if __name__ == "__main__"`` guard.
 
 UMAP runs on numba. umap-learn and pynndescent compile most of their functions without ``cache=True``,
 which costs every new process tens of seconds to a minute; ``_import_umap`` turns numba's disk cache on
-for all of them, under ``numba_cache_dir()``, so that only the very first run compiles.
+for all of them, under ``numba_cache_dir()``, so that only the very first run compiles (but for
+pynndescent's nearest-neighbour descent, which numba cannot cache: it compiles in each new process, on
+data sets of over 4,096 items).
 """
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import re
@@ -107,6 +111,7 @@ def _fit(method: str, x: np.ndarray, seed: int | None, progress: Progress, threa
         return _fit_tsne(x, seed, progress)
 
 
+@functools.cache
 def _import_umap():
     """umap, with numba's disk cache in ``numba_cache_dir()`` for all of its compiled functions."""
     os.environ["NUMBA_CACHE_DIR"] = str(numba_cache_dir())

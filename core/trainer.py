@@ -243,7 +243,7 @@ class Trainer:
         steps_per_epoch = math.ceil(len(self.train_idx) / cfg.batch_size)
         total_steps = max(1, cfg.epochs * steps_per_epoch)
         start_step, t0 = self.step, time.perf_counter()
-        last_preview = 0.0
+        last_preview = preview_cost = 0.0
         last_save = t0
         self.log = MetricsLog(self.run.out_dir / "metrics.jsonl", self.history) if self.run.out_dir else None
         threads = torch.get_num_threads()
@@ -282,9 +282,11 @@ class Trainer:
                             "samples_per_s": done * cfg.batch_size / elapsed, "progress": self.step / total_steps,
                             "eta_s": elapsed / done * max(0, total_steps - self.step), "time": time.time()})
                         pending = []
-                        if time.perf_counter() - last_preview > cfg.preview_interval_s:
-                            self.preview()
+                        if time.perf_counter() - last_preview > max(cfg.preview_interval_s, 9 * preview_cost):
+                            tick = time.perf_counter()
+                            self.preview()  # slow samplers (diffusion) preview less often: <= 10 % of the time
                             last_preview = time.perf_counter()
+                            preview_cost = last_preview - tick
                 self.epoch, self.epoch_step = self.epoch + 1, 0
                 val = self.validate()
                 self._check_finite(val["total"], f"on the validation images in epoch {self.epoch}")

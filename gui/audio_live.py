@@ -41,6 +41,8 @@ class LiveView(QWidget):
         self.devices: list[AudioDevice] = []
 
         self.input_combo, self.output_combo = QComboBox(), QComboBox()
+        self.input_combo.setPlaceholderText("no input device")
+        self.output_combo.setPlaceholderText("no output device")
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Look for sound devices again (e.g. after plugging one in)")
         self.rate_combo, self.block_combo, self.channels_combo = QComboBox(), QComboBox(), QComboBox()

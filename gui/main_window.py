@@ -148,6 +148,10 @@ class MainWindow(QMainWindow):
         if generation != self._checkpoint_generation:
             return  # a newer open superseded this one
         add_recent_file(self.settings, path)
+        if getattr(model, "family", None) == "audio" and "audio" in self.panels:  # denoisers: the audio panel's
+            self.panels["audio"].set_model(model, path)
+            self.context.status.emit(f"Denoiser {model.name} from {path} (Audio panel)")
+            return
         data = self.context.data
         source = payload.get("train_state", {}).get("dataset")
         if (data is None or list(data.image_shape) != list(model.image_shape)) and source and "setup" in self.panels:
@@ -196,7 +200,8 @@ class MainWindow(QMainWindow):
     def _on_run_started(self, run: Run) -> None:
         self._run_checkpoint = None
         self.device_label.setText(f"device: {pick_device(run.config.device)}")
-        self.context.status.emit(f"Training {run.model_name} on {run.data.name}; run folder {run.out_dir}")
+        data = run.data.name if hasattr(run, "data") else Path(run.dataset_source).name  # audio runs: a folder
+        self.context.status.emit(f"Training {run.model_name} on {data}; run folder {run.out_dir}")
 
     def _on_checkpoint_saved(self, path: str) -> None:
         self._run_checkpoint = path

@@ -442,8 +442,9 @@ class MapPanel(QWidget):
             if "error" in result:
                 raise LatentExplorerError(f"--screenshot: training failed: {result['error']}")
             self.context.set_model(result["model"])
-        self.method_combo.setCurrentIndex(self.method_combo.findData("umap"))
-        self.refresh(force=True)
+        if self.method != "umap" or not self.busy:  # (setting the model may have started the UMAP map already)
+            self.method_combo.setCurrentIndex(self.method_combo.findData("umap"))
+            self.refresh(force=True)
         wait_until(lambda: not self.busy, SCREENSHOT_TIMEOUT_S, "the map")
         if self.embedding is None:
             raise LatentExplorerError(f"--screenshot: {self.banner.text()}")

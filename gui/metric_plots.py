@@ -18,7 +18,9 @@ from PySide6.QtCore import QTimer
 
 BOOKKEEPING = {"type", "step", "epoch", "progress", "eta_s", "samples_per_s", "time", "split"}
 TITLES = {"loss": "loss (total)", "r2": "R² (reconstruction)", "recon": "reconstruction", "kl": "KL divergence",
-          "d_loss": "discriminator loss", "g_loss": "generator loss", "d_real": "D(real)", "d_fake": "D(fake)"}
+          "d_loss": "discriminator loss", "g_loss": "generator loss", "d_real": "D(real)", "d_fake": "D(fake)",
+          "sisdr": "SI-SDR of the output (dB)", "sisdr_improvement": "SI-SDR improvement (dB)",
+          "sisdr_input": "SI-SDR of the noisy input (dB)"}
 TICK_MS = 40
 SPLITS = ("train", "val")
 STYLES = {

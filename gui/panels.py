@@ -21,6 +21,7 @@ class PanelSpec:
 
 
 def panel_specs() -> list[PanelSpec]:
+    from .audio_panel import AudioPanel
     from .compare_panel import ComparePanel
     from .latent_panel import LatentPanel
     from .map_panel import MapPanel
@@ -35,4 +36,5 @@ def panel_specs() -> list[PanelSpec]:
         PanelSpec("map", "Map", right, MapPanel),
         PanelSpec("morph", "Morph", right, MorphPanel),
         PanelSpec("compare", "Compare", right, ComparePanel),
+        PanelSpec("audio", "Audio", right, AudioPanel),
     ]

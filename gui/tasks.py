@@ -5,12 +5,13 @@
     task.failed.connect(self._on_problem)   # called with (message, traceback); '' for expected errors
     task.start()
 
-The thread emits one internal signal on the ``Task`` (which lives on the UI thread), so Qt queues the
-delivery into the UI event loop; ``done``/``failed`` then fire on the UI thread. A task whose parent
-is deleted before it finishes delivers nothing.
+The worker thread never touches the ``Task``: it hands the result to one dispatcher object that lives
+on the UI thread for the whole session (so an emit can never race with a deletion), and Qt queues the
+delivery into the UI event loop. A task whose parent is deleted before it finishes delivers nothing.
 """
 from __future__ import annotations
 
+import itertools
 import threading
 import traceback
 from typing import Any, Callable
@@ -19,7 +20,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from core.errors import LatentExplorerError
 
-_running: dict[int, "Task"] = {}  # keeps started tasks alive until they deliver or their parent goes
+_running: dict[int, "Task"] = {}  # started tasks that will still deliver, by key; keeps them alive
+_keys = itertools.count()
 
 
 def running_tasks() -> int:
@@ -27,39 +29,58 @@ def running_tasks() -> int:
     return len(_running)
 
 
+class _Dispatcher(QObject):
+    """Receives results from worker threads; created on the UI thread and never deleted."""
+    result = Signal(int, bool, object, str, str)  # key, ok, value, message, traceback
+
+    def __init__(self):
+        super().__init__()
+        self.result.connect(self._deliver)  # receiver lives on the UI thread: a queued connection
+
+    @Slot(int, bool, object, str, str)
+    def _deliver(self, key: int, ok: bool, value: object, message: str, tb: str) -> None:
+        task = _running.pop(key, None)
+        if task is None:
+            return  # its parent was deleted meanwhile
+        if ok:
+            task.done.emit(value)
+        else:
+            task.failed.emit(message, tb)
+
+
+_dispatcher: _Dispatcher | None = None
+
+
+def _work(key: int, fn: Callable[..., Any], args: tuple, dispatcher: _Dispatcher) -> None:
+    try:
+        result = (True, fn(*args), "", "")
+    except LatentExplorerError as exc:
+        result = (False, None, str(exc), "")
+    except Exception as exc:  # a bug or a resource problem: hand over the traceback too
+        result = (False, None, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+    try:
+        dispatcher.result.emit(key, *result)
+    except RuntimeError:  # the application is shutting down: nobody is left to tell
+        pass
+
+
 class Task(QObject):
     done = Signal(object)
     failed = Signal(str, str)  # message, traceback ('' for a LatentExplorerError: a user-facing problem)
-    _finished = Signal(bool, object, str, str)  # thread -> UI thread: ok, value, message, traceback
 
     def __init__(self, fn: Callable[..., Any], *args: Any, parent: QObject | None = None):
         super().__init__(parent)
         self._fn, self._args = fn, args
-        self._finished.connect(self._deliver)  # receiver lives on the UI thread: a queued connection
 
     def start(self) -> "Task":
-        key = id(self)
+        """Start the work; call on the UI thread."""
+        global _dispatcher
+        if _dispatcher is None:
+            _dispatcher = _Dispatcher()
+        key = next(_keys)
         _running[key] = self
         self.destroyed.connect(lambda *_args: _running.pop(key, None))
-        threading.Thread(target=self._main, name=f"task-{getattr(self._fn, '__name__', 'fn')}", daemon=True).start()
+        name = f"task-{getattr(self._fn, '__name__', 'fn')}"
+        threading.Thread(target=_work, args=(key, self._fn, self._args, _dispatcher), name=name, daemon=True).start()
+        self._fn = self._args = None
         return self
-
-    def _main(self) -> None:
-        try:
-            result = (True, self._fn(*self._args), "", "")
-        except LatentExplorerError as exc:
-            result = (False, None, str(exc), "")
-        except Exception as exc:  # a bug or a resource problem: hand over the traceback too
-            result = (False, None, f"{type(exc).__name__}: {exc}", traceback.format_exc())
-        try:
-            self._finished.emit(*result)
-        except RuntimeError:  # the Qt object is gone (its parent was deleted): nobody to tell
-            pass
-
-    @Slot(bool, object, str, str)
-    def _deliver(self, ok: bool, value: object, message: str, tb: str) -> None:
-        _running.pop(id(self), None)
-        if ok:
-            self.done.emit(value)
-        else:
-            self.failed.emit(message, tb)

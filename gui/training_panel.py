@@ -5,6 +5,8 @@ the ``Run`` and starts the bridge). Everything else follows the bridge's signals
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter, QVBoxLayout,
@@ -38,6 +40,7 @@ class TrainingPanel(QWidget):
         self.context, self.bridge = context, bridge
         self.state = "idle"
         self.epochs = 0
+        self.unit = "images"
 
         self.start_button = QPushButton("Start")
         self.pause_button = QPushButton("Pause")
@@ -132,7 +135,9 @@ class TrainingPanel(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("starting…")
         where = f" → {run.out_dir}" if run.out_dir else ""
-        self.run_label.setText(f"<b>{run.model_name}</b> on <b>{_data_name(run.data)}</b>, "
+        self.unit = "images" if hasattr(run, "data") else "clips"  # an audio run mixes speech clips
+        data = _data_name(run.data) if hasattr(run, "data") else Path(run.dataset_source).name
+        self.run_label.setText(f"<b>{run.model_name}</b> on <b>{data}</b>, "
                                f"{run.config.epochs} epochs{where}")
         self._set_state("running")
 
@@ -144,7 +149,7 @@ class TrainingPanel(QWidget):
             if row.get("eta_s") is not None:
                 parts.append(f"ETA {format_duration(row['eta_s'])}")
             if row.get("samples_per_s"):
-                parts.append(f"{row['samples_per_s']:,.0f} images/s")
+                parts.append(f"{row['samples_per_s']:,.0f} {self.unit}/s")
             self.progress.setFormat("%p%  ·  " + "  ·  ".join(parts))
 
     def _on_preview(self, event: dict) -> None:

@@ -1,9 +1,10 @@
 """DCGAN (Radford et al. 2016) with a spectrally normalised discriminator (Miyato et al. 2018).
 
-The generator maps z ~ N(0, I) through a linear layer to a small feature map and doubles it with
-transposed convolutions (BatchNorm, ReLU) up to the image size rounded up to a multiple of 2^levels,
-then crops to the image. The discriminator pads images the same way and halves them with spectrally
-normalised strided convolutions (LeakyReLU). Images are scaled to [-1, 1] inside.
+The generator maps z ~ N(0, I) through a linear layer to a feature map of at most 4x4 pixels and doubles
+it (nearest-neighbour upsampling + 3x3 convolution, BatchNorm, ReLU: no checkerboard artefacts) up to the
+image size rounded up to a multiple of 2^levels, then crops to the image. The discriminator pads images the
+same way and halves them with spectrally normalised strided convolutions (LeakyReLU). Images are scaled to
+[-1, 1] inside.
 
 Losses: ``hinge`` (SNGAN) or ``ns``, the non-saturating loss of Goodfellow et al. A GAN has no encoder:
 ``encode`` inverts the generator by optimising z until G(z) reproduces the image.

@@ -38,11 +38,12 @@ def test_npz_arrays_in_any_layout(tmp_path, layout, with_labels):
         assert data.labels is None and data.class_names is None
 
 
-def test_npz_float_images_in_0_1_and_0_255(tmp_path):
+def test_npz_float_and_wide_integer_images(tmp_path):
     unit = np.linspace(0, 1, 2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4)
     np.savez(tmp_path / "unit.npz", images=unit)
     np.savez(tmp_path / "bytes.npz", images=unit.astype(np.float64) * 255)
-    for name in ("unit.npz", "bytes.npz"):
+    np.savez(tmp_path / "16bit.npz", images=(unit * 65535).astype(np.uint16))
+    for name in ("unit.npz", "bytes.npz", "16bit.npz"):
         data = load_dataset(str(tmp_path / name))
         assert data.images[0, 0, 0, 0] == 0 and data.images[1, 0, 3, 3] == 255
         assert torch.allclose(data.float_images(), torch.from_numpy(unit)[:, None], atol=1 / 255)

@@ -70,6 +70,9 @@ def test_metrics_reader_waits_for_a_half_written_line(tmp_path):
     with open(path, "a") as f:
         f.write("2}\n")
     assert reader.read_new() == [{"step": 2}]
+    new_run = [{"step": 1, "run": 2, "note": "a longer file than before"}, {"step": 2, "run": 2}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in new_run))  # a new run starts the file afresh
+    assert reader.read_new() == new_run
 
 
 def test_metrics_log_starts_afresh_with_the_history_and_writes_nan_as_null(tmp_path):
@@ -239,7 +242,8 @@ def test_worker_reports_errors_as_events(digits, monkeypatch):
 
 # --- devices ------------------------------------------------------------------------------------
 def test_device_choice(digits):
-    assert pick_device("auto") == pick_device(None) == torch.device("cpu" if not torch.cuda.is_available() else "cuda:0")
+    best = "cuda:0" if torch.cuda.is_available() else "cpu"
+    assert pick_device("auto") == pick_device(None) == torch.device(best)
     assert pick_device("cpu") == torch.device("cpu")
     with pytest.raises(LatentExplorerError, match="unknown device 'gpu0'"):
         pick_device("gpu0")

@@ -22,9 +22,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", default="digits", help=f"one of {', '.join(BUILTIN)}, or a path (.npz, .mat, image folder)")
     p.add_argument("--model", default="vae", choices=[*MODELS, *AUDIO_MODELS])
     p.add_argument("--out", type=Path, required=True, help="run folder: checkpoint.pt and metrics.jsonl go here")
-    p.add_argument("--epochs", type=int, help=f"total epochs (default {TrainConfig.epochs}; with --resume: the checkpoint's)")
-    p.add_argument("--batch-size", type=int, help=f"default {TrainConfig.batch_size} (with --resume: the checkpoint's)")
-    p.add_argument("--lr", type=float, help=f"learning rate, default {TrainConfig.lr} (with --resume: the checkpoint's)")
+    resumed = "with --resume: the checkpoint's"
+    p.add_argument("--epochs", type=int, help=f"total epochs (default {TrainConfig.epochs}; {resumed})")
+    p.add_argument("--batch-size", type=int, help=f"default {TrainConfig.batch_size} ({resumed})")
+    p.add_argument("--lr", type=float, help=f"learning rate, default {TrainConfig.lr} ({resumed})")
     p.add_argument("--latent-dim", type=int)
     p.add_argument("--hidden", type=int, nargs="+", help="fully-connected widths, e.g. 256 128")
     p.add_argument("--channels", type=int, nargs="+", help="conv widths, e.g. 32 64 128")
@@ -33,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise-std", type=float, help="autoencoders: denoising noise level (0 = plain)")
     p.add_argument("--image-size", type=int, help="image folders: resize to this square size")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--seed", type=int, help="random seed, default 0 (with --resume: the checkpoint's)")
+    p.add_argument("--seed", type=int, help=f"random seed, default 0 ({resumed})")
     p.add_argument("--resume", type=Path, help="continue from this checkpoint (model and data set come from it)")
     p.add_argument("--base", type=Path, help="latent-diffusion: checkpoint of the trained autoencoder/VAE to work on")
     p.add_argument("--set", dest="settings", metavar="KEY=VALUE", action="append", default=[],

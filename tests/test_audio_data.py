@@ -1,0 +1,113 @@
+"""Audio data: reading and resampling, built-in noises, mixing at an exact SNR, the held-out split,
+SI-SDR, and clear errors for bad files and folders."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from core.audio.dataset import MixConfig, SpeechNoiseData
+from core.audio.io import list_audio_files, read_audio, write_audio
+from core.audio.metrics import si_sdr, si_sdr_improvement
+from core.audio.noise import builtin_noise, mix_at_snr
+from core.errors import DataError
+
+
+def band_power(x: np.ndarray, rate: int, lo: float, hi: float) -> float:
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(len(x), 1 / rate)
+    return float(spectrum[(f >= lo) & (f < hi)].mean())
+
+
+def test_built_in_noises_have_their_spectra():
+    rng, rate = np.random.default_rng(0), 16000
+    slopes = {}
+    for kind in ("white", "pink", "brown"):
+        x = builtin_noise(kind, 4 * rate, rate, rng, [])
+        assert x.dtype == np.float32 and np.sqrt(np.mean(x ** 2)) == pytest.approx(1.0, rel=1e-4)
+        slopes[kind] = 10 * np.log10(band_power(x, rate, 1000, 2000) / band_power(x, rate, 2000, 4000))
+    assert abs(slopes["white"]) < 1.0  # flat
+    assert slopes["pink"] == pytest.approx(3.0, abs=1.0)  # -3 dB per octave
+    assert slopes["brown"] == pytest.approx(6.0, abs=1.0)  # -6 dB per octave
+    hum = builtin_noise("hum", rate, rate, rng, [])
+    power = np.abs(np.fft.rfft(hum)) ** 2  # 1 Hz bins
+    fundamental = 40 + np.argmax(power[40:70])
+    assert 49 <= fundamental <= 51 or 59 <= fundamental <= 61  # mains: 50 or 60 Hz
+    assert power[1000:].sum() < 1e-3 * power.sum()  # harmonics only
+    clips = [np.sin(np.arange(3000) * f).astype(np.float32) for f in (0.05, 0.11, 0.23, 0.31)]
+    assert np.isfinite(builtin_noise("babble", rate, rate, rng, clips)).all()
+    with pytest.raises(ValueError, match="unknown noise"):
+        builtin_noise("rain", 10, rate, rng, [])
+
+
+def test_mixing_hits_the_snr_and_si_sdr_behaves():
+    clean, noise = torch.randn(3, 2, 4000), torch.randn(3, 2, 4000) * 7
+    snr = torch.tensor([[-5.0, 0.0], [5.0, 10.0], [20.0, 3.0]])
+    noisy = mix_at_snr(clean, noise, snr)
+    measured = 10 * torch.log10(clean.pow(2).sum(-1) / (noisy - clean).pow(2).sum(-1))
+    assert torch.allclose(measured, snr, atol=1e-3)
+    ref = np.random.default_rng(1).standard_normal(8000)
+    assert float(si_sdr(0.3 * ref, ref)) > 100  # scale does not matter
+    half = ref + np.random.default_rng(2).standard_normal(8000)  # equal power noise: 0 dB
+    assert float(si_sdr(half, ref)) == pytest.approx(0.0, abs=0.5)
+    out, gain = si_sdr_improvement(ref[None] + 0.1 * half[None], half[None], ref[None])
+    assert out > 15 and gain > 15
+
+
+def test_read_write_resample_and_channels(tmp_path, shared_data):
+    wave, rate = read_audio(sorted((shared_data / "fsdd").glob("*.wav"))[0], rate=16000, channels=2)
+    assert rate == 16000 and wave.shape[0] == 2 and wave.dtype == np.float32 and np.array_equal(wave[0], wave[1])
+    native, native_rate = read_audio(sorted((shared_data / "fsdd").glob("*.wav"))[0])
+    assert native_rate == 8000 and abs(wave.shape[1] - 2 * native.shape[1]) <= 1
+    path = write_audio(tmp_path / "out" / "x.flac", np.stack([native[0], -native[0]]), 8000)
+    back, back_rate = read_audio(path, channels=1)
+    assert back_rate == 8000 and back.shape == (1, native.shape[1]) and np.abs(back).max() < 1e-3  # L + R cancel
+
+
+def test_bad_audio_files_and_folders_say_why(tmp_path):
+    (tmp_path / "junk.wav").write_bytes(b"RIFF not really a wave file")
+    with pytest.raises(DataError, match="not a readable audio file"):
+        read_audio(tmp_path / "junk.wav")
+    with pytest.raises(DataError, match="no such audio file"):
+        read_audio(tmp_path / "missing.wav")
+    sf.write(tmp_path / "empty.wav", np.zeros((0, 1)), 16000)
+    with pytest.raises(DataError, match="no samples"):
+        read_audio(tmp_path / "empty.wav")
+    (tmp_path / "only_text").mkdir()
+    (tmp_path / "only_text" / "readme.txt").write_text("hi")
+    with pytest.raises(DataError, match="no speech files"):
+        list_audio_files(tmp_path / "only_text", "speech")
+    with pytest.raises(DataError, match="no such folder of noise files"):
+        list_audio_files(tmp_path / "no-such-dir", "noise")
+    with pytest.raises(DataError, match="could be read"):
+        SpeechNoiseData.load(tmp_path, None, 16000, 1, MixConfig())  # junk.wav and empty.wav only
+    with pytest.raises(DataError, match="upside down"):
+        MixConfig(snr_db=(10, 0))
+    with pytest.raises(DataError, match="unknown built-in noise"):
+        MixConfig(builtin=("rain",))
+
+
+def test_held_out_split_batches_and_fixed_validation(tmp_path, shared_data):
+    speech = tmp_path / "speech"
+    speech.mkdir()
+    for f in sorted((shared_data / "fsdd").glob("*.wav"))[::50]:
+        (speech / f.name).write_bytes(f.read_bytes())
+    (speech / "broken.wav").write_bytes(b"nope")
+    mix = MixConfig(segment_s=0.25, snr_db=(0.0, 0.0), level_db=(0.0, 0.0), val_fraction=0.25)
+    data = SpeechNoiseData.load(speech, shared_data / "noise", 16000, 2, mix, seed=3)
+    assert data.skipped == [str(speech / "broken.wav")]
+    assert len(data.val_speech) == 10 and len(data.train_speech) == 30
+    assert set(data.val_files) < {str(p) for p in speech.glob("*.wav")}
+    assert not any(np.array_equal(v, t) for v in data.val_speech for t in data.train_speech)  # held out
+    assert data.noise_kinds[:4] == ["doing_the_dishes.wav", "exercise_bike.wav", "pink_noise.wav", "white_noise.wav"]
+    for name, train_part in data.noise_train.items():  # the held-out part is the end of each noise file
+        full, _ = read_audio(shared_data / "noise" / name, rate=16000, channels=1)
+        assert np.array_equal(np.concatenate([train_part, data.noise_val[name]]), full[0])
+    noisy, clean = data.batch(6, np.random.default_rng(0))
+    assert noisy.shape == clean.shape == (6, 2, 4000)
+    measured = 10 * torch.log10(clean.pow(2).sum(-1) / (noisy - clean).pow(2).sum(-1))
+    assert torch.allclose(measured, torch.zeros(6, 2), atol=1e-2)  # every mixture at 0 dB, both channels
+    first, again = data.validation(seed=3), data.validation(seed=3)
+    assert len(first) == 10 and all(np.array_equal(a.noisy, b.noisy) for a, b in zip(first, again))
+    assert {m.noise for m in first} == set(data.noise_kinds)

@@ -1,0 +1,144 @@
+"""The audio panel driven through its widgets (pytest-qt): a machine without sound devices, the live
+view fed from a recording, A/B and dry/wet, the file view (denoise with progress, spectrograms, save,
+unreadable files), training from the Train tab, and opening models."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PySide6.QtCore import Qt
+
+from audio_helpers import speech_subset, trained_denoiser
+from core.audio.dataset import MixConfig, SpeechNoiseData
+from core.audio.demo import demo_mixture
+from core.checkpoint import load_checkpoint, save_checkpoint
+from gui.app import make_application
+from gui.audio_panel import AudioPanel
+from gui.bridge import TrainingBridge
+from gui.context import AppContext
+from gui.tasks import running_tasks
+from models import build_model
+
+LONG_MS = 60_000
+
+
+@pytest.fixture
+def no_sound_devices(monkeypatch):
+    """A machine without sound devices: PortAudio answers with an empty list."""
+    import sounddevice
+    monkeypatch.setattr(sounddevice, "query_devices", lambda *a, **k: sounddevice.DeviceList([]))
+
+
+@pytest.fixture
+def panel(qtbot, no_sound_devices):
+    make_application()
+    bridge = TrainingBridge()
+    p = AudioPanel(AppContext(), bridge)
+    qtbot.addWidget(p)
+    p.resize(900, 700)
+    p.show()
+    yield p
+    p.shutdown()
+    bridge.stop(wait_s=30)
+    qtbot.waitUntil(lambda: running_tasks() == 0 and not bridge.busy, timeout=LONG_MS)
+
+
+@pytest.fixture(scope="module")
+def trained(shared_data):
+    model, payload = load_checkpoint(trained_denoiser(shared_data)[0])
+    state = payload["train_state"]
+    data = SpeechNoiseData.load(state["speech_dir"], shared_data / "noise", model.sample_rate, 1,
+                                MixConfig.from_dict(state["mix"]), seed=state["config"]["seed"])
+    return trained_denoiser(shared_data)[0], model, data
+
+
+def high_band_db(image: np.ndarray, rate: int) -> float:
+    """Mean dB of a spectrogram image (bins, frames) above 4 kHz (the spoken digits have nothing there)."""
+    bins = image.shape[0]
+    return float(image[int(bins * 4000 / (rate / 2)):].mean())
+
+
+def test_without_sound_devices_the_panel_says_so_and_a_file_feeds_the_live_view(panel, trained, qtbot):
+    live = panel.live
+    assert "no audio input and output devices found" in live.message.text()
+    assert not live.start_button.isEnabled() and not live.feed_button.isEnabled()  # no model yet either
+    assert "No denoiser yet" in panel.model_label.text()
+    path, model, data = trained
+    panel.set_model(model, path)
+    assert "audio-dae" in panel.model_label.text() and "20 ms latency" in panel.model_label.text()
+    assert live.feed_button.isEnabled() and not live.start_button.isEnabled()
+    noisy, _ = demo_mixture(data, seconds=2.0, snr_db=0.0, noise="white_noise.wav")
+    assert live.feed(noisy, model.sample_rate, "a test recording")
+    qtbot.waitUntil(lambda: live.engine.stats.blocks > 60, timeout=LONG_MS)
+    live.redraw()
+    assert "Feeding a test recording" in live.message.text() and "real-time factor" in live.stats_label.text()
+    assert live.in_meter.db > -40 and live.out_meter.db > -40
+    before, after = (live.signals.spectrogram(i) for i in (0, 1))
+    assert before.shape == after.shape and before.shape[0] == 129
+    assert high_band_db(after, model.sample_rate) < high_band_db(before, model.sample_rate) - 10  # denoised
+    qtbot.mouseClick(live.bypass_check, Qt.MouseButton.LeftButton)
+    live.wet_slider.setValue(40)
+    assert live.engine.bypass and live.engine.wet == pytest.approx(0.4) and live.wet_label.text() == "40 %"
+    qtbot.mouseClick(live.stop_button, Qt.MouseButton.LeftButton)
+    assert not live.running and live.feed_button.isEnabled() and live.rate_combo.isEnabled()
+
+
+def test_file_view_denoises_with_progress_shows_spectrograms_and_saves(panel, trained, qtbot, tmp_path):
+    path, model, data = trained
+    noisy, clean = demo_mixture(data, seconds=3.0, snr_db=0.0, noise="pink_noise.wav")
+    sf.write(tmp_path / "noisy.wav", noisy[0], model.sample_rate)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF? no")
+    view = panel.file
+    panel.tabs.setCurrentWidget(view)
+    view.open(tmp_path / "broken.wav")
+    qtbot.waitUntil(lambda: "Could not open it" in view.info.text(), timeout=LONG_MS)
+    assert "not a readable audio file" in view.info.text() and not view.denoise_button.isEnabled()
+    view.open(tmp_path / "noisy.wav")
+    qtbot.waitUntil(lambda: view.original is not None, timeout=LONG_MS)
+    assert "3.0 s, 16000 Hz, mono" in view.info.text() and not view.denoise_button.isEnabled()  # no model
+    panel.set_model(model, path)
+    assert not view.play_original_button.isEnabled()  # no output device to play on
+    qtbot.mouseClick(view.denoise_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.result is not None, timeout=LONG_MS)
+    assert view.progress.value() == 1000 and view.result.shape == noisy.shape
+    from core.audio.metrics import si_sdr
+    assert float(si_sdr(view.result, clean)) > float(si_sdr(noisy, clean)) + 2
+    assert high_band_db(view.signals.spectrogram(1), 16000) < high_band_db(view.signals.spectrogram(0), 16000) - 10
+    view.save(tmp_path / "out" / "clean.wav")
+    qtbot.waitUntil(lambda: "Saved" in view.info.text(), timeout=LONG_MS)
+    saved, rate = sf.read(tmp_path / "out" / "clean.wav", dtype="float32")
+    assert rate == 16000 and np.abs(saved - view.result[0]).max() < 1e-3
+
+
+def test_train_tab_trains_with_live_metrics_and_hands_over_the_model(panel, shared_data, qtbot, tmp_path):
+    train = panel.train
+    panel.tabs.setCurrentWidget(train)
+    train.speech_edit.setText(str(speech_subset(shared_data, tmp_path / "speech", every=50)))
+    train.noise_edit.setText(str(shared_data / "noise"))
+    train.epochs.setValue(1)
+    train.batch.setValue(8)
+    rows = []
+    panel.train.bridge.metrics.connect(rows.append)
+    qtbot.mouseClick(train.train_button, Qt.MouseButton.LeftButton)
+    assert not train.train_button.isEnabled() or train.bridge.busy
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=3 * LONG_MS)
+    assert panel.model.name == "audio-dae" and panel.checkpoint_path.name == "checkpoint.pt"
+    val = [r for r in rows if r["split"] == "val"]
+    assert val and {"sisdr", "sisdr_improvement", "loss"} <= set(val[-1])
+    assert "held-out SI-SDR" in train.status.text() and train.train_button.isEnabled()
+
+
+def test_bad_settings_and_non_audio_models_are_refused_clearly(panel, qtbot, tmp_path):
+    train = panel.train
+    train.speech_edit.setText("")
+    assert not train.train() and "choose a folder of clean speech" in train.status.text()
+    train.speech_edit.setText(str(tmp_path / "nowhere"))
+    train.noise_edit.setText("")
+    for check in train.builtin.values():
+        check.setChecked(False)
+    assert not train.train() and "noise folder or at least one built-in noise" in train.status.text()
+    image_model = build_model("ae", {"image_shape": [1, 8, 8], "mean": [0.5], "std": [0.3], "hidden": [8]})
+    save_checkpoint(tmp_path / "image.pt", image_model)
+    panel.open_model(tmp_path / "image.pt")
+    qtbot.waitUntil(lambda: "Could not open the model" in panel.live.message.text(), timeout=LONG_MS)
+    assert "not an audio denoiser" in panel.live.message.text() and panel.model is None
