@@ -3,8 +3,9 @@
 Trains the app's streaming denoiser (``audio-dae``, default settings) on the spoken digits (FSDD) mixed
 with the four real noise recordings and the built-in generators, for ``--seconds`` of wall time. Then,
 on held-out files (10 %) mixed with the held-out end of every noise recording at 0, 5 and 10 dB SNR
-(recordings of several utterances with pauses, ``--recordings`` per noise and SNR), it reports the SI-SDR improvement of the model and of ``noisereduce`` (non-stationary
-spectral gating, its defaults) on the very same mixtures. Speed: real-time factor of block-by-block
+(recordings of several utterances with pauses, ``--recordings`` per noise and SNR), it reports the
+SI-SDR improvement of the model and of ``noisereduce`` (non-stationary spectral gating, its defaults)
+on the very same mixtures. Speed: real-time factor of block-by-block
 streaming (the live path) with one torch thread, at 20 ms and 16 ms blocks, and of offline denoising.
 Latency: the model's algorithmic latency, and the live engine's measured delay.
 
@@ -110,7 +111,8 @@ def main() -> int:
           f"{len(data.noise_val)} noises x {args.recordings} recordings of {RECORDING_S:g} s per SNR):")
     print(f"{'SNR':>6} | {'audio-dae':>9} | {'noisereduce':>11} | {'ratio':>5}")
     for snr, (ours, theirs, _n) in results.items():
-        print(f"{snr:>4g}dB | {ours:>+8.2f}  | {theirs:>+10.2f}  | {ours / theirs if theirs > 0 else float('inf'):>5.1f}")
+        ratio = ours / theirs if theirs > 0 else float("inf")
+        print(f"{snr:>4g}dB | {ours:>+8.2f}  | {theirs:>+10.2f}  | {ratio:>5.1f}")
     ours_mean = float(np.mean([r[0] for r in results.values()]))
     theirs_mean = float(np.mean([r[1] for r in results.values()]))
 

@@ -48,7 +48,8 @@ class TrainView(QWidget):
             spin.setValue(value)
         self.model_combo = QComboBox()
         for name, (cls, _) in AUDIO_MODELS.items():
-            self.model_combo.addItem(f"{name} — {'live' if cls.streams else 'offline only (the lecture model)'}", name)
+            what = "streams live" if cls.streams else "offline only (the lecture's model)"
+            self.model_combo.addItem(f"{name} — {what}", name)
         self.epochs, self.batch = QSpinBox(), QSpinBox()
         self.epochs.setRange(1, 10_000)
         self.epochs.setValue(AUDIO_TRAIN_DEFAULTS["epochs"])

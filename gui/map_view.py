@@ -55,10 +55,10 @@ def image_to_qimage(image: np.ndarray) -> QImage:
 
 
 def thumbnail_pixmap(image: np.ndarray, size: int, frame: QColor | None = None, border: int = 2) -> QPixmap:
-    """``image`` (uint8 C, H, W) scaled to fit ``size`` px (crisp pixels when enlarged), in a frame."""
+    """``image`` (uint8 C, H, W) scaled to fit ``size`` px (crisp pixels when enlarged 2x or more), in a frame."""
     picture = image_to_qimage(image)
     inner = size - 2 * border if frame is not None else size
-    smooth = max(picture.width(), picture.height()) > inner
+    smooth = inner < 2 * max(picture.width(), picture.height())  # crisp pixels only for big enlargements
     picture = picture.scaled(inner, inner, Qt.AspectRatioMode.KeepAspectRatio,
                              Qt.TransformationMode.SmoothTransformation if smooth
                              else Qt.TransformationMode.FastTransformation)
@@ -147,8 +147,9 @@ class ThumbnailLayer:
             self._pixmaps.move_to_end(i)
         return pixmap
 
-    def show(self, indices) -> None:
-        """Show exactly the images of ``indices``; items already showing one of them are kept."""
+    def show(self, indices, front: int = -1) -> None:
+        """Show exactly the images of ``indices`` (``front`` above the others); items already showing one
+        of them are kept."""
         wanted = {int(i) for i in indices}
         for i in [i for i in self.shown if i not in wanted]:
             item = self.shown.pop(i)
@@ -162,12 +163,13 @@ class ThumbnailLayer:
             item.setPos(float(self.coords[i, 0]), float(self.coords[i, 1]))
             item.show()
             self.shown[i] = item
+        for i, item in self.shown.items():
+            item.setZValue(11 if i == front else 10)
 
     def _new_item(self) -> QGraphicsPixmapItem:
         item = QGraphicsPixmapItem()
         item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
         item.setTransformationMode(Qt.TransformationMode.FastTransformation)
-        item.setZValue(10)
         self.viewbox.addItem(item, ignoreBounds=True)
         return item
 
@@ -187,7 +189,6 @@ class ThumbnailLayer:
 class MapView(pg.PlotWidget):
     point_clicked = Signal(int)
     selection_drawn = Signal(object, bool)  # indices (int64 array), add to the current selection
-    hovered = Signal(int)  # index under the mouse, -1 when none
 
     def __init__(self, parent=None):
         self.viewbox = MapViewBox(self._polygon_drawn)
@@ -198,14 +199,16 @@ class MapView(pg.PlotWidget):
         item.hideButtons()
         self.viewbox.setAspectLocked(True)
         self.scatter = pg.ScatterPlotItem(size=DOT_SIZE, pen=None, antialias=False)
+        # rings: under the images (z < 10) for neighbours, which show as images when zoomed in anyway;
+        # above them for the selection, the item under the mouse, and around the inspected item's image
         self.marks = {name: pg.ScatterPlotItem(size=size, pen=pg.mkPen(colour, width=width), brush=None, symbol="o")
-                      for name, size, colour, width in (("selection", 11, "#24292f", 1.2),
-                                                        ("neighbours", 15, "#e8590c", 2.0),
-                                                        ("current", 22, "#d6336c", 3.0),
-                                                        ("hover", 14, "#24292f", 2.0))}
+                      for name, size, colour, width in (("neighbours", 15, "#e8590c", 2.0),
+                                                        ("selection", 11, "#24292f", 1.2),
+                                                        ("hover", 14, "#24292f", 2.0),
+                                                        ("current", 50, "#d6336c", 3.0))}
         self.addItem(self.scatter)
-        for z, mark in enumerate(self.marks.values()):
-            mark.setZValue(20 + z)
+        for z, mark in zip((5, 20, 21, 22), self.marks.values()):
+            mark.setZValue(z)
             self.addItem(mark)
         self.legend = pg.LegendItem(offset=(8, 8), labelTextSize="9pt", brush=pg.mkBrush(255, 255, 255, 200))
         self.legend.setParentItem(item.vb)
@@ -246,8 +249,8 @@ class MapView(pg.PlotWidget):
         self._build_legend(colours if n_classes else [])
         self.visible_mask = np.ones(n, bool)
         self._build_tree()
-        for mark in self.marks.values():
-            mark.clear()
+        for name in self.marks:
+            self._mark(name, [])
         self.current = np.zeros(0, np.int64)
         self.thumbnails.reset(images, self.coords, frames, thumbnail_size)
         self.fit()
@@ -306,6 +309,7 @@ class MapView(pg.PlotWidget):
             self.marks[name].setData(pos=self.coords[idx])
         else:
             self.marks[name].clear()
+        self.marks[name].setVisible(len(idx) > 0)  # an empty scatter still costs a paint
 
     def set_selection(self, indices) -> None:
         self._mark("selection", indices)
@@ -344,7 +348,8 @@ class MapView(pg.PlotWidget):
             self.thumbnails.show([])
             return
         chosen = idx[order[np.sort(first)]][:MAX_THUMBNAILS]
-        self.thumbnails.show(np.union1d(chosen, np.intersect1d(self.current, idx)))
+        self.thumbnails.show(np.union1d(chosen, np.intersect1d(self.current, idx)),
+                             front=int(self.current[0]) if len(self.current) else -1)
 
     # --- mouse ----------------------------------------------------------------------------
     def index_at(self, scene_pos: QPointF) -> int | None:
@@ -376,7 +381,6 @@ class MapView(pg.PlotWidget):
             QToolTip.showText(QCursor.pos(), self.hover_text, self)
         else:
             QToolTip.hideText()
-        self.hovered.emit(index)
 
     def _mouse_clicked(self, ev) -> None:
         on_legend = self.legend.isVisible() and self.legend.sceneBoundingRect().contains(ev.scenePos())

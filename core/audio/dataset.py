@@ -33,7 +33,8 @@ class MixConfig:
     def __post_init__(self):
         unknown = set(self.builtin) - set(BUILTIN_NOISES)
         if unknown:
-            raise DataError(f"unknown built-in noise {', '.join(sorted(unknown))}; choose from {', '.join(BUILTIN_NOISES)}")
+            raise DataError(f"unknown built-in noise {', '.join(sorted(unknown))}; "
+                            f"choose from {', '.join(BUILTIN_NOISES)}")
         self.snr_db, self.level_db, self.builtin = tuple(self.snr_db), tuple(self.level_db), tuple(self.builtin)
         if self.snr_db[0] > self.snr_db[1]:
             raise DataError(f"the SNR range {self.snr_db[0]:g}..{self.snr_db[1]:g} dB is upside down")
@@ -137,7 +138,7 @@ class SpeechNoiseData:
             kind = kinds[i % len(kinds)]
             snr = float(rng.uniform(*self.mix.snr_db))
             clean = np.repeat(speech[None], self.channels, axis=0)
-            noisy = mix_at_snr(torch.from_numpy(clean), torch.from_numpy(self._noise_channels(kind, len(speech), rng, True)),
-                               torch.full((self.channels,), snr))
+            noise = self._noise_channels(kind, len(speech), rng, val=True)
+            noisy = mix_at_snr(torch.from_numpy(clean), torch.from_numpy(noise), torch.full((self.channels,), snr))
             out.append(Mixture(noisy.numpy(), clean, kind, snr))
         return out

@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--noises", nargs="*", choices=BUILTIN_NOISES, metavar="KIND",
                    help=f"built-in noises to mix in too: {', '.join(BUILTIN_NOISES)} (default: all; none: --noises)")
     g.add_argument("--snr", type=float, nargs=2, metavar=("LOW", "HIGH"),
-                   help=f"range of signal-to-noise ratios in dB (default {MixConfig.snr_db[0]:g} {MixConfig.snr_db[1]:g})")
+                   help="range of signal-to-noise ratios in dB (default "
+                        f"{MixConfig.snr_db[0]:g} {MixConfig.snr_db[1]:g})")
     g.add_argument("--segment", type=float, help=f"seconds per training crop (default {MixConfig.segment_s:g})")
 
 
