@@ -19,9 +19,9 @@ import threading
 import time
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
-from .tasks import Task
+from .tasks import Task, post
 
 #: Least time between two progress counts.
 PROGRESS_INTERVAL_S = 0.05
@@ -32,14 +32,12 @@ class Job(QObject):
     done = Signal(object)
     failed = Signal(str, str)
     cancelled = Signal()
-    _progressed = Signal(float, str)  # worker thread -> UI thread
 
     def __init__(self, fn: Callable[..., Any], *args: Any, parent: QObject | None = None):
         super().__init__(parent)
         self.cancel_event = threading.Event()
         self.finished = False
         self._last_report = 0.0
-        self._progressed.connect(self._on_progress)  # receiver on the UI thread: queued
         self._task = Task(functools.partial(fn, *args, progress=self._report, cancel=self.cancel_event), parent=self)
         self._task.done.connect(lambda value: self._end(self.done, value))
         self._task.failed.connect(lambda message, tb: self._end(self.failed, message, tb))
@@ -62,12 +60,8 @@ class Job(QObject):
         if 0.0 <= fraction < 1.0 and now - self._last_report < PROGRESS_INTERVAL_S:
             return
         self._last_report = now
-        try:
-            self._progressed.emit(float(fraction), str(text))
-        except RuntimeError:  # the job's Qt object is gone
-            pass
+        post(self._on_progress, float(fraction), str(text))
 
-    @Slot(float, str)
     def _on_progress(self, fraction: float, text: str) -> None:
         if not self.finished and not self.cancel_event.is_set():
             self.progress.emit(fraction, text)

@@ -13,9 +13,11 @@ import threading
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 from core.errors import LatentExplorerError
+
+from .tasks import post
 
 
 class _Mailbox:
@@ -47,14 +49,12 @@ class _Mailbox:
 class LatestOnly(QObject):
     done = Signal(object, object)  # tag, result
     failed = Signal(object, str, str)  # tag, message, traceback ('' for a LatentExplorerError)
-    _finished = Signal(object, bool, object, str, str)  # thread -> UI thread
 
     def __init__(self, name: str = "latest-only", parent: QObject | None = None):
         super().__init__(parent)
         self._name = name
         self._mailbox = _Mailbox()
         self._thread: threading.Thread | None = None
-        self._finished.connect(self._deliver)  # receiver lives on the UI thread: a queued connection
         self.destroyed.connect(self._mailbox.close)
 
     def submit(self, tag: object, fn: Callable[..., Any], *args: Any) -> None:
@@ -75,12 +75,8 @@ class LatestOnly(QObject):
                 result = (tag, False, None, str(exc), "")
             except Exception as exc:  # a bug or a resource problem: hand over the traceback too
                 result = (tag, False, None, f"{type(exc).__name__}: {exc}", traceback.format_exc())
-            try:
-                self._finished.emit(*result)
-            except RuntimeError:  # the Qt object is gone
-                return
+            post(self._deliver, *result)
 
-    @Slot(object, bool, object, str, str)
     def _deliver(self, tag: object, ok: bool, value: object, message: str, tb: str) -> None:
         if ok:
             self.done.emit(tag, value)

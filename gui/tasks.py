@@ -11,11 +11,13 @@ delivery into the UI event loop. A task whose parent is deleted before it finish
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import traceback
 from typing import Any, Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, Signal, Slot
 
 from core.errors import LatentExplorerError
@@ -32,10 +34,18 @@ def running_tasks() -> int:
 class _Dispatcher(QObject):
     """Receives results from worker threads; created on the UI thread and never deleted."""
     result = Signal(int, bool, object, str, str)  # key, ok, value, message, traceback
+    call = Signal(object)  # a bound method (with its arguments) to run on the UI thread
 
     def __init__(self):
         super().__init__()
         self.result.connect(self._deliver)  # receiver lives on the UI thread: a queued connection
+        self.call.connect(self._call)
+
+    @Slot(object)
+    def _call(self, bound: functools.partial) -> None:
+        owner = getattr(bound.func, "__self__", None)
+        if owner is None or shiboken6.isValid(owner):
+            bound()
 
     @Slot(int, bool, object, str, str)
     def _deliver(self, key: int, ok: bool, value: object, message: str, tb: str) -> None:
@@ -49,6 +59,23 @@ class _Dispatcher(QObject):
 
 
 _dispatcher: _Dispatcher | None = None
+
+
+def _the_dispatcher() -> _Dispatcher:
+    """The dispatcher, created on first use; the first use must be on the UI thread."""
+    global _dispatcher
+    if _dispatcher is None:
+        _dispatcher = _Dispatcher()
+    return _dispatcher
+
+
+def post(method: Callable[..., Any], *args: Any) -> None:
+    """From any thread, run the bound ``method(*args)`` on the UI thread, unless its Qt object has been
+    deleted by then. Worker threads use this instead of emitting on objects the UI thread may delete."""
+    try:
+        _the_dispatcher().call.emit(functools.partial(method, *args))
+    except RuntimeError:  # the application is shutting down: nobody is left to tell
+        pass
 
 
 def _work(key: int, fn: Callable[..., Any], args: tuple, dispatcher: _Dispatcher) -> None:
@@ -74,13 +101,11 @@ class Task(QObject):
 
     def start(self) -> "Task":
         """Start the work; call on the UI thread."""
-        global _dispatcher
-        if _dispatcher is None:
-            _dispatcher = _Dispatcher()
+        dispatcher = _the_dispatcher()
         key = next(_keys)
         _running[key] = self
         self.destroyed.connect(lambda *_args: _running.pop(key, None))
         name = f"task-{getattr(self._fn, '__name__', 'fn')}"
-        threading.Thread(target=_work, args=(key, self._fn, self._args, _dispatcher), name=name, daemon=True).start()
+        threading.Thread(target=_work, args=(key, self._fn, self._args, dispatcher), name=name, daemon=True).start()
         self._fn = self._args = None
         return self
