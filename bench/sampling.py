@@ -5,9 +5,10 @@ MNIST 10k (``../shared/data/mnist10k.npz``), then: images per second of its samp
 at 10, 50 and 250 DDIM steps; batches of 100, after a warm-up), and the comparison table of ``core.compare``
 (Fréchet distance in the feature space of a classifier trained on MNIST 10k, precision, recall, label entropy,
 classes, bits/dim, sampling and training time). Short training budgets: the figures compare the families at
-equal (small) training time, not at convergence. The machine may be shared: timings are rough.
+equal (small) CPU training time, not at convergence (latent diffusion also stands on the VAE's budget). The
+machine may be shared: timings are rough. About 20 minutes on two CPU cores.
 
-    python bench/sampling.py [--data PATH] [--seconds 60] [--samples 500] [--out DIR]
+    python bench/sampling.py [--data PATH] [--seconds 120] [--samples 500] [--out DIR]
 
 Last line: JSON, one entry per family.
 """
@@ -33,9 +34,9 @@ from core.trainer import Control, Run, TrainConfig, Trainer, model_config_for  #
 
 #: (family, settings, learning rate) trained on MNIST; latent diffusion works on the VAE's codes.
 FAMILIES = (("vae", {"latent_dim": 16, "hidden": [512, 256]}, 1e-3),
-            ("gan", {"latent_dim": 32, "channels": [32, 64, 128]}, 5e-4),
+            ("gan", {"latent_dim": 32, "channels": [16, 32, 64]}, 5e-4),
             ("flow", {"levels": 2, "steps": 4, "hidden": 64}, 1e-3),
-            ("diffusion", {"channels": [32, 64], "sample_steps": 50}, 2e-3),
+            ("diffusion", {"channels": [16, 32], "sample_steps": 50}, 2e-3),
             ("latent-diffusion", {"hidden": 256, "depth": 4, "sample_steps": 50}, 1e-3))
 DDIM_STEPS = (10, 50, 250)
 
@@ -44,7 +45,7 @@ def train(name: str, settings: dict, lr: float, data, source: str, folder: Path,
           init_state: dict | None = None) -> Path:
     """Train for ``seconds`` (at most 500 epochs) into ``folder/name``; returns the checkpoint."""
     train_idx, _ = data.split()
-    config = TrainConfig(epochs=500, batch_size=128, lr=lr, device="cpu", preview_interval_s=1e9)
+    config = TrainConfig(epochs=500, batch_size=64, lr=lr, device="cpu", preview_interval_s=1e9)
     run = Run(name, model_config_for(name, data, train_idx, **settings), data, source, config, folder / name,
               init_state=init_state)
     control, deadline = Control(), time.monotonic() + seconds
@@ -64,7 +65,7 @@ def images_per_second(model, n: int, batch: int = 100) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist10k.npz"))
-    p.add_argument("--seconds", type=float, default=60.0, help="training time per family")
+    p.add_argument("--seconds", type=float, default=120.0, help="training time per family")
     p.add_argument("--samples", type=int, default=500, help="samples per model for the comparison table")
     p.add_argument("--out", type=Path, help="keep the run folders here (default: a temporary folder)")
     args = p.parse_args()

@@ -108,7 +108,8 @@ def _require_labels(data: ImageData) -> None:
 
 
 def train_classifier(data: ImageData, epochs: int = 8, batch_size: int = 128, seed: int = 0,
-                     progress: Progress = lambda m, f: None, cancelled: Callable[[], bool] = lambda: False) -> Classifier:
+                     progress: Progress = lambda m, f: None,
+                     cancelled: Callable[[], bool] = lambda: False) -> Classifier:
     """Train the feature classifier on 90 % of the labelled data set; accuracy on the other 10 %."""
     _require_labels(data)
     torch.manual_seed(seed)
@@ -224,7 +225,7 @@ class InceptionFeatures:
 
     def __init__(self, weights: Path):
         from torchvision.models import inception_v3
-        self.net = inception_v3(weights=None, aux_logits=True, init_weights=False)
+        self.net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
         self.net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         self.net.fc = nn.Identity()
         self.net.eval()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from core.audio.devices import play, stop_playback
@@ -21,8 +21,6 @@ POLL_MS = 100
 
 
 class FileView(QWidget):
-    denoised = Signal()  # a result is ready
-
     def __init__(self, output_device=lambda: None, parent: QWidget | None = None):
         super().__init__(parent)
         self.model = None
@@ -120,7 +118,6 @@ class FileView(QWidget):
         self.progress.setValue(1000)
         self.signals.show_signals(self.original[0], result[0], self.rate)
         self._update_buttons()
-        self.denoised.emit()
 
     def _failed(self, message: str, _tb: str) -> None:
         self._busy = False

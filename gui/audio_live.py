@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton,
                                QSlider, QVBoxLayout, QWidget)
 
@@ -31,8 +31,6 @@ AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.aiff *.aif);;All files (*)"
 
 
 class LiveView(QWidget):
-    running_changed = Signal(bool)
-
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.model = None
@@ -212,7 +210,6 @@ class LiveView(QWidget):
         self.show_message("")
         self.timer.start()
         self._update_buttons()
-        self.running_changed.emit(True)
 
     def stop(self) -> None:
         if self.source is not None:
@@ -220,7 +217,6 @@ class LiveView(QWidget):
         self.source = None
         self.timer.stop()
         self._update_buttons()
-        self.running_changed.emit(False)
 
     # --- the mix --------------------------------------------------------------------------
     def _apply_mix(self) -> None:
@@ -234,9 +230,9 @@ class LiveView(QWidget):
         if self.source is None or self.engine is None:
             return
         problem = self.source.problem
-        if problem or not self.source.running:
+        if problem:
             self.stop()
-            self.show_message(f"Live audio stopped: {problem}." if problem else "The recording ended.")
+            self.show_message(f"Live audio stopped: {problem}.")
         self.redraw()
 
     def redraw(self) -> None:

@@ -65,11 +65,13 @@ class TrainView(QWidget):
         checks = QHBoxLayout()
         for check in self.builtin.values():
             checks.addWidget(check)
+        checks.addStretch(1)
         form.addRow("Built-in noise", checks)
         snr = QHBoxLayout()
         snr.addWidget(self.snr_min)
         snr.addWidget(QLabel("to"))
         snr.addWidget(self.snr_max)
+        snr.addStretch(1)
         form.addRow("SNR", snr)
         form.addRow("Model", self.model_combo)
         form.addRow("Epochs", self.epochs)
@@ -127,7 +129,8 @@ class TrainView(QWidget):
             return False
         self.run, self._checkpoint = run, ""
         self.bridge.start(run)
-        self.status.setText(f"Training {run.model_name} on {run.speech_dir.name} → {run.out_dir}")
+        self.status.setText(f"Training {run.model_name} on {run.speech_dir.name} → {run.out_dir} "
+                            "(live curves in the Training panel)")
         self._update_buttons()
         return True
 

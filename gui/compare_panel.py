@@ -326,8 +326,9 @@ class ComparePanel(QWidget):
             self.plot.getAxis("bottom").setTicks([[(k, f"{10.0 ** k:g}") for k in range(lo, hi + 1)], []])
             self.plot.setXRange(lo, hi, padding=0.02)
         if comparison.baseline is not None:
-            line = pg.InfiniteLine(comparison.baseline.frechet, angle=0, pen=pg.mkPen("#7f7f7f", style=Qt.PenStyle.DashLine),
-                                   label="real images", labelOpts={"position": 0.9, "color": "#7f7f7f"})
+            line = pg.InfiniteLine(comparison.baseline.frechet, angle=0,
+                                   pen=pg.mkPen("#7f7f7f", style=Qt.PenStyle.DashLine), label="real images",
+                                   labelOpts={"position": 0.9, "color": "#7f7f7f"})
             self.plot.addItem(line)
         for r in comparison.reports:
             if r.frechet is None or not r.ms_per_image:

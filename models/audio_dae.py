@@ -29,8 +29,6 @@ class AudioModel(nn.Module):
     """What the audio models share: a JSON-able ``config``, the sample rate, the channel count, the loss."""
 
     family = "audio"
-    reconstructs = False
-    can_sample = False
     streams = False  # whether ``init_state`` / ``stream_step`` exist
 
     def __init__(self, sample_rate: int, channels: int):
@@ -60,10 +58,6 @@ class AudioModel(nn.Module):
         nn.utils.clip_grad_norm_(self.parameters(), 5.0)
         opt.step()
         return {k: v.detach() for k, v in losses.items()}
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
 
 
 class SeedDenoisingAE(AudioModel):

@@ -42,6 +42,12 @@ class GenerativeModel(nn.Module):
         """Draw ``n`` images from the model's prior; families without a prior raise."""
         raise NotImplementedError(f"{self.family} models have no prior to sample from")
 
+    def sample_latents(self, n: int, temperature: float = 1.0,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ N(0, temperature^2 I), shape (n, latent_dim): the prior draws that ``sample`` decodes in families
+        with a standard-normal prior (VAE, GAN, flow, diffusion noise)."""
+        return torch.randn(n, self.latent_dim, generator=generator, device=self.device) * temperature
+
     @property
     def can_sample(self) -> bool:
         return type(self).sample is not GenerativeModel.sample

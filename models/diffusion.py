@@ -188,8 +188,5 @@ class DiffusionModel(GenerativeModel):
         x = self.diffusion.sample(self.net, z.view(-1, *self.image_shape), self.sample_steps, clip=1.0)
         return ((x + 1) / 2).clamp(0, 1)
 
-    def sample_latents(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, generator=generator, device=self.device) * temperature
-
     def sample(self, n, temperature=1.0, generator=None):
         return self.decode(self.sample_latents(n, temperature, generator))

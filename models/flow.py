@@ -190,8 +190,7 @@ class GlowFlow(GenerativeModel):
         return self._from_logits(h)
 
     def sample(self, n, temperature=1.0, generator=None):
-        z = torch.randn(n, self.latent_dim, generator=generator, device=self.device) * temperature
-        return self.decode(z)
+        return self.decode(self.sample_latents(n, temperature, generator))
 
     # --- likelihood ---------------------------------------------------------------------------
     def bits_per_dim(self, x: torch.Tensor) -> torch.Tensor:

@@ -46,8 +46,8 @@ class Generator(nn.Module):
                                   nn.BatchNorm2d(ws[-1]), nn.ReLU())
         layers: list[nn.Module] = []
         for cin, cout in zip(ws[::-1], [*ws[::-1][1:], ws[0]]):
-            layers += [nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
-                       nn.ReLU()]
+            layers += [nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(cout), nn.ReLU()]
         layers += [nn.Conv2d(ws[0], c, 3, padding=1), nn.Tanh()]
         self.body = nn.Sequential(*layers)
 
@@ -68,7 +68,8 @@ class Discriminator(nn.Module):
         for cout in ws:
             layers += [spectral_norm(nn.Conv2d(c, cout, 4, 2, 1)), nn.LeakyReLU(0.2)]
             c = cout
-        feature_size = c * (padded_size(h, self.multiple) // self.multiple) * (padded_size(w, self.multiple) // self.multiple)
+        m = self.multiple
+        feature_size = c * (padded_size(h, m) // m) * (padded_size(w, m) // m)
         self.body = nn.Sequential(*layers, nn.Flatten(), spectral_norm(nn.Linear(feature_size, 1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,10 +93,6 @@ class DCGAN(GenerativeModel):
         self.discriminator = Discriminator(self.image_shape, list(channels))
 
     # --- generation -------------------------------------------------------------------------
-    def sample_latents(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z ~ N(0, temperature^2 I): the latent codes ``sample`` decodes."""
-        return torch.randn(n, self.latent_dim, generator=generator, device=self.device) * temperature
-
     def decode(self, z):
         return (self.generator(z) + 1) / 2
 

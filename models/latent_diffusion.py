@@ -56,7 +56,8 @@ class LatentDiffusion(GenerativeModel):
             raise ValueError("latent diffusion needs 'base': {'name': ..., 'config': ...} of an autoencoder or VAE")
         base_model = build_model(base["name"], base["config"])
         if base_model.family not in ("ae", "vae"):
-            raise ValueError(f"latent diffusion needs an autoencoder or VAE as its base, not a {base_model.family} model")
+            raise ValueError(f"latent diffusion needs an autoencoder or VAE as its base, "
+                             f"not a {base_model.family} model")
         if tuple(base_model.image_shape) != tuple(int(s) for s in image_shape):
             raise ValueError(f"the base model was trained on images {list(base_model.image_shape)}, "
                              f"not {list(image_shape)}")
@@ -110,9 +111,6 @@ class LatentDiffusion(GenerativeModel):
         """Watch sampling happen: yields (t, the base's decoding of the predicted clean code) per DDIM step."""
         for t, _, c0 in self.diffusion.denoise_steps(self.net, z, steps or self.sample_steps):
             yield t, self.base.decode(c0 * self.code_std + self.code_mean)
-
-    def sample_latents(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        return torch.randn(n, self.latent_dim, generator=generator, device=self.device) * temperature
 
     def sample(self, n, temperature=1.0, generator=None):
         return self.decode(self.sample_latents(n, temperature, generator))

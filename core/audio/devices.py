@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from ..errors import AudioDeviceError
-from .engine import LiveEngine
+from .engine import LiveEngine, stop_at_exit
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,7 @@ class LiveStream:
                                      callback=self._callback, finished_callback=self._finished)
             self._last_callback = time.monotonic()
             self._stream.start()
+            stop_at_exit(self)
         except Exception as exc:  # PortAudioError, ValueError for bad settings
             self.stop()
             raise AudioDeviceError(f"could not open the sound device at {e.rate} Hz, {e.block}-frame blocks, "

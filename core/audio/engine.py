@@ -3,18 +3,22 @@
 ``LiveEngine.process(indata, outdata)`` is called from the audio thread (PortAudio's callback, or a file
 feed's thread). It resamples to the model's rate when the device runs at another rate (libsamplerate,
 streaming), denoises with carried state, mixes dry and wet (or bypasses), writes the output block, and
-updates level meters, scrolling monitors and timing statistics. Everything it writes into is allocated
-up front; it never locks, never waits on the UI, and holds the GIL only for the model step and a few
-numpy operations. The UI reads the monitors and statistics whenever it likes (a torn read costs one
+updates level meters, scrolling monitors and timing statistics. Its queues, monitors and output buffer
+are allocated up front (per block it makes only block-sized temporaries: the model step's tensors, the
+resampler's output); it never locks, never waits on the UI, and holds the GIL only for the model step
+and a few numpy operations. The UI reads the monitors and statistics whenever it likes (a torn read costs one
 frame of a plot, nothing more).
 """
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
+import samplerate
 import torch
 
 from models.audio_dae import AudioModel
@@ -23,6 +27,20 @@ from .stream import Fifo, StreamDenoiser
 
 RESAMPLER = "sinc_fastest"  # libsamplerate: band-limited, ~1 ms of delay, steady output per block
 RESAMPLE_MARGIN = 128  # device-rate samples queued ahead to absorb the resampler's uneven output
+
+_sources: weakref.WeakSet = weakref.WeakSet()  # running streams and feeds, stopped at exit
+
+
+def stop_at_exit(source) -> None:
+    """Stop ``source`` (anything with ``stop()`` that drives an engine) when Python exits: an audio
+    thread still inside torch while the interpreter tears down would abort the process."""
+    _sources.add(source)
+
+
+@atexit.register
+def _stop_sources() -> None:
+    for source in list(_sources):
+        source.stop()
 
 
 class Monitor:
@@ -43,12 +61,9 @@ class Monitor:
             self.buf[:n - first] = x[first:]
         self.written += n
 
-    def latest(self, n: int | None = None) -> np.ndarray:
-        """A copy of the newest ``n`` samples, oldest first."""
-        size = len(self.buf)
-        n = size if n is None else min(n, size)
-        i = self.written % size
-        return np.roll(self.buf, -i)[size - n:]
+    def latest(self) -> np.ndarray:
+        """A copy of the ring, oldest sample first."""
+        return np.roll(self.buf, -(self.written % len(self.buf)))
 
 
 @dataclass
@@ -56,13 +71,10 @@ class LiveStats:
     """Timing and health of the stream, updated by the audio thread."""
     blocks: int = 0
     xruns: int = 0  # blocks the sound system flagged (over/underflow) or the engine ran short on
-    busy_s: float = 0.0  # processing time of the last block
-    busy_max_s: float = 0.0
+    busy_max_s: float = 0.0  # processing time of the slowest block
     rtf: float = 0.0  # smoothed processing time / block duration
     in_peak: float = 0.0
     out_peak: float = 0.0
-    in_rms: float = 0.0
-    out_rms: float = 0.0
 
 
 class LiveEngine:
@@ -81,7 +93,6 @@ class LiveEngine:
         self.monitor_out = Monitor(int(monitor_s * self.model_rate))
         self._thread_ready: int | None = None
         if self.resampling:
-            import samplerate
             self._down = samplerate.Resampler(RESAMPLER, channels=channels)
             self._up = samplerate.Resampler(RESAMPLER, channels=channels)
             self._out = Fifo(channels, 4 * (self.block + RESAMPLE_MARGIN))
@@ -117,8 +128,7 @@ class LiveEngine:
     def _meter(self, indata: np.ndarray, outdata: np.ndarray, busy: float, frames: int) -> None:
         s = self.stats
         s.in_peak, s.out_peak = float(np.abs(indata).max()), float(np.abs(outdata).max())
-        s.in_rms, s.out_rms = float(np.sqrt(np.mean(indata * indata))), float(np.sqrt(np.mean(outdata * outdata)))
-        s.busy_s, s.busy_max_s = busy, max(s.busy_max_s, busy)
+        s.busy_max_s = max(s.busy_max_s, busy)
         rtf = busy * self.rate / frames
         s.rtf = rtf if s.blocks == 0 else 0.95 * s.rtf + 0.05 * rtf
         s.blocks += 1

@@ -7,17 +7,17 @@ import time
 
 import numpy as np
 
-from .engine import LiveEngine
+from .engine import LiveEngine, stop_at_exit
 
 
 class FileFeed:
     """Plays ``wave`` (C, T) at ``engine.rate`` into ``engine`` in blocks, looping; output is discarded
     (kept in ``engine``'s monitors). Same interface as ``LiveStream``: ``start``, ``stop``, ``problem``."""
 
-    def __init__(self, engine: LiveEngine, wave: np.ndarray, loop: bool = True):
+    def __init__(self, engine: LiveEngine, wave: np.ndarray):
         if wave.shape[0] != engine.channels:
             raise ValueError(f"the wave has {wave.shape[0]} channels, the engine {engine.channels}")
-        self.engine, self.loop = engine, loop
+        self.engine = engine
         self.wave = np.ascontiguousarray(wave.T, dtype=np.float32)  # (T, C) like PortAudio's blocks
         self.device_latency_ms = 0.0
         self.problem = ""
@@ -26,6 +26,7 @@ class FileFeed:
 
     def start(self) -> "FileFeed":
         self._thread.start()
+        stop_at_exit(self)
         return self
 
     def _main(self) -> None:
@@ -40,11 +41,7 @@ class FileFeed:
                 block[:n] = self.wave[pos:pos + n]
                 block[n:] = 0.0
                 e.process(block, out)
-                pos += n
-                if pos >= len(self.wave):
-                    if not self.loop:
-                        return
-                    pos = 0
+                pos = 0 if pos + n >= len(self.wave) else pos + n
                 deadline += period
                 late = time.monotonic() - deadline
                 if late > period:  # fell a whole block behind: a dropout, as a sound card would see it
@@ -54,10 +51,6 @@ class FileFeed:
                     self._stop.wait(-late)
         except Exception as exc:
             self.problem = f"the audio processing failed ({type(exc).__name__}: {exc})"
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive() and not self._stop.is_set()
 
     def stop(self) -> None:
         self._stop.set()
