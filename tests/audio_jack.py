@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 RATE, PERIOD = 16000, 256
 
@@ -25,6 +26,18 @@ def jack_available() -> str:
     return ""
 
 
+def clear_stale_jack_state() -> None:
+    """Remove the shared-memory files of JACK servers that died without cleaning up (killed ones).
+
+    JACK's registry holds at most 8 servers and reclaims a dead entry only for a server of the same
+    name, so killed test servers would fill it ("Too many servers already active"). Only done while no
+    jackd runs on this machine, when every such file is stale."""
+    if subprocess.run(["pgrep", "-x", "jackd"], capture_output=True).returncode == 0:
+        return
+    for f in Path("/dev/shm").glob("jack*"):
+        shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink(missing_ok=True)
+
+
 class JackServer:
     """``jackd --no-realtime -d dummy`` under a unique server name (so parallel runs do not meet)."""
 
@@ -36,6 +49,7 @@ class JackServer:
 
     def start(self, timeout_s: float = 15.0) -> "JackServer":
         import jack
+        clear_stale_jack_state()
         os.environ["JACK_DEFAULT_SERVER"] = self.name  # PortAudio's JACK backend connects to the default server
         self.process = subprocess.Popen(["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r",
                                          str(self.rate), "-p", str(self.period)],
@@ -47,8 +61,9 @@ class JackServer:
                 break
             except jack.JackOpenError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
+                    code = self.process.poll()
                     self.stop()
-                    raise RuntimeError(f"jackd did not start (exit code {self.process.returncode})")
+                    raise RuntimeError(f"jackd did not start (exit code {code})")
                 time.sleep(0.1)
         from core.audio.devices import list_devices
         list_devices(rescan=True)
