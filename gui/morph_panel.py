@@ -2,7 +2,7 @@
 attribute vectors (mean code of group A minus mean code of group B: the lecture's "smile vector").
 
 A and B come from the item picked on the map, a small data browser, or an image file (encoded into the
-model's image shape). Encoding, the strip and vectors run as background ``Task``s; the scrub and
+model's image shape). Encoding and vectors run as background ``Task``s; the strip, the scrub and
 strength sliders decode live on latest-value-wins threads. With no model, "Faces demo" loads the
 Olivetti faces and trains a face VAE for half a minute: faces are this panel's default playground.
 """
@@ -97,11 +97,13 @@ class MorphPanel(QWidget):
         self.strip_images: torch.Tensor | None = None
         self.vector_images: torch.Tensor | None = None  # A and A + strength × vector, as on screen
         self._generation = 0
+        self.strip_live = LatestOnly("morph-strip", self)  # in order, newest wins: no stale strip on top
+        self.strip_live.done.connect(self._on_strip)
         self.scrub_live = LatestOnly("morph-scrub", self)
         self.scrub_live.done.connect(self._on_scrubbed)
         self.vector_live = LatestOnly("morph-vector", self)
         self.vector_live.done.connect(self._on_vector_applied)
-        for runner in (self.scrub_live, self.vector_live):
+        for runner in (self.strip_live, self.scrub_live, self.vector_live):
             runner.failed.connect(lambda _tag, message, _tb: self._problem(message))
 
         # --- no model: the faces demo
@@ -348,13 +350,10 @@ class MorphPanel(QWidget):
             return
         steps, method = self.steps_spin.value(), self.method
         codes = latent.interpolate(*self.codes, steps, method)
-        generation = self._generation
-        task = Task(latent.decode_codes, self.model, codes, parent=self)
-        task.done.connect(lambda images: self._on_strip(generation, images, method))
-        task.failed.connect(lambda message, _tb: self._problem(message))
-        task.start()
+        self.strip_live.submit((self._generation, method), latent.decode_codes, self.model, codes)
 
-    def _on_strip(self, generation: int, images: torch.Tensor, method: str) -> None:
+    def _on_strip(self, tag: tuple, images: torch.Tensor) -> None:
+        generation, method = tag
         if generation != self._generation:
             return
         self.strip_images = images

@@ -18,7 +18,7 @@ import traceback
 from typing import Any, Callable
 
 import shiboken6
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from core.errors import LatentExplorerError
 
@@ -62,10 +62,11 @@ _dispatcher: _Dispatcher | None = None
 
 
 def _the_dispatcher() -> _Dispatcher:
-    """The dispatcher, created on first use; the first use must be on the UI thread."""
+    """The dispatcher, created on first use (from any thread) and living on the UI thread."""
     global _dispatcher
     if _dispatcher is None:
         _dispatcher = _Dispatcher()
+        _dispatcher.moveToThread(QCoreApplication.instance().thread())
     return _dispatcher
 
 
