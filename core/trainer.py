@@ -96,7 +96,60 @@ def model_config_for(name: str, data: ImageData, train_idx: np.ndarray, **overri
     return {"image_shape": list(data.image_shape), "mean": mean, "std": std, **overrides}
 
 
-class Trainer:
+class TrainerBase:
+    """What every trainer shares: resuming from a checkpoint, atomic saves of finite weights, the metrics
+    log, and the NaN guard. Subclasses set ``run``, ``cfg``, ``model``, ``optimizers``, ``on_event``,
+    ``history``, ``log``, the counters ``epoch``/``step``/``epoch_step``, and add ``_train_state_extra``."""
+
+    def _restore(self, payload: dict) -> None:
+        try:
+            self.model.load_state_dict(payload["state_dict"])
+            for name, state in payload.get("optimizers", {}).items():
+                if name in self.optimizers:
+                    self.optimizers[name].load_state_dict(state)
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"the checkpoint does not fit model {self.run.model_name!r} "
+                                  f"({str(exc).splitlines()[0][:200]})") from exc
+        ts = payload.get("train_state", {})
+        self.epoch, self.step, self.epoch_step = (int(ts.get(k, 0)) for k in ("epoch", "step", "epoch_step"))
+        self.history = list(payload.get("history", []))
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.run.out_dir / "checkpoint.pt" if self.run.out_dir else None
+
+    def _train_state_extra(self) -> dict:
+        """What this kind of run needs besides the counters to be resumed (its data, its split)."""
+        return {}
+
+    def save(self, path: Path | None = None) -> Path | None:
+        """Write a checkpoint (atomically); refuses weights that are no longer finite, keeping the old file."""
+        path = path or self.checkpoint_path
+        if path is None:
+            return None
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            raise TrainingError(f"the weights stopped being finite numbers at step {self.step}; not saved. "
+                                "Try a lower learning rate")
+        train_state = {"epoch": self.epoch, "step": self.step, "epoch_step": self.epoch_step,
+                       "config": asdict(self.cfg), "dataset": self.run.dataset_source, **self._train_state_extra()}
+        save_checkpoint(path, self.model, self.optimizers, train_state, self.history)
+        self.on_event({"type": "checkpoint", "path": str(path)})
+        return path
+
+    def _emit_metrics(self, row: dict) -> None:
+        self.history.append(row)
+        if self.log:
+            self.log.write(row)
+        self.on_event({"type": "metrics", **row})
+
+    def _check_finite(self, loss: float, where: str) -> None:
+        if not math.isfinite(loss):
+            last = self.checkpoint_path
+            raise TrainingError(f"the loss became {loss} {where}; stopped. Try a lower learning rate"
+                                + (f"; the last good checkpoint is {last}" if last and last.exists() else ""))
+
+
+class Trainer(TrainerBase):
     def __init__(self, run: Run, on_event: Callable[[dict], None] = lambda e: None, control: Control | None = None):
         self.run = run
         self.cfg = run.config
@@ -122,19 +175,6 @@ class Trainer:
         self._val_ss_tot: float | None = None
 
     # --- checkpoints ----------------------------------------------------------------------
-    def _restore(self, payload: dict) -> None:
-        try:
-            self.model.load_state_dict(payload["state_dict"])
-            for name, state in payload.get("optimizers", {}).items():
-                if name in self.optimizers:
-                    self.optimizers[name].load_state_dict(state)
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"the checkpoint does not fit model {self.run.model_name!r} "
-                                  f"({str(exc).splitlines()[0][:200]})") from exc
-        ts = payload.get("train_state", {})
-        self.epoch, self.step, self.epoch_step = (int(ts.get(k, 0)) for k in ("epoch", "step", "epoch_step"))
-        self.history = list(payload.get("history", []))
-
     def _load_initial(self, state: dict) -> None:
         """Start from ``state`` for the parameters it names; every name must belong to the model."""
         try:
@@ -145,32 +185,10 @@ class Trainer:
             raise CheckpointError(f"initial weights do not fit model {self.run.model_name!r} "
                                   f"({str(exc).splitlines()[0][:200]})") from exc
 
-    @property
-    def checkpoint_path(self) -> Path | None:
-        return self.run.out_dir / "checkpoint.pt" if self.run.out_dir else None
-
-    def save(self, path: Path | None = None) -> Path | None:
-        """Write a checkpoint (atomically); refuses weights that are no longer finite, keeping the old file."""
-        path = path or self.checkpoint_path
-        if path is None:
-            return None
-        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
-            raise TrainingError(f"the weights stopped being finite numbers at step {self.step}; not saved. "
-                                "Try a lower learning rate")
-        train_state = {"epoch": self.epoch, "step": self.step, "epoch_step": self.epoch_step,
-                       "config": asdict(self.cfg), "dataset": self.run.dataset_source,
-                       "val_indices": self.val_idx.tolist()}
-        save_checkpoint(path, self.model, self.optimizers, train_state, self.history)
-        self.on_event({"type": "checkpoint", "path": str(path)})
-        return path
+    def _train_state_extra(self) -> dict:
+        return {"val_indices": self.val_idx.tolist()}
 
     # --- the loop -------------------------------------------------------------------------
-    def _emit_metrics(self, row: dict) -> None:
-        self.history.append(row)
-        if self.log:
-            self.log.write(row)
-        self.on_event({"type": "metrics", **row})
-
     def _batch(self, idx: torch.Tensor) -> torch.Tensor:
         """Images ``idx`` as floats in [0, 1] on the training device (from the float cache, or sent as bytes)."""
         x = self._pixels.index_select(0, idx.to(self._pixels.device))
@@ -227,12 +245,6 @@ class Trainer:
         sizes = torch.tensor([n for _, n in pending], dtype=torch.float32)
         values = torch.stack([torch.stack([v.float() for v in losses.values()]) for losses, _ in pending]).cpu()
         return dict(zip(pending[0][0], ((values * sizes[:, None]).sum(0) / sizes.sum()).tolist()))
-
-    def _check_finite(self, loss: float, where: str) -> None:
-        if not math.isfinite(loss):
-            last = self.checkpoint_path
-            raise TrainingError(f"the loss became {loss} {where}; stopped. Try a lower learning rate"
-                                + (f"; the last good checkpoint is {last}" if last and last.exists() else ""))
 
     def train(self) -> str:
         """Train to ``config.epochs``; returns how it ended: ``finished`` or ``stopped``.

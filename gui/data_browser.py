@@ -6,23 +6,15 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QListView, QVBoxLayout,
                                QWidget)
 
 from core.data import ImageData
 
+from .image_grid import image_to_qimage
+
 THUMB = 56  # px
-
-
-def to_qimage(image: np.ndarray) -> QImage:
-    """A uint8 (C, H, W) image, grey or RGB, as a QImage (owning its pixels)."""
-    c, h, w = image.shape
-    if c == 1:
-        pixels = np.ascontiguousarray(image[0])
-        return QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-    pixels = np.ascontiguousarray(image[:3].transpose(1, 2, 0))
-    return QImage(pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 def item_label(data: ImageData, index: int) -> str:
@@ -57,7 +49,7 @@ class ThumbnailModel(QAbstractListModel):
         item = int(self.indices[index.row()])
         if role == Qt.ItemDataRole.DecorationRole:
             if item not in self._cache:
-                image = to_qimage(self.data_set.images[item].numpy())
+                image = image_to_qimage(self.data_set.images[item].numpy())
                 mode = Qt.TransformationMode.FastTransformation if image.width() < THUMB else \
                     Qt.TransformationMode.SmoothTransformation
                 self._cache[item] = QPixmap.fromImage(image.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,

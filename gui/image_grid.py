@@ -12,6 +12,16 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from core.imaging import tile
 
 
+def image_to_qimage(image: np.ndarray) -> QImage:
+    """A uint8 (C, H, W) image (C = 1 or 3) as a QImage (its own copy of the pixels)."""
+    c, h, w = image.shape
+    if c == 1:
+        pixels = np.ascontiguousarray(image[0])
+        return QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+    pixels = np.ascontiguousarray(image[:3].transpose(1, 2, 0))
+    return QImage(pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
 class _Canvas(QWidget):
     """Paints one QImage scaled to fit, aspect kept; crisp pixels when blown up."""
 

@@ -18,11 +18,13 @@ import numpy as np
 import pyqtgraph as pg
 import torch
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QCursor, QImage, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import QColor, QCursor, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QToolTip
 from scipy.spatial import cKDTree
 
 from core.embedding import points_in_polygon
+
+from .image_grid import image_to_qimage
 
 MAX_THUMBNAILS = 400
 OCCUPANCY = 4.0  # thumbnails show when the items in view are at most this many per occupied cell
@@ -42,16 +44,6 @@ def class_colours(n: int) -> list[QColor]:
     if n <= len(TAB10):
         return [QColor(c) for c in TAB10[:max(n, 1)]]
     return [pg.intColor(i, hues=n, values=1, maxValue=220, minValue=150) for i in range(n)]
-
-
-def image_to_qimage(image: np.ndarray) -> QImage:
-    """A uint8 (C, H, W) image (C = 1 or 3) as a QImage (its own copy of the pixels)."""
-    c, h, w = image.shape
-    if c == 1:
-        pixels = np.ascontiguousarray(image[0])
-        return QImage(pixels.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-    pixels = np.ascontiguousarray(image[:3].transpose(1, 2, 0))
-    return QImage(pixels.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
 def thumbnail_pixmap(image: np.ndarray, size: int, frame: QColor | None = None, border: int = 2) -> QPixmap:

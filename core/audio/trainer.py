@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -20,11 +20,10 @@ import torch
 
 from models import build_model
 
-from ..checkpoint import save_checkpoint
 from ..device import pick_device, training_threads
 from ..errors import CheckpointError, TrainingError
 from ..metrics import MetricsLog
-from ..trainer import Control, TrainConfig
+from ..trainer import Control, TrainConfig, TrainerBase
 from .dataset import MixConfig, SpeechNoiseData
 from .metrics import si_sdr
 from .spectrum import spectrogram_db, spectrogram_image
@@ -73,7 +72,7 @@ def _pad_stack(waves: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-class AudioTrainer:
+class AudioTrainer(TrainerBase):
     def __init__(self, run: AudioRun, on_event: Callable[[dict], None] = lambda e: None,
                  control: Control | None = None):
         self.run, self.cfg, self.on_event = run, run.config, on_event
@@ -95,38 +94,10 @@ class AudioTrainer:
         self.steps_per_epoch = max(1, math.ceil(len(self.data.train_speech) / self.cfg.batch_size))
 
     # --- checkpoints ----------------------------------------------------------------------
-    def _restore(self, payload: dict) -> None:
-        try:
-            self.model.load_state_dict(payload["state_dict"])
-            for name, state in payload.get("optimizers", {}).items():
-                if name in self.optimizers:
-                    self.optimizers[name].load_state_dict(state)
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"the checkpoint does not fit model {self.run.model_name!r} "
-                                  f"({str(exc).splitlines()[0][:200]})") from exc
-        ts = payload.get("train_state", {})
-        self.epoch, self.step, self.epoch_step = (int(ts.get(k, 0)) for k in ("epoch", "step", "epoch_step"))
-        self.history = list(payload.get("history", []))
-
-    @property
-    def checkpoint_path(self) -> Path | None:
-        return self.run.out_dir / "checkpoint.pt" if self.run.out_dir else None
-
-    def save(self, path: Path | None = None) -> Path | None:
-        path = path or self.checkpoint_path
-        if path is None:
-            return None
-        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
-            raise TrainingError(f"the weights stopped being finite numbers at step {self.step}; not saved. "
-                                "Try a lower learning rate")
+    def _train_state_extra(self) -> dict:
         run = self.run
-        train_state = {"epoch": self.epoch, "step": self.step, "epoch_step": self.epoch_step,
-                       "config": asdict(self.cfg), "dataset": run.dataset_source,
-                       "speech_dir": str(run.speech_dir), "noise_dir": str(run.noise_dir) if run.noise_dir else None,
-                       "mix": run.mix.to_dict(), "val_files": self.data.val_files}
-        save_checkpoint(path, self.model, self.optimizers, train_state, self.history)
-        self.on_event({"type": "checkpoint", "path": str(path)})
-        return path
+        return {"speech_dir": str(run.speech_dir), "noise_dir": str(run.noise_dir) if run.noise_dir else None,
+                "mix": run.mix.to_dict(), "val_files": self.data.val_files}
 
     # --- evaluation -----------------------------------------------------------------------
     @torch.inference_mode()
@@ -173,18 +144,6 @@ class AudioTrainer:
         out = si_sdr(self.model(noisy), clean)
         self.model.train()
         return float(out.mean()), float((out - si_sdr(noisy, clean)).mean())
-
-    def _check_finite(self, loss: float, where: str) -> None:
-        if not math.isfinite(loss):
-            last = self.checkpoint_path
-            raise TrainingError(f"the loss became {loss} {where}; stopped. Try a lower learning rate"
-                                + (f"; the last good checkpoint is {last}" if last and last.exists() else ""))
-
-    def _emit_metrics(self, row: dict) -> None:
-        self.history.append(row)
-        if self.log:
-            self.log.write(row)
-        self.on_event({"type": "metrics", **row})
 
     # --- the loop -------------------------------------------------------------------------
     def train(self) -> str:
