@@ -1,6 +1,8 @@
 """The embedding map's engine: encode a whole data set through a model (batched, with progress and
 cancel), cache the codes, project them to the plane, and answer questions about one item: its nearest
 neighbours by latent distance, its reconstruction, and for VAEs the spread of decodes sampled from q(z|x).
+Models that sample can instead be mapped by generated samples: z drawn from the prior, decoded, and the z
+codes mapped with the generated images (a GAN's encoder is slow inversion by optimisation).
 
 Without a model the map is of pixel space (the images' first principal components), a baseline that
 shows what a model adds. Codes and maps are cached on disk by content: a model's codes by the hash of
@@ -31,6 +33,8 @@ ENCODE_BATCH = 256
 PIXEL_PCA_SAMPLE = 5000
 #: Decodes drawn from q(z|x) for the uncertainty picture.
 SPREAD_SAMPLES = 32
+#: How many prior draws a map of generated samples shows by default.
+GENERATED_SAMPLES = 2000
 
 
 @dataclass
@@ -39,7 +43,8 @@ class Embedding:
     codes: np.ndarray  # (N, D) float32: latent codes, or pixel principal components
     coords: np.ndarray  # (N, 2) float32
     method: str  # a key of projection.METHODS
-    space: str  # "latent" or "pixels"
+    space: str  # "latent", "pixels" or "generated"
+    images: torch.Tensor | None = None  # uint8 (N, C, H, W) generated images ("generated" space only)
 
 
 def _no_progress(_fraction: float, _text: str) -> None:
@@ -107,6 +112,35 @@ def cached_codes(model: GenerativeModel, data: ImageData, cache_dir: Path | None
     return codes
 
 
+@torch.no_grad()
+def generate_samples(model: GenerativeModel, n: int = GENERATED_SAMPLES, *, temperature: float = 1.0, seed: int = 0,
+                     batch_size: int = ENCODE_BATCH, progress: Progress | None = None,
+                     cancel: threading.Event | None = None) -> tuple[np.ndarray, torch.Tensor]:
+    """``n`` codes z (n, latent_dim) float32 drawn from the prior (reproducible by ``seed``) and their
+    decodes as uint8 images (n, C, H, W), decoded in batches with progress and cancel."""
+    report = progress or _no_progress
+    if not model.can_sample:
+        raise LatentExplorerError(f"{model.family} models have no prior to sample from")
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    z = model.sample_latents(n, temperature, gen)
+    was_training = model.training
+    model.eval()
+    parts = []
+    try:
+        for start in range(0, n, batch_size):
+            _check(cancel)
+            images = model.decode(z[start:start + batch_size]).float().clamp(0, 1)
+            parts.append(images.mul(255).round().byte().cpu())
+            done = min(start + batch_size, n)
+            report(done / n, f"generating: {done:,} of {n:,} samples")
+    finally:
+        model.train(was_training)
+    codes = z.float().cpu().numpy()
+    if not np.isfinite(codes).all():
+        raise LatentExplorerError("the prior draws contain NaN or infinite values")
+    return codes, torch.cat(parts)
+
+
 def pixel_codes(data: ImageData, dim: int = INPUT_DIM, seed: int = 0) -> np.ndarray:
     """The images' first ``dim`` principal components (fitted on a sample): the map's pixel space."""
     n = len(data)
@@ -138,6 +172,16 @@ def compute_map(model: GenerativeModel | None, data: ImageData, method: str = "u
     else:
         codes, space = cached_codes(model, data, cache_dir, batch_size=batch_size, progress=report,
                                     cancel=cancel), "latent"
+    return project_codes(codes, space, method, seed=seed, cache_dir=cache_dir, progress=report, cancel=cancel,
+                         isolate=isolate)
+
+
+def project_codes(codes: np.ndarray, space: str, method: str, *, seed: int | None = None,
+                  cache_dir: Path | None = None, progress: Progress | None = None,
+                  cancel: threading.Event | None = None, isolate: bool = True,
+                  images: torch.Tensor | None = None) -> Embedding:
+    """The map of ``codes`` by ``method``, cached under ``cache_dir/maps`` by the codes' hash."""
+    report = progress or _no_progress
     _check(cancel)
     cache = ArrayCache(Path(cache_dir) / "maps") if cache_dir is not None else None
     key = hashlib.sha1(f"{method}-{seed}-{codes.shape}".encode() + codes.tobytes()).hexdigest()[:24]
@@ -146,7 +190,21 @@ def compute_map(model: GenerativeModel | None, data: ImageData, method: str = "u
         coords = project(codes, method, seed=seed, progress=report, cancel=cancel, isolate=isolate)
         if cache:
             cache.put(key, coords)
-    return Embedding(codes, coords, method, space)
+    return Embedding(codes, coords, method, space, images)
+
+
+def compute_generated_map(model: GenerativeModel, method: str = "umap", n: int = GENERATED_SAMPLES, *,
+                          temperature: float = 1.0, seed: int = 0, cache_dir: Path | None = None,
+                          progress: Progress | None = None, cancel: threading.Event | None = None,
+                          isolate: bool = True, batch_size: int = ENCODE_BATCH) -> Embedding:
+    """The map of ``n`` generated samples: their prior codes z projected by ``method``, with the
+    generated images in ``Embedding.images`` (space "generated")."""
+    if method not in METHODS:
+        raise LatentExplorerError(f"unknown projection {method!r}; choose from {', '.join(METHODS)}")
+    codes, images = generate_samples(model, n, temperature=temperature, seed=seed, batch_size=batch_size,
+                                     progress=progress, cancel=cancel)
+    return project_codes(codes, "generated", method, seed=seed, cache_dir=cache_dir, progress=progress,
+                         cancel=cancel, isolate=isolate, images=images)
 
 
 def knn_accuracy(coords: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray,
@@ -201,8 +259,12 @@ class ItemView:
 
 def inspect_item(model: GenerativeModel | None, data: ImageData, embedding: Embedding, index: int,
                  k: int = 8) -> ItemView:
-    """Everything about item ``index`` the inspector shows; the model parts only in latent space."""
+    """Everything about item ``index`` the inspector shows; the model parts only in latent space. A
+    generated sample shows its image, its z and its nearest generated samples by z."""
     neighbours, distances = nearest_neighbours(embedding.codes, index, k)
+    if embedding.space == "generated":
+        return ItemView(index, embedding.images[index].numpy(), neighbours, distances,
+                        code=embedding.codes[index].copy())
     view = ItemView(index, data.images[index].numpy(), neighbours, distances)
     if model is not None and embedding.space == "latent":
         was_training = model.training

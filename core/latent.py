@@ -18,7 +18,7 @@ import torch
 from models import GenerativeModel
 
 from .data import ImageData
-from .errors import LatentExplorerError
+from .errors import Cancelled, LatentExplorerError
 
 #: Latents up to this size get one slider per dimension; larger ones get sliders along principal directions.
 MAX_DIM_SLIDERS = 64
@@ -68,12 +68,43 @@ def reconstruct(model: GenerativeModel, images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_grid(model: GenerativeModel, n: int, temperature: float = 1.0, seed: int = 0) -> torch.Tensor:
-    """``n`` images from the model's prior, reproducible for a given seed (on the CPU)."""
+def sample_grid(model: GenerativeModel, n: int, temperature: float = 1.0, seed: int = 0,
+                batch_size: int | None = None) -> torch.Tensor:
+    """``n`` images from the model's prior, reproducible for a given seed (on the CPU), drawn ``batch_size``
+    at a time (default: all at once)."""
     if not model.can_sample:
         raise LatentExplorerError(f"{model.family} models have no prior to sample from")
     gen = torch.Generator(device=model.device).manual_seed(seed)
-    return model.sample(n, temperature=temperature, generator=gen).float().clamp(0, 1).cpu()
+    batch_size = batch_size or n
+    return torch.cat([model.sample(min(batch_size, n - i), temperature=temperature, generator=gen).float().clamp(0, 1)
+                      .cpu() for i in range(0, n, batch_size)])
+
+
+def can_watch_denoising(model: GenerativeModel | None) -> bool:
+    """Whether the model samples by denoising step by step (diffusion families with ``denoise_steps``)."""
+    return model is not None and model.can_sample and callable(getattr(model, "denoise_steps", None))
+
+
+@torch.no_grad()
+def denoise_grid(model: GenerativeModel, n: int, temperature: float = 1.0, seed: int = 0, on_step=None,
+                 progress=None, cancel=None) -> torch.Tensor:
+    """``sample_grid`` for a diffusion model, watched: after each DDIM step calls ``on_step(t, step, steps,
+    images)`` with the predicted clean images (CPU, [0, 1]); returns the last ones, the samples. Checks
+    ``cancel`` (a threading.Event) between steps and raises ``Cancelled``; ``progress(fraction, text)``
+    follows the ``gui.jobs.Job`` protocol."""
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    z = model.sample_latents(n, temperature, gen)
+    steps = len(model.diffusion.schedule(model.sample_steps)) - 1  # the jumps denoise_steps makes
+    images = None
+    for step, (t, x0) in enumerate(model.denoise_steps(z, steps), start=1):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        images = x0.float().clamp(0, 1).cpu()
+        if on_step is not None:
+            on_step(t, step, steps, images)
+        if progress is not None:
+            progress(step / steps, f"denoising step {step}/{steps} (t = {t})")
+    return images
 
 
 # --- slider axes ------------------------------------------------------------------------------

@@ -89,6 +89,10 @@ class Run:
     resume: dict | None = None  # a checkpoint payload to continue from
     init_state: dict | None = None  # weights for part of a fresh model (e.g. a latent diffusion's "base.*")
 
+    def build_trainer(self, on_event: Callable[[dict], None], control: "Control | None" = None) -> "Trainer":
+        """The loop for this kind of run (``core.audio`` runs build their own)."""
+        return Trainer(self, on_event, control)
+
 
 def model_config_for(name: str, data: ImageData, train_idx: np.ndarray, **overrides) -> dict:
     """The model config for ``data``: its image shape and normalisation statistics, plus overrides."""

@@ -1,4 +1,4 @@
-"""Run a ``Trainer`` (or a run's own ``build_trainer()``) in a background thread; events go through a queue.
+"""Run the trainer a run builds (``run.build_trainer()``) in a background thread; events go through a queue.
 
 Whoever drives the worker (the GUI's bridge, a test, a benchmark) drains ``events`` at its own pace;
 nothing here blocks the caller. A crash inside the thread becomes an ``error`` event, never a dead app.
@@ -11,15 +11,15 @@ import traceback
 
 from .device import leave_a_core_for_the_ui
 from .errors import LatentExplorerError
-from .trainer import Control, Run, Trainer
+from .trainer import Control, Run, TrainerBase
 
 
 class TrainingWorker:
-    def __init__(self, run: Run):
+    def __init__(self, run: Run):  # or a core.audio AudioRun: anything with build_trainer()
         self.run = run
         self.events: queue.Queue[dict] = queue.Queue()
         self.control = Control()
-        self.trainer: Trainer | None = None
+        self.trainer: TrainerBase | None = None
         self._thread = threading.Thread(target=self._main, name="latent-explorer-training", daemon=True)
 
     def start(self) -> "TrainingWorker":
@@ -29,9 +29,7 @@ class TrainingWorker:
     def _main(self) -> None:
         leave_a_core_for_the_ui()
         try:
-            build = getattr(self.run, "build_trainer", None)  # a run with its own loop (audio) builds it
-            self.trainer = (build(self.events.put, self.control) if build
-                            else Trainer(self.run, self.events.put, self.control))
+            self.trainer = self.run.build_trainer(self.events.put, self.control)
             self.trainer.train()
         except LatentExplorerError as exc:
             self.events.put({"type": "error", "message": str(exc)})

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..checkpoint import load_checkpoint
 from ..device import pick_device
 from ..errors import LatentExplorerError
-from ..imaging import save_png, tile, to_uint8, upscale
+from ..imaging import save_grid, to_uint8
+from ..latent import sample_grid
 
 SUFFIXES = (".npz", ".png")
 
@@ -34,23 +34,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 
 
-@torch.no_grad()
-def draw(model, n: int, temperature: float = 1.0, seed: int = 0, batch_size: int = 256) -> np.ndarray:
-    """``n`` samples as uint8 (N, C, H, W), reproducible for a seed."""
-    if not model.can_sample:
-        raise LatentExplorerError(f"a {model.family} model has no prior to sample from; sample a VAE, GAN, flow or "
-                                  "diffusion model")
-    gen = torch.Generator(device=model.device).manual_seed(seed)
-    return np.concatenate([to_uint8(model.sample(min(batch_size, n - i), temperature, gen))
-                           for i in range(0, n, batch_size)])
-
-
 def write_samples(path: Path, images: np.ndarray) -> Path:
-    """uint8 (N, C, H, W) images as an .npz (N x H x W or N x H x W x C) or a PNG grid."""
+    """uint8 (N, C, H, W) images as an .npz (N x H x W or N x H x W x C) or a PNG grid (cells about 32 pixels)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".png":
-        grid = tile(images, ncols=math.ceil(math.sqrt(len(images))))
-        return save_png(path, upscale(grid, max(1, 32 // images.shape[2])))
+        return save_grid(path, images, ncols=math.ceil(math.sqrt(len(images))), cell=32)
     array = images[:, 0] if images.shape[1] == 1 else images.transpose(0, 2, 3, 1)
     np.savez_compressed(path, images=np.ascontiguousarray(array))
     return path
@@ -67,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             raise LatentExplorerError(f"--steps is for diffusion models, not {model.family}")
         model.sample_steps = max(1, args.steps)
     start = time.perf_counter()
-    images = draw(model, args.n, args.temperature, args.seed, args.batch_size)
+    images = to_uint8(sample_grid(model, args.n, args.temperature, args.seed, args.batch_size))
     seconds = time.perf_counter() - start
     write_samples(args.out, images)
     print(f"wrote {args.n} samples of {model.name} to {args.out} ({args.n / seconds:.1f} images/s)", file=sys.stderr)

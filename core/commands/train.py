@@ -13,7 +13,7 @@ from ..data import BUILTIN, load_dataset
 from ..device import pick_device
 from ..errors import LatentExplorerError
 from ..model_setup import base_model_setup
-from ..trainer import Run, TrainConfig, Trainer, model_config_for
+from ..trainer import Run, TrainConfig, model_config_for
 from . import train_audio
 
 
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
             bar.refresh()
 
     try:
-        (Trainer(r, on_event) if isinstance(r, Run) else r.build_trainer(on_event)).train()
+        r.build_trainer(on_event).train()
     finally:
         bar.close()
     print(f"wrote {args.out / 'checkpoint.pt'} and {args.out / 'metrics.jsonl'}")
