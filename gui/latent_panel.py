@@ -3,7 +3,8 @@
 One slider per latent dimension (latents up to 64 dims) or per principal direction of the data's codes;
 each spans about ±3σ of the codes. Moving a slider decodes live on a latest-value-wins background
 thread (``gui.latest``), so the picture follows the hand and never queues up stale positions. Code
-statistics, traversals and sample grids run as background ``Task``s.
+statistics, traversals and sample grids run as background ``Task``s; for diffusion models, "Show denoising"
+draws the sample grid as a cancellable ``Job`` that shows the predicted clean images after every DDIM step.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
                                QPushButton, QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from core import latent
@@ -20,8 +21,9 @@ from core.quicktrain import train_briefly
 
 from .context import AppContext
 from .image_grid import ImageGrid
+from .jobs import Job
 from .latest import LatestOnly
-from .tasks import Task
+from .tasks import Task, post
 
 SLIDER_STEPS = 1000  # integer positions across a slider's ±3σ
 PNG_FILTER = "PNG images (*.png)"
@@ -29,6 +31,7 @@ PNG_FILTER = "PNG images (*.png)"
 
 class LatentPanel(QWidget):
     decoded = Signal(int)  # the request number of the code now on screen (benchmarks wait on it)
+    denoise_shown = Signal(int, int)  # (step, steps): a denoising step's predictions are on screen
 
     def __init__(self, context: AppContext, bridge=None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -40,6 +43,8 @@ class LatentPanel(QWidget):
         self._generation = 0  # bumps when the model or data change; older results are dropped
         self._rng = np.random.default_rng()
         self.traversal_images = self.sample_images = None
+        self._sampling = 0  # numbers the sample grids drawn; only the newest one may reach the screen
+        self._sample_job: Job | None = None  # the denoising being watched, if any
         self.live = LatestOnly("latent-sliders", self)
         self.live.done.connect(self._on_decoded)
         self.live.failed.connect(lambda _tag, message, _tb: self._problem(message))
@@ -116,14 +121,18 @@ class LatentPanel(QWidget):
         self.new_seed_button = QPushButton("New seed")
         self.new_seed_button.setToolTip("Pick a fresh seed and draw")
         self.save_samples_button = QPushButton("Save PNG…")
+        self.denoise_check = QCheckBox("Show denoising")
+        self.denoise_check.setToolTip("Diffusion models: watch the grid form, the predicted clean images after "
+                                      "every denoising step (drawing again cancels)")
+        self.denoise_check.setVisible(False)
         self.sample_button.clicked.connect(self.sample)
         self.new_seed_button.clicked.connect(self.new_seed)
         self.save_samples_button.clicked.connect(lambda: self.save_samples())
         self.samples_view = ImageGrid("Samples from the prior")
         samples_box = QGroupBox("Generation")
         row = QHBoxLayout()
-        for w in (self.grid_combo, self.temperature_spin, self.seed_spin, self.sample_button, self.new_seed_button,
-                  self.save_samples_button):
+        for w in (self.grid_combo, self.temperature_spin, self.seed_spin, self.denoise_check, self.sample_button,
+                  self.new_seed_button, self.save_samples_button):
             row.addWidget(w)
         row.addStretch(1)
         box = QVBoxLayout(samples_box)
@@ -155,6 +164,7 @@ class LatentPanel(QWidget):
     def refresh(self) -> None:
         """Start over for the context's model and data: measure the codes, then rebuild the sliders."""
         self._generation += 1
+        self._cancel_sampling()
         self.stats = self.z = None
         self._update_buttons()
         if self.model is None:
@@ -215,8 +225,10 @@ class LatentPanel(QWidget):
         for w in (self.random_button, self.reset_button, self.traverse_button, self.axis_combo, self.steps_spin):
             w.setEnabled(ready)
         can_sample = ready and self.model.can_sample
-        for w in (self.sample_button, self.new_seed_button, self.grid_combo, self.temperature_spin, self.seed_spin):
+        for w in (self.sample_button, self.new_seed_button, self.grid_combo, self.temperature_spin, self.seed_spin,
+                  self.denoise_check):
             w.setEnabled(can_sample)
+        self.denoise_check.setVisible(latent.can_watch_denoising(self.model))
         if self.model is not None and not self.model.can_sample:
             self.samples_view.title.setText(f"{self.model.family} models have no prior to sample from")
         self.save_traversal_button.setEnabled(self.traversal_images is not None)
@@ -300,21 +312,45 @@ class LatentPanel(QWidget):
         self._update_buttons()
 
     def sample(self) -> None:
+        """Draw the sample grid in the background; with "Show denoising" on, step by step. Replaces any grid
+        still being drawn."""
+        self._cancel_sampling()
         side, temperature, seed = self.grid_combo.currentData(), self.temperature_spin.value(), self.seed_spin.value()
-        generation = self._generation
-        self.samples_view.title.setText("Sampling…")
-        task = Task(latent.sample_grid, self.model, side * side, temperature, seed, parent=self)
-        task.done.connect(lambda images: self._on_samples(generation, images, side, temperature, seed))
+        generation, sampling = self._generation, self._sampling
+        args = (self.model, side * side, temperature, seed)
+        if self.denoise_check.isChecked() and latent.can_watch_denoising(self.model):
+            def on_step(t, step, steps, images):  # on the worker thread
+                post(self._on_denoise_step, sampling, t, step, steps, images, side)
+            self.samples_view.title.setText("Denoising…")
+            task = self._sample_job = Job(latent.denoise_grid, *args, on_step, parent=self)
+        else:
+            self.samples_view.title.setText("Sampling…")
+            task = Task(latent.sample_grid, *args, parent=self)
+        task.done.connect(lambda images: self._on_samples(generation, sampling, images, side, temperature, seed))
         task.failed.connect(lambda message, _tb: self._problem(message))
         task.start()
+
+    def _cancel_sampling(self) -> None:
+        self._sampling += 1
+        if self._sample_job is not None:
+            self._sample_job.cancel()
+            self._sample_job = None
+
+    def _on_denoise_step(self, sampling: int, t: int, step: int, steps: int, images, side: int) -> None:
+        if sampling != self._sampling:
+            return  # a step of a grid drawn over or cancelled
+        self.samples_view.set_images(images, side)
+        self.samples_view.title.setText(f"Denoising: step {step}/{steps}, t = {t} (predicted clean images)")
+        self.denoise_shown.emit(step, steps)
 
     def new_seed(self) -> None:
         self.seed_spin.setValue(int(self._rng.integers(0, 2**31 - 1)))
         self.sample()
 
-    def _on_samples(self, generation: int, images, side: int, temperature: float, seed: int) -> None:
-        if generation != self._generation:
+    def _on_samples(self, generation: int, sampling: int, images, side: int, temperature: float, seed: int) -> None:
+        if generation != self._generation or sampling != self._sampling:
             return
+        self._sample_job = None
         self.sample_images, self._sample_cols = images, side
         self.samples_view.set_images(images, side)
         self.samples_view.title.setText(f"{len(images)} samples from the prior, temperature {temperature:g}, seed {seed}")

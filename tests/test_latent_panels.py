@@ -342,3 +342,78 @@ def test_latest_only_runs_the_newest_request_and_drops_the_stale_ones(qtbot):
     qtbot.waitUntil(lambda: len(failures) == 1, timeout=WAIT_MS)
     assert failures == [("x", "no can do", "")]
     runner.close()
+
+
+# --- watching a diffusion model denoise ------------------------------------------------------------
+def tiny_diffusion(sample_steps: int):
+    return build_model("diffusion", {"image_shape": [1, 8, 8], "channels": [8, 8], "sample_steps": sample_steps,
+                                     "mean": [0.3], "std": [0.3]}).eval()
+
+
+def test_show_denoising_is_offered_for_diffusion_models_only(qtbot, context):
+    panel = LatentPanel(context)
+    qtbot.addWidget(panel)
+    panel.show()
+    context.set_model(build_model("vae", {"image_shape": [1, 8, 8], "mean": [0.3], "std": [0.3], "latent_dim": 4}))
+    qtbot.waitUntil(lambda: panel.sample_images is not None, timeout=WAIT_MS)
+    assert not panel.denoise_check.isVisible()
+    context.set_model(tiny_diffusion(4))
+    qtbot.waitUntil(lambda: panel.stats is not None, timeout=WAIT_MS)
+    assert panel.denoise_check.isVisible() and panel.denoise_check.isEnabled()
+
+
+def test_show_denoising_updates_the_grid_after_every_step(qtbot, context):
+    panel = LatentPanel(context)
+    qtbot.addWidget(panel)
+    panel.resize(900, 700)
+    panel.show()
+    model = tiny_diffusion(8)
+    context.set_model(model)
+    qtbot.waitUntil(lambda: panel.sample_images is not None, timeout=WAIT_MS)
+    steps, titles, pictures = [], [], []
+
+    def on_step(step, total):
+        steps.append((step, total))
+        titles.append(panel.samples_view.title.text())
+        pictures.append(shown(panel.samples_view))
+
+    panel.denoise_shown.connect(on_step)
+    qtbot.mouseClick(panel.denoise_check, Qt.MouseButton.LeftButton)
+    assert panel.denoise_check.isChecked()
+    panel.grid_combo.setCurrentIndex(panel.grid_combo.findData(4))
+    panel.seed_spin.setValue(5)
+    panel.sample_images = None
+    qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.sample_images is not None, timeout=WAIT_MS)
+    assert steps == [(k, 8) for k in range(1, 9)]  # one grid update per DDIM step
+    assert titles[0].startswith("Denoising: step 1/8, t = ") and "t = -1" in titles[-1]
+    assert not np.array_equal(pictures[0], pictures[-1]), "the predictions change as the noise goes"
+    assert panel.sample_images.shape == (16, 1, 8, 8)
+    torch.testing.assert_close(panel.sample_images, latent.sample_grid(model, 16, 1.0, 5))  # the same samples
+    assert panel.samples_view.title.text().startswith("16 samples from the prior")
+
+
+def test_drawing_again_cancels_the_denoising_being_watched(qtbot, context):
+    panel = LatentPanel(context)
+    qtbot.addWidget(panel)
+    panel.show()
+    model = tiny_diffusion(3)
+    context.set_model(model)
+    qtbot.waitUntil(lambda: panel.sample_images is not None, timeout=WAIT_MS)
+    model.sample_steps = 400  # a long denoising, to cut short
+    panel.denoise_check.setChecked(True)
+    panel.grid_combo.setCurrentIndex(panel.grid_combo.findData(10))
+    panel.seed_spin.setValue(1)
+    with qtbot.waitSignal(panel.denoise_shown, timeout=WAIT_MS):
+        qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
+    first = panel._sample_job
+    model.sample_steps = 3
+    panel.grid_combo.setCurrentIndex(panel.grid_combo.findData(2))
+    panel.seed_spin.setValue(2)
+    panel.sample_images = None
+    with qtbot.waitSignal(first.cancelled, timeout=WAIT_MS):
+        qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.sample_images is not None, timeout=WAIT_MS)
+    assert panel.sample_images.shape == (4, 1, 8, 8)  # the new grid, never the cancelled one
+    torch.testing.assert_close(panel.sample_images, latent.sample_grid(model, 4, 1.0, 2))
+    assert panel.samples_view.title.text().startswith("4 samples from the prior")
