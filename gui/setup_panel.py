@@ -2,8 +2,10 @@
 
 The fields shown follow the chosen family: they are the keyword arguments its class accepts (read
 from the constructor signatures), so a new family in ``models.MODELS`` gets its knobs without GUI
-changes. ``start_training`` turns the form into a ``core.trainer.Run`` (off the UI thread: data
-statistics of a large set take a moment) and starts the bridge.
+changes; a latent diffusion's ``base`` is a checkpoint chosen in the "Base model" row. The learning
+rate follows the family's ``default_lr`` until the user edits it. ``start_training`` turns the form
+into a ``core.trainer.Run`` (off the UI thread: data statistics of a large set take a moment) and
+starts the bridge.
 """
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QLabel, QLineEdit, QSpinBox, QVBoxLayout, QWidget)
+                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from core.data import ImageData, load_dataset
 from core.device import available_devices, pick_device
 from core.errors import LatentExplorerError
+from core.model_setup import BASE_FAMILIES, base_model_setup
 from core.trainer import Run, TrainConfig, model_config_for
 from models import MODELS, GenerativeModel, build_model
 
@@ -33,6 +36,7 @@ DATASETS = {"digits": "Digits (8×8, built in)", "mnist": "MNIST (28×28)", "fas
 DEFAULT_MODEL = "vae"
 OPEN_FILE, OPEN_FOLDER = "<open-file>", "<open-folder>"
 DATA_DERIVED = {"image_shape", "mean", "std"}  # filled in from the data set by model_config_for
+BASE_SETTING = "base"  # latent diffusion's base model: set by the "Base model" row, from a checkpoint
 LABELS = {"latent_dim": "Latent size", ("hidden", "list"): "Hidden sizes", ("hidden", "int"): "Hidden width",
           "channels": "Channels", "beta": "β (KL weight)", "noise_std": "Noise level", "likelihood": "Likelihood",
           "obs_std": "Gaussian σ", "loss": "GAN loss"}
@@ -85,6 +89,11 @@ def field_kind(name: str, param: str, default: object) -> str:
     return "other"
 
 
+def family_lr(name: str) -> float:
+    """The learning rate a family trains well with: its class's ``default_lr``, else the trainer's default."""
+    return getattr(MODELS[name][0], "default_lr", TrainConfig.lr)
+
+
 def parse_widths(text: str, label: str) -> list[int]:
     parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
     if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
@@ -135,17 +144,20 @@ class _Field:
         return parse_widths(self.raw(), self.label) if self.kind == "list" else self.raw()
 
 
-def prepare_run(name: str, overrides: dict, config: TrainConfig, data: ImageData, source: str, out_dir: Path) -> Run:
-    """The ``Run`` for these choices; checks the model builds on this data and the device exists."""
+def prepare_run(name: str, overrides: dict, config: TrainConfig, data: ImageData, source: str, out_dir: Path,
+                base: Path | None = None) -> Run:
+    """The ``Run`` for these choices; checks the model builds on this data and the device exists.
+    ``base``: the checkpoint of the autoencoder/VAE a latent diffusion works on."""
     pick_device(config.device)
     train_idx, _ = data.split(config.val_fraction, config.seed)
-    model_config = model_config_for(name, data, train_idx, **overrides)
+    extra, init_state = base_model_setup(base, data.image_shape) if base is not None else ({}, None)
+    model_config = model_config_for(name, data, train_idx, **overrides, **extra)
     try:
         build_model(name, model_config)
     except (ValueError, TypeError, RuntimeError) as exc:
         raise LatentExplorerError(f"{name} cannot be built for {data.name} {list(data.image_shape)}: {exc}") from exc
     out_dir.mkdir(parents=True, exist_ok=True)
-    return Run(name, model_config, data, source, config, out_dir)
+    return Run(name, model_config, data, source, config, out_dir, init_state=init_state)
 
 
 class SetupPanel(QWidget):
@@ -183,6 +195,19 @@ class SetupPanel(QWidget):
         model_box = QGroupBox("Model")
         self.model_form = QFormLayout(model_box)
         self.model_form.addRow("Family", self.family_combo)
+        self.base_edit = QLineEdit()
+        self.base_edit.setReadOnly(True)
+        self.base_edit.setPlaceholderText("checkpoint of a trained autoencoder or VAE")
+        self.base_edit.setToolTip("Latent diffusion learns the codes of this trained autoencoder/VAE")
+        self.base_button = QPushButton("Choose…")
+        self.base_button.clicked.connect(self._choose_base)
+        self.base_row = QWidget()
+        base_layout = QHBoxLayout(self.base_row)
+        base_layout.setContentsMargins(0, 0, 0, 0)
+        base_layout.addWidget(self.base_edit, 1)
+        base_layout.addWidget(self.base_button)
+        self.model_form.addRow("Base model", self.base_row)
+        self._base_chosen = False  # until the user picks one, the base follows the app's current AE/VAE
         for name in MODELS:
             for param, default in family_parameters(name).items():
                 key = param, field_kind(name, param, default)
@@ -192,7 +217,9 @@ class SetupPanel(QWidget):
 
         # training
         self.lr_edit = QLineEdit(str(TrainConfig.lr))
-        self.lr_edit.setToolTip("Adam learning rate, e.g. 1e-3")
+        self.lr_edit.setToolTip("Adam learning rate, e.g. 1e-3 (follows the family's default until edited)")
+        self._lr_edited = False
+        self.lr_edit.textEdited.connect(lambda _t: setattr(self, "_lr_edited", True))
         self.batch_spin = QSpinBox()
         self.batch_spin.setRange(1, 65_536)
         self.batch_spin.setValue(TrainConfig.batch_size)
@@ -226,6 +253,8 @@ class SetupPanel(QWidget):
         self.family_combo.currentIndexChanged.connect(lambda _i: self._switch_family(self.family_combo.currentData()))
         self._switch_family(self.family_combo.currentData())
         self.data_combo.activated.connect(self._on_data_chosen)
+        context.data_changed.connect(self._show_data)
+        context.model_changed.connect(lambda _m: self._follow_current_model())
         bridge.started.connect(lambda _run: self._set_inputs_enabled(False))
         bridge.state_changed.connect(
             lambda s: self._set_inputs_enabled(True) if s in ("stopped", "finished", "error") else None)
@@ -269,13 +298,17 @@ class SetupPanel(QWidget):
     def _on_data(self, generation: int, source: str, data: ImageData) -> None:
         if generation != self._load_generation:
             return  # a newer choice superseded this load
-        self._source = source
+        self.context.set_data(data, source)  # -> _show_data
+        self.context.status.emit(f"Data set {data.name}: {len(data):,} images")
+
+    def _show_data(self, data: ImageData) -> None:
+        """The context's data set (loaded here or by another panel) in the combo and the info line."""
+        self._source = self.context.data_source or data.name
+        self._select_source(self._source)
         c, h, w = data.image_shape
         classes = f", {len(data.class_names)} classes" if data.class_names else ""
         skipped = f"; {len(data.skipped)} unreadable files skipped" if data.skipped else ""
         self.data_info.setText(f"{len(data):,} images, {c}×{h}×{w}{classes}{skipped}")
-        self.context.set_data(data, source)
-        self.context.status.emit(f"Data set {data.name}: {len(data):,} images")
 
     def _on_data_failed(self, generation: int, message: str) -> None:
         if generation != self._load_generation:
@@ -297,18 +330,53 @@ class SetupPanel(QWidget):
             self.model_form.setRowVisible(field.widget, field in fields.values())
         for param, field in fields.items():
             field.set_raw(saved.get(param, family_parameters(name)[param]))
+        self.model_form.setRowVisible(self.base_row, BASE_SETTING in family_parameters(name))
+        self._follow_current_model()
+        if not self._lr_edited:
+            self.lr_edit.setText(str(family_lr(name)))
         self._show_problem(f"{name} needs {', '.join(missing)}, which this form cannot set yet" if missing else "")
 
+    # --- latent diffusion's base model ----------------------------------------------------
+    def set_base_path(self, path: str | Path) -> None:
+        """Use this checkpoint as the base model (what "Choose…" does); it is checked when training starts."""
+        self._base_chosen = True
+        self.base_edit.setText(str(Path(path).expanduser()))
+        self._show_problem("")
+
+    def _choose_base(self) -> None:
+        start = self.base_edit.text() or str(self.context.checkpoint_path or "")
+        path, _ = QFileDialog.getOpenFileName(self, "Base model: a trained autoencoder or VAE", start,
+                                              "Checkpoints (*.pt);;All files (*)")
+        if path:
+            self.set_base_path(path)
+
+    def _follow_current_model(self) -> None:
+        """Until the user picks a base, offer the app's current model when it is an autoencoder or VAE."""
+        model, path = self.context.model, self.context.checkpoint_path
+        if not self._base_chosen and path is not None and model is not None and model.family in BASE_FAMILIES:
+            self.base_edit.setText(str(path))
+
     def family_fields(self, name: str) -> tuple[dict[str, _Field], list[str]]:
-        """The fields of family ``name`` by setting, and the settings this form has no field for."""
+        """The fields of family ``name`` by setting, and the settings this form has no field for (the base
+        model has its own row)."""
         fields, missing = {}, []
         for param, default in family_parameters(name).items():
+            if param == BASE_SETTING:
+                continue
             field = self.fields.get((param, field_kind(name, param, default)))
             if field is None:
                 missing.append(param)
             else:
                 fields[param] = field
         return fields, missing
+
+    def base_path(self, name: str) -> Path | None:
+        """The base checkpoint family ``name`` needs (None if it needs none); ValueError if none is chosen."""
+        if BASE_SETTING not in family_parameters(name):
+            return None
+        if not self.base_edit.text():
+            raise ValueError(f"{name} works on a trained autoencoder or VAE: choose its checkpoint as the Base model")
+        return Path(self.base_edit.text())
 
     def read_form(self) -> tuple[str, dict, TrainConfig]:
         """(model name, model settings, training config); ValueError with a readable message if invalid."""
@@ -335,6 +403,7 @@ class SetupPanel(QWidget):
             if self.bridge.busy:
                 raise ValueError("A training run is still going")
             name, overrides, config = self.read_form()
+            base = self.base_path(name)
         except ValueError as exc:
             self._fail(str(exc))
             return
@@ -342,7 +411,7 @@ class SetupPanel(QWidget):
         self._show_problem("")
         self._set_inputs_enabled(False)
         data, source = self.context.data, self.context.data_source
-        task = Task(prepare_run, name, overrides, config, data, source, new_run_dir(name, source), parent=self)
+        task = Task(prepare_run, name, overrides, config, data, source, new_run_dir(name, source), base, parent=self)
         task.done.connect(self._start_run)
         task.failed.connect(lambda message, _tb: self._fail(message))
         task.start()
@@ -371,7 +440,8 @@ class SetupPanel(QWidget):
         common = read_json(self.settings, "setup/common", {})
         model = common.get("model", DEFAULT_MODEL)
         self.family_combo.setCurrentIndex(max(self.family_combo.findData(model), 0))
-        self.lr_edit.setText(str(common.get("lr", self.lr_edit.text())))
+        self.lr_edit.setText(str(common.get("lr", family_lr(self.family_combo.currentData()))))
+        self._lr_edited = self.lr_edit.text() != str(family_lr(self.family_combo.currentData()))
         self.batch_spin.setValue(int(common.get("batch_size", self.batch_spin.value())))
         self.epochs_spin.setValue(int(common.get("epochs", self.epochs_spin.value())))
         index = self.device_combo.findData(common.get("device", "auto"))

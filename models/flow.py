@@ -122,6 +122,7 @@ def max_levels(h: int, w: int) -> int:
 
 class GlowFlow(GenerativeModel):
     family = "flow"
+    default_lr = 1e-3  # Adam learning rate that suits this family (the GUI's default for it)
 
     def __init__(self, image_shape, levels: int = 3, steps: int = 8, hidden: int = 64, alpha: float = 0.05,
                  mean: list[float] | None = None, std: list[float] | None = None):

@@ -80,6 +80,7 @@ class Discriminator(nn.Module):
 class DCGAN(GenerativeModel):
     family = "gan"
     reconstructs = False
+    default_lr = 5e-4  # Adam learning rate that suits this family (the GUI's default for it)
 
     def __init__(self, image_shape, latent_dim: int = 32, channels: list[int] = (64, 128, 256), loss: str = "hinge",
                  invert_steps: int = 100, mean: list[float] | None = None, std: list[float] | None = None):
