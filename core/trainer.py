@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from models import GenerativeModel, build_model
+from models import MODELS, GenerativeModel, build_model
 
 from .checkpoint import save_checkpoint
 from .data import ImageData
@@ -92,6 +92,11 @@ class Run:
     def build_trainer(self, on_event: Callable[[dict], None], control: "Control | None" = None) -> "Trainer":
         """The loop for this kind of run (``core.audio`` runs build their own)."""
         return Trainer(self, on_event, control)
+
+
+def family_lr(name: str) -> float:
+    """The learning rate a family trains well with: its class's ``default_lr``, else the trainer's default."""
+    return getattr(MODELS[name][0], "default_lr", TrainConfig.lr)
 
 
 def model_config_for(name: str, data: ImageData, train_idx: np.ndarray, **overrides) -> dict:

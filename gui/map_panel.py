@@ -5,7 +5,9 @@ selections for the morphing panel, and exports.
 Encoding and projecting run as a background ``Job`` (progress bar, Cancel); a new model, data set or
 projection cancels the job under way and starts a fresh one. Without a model, the map is of pixel
 space (with a note saying so), which is also the baseline that shows what a model adds. Work for a
-hidden panel waits until it is shown.
+hidden panel waits until it is shown. Models that sample can instead be mapped by generated samples
+(z from the prior, decoded; the default for models that do not reconstruct, e.g. GANs, whose encoder is
+slow inversion by optimisation); clicks on such a map inspect the sample, not a data-set item.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
 
 from core.cache import cache_root
 from core.data import ImageData
-from core.embedding import Embedding, compute_map, inspect_item, knn_accuracy, label_names
+from core.embedding import (GENERATED_SAMPLES, Embedding, compute_generated_map, compute_map, inspect_item,
+                            knn_accuracy, label_names)
 from core.errors import LatentExplorerError
 from core.export import write_coordinates_csv, write_projector
 from core.latent import can_encode
@@ -49,6 +52,13 @@ def _map_job(model: GenerativeModel | None, data: ImageData, method: str, *, pro
     return model, embedding, accuracy
 
 
+def _generated_job(model: GenerativeModel, method: str, n: int, *, progress, cancel):
+    """On the job's thread: a private eval copy of the model and the map of ``n`` of its samples."""
+    model = copy.deepcopy(model).eval()
+    return model, compute_generated_map(model, method, n, cache_dir=cache_root(), progress=progress,
+                                        cancel=cancel), None
+
+
 class MapPanel(QWidget):
     def __init__(self, context: AppContext, bridge=None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -61,12 +71,13 @@ class MapPanel(QWidget):
         self._stale = False
         self._note = ""  # why the map is not of the model's latent space, if it is not
         self._method_chosen = False
+        self._source_chosen = False
         self._inspect_generation = 0
         self._build()
         context.data_changed.connect(lambda _data: self._on_data_changed())
         context.model_changed.connect(lambda _model: self._on_model_changed())
         context.selections_changed.connect(self._fill_selections)
-        context.current_index_changed.connect(self._inspect)
+        context.current_index_changed.connect(lambda index: None if self.generated else self._inspect(index))
         if context.data is not None:
             self._on_data_changed()
 
@@ -77,6 +88,26 @@ class MapPanel(QWidget):
             self.method_combo.addItem(title, key)
         self.method_combo.setToolTip("PCA is instant; UMAP separates classes best; t-SNE is slow on large sets")
         self.method_combo.activated.connect(self._on_method_chosen)
+        self.source_combo = QComboBox()
+        self.source_combo.addItem("Data set codes", "data")
+        self.source_combo.addItem("Generated samples", "generated")
+        self.source_combo.setToolTip("Map the data set's codes (a GAN inverts each image: slow), or samples "
+                                     "the model generates from random z")
+        self.source_combo.activated.connect(self._on_source_chosen)
+        self.samples_spin = QSpinBox()
+        self.samples_spin.setRange(100, 20000)
+        self.samples_spin.setSingleStep(500)
+        self.samples_spin.setValue(GENERATED_SAMPLES)
+        self.samples_spin.setSuffix(" samples")
+        self.samples_spin.setToolTip("How many samples to generate for the map")
+        self.samples_spin.editingFinished.connect(self._on_samples_changed)
+        self.source_box = QWidget()
+        source_row = QHBoxLayout(self.source_box)
+        source_row.setContentsMargins(8, 0, 0, 0)
+        source_row.addWidget(QLabel("Map"))
+        source_row.addWidget(self.source_combo)
+        source_row.addWidget(self.samples_spin)
+        self.source_box.hide()
         self.tool_buttons = QButtonGroup(self)
         tools = QHBoxLayout()
         tools.setSpacing(0)
@@ -117,6 +148,7 @@ class MapPanel(QWidget):
         top = QHBoxLayout()
         top.addWidget(QLabel("Projection"))
         top.addWidget(self.method_combo)
+        top.addWidget(self.source_box)
         top.addSpacing(8)
         top.addLayout(tools)
         top.addSpacing(8)
@@ -141,10 +173,10 @@ class MapPanel(QWidget):
         self.progress_box.hide()
 
         self.view = MapView()
-        self.view.point_clicked.connect(self.context.set_current_index)
+        self.view.point_clicked.connect(self._on_point_clicked)
         self.view.selection_drawn.connect(self._on_selection_drawn)
         self.inspector = Inspector()
-        self.inspector.neighbour_clicked.connect(self.context.set_current_index)
+        self.inspector.neighbour_clicked.connect(self._on_point_clicked)
 
         selections = QGroupBox("Selections")
         self.selection_label = QLabel("Select points with the rectangle or lasso tool.")
@@ -201,6 +233,37 @@ class MapPanel(QWidget):
         self._method_chosen = True
         self.refresh()
 
+    @property
+    def source(self) -> str:
+        """What is mapped: "data" (the data set's codes) or "generated" (samples from the prior)."""
+        model = self.context.model
+        return self.source_combo.currentData() if model is not None and model.can_sample else "data"
+
+    def set_source(self, source: str) -> None:
+        """Choose what to map (as if the user had) and map again."""
+        self.source_combo.setCurrentIndex(self.source_combo.findData(source))
+        self._on_source_chosen()
+
+    def _on_source_chosen(self, *_args) -> None:
+        self._source_chosen = True
+        self.samples_spin.setVisible(self.source == "generated")
+        self.refresh()
+
+    def _on_samples_changed(self) -> None:
+        if self.source == "generated" and (self.embedding is None or len(self.embedding.codes) != self.samples_spin.value()):
+            self.refresh()
+
+    @property
+    def generated(self) -> bool:
+        """Whether the map on show is of generated samples (its points are not data-set items)."""
+        return self.embedding is not None and self.embedding.space == "generated"
+
+    def _on_point_clicked(self, index: int) -> None:
+        if self.generated:
+            self._inspect(index)
+        else:
+            self.context.set_current_index(index)
+
     def _on_data_changed(self) -> None:
         data = self.context.data
         self.names = label_names(data) if data is not None else []
@@ -214,6 +277,11 @@ class MapPanel(QWidget):
     def _on_model_changed(self) -> None:
         if self.context.model is not None and not self._method_chosen:
             self.method_combo.setCurrentIndex(self.method_combo.findData("umap"))  # where a model pays off
+        model = self.context.model
+        self.source_box.setVisible(model is not None and model.can_sample)
+        if model is not None and not self._source_chosen:  # inverting a data set through a GAN is slow
+            self.source_combo.setCurrentIndex(self.source_combo.findData("data" if model.reconstructs else "generated"))
+        self.samples_spin.setVisible(self.source == "generated")
         self.refresh()
 
     def _usable_model(self) -> tuple[GenerativeModel | None, str]:
@@ -238,9 +306,12 @@ class MapPanel(QWidget):
             self._stale = True
             return
         self._stale = False
-        model, note = self._usable_model()
-        self._note = note
-        job = Job(_map_job, model, self.context.data, self.method, parent=self)
+        if self.source == "generated":
+            self._note = ""
+            job = Job(_generated_job, self.context.model, self.method, self.samples_spin.value(), parent=self)
+        else:
+            model, self._note = self._usable_model()
+            job = Job(_map_job, model, self.context.data, self.method, parent=self)
         job.progress.connect(self._on_progress)
         job.done.connect(lambda result, job=job: self._on_map(job, *result))
         job.failed.connect(lambda message, _tb, job=job: self._on_map_failed(job, message))
@@ -280,14 +351,26 @@ class MapPanel(QWidget):
             return
         self.job = None
         self.progress_box.hide()
+        was_generated = self.generated
         self.model, self.embedding = model, embedding
         data = self.context.data
+        if was_generated or self.generated:  # selections of samples are not selections of items
+            self._set_selection(np.zeros(0, np.int64))
+        name = (f"{getattr(self.context.model, 'name', 'the model')}"
+                f"{f' ({self.context.checkpoint_path.parent.name})' if self.context.checkpoint_path else ''}")
+        if self.generated:
+            self.view.set_map(embedding.coords, embedding.images, None, None, self.size_spin.value())
+            self.view.set_show_images(self.images_check.isChecked())
+            self.banner.setText(f"Generated samples of {name} · {METHODS[embedding.method]} of their "
+                                f"{embedding.codes.shape[1]}-d z · {len(embedding.codes):,} samples "
+                                "(click one to see it and its z)")
+            self.banner.setStyleSheet("")
+            self.inspector.clear()
+            return
         self.view.set_map(embedding.coords, data.images, data.labels, data.class_names, self.size_spin.value())
         self.view.set_show_images(self.images_check.isChecked())
         self.view.set_selection(self.selection)
-        what = (f"Latent space of {getattr(self.context.model, 'name', 'the model')}"
-                f"{f' ({self.context.checkpoint_path.parent.name})' if self.context.checkpoint_path else ''}"
-                if embedding.space == "latent" else "Pixel space")
+        what = f"Latent space of {name}" if embedding.space == "latent" else "Pixel space"
         text = f"{what} · {METHODS[embedding.method]} of {embedding.codes.shape[1]}-d codes · {len(data):,} items"
         if accuracy is not None:
             text += f" · classes separate: 5-NN accuracy {accuracy:.0%} on held-out items"
@@ -311,7 +394,7 @@ class MapPanel(QWidget):
     # --- the inspector --------------------------------------------------------------------
     def _inspect(self, index: int) -> None:
         data = self.context.data
-        if self.embedding is None or data is None or not 0 <= index < len(data):
+        if self.embedding is None or data is None or not 0 <= index < len(self.embedding.codes):
             return
         self._inspect_generation += 1
         generation = self._inspect_generation
@@ -323,7 +406,11 @@ class MapPanel(QWidget):
     def _show_item(self, generation: int, view) -> None:
         if generation != self._inspect_generation or self.context.data is None:
             return
-        self.inspector.show_item(view, self.context.data.images, self.names)
+        if self.generated:
+            self.inspector.show_item(view, self.embedding.images, [""] * len(self.embedding.codes))
+            self.inspector.header.setText(f"Generated sample #{view.index}")
+        else:
+            self.inspector.show_item(view, self.context.data.images, self.names)
         self.view.set_current(view.index, view.neighbours)
 
     # --- selections -----------------------------------------------------------------------
@@ -339,13 +426,13 @@ class MapPanel(QWidget):
         self.selection = np.asarray(indices, np.int64)
         self.view.set_selection(self.selection)
         n = len(self.selection)
-        self.save_selection_button.setEnabled(n > 0)
+        self.save_selection_button.setEnabled(n > 0 and not self.generated)  # selections name data-set items
         if n == 0:
             self.selection_label.setText("Select points with the rectangle or lasso tool.")
             return
         text = f"{n:,} points selected"
         data = self.context.data
-        if data is not None and data.labels is not None:
+        if data is not None and data.labels is not None and not self.generated:
             values, counts = np.unique(data.labels[self.selection], return_counts=True)
             top = np.argsort(-counts, kind="stable")[:3]
             text += " — " + ", ".join(f"{self.view.names[values[t]]} ×{counts[t]}" for t in top)
@@ -451,14 +538,14 @@ class MapPanel(QWidget):
         index = self._boundary_item(SCREENSHOT_VIEW_ITEMS)
         self.view.zoom_to(index, SCREENSHOT_VIEW_ITEMS)
         self.view.update_detail()
-        self.context.set_current_index(index)
+        self._on_point_clicked(index)
         wait_until(lambda: self.inspector.index == index, 60, "the inspector")
 
     def _boundary_item(self, count: int) -> int:
         """An item where two classes meet on the map: its ``count`` nearest items on the map have the
         largest second-most-common label (any item for unlabelled data)."""
         data, coords = self.context.data, self.embedding.coords
-        if data.labels is None:
+        if data.labels is None or self.generated:
             return 0
         from scipy.spatial import cKDTree
         candidates = np.random.default_rng(0).permutation(len(data))[:300]

@@ -22,7 +22,7 @@ from core.data import ImageData, load_dataset
 from core.device import available_devices, pick_device
 from core.errors import LatentExplorerError
 from core.model_setup import BASE_FAMILIES, base_model_setup
-from core.trainer import Run, TrainConfig, model_config_for
+from core.trainer import Run, TrainConfig, family_lr, model_config_for
 from models import MODELS, GenerativeModel, build_model
 
 from .bridge import TrainingBridge
@@ -87,11 +87,6 @@ def field_kind(name: str, param: str, default: object) -> str:
     if isinstance(default, str):
         return "choice" if choices_for(name, param) else "text"
     return "other"
-
-
-def family_lr(name: str) -> float:
-    """The learning rate a family trains well with: its class's ``default_lr``, else the trainer's default."""
-    return getattr(MODELS[name][0], "default_lr", TrainConfig.lr)
 
 
 def parse_widths(text: str, label: str) -> list[int]:

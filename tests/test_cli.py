@@ -78,3 +78,12 @@ def test_bad_data_files_and_devices(tmp_path, capsys):
     code, err = run_main(capsys, "train", "--device", "tpu9", "--out", str(tmp_path / "r"))
     assert code == 1 and err == ["error: unknown device 'tpu9'; use auto, cpu"]
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("model, lr", [("vae", 2e-3), ("gan", 5e-4), ("flow", 1e-3)])
+def test_learning_rate_defaults_to_the_familys_own_unless_given(tmp_path, model, lr):
+    from core.commands.train import build_run
+    args = main.build_parser().parse_args(["train", "--model", model, "--out", str(tmp_path)])
+    assert build_run(args).config.lr == lr
+    args = main.build_parser().parse_args(["train", "--model", model, "--lr", "0.01", "--out", str(tmp_path)])
+    assert build_run(args).config.lr == 0.01

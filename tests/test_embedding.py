@@ -245,3 +245,37 @@ def test_embed_command_bad_input_is_one_clear_line(checkpoint, tmp_path, capsys)
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and needle in err and len(err.splitlines()) == 1
     assert not (tmp_path / "x.csv").exists()
+
+
+# --- generated samples ------------------------------------------------------------------------
+def test_generated_samples_give_n_prior_codes_and_images_reproducibly(digits):
+    gan = untrained(digits, "gan")
+    reports = []
+    codes, images = embedding.generate_samples(gan, 300, seed=3, batch_size=128,
+                                               progress=lambda f, t: reports.append(f))
+    assert codes.shape == (300, gan.latent_dim) and codes.dtype == np.float32
+    assert images.shape == (300, 1, 8, 8) and images.dtype == torch.uint8
+    assert reports == pytest.approx([128 / 300, 256 / 300, 1.0])
+    # the images are the generator's decodes of exactly these codes
+    expected = gan.decode(torch.from_numpy(codes[:5])).detach().clamp(0, 1).mul(255).round().byte()
+    assert torch.equal(images[:5], expected)
+    again, again_images = embedding.generate_samples(gan, 300, seed=3)
+    assert np.array_equal(codes, again) and torch.equal(images, again_images)
+    other, _ = embedding.generate_samples(gan, 300, seed=4)
+    assert not np.allclose(codes, other)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        embedding.generate_samples(gan, 300, cancel=cancel)
+
+
+def test_generated_map_projects_the_z_codes_and_inspects_a_sample(digits):
+    gan = untrained(digits, "gan")
+    emb = embedding.compute_generated_map(gan, "pca", 200, seed=1)
+    assert emb.space == "generated" and emb.coords.shape == (200, 2) and emb.images.shape == (200, 1, 8, 8)
+    view = embedding.inspect_item(gan, digits, emb, 7, k=5)
+    assert np.array_equal(view.original, emb.images[7].numpy()) and np.array_equal(view.code, emb.codes[7])
+    assert view.reconstruction is None and len(view.neighbours) == 5 and 7 not in view.neighbours
+    assert np.all(np.diff(view.distances) >= 0)
+    with pytest.raises(LatentExplorerError, match="no prior"):
+        embedding.generate_samples(untrained(digits, "ae"), 10)

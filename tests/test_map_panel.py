@@ -279,3 +279,44 @@ def test_a_cancelled_job_reports_cancelled_not_a_result(qtbot):
         qtbot.wait(50)
         job.cancel()
     assert results == [] and not job.running
+
+
+def test_a_gan_maps_generated_samples_and_a_click_inspects_one(qtbot, digits, tmp_path, monkeypatch):
+    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
+    make_application()
+    context = AppContext()
+    p = MapPanel(context)
+    qtbot.addWidget(p)
+    p.resize(1000, 700)
+    p.show()
+    p.set_method("pca")
+    p.samples_spin.setValue(400)
+    context.set_data(digits, "digits")
+    torch.manual_seed(0)
+    gan = build_model("gan", {"image_shape": [1, 8, 8], "latent_dim": 8, "channels": [8, 16]}).eval()
+    context.set_model(gan)
+    assert p.source_box.isVisibleTo(p) and p.source_combo.currentData() == "generated"  # inversion is slow
+    qtbot.waitUntil(lambda: not p.busy and p.embedding is not None, timeout=LONG_MS)
+    assert p.embedding.space == "generated" and len(p.view.scatter.data) == 400
+    assert "Generated samples" in p.banner.text() and not p.view.legend.items  # unlabelled: one colour
+    # fewer samples: a new map
+    p.samples_spin.setValue(300)
+    p.samples_spin.editingFinished.emit()
+    qtbot.waitUntil(lambda: not p.busy and len(p.view.scatter.data) == 300, timeout=LONG_MS)
+    # a click inspects the sample: its image and z, neighbours among the samples; not a data-set item
+    p.view.zoom_to(50, 30)
+    qtbot.mouseClick(p.view.viewport(), Qt.MouseButton.LeftButton, pos=viewport_pos(p, 50))
+    qtbot.waitUntil(lambda: p.inspector.index >= 0, timeout=LONG_MS)
+    i = p.inspector.index
+    assert p.inspector.header.text() == f"Generated sample #{i}"
+    assert p.inspector.code_plot.isVisibleTo(p) and not p.inspector.reconstruction.isVisibleTo(p)
+    assert context.current_index == -1 and len(p.inspector.neighbours) == 8
+    np.testing.assert_array_equal(p.inspector.code_bars.opts["height"], p.embedding.codes[i])
+    # a model that cannot sample: no source choice, the data set's codes
+    ae = build_model("ae", {"image_shape": [1, 8, 8], "latent_dim": 4, "mean": [0.3], "std": [0.3]}).eval()
+    context.set_model(ae)
+    assert not p.source_box.isVisibleTo(p)
+    qtbot.waitUntil(lambda: not p.busy and p.embedding is not None and p.embedding.space == "latent", timeout=LONG_MS)
+    assert len(p.view.scatter.data) == len(digits)
+    p.cancel()
+    qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)

@@ -13,7 +13,7 @@ from ..data import BUILTIN, load_dataset
 from ..device import pick_device
 from ..errors import LatentExplorerError
 from ..model_setup import base_model_setup
-from ..trainer import Run, TrainConfig, model_config_for
+from ..trainer import Run, TrainConfig, family_lr, model_config_for
 from . import train_audio
 
 
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     resumed = "with --resume: the checkpoint's"
     p.add_argument("--epochs", type=int, help=f"total epochs (default {TrainConfig.epochs}; {resumed})")
     p.add_argument("--batch-size", type=int, help=f"default {TrainConfig.batch_size} ({resumed})")
-    p.add_argument("--lr", type=float, help=f"learning rate, default {TrainConfig.lr} ({resumed})")
+    p.add_argument("--lr", type=float, help=f"learning rate, default: the family's ({TrainConfig.lr} for most; {resumed})")
     p.add_argument("--latent-dim", type=int)
     p.add_argument("--hidden", type=int, nargs="+", help="fully-connected widths, e.g. 256 128")
     p.add_argument("--channels", type=int, nargs="+", help="conv widths, e.g. 32 64 128")
@@ -88,7 +88,7 @@ def build_run(args: argparse.Namespace) -> Run:
             raise LatentExplorerError(f"{args.resume}: trained on images {spec['config']['image_shape']}, "
                                       f"but {source} has {list(data.image_shape)}")
         return Run(spec["name"], spec["config"], data, source, config, args.out, resume=payload)
-    config = train_config(args, {})
+    config = train_config(args, {"lr": family_lr(args.model)})
     data = load_dataset(args.dataset, image_size=args.image_size)
     for path in data.skipped:
         print(f"warning: skipped unreadable image {path}", file=sys.stderr)
