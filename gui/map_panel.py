@@ -411,6 +411,7 @@ class MapPanel(QWidget):
             self.inspector.header.setText(f"Generated sample #{view.index}")
         else:
             self.inspector.show_item(view, self.context.data.images, self.names)
+        self.inspector.original.title.setText("generated" if self.generated else "original")
         self.view.set_current(view.index, view.neighbours)
 
     # --- selections -----------------------------------------------------------------------

@@ -308,7 +308,7 @@ def test_a_gan_maps_generated_samples_and_a_click_inspects_one(qtbot, digits, tm
     qtbot.mouseClick(p.view.viewport(), Qt.MouseButton.LeftButton, pos=viewport_pos(p, 50))
     qtbot.waitUntil(lambda: p.inspector.index >= 0, timeout=LONG_MS)
     i = p.inspector.index
-    assert p.inspector.header.text() == f"Generated sample #{i}"
+    assert p.inspector.header.text() == f"Generated sample #{i}" and p.inspector.original.title.text() == "generated"
     assert p.inspector.code_plot.isVisibleTo(p) and not p.inspector.reconstruction.isVisibleTo(p)
     assert context.current_index == -1 and len(p.inspector.neighbours) == 8
     np.testing.assert_array_equal(p.inspector.code_bars.opts["height"], p.embedding.codes[i])
