@@ -151,6 +151,18 @@ class TrainerBase:
             self.log.write(row)
         self.on_event({"type": "metrics", **row})
 
+    def _end_epoch(self, val: dict, where: str, total_steps: int, last_save: float) -> float:
+        """Log the validation row of the epoch just done (NaN-checked) and save a checkpoint when the run
+        ends or the checkpoint interval has passed; returns the time of the last save."""
+        self._check_finite(val["total"], f"{where} in epoch {self.epoch}")
+        self._emit_metrics({"step": self.step, "epoch": float(self.epoch), "split": "val",
+                            "loss": val.pop("total"), "r2": val.pop("r2", None), **val,
+                            "progress": self.step / total_steps, "time": time.time()})
+        if self.epoch == self.cfg.epochs or time.perf_counter() - last_save >= self.cfg.checkpoint_interval_s:
+            self.save()
+            return time.perf_counter()
+        return last_save
+
     def _check_finite(self, loss: float, where: str) -> None:
         if not math.isfinite(loss):
             last = self.checkpoint_path
@@ -309,14 +321,7 @@ class Trainer(TrainerBase):
                             last_preview = time.perf_counter()
                             preview_cost = last_preview - tick
                 self.epoch, self.epoch_step = self.epoch + 1, 0
-                val = self.validate()
-                self._check_finite(val["total"], f"on the validation images in epoch {self.epoch}")
-                self._emit_metrics({"step": self.step, "epoch": float(self.epoch), "split": "val",
-                                    "loss": val.pop("total"), "r2": val.pop("r2"), **val,
-                                    "progress": self.step / total_steps, "time": time.time()})
-                if self.epoch == cfg.epochs or time.perf_counter() - last_save >= cfg.checkpoint_interval_s:
-                    self.save()
-                    last_save = time.perf_counter()
+                last_save = self._end_epoch(self.validate(), "on the validation images", total_steps, last_save)
             self.preview()
             self.on_event({"type": "state", "state": "finished"})
             return "finished"

@@ -35,3 +35,23 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch) -> Path:
     monkeypatch.setenv("LATENT_EXPLORER_SETTINGS", str(home / "settings.ini"))
     monkeypatch.setenv("LATENT_EXPLORER_RUNS", str(home / "runs"))
     return home
+
+
+@pytest.fixture
+def window(qtbot):
+    """The real main window on the digits; torn down with no training thread or background task left."""
+    from gui.app import make_application
+    from gui.main_window import MainWindow
+    from gui.tasks import running_tasks
+    make_application()
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    w.load_dataset("digits")
+    qtbot.waitUntil(lambda: w.context.data is not None, timeout=60_000)
+    yield w
+    w.bridge.stop(wait_s=30)
+    if w.bridge.worker is not None:
+        w.bridge.worker.join(30)
+        assert not w.bridge.worker.alive
+    qtbot.waitUntil(lambda: running_tasks() == 0 and not w.bridge.busy, timeout=60_000)

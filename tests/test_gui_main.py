@@ -26,26 +26,6 @@ from gui.tasks import running_tasks
 LONG_S = 60_000  # ms: generous waits; the CI machine is slow and shared
 
 
-def stop_worker(window: MainWindow) -> None:
-    window.bridge.stop(wait_s=30)
-    if window.bridge.worker is not None:
-        window.bridge.worker.join(30)
-        assert not window.bridge.worker.alive
-
-
-@pytest.fixture
-def window(qtbot):
-    make_application()
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    w.load_dataset("digits")
-    qtbot.waitUntil(lambda: w.context.data is not None, timeout=LONG_S)
-    yield w
-    stop_worker(w)
-    qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_S)
-
-
 @pytest.fixture
 def dialogs(monkeypatch) -> list[tuple[str, str, str]]:
     """Error dialogs the window opens: (title, text, details), instead of showing them."""

@@ -11,29 +11,10 @@ from PySide6.QtCore import Qt
 from core.checkpoint import load_checkpoint
 from core.data import load_dataset
 from core.trainer import Run, TrainConfig, Trainer, model_config_for
-from gui.app import make_application
-from gui.main_window import MainWindow
-from gui.tasks import running_tasks
 from models.flow import GlowFlow
 from models.gan import DCGAN
 
 LONG_S = 60_000  # ms: generous waits; the CI machine is slow and shared
-
-
-@pytest.fixture
-def window(qtbot):
-    make_application()
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    w.load_dataset("digits")
-    qtbot.waitUntil(lambda: w.context.data is not None, timeout=LONG_S)
-    yield w
-    w.bridge.stop(wait_s=30)
-    if w.bridge.worker is not None:
-        w.bridge.worker.join(30)
-        assert not w.bridge.worker.alive
-    qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_S)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,6 @@ from gui.app import make_application
 from gui.bridge import TrainingBridge
 from gui.compare_panel import COLUMNS, ComparePanel
 from gui.context import AppContext
-from gui.main_window import MainWindow
-from gui.tasks import running_tasks
 from zoo_helpers import train_tiny
 
 LONG_S = 120_000  # ms; the CI machine is slow and shared
@@ -28,19 +26,6 @@ FAMILIES = {
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture
-def window(qtbot):
-    make_application()
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    w.load_dataset("digits")
-    qtbot.waitUntil(lambda: w.context.data is not None, timeout=LONG_S)
-    yield w
-    w.bridge.stop(wait_s=30)
-    qtbot.waitUntil(lambda: running_tasks() == 0 and not w.bridge.busy, timeout=LONG_S)
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))

@@ -193,14 +193,7 @@ class AudioTrainer(TrainerBase):
                             self.preview()
                             last_preview = time.perf_counter()
                 self.epoch, self.epoch_step = self.epoch + 1, 0
-                val = self.validate()
-                self._check_finite(val["total"], f"on the held-out mixtures in epoch {self.epoch}")
-                self._emit_metrics({"step": self.step, "epoch": float(self.epoch), "split": "val",
-                                    "loss": val.pop("total"), "r2": None, **val,
-                                    "progress": self.step / total_steps, "time": time.time()})
-                if self.epoch == cfg.epochs or time.perf_counter() - last_save >= cfg.checkpoint_interval_s:
-                    self.save()
-                    last_save = time.perf_counter()
+                last_save = self._end_epoch(self.validate(), "on the held-out mixtures", total_steps, last_save)
             self.preview()
             self.on_event({"type": "state", "state": "finished"})
             return "finished"
