@@ -151,6 +151,20 @@ class TrainerBase:
             self.log.write(row)
         self.on_event({"type": "metrics", **row})
 
+    def _obey_control(self, running: dict) -> str:
+        """Between steps: wait out a pause (``resumed``), or save and end on a stop (``stopped``); else ''."""
+        resumed = ""
+        if self.control.paused:
+            self.on_event({"type": "state", "state": "paused"})
+            self.control.wait_if_paused()
+            self.on_event(running)
+            resumed = "resumed"
+        if self.control.stop_requested:
+            self.save()
+            self.on_event({"type": "state", "state": "stopped"})
+            return "stopped"
+        return resumed
+
     def _end_epoch(self, val: dict, where: str, total_steps: int, last_save: float) -> float:
         """Log the validation row of the epoch just done (NaN-checked) and save a checkpoint when the run
         ends or the checkpoint interval has passed; returns the time of the last save."""
@@ -292,15 +306,11 @@ class Trainer(TrainerBase):
                 batches = perm.split(cfg.batch_size)
                 pending: list[tuple[dict, int]] = []  # (losses, batch size) since the last row; summed when logged
                 for i in range(min(self.epoch_step, len(batches)), len(batches)):
-                    if self.control.paused:
-                        self.on_event({"type": "state", "state": "paused"})
-                        self.control.wait_if_paused()
-                        self.on_event(running)
+                    obeyed = self._obey_control(running)
+                    if obeyed == "stopped":
+                        return obeyed
+                    if obeyed == "resumed":  # the rate and ETA count from here
                         t0, start_step = time.perf_counter(), self.step
-                    if self.control.stop_requested:
-                        self.save()
-                        self.on_event({"type": "state", "state": "stopped"})
-                        return "stopped"
                     x = self._batch(batches[i])
                     losses = self.model.train_step(x, self.optimizers)
                     pending.append((losses, len(x)))

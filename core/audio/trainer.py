@@ -163,15 +163,11 @@ class AudioTrainer(TrainerBase):
                 rng = np.random.default_rng([cfg.seed, self.epoch, self.epoch_step])
                 sums, seen = None, 0
                 for i in range(self.epoch_step, spe):
-                    if self.control.paused:
-                        self.on_event({"type": "state", "state": "paused"})
-                        self.control.wait_if_paused()
-                        self.on_event(running)
+                    obeyed = self._obey_control(running)
+                    if obeyed == "stopped":
+                        return obeyed
+                    if obeyed == "resumed":  # the rate and ETA count from here
                         t0, start_step = time.perf_counter(), self.step
-                    if self.control.stop_requested:
-                        self.save()
-                        self.on_event({"type": "state", "state": "stopped"})
-                        return "stopped"
                     noisy, clean = (t.to(self.device) for t in self.data.batch(cfg.batch_size, rng))
                     losses = self.model.train_step(noisy, clean, self.optimizers)
                     weighted = torch.stack([v.float() for v in losses.values()]) * len(noisy)
