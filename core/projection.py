@@ -13,6 +13,7 @@ data sets of over 4,096 items).
 """
 from __future__ import annotations
 
+import atexit
 import functools
 import multiprocessing
 import os
@@ -214,6 +215,14 @@ class _Worker:
 
 _worker: _Worker | None = None
 _worker_lock = threading.Lock()
+
+
+@atexit.register
+def _stop_worker() -> None:
+    """End the worker before multiprocessing's own exit hook does: that one only sends SIGTERM and waits,
+    and a SIGTERM delivered to one of the worker's other threads leaves its main thread blocked in recv."""
+    if _worker is not None:
+        _worker.stop()
 
 
 class ProjectionFailed(LatentExplorerError):

@@ -279,3 +279,17 @@ def test_generated_map_projects_the_z_codes_and_inspects_a_sample(digits):
     assert np.all(np.diff(view.distances) >= 0)
     with pytest.raises(LatentExplorerError, match="no prior"):
         embedding.generate_samples(untrained(digits, "ae"), 10)
+
+
+def test_a_process_with_an_idle_projection_worker_exits_promptly():
+    """The worker is ended at exit even when its SIGTERM lands on a thread other than its main one."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    script = ("import numpy as np\nfrom core.projection import project\n"
+              "if __name__ == '__main__':\n"
+              "    print(project(np.random.default_rng(0).random((60, 4), dtype=np.float32), 'tsne').shape)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "(60, 2)" in done.stdout
