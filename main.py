@@ -45,4 +45,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from core.threads import exit_code_after_threads
+    sys.exit(exit_code_after_threads(main()))

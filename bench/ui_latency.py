@@ -60,11 +60,13 @@ def main() -> int:
     from PySide6.QtCore import QCoreApplication
 
     from gui.app import make_application
+    from gui.collector import startup_done
     from gui.main_window import MainWindow
     from gui.tasks import running_tasks
 
     make_application()
     window = MainWindow()
+    startup_done()  # as the app does
     window.show()
     window.load_dataset(args.data)
     while window.context.data is None:

@@ -11,6 +11,7 @@ import traceback
 
 from .device import leave_a_core_for_the_ui
 from .errors import LatentExplorerError
+from .threads import start_thread
 from .trainer import Control, Run, TrainerBase
 
 
@@ -20,10 +21,10 @@ class TrainingWorker:
         self.events: queue.Queue[dict] = queue.Queue()
         self.control = Control()
         self.trainer: TrainerBase | None = None
-        self._thread = threading.Thread(target=self._main, name="latent-explorer-training", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> "TrainingWorker":
-        self._thread.start()
+        self._thread = start_thread(self._main, name="latent-explorer-training")
         return self
 
     def _main(self) -> None:
@@ -50,10 +51,11 @@ class TrainingWorker:
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return self._thread is not None and self._thread.is_alive()
 
     def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def drain(self) -> list[dict]:
         """Every event waiting in the queue, oldest first."""

@@ -16,10 +16,12 @@ SCREENSHOT_TRAIN_LIMIT_S = 45.0  # --screenshot stops a longer run after this
 
 
 def make_application():
-    """The QApplication (created once), with the app's names, style and pyqtgraph's look."""
+    """The QApplication (created once), with the app's names, style, pyqtgraph's look, and garbage
+    collection on the UI thread only (see gui/collector.py)."""
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
+    from .collector import collect_on_ui_thread
     from .settings import APPLICATION, ORGANIZATION
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -27,6 +29,7 @@ def make_application():
     app.setApplicationName(APPLICATION)
     app.setStyle("Fusion")
     pg.setConfigOptions(antialias=False, background="w", foreground="#24292f")  # curves opt in (cheap)
+    collect_on_ui_thread(app)
     return app
 
 
@@ -39,6 +42,7 @@ def run_app(args) -> int:
         if args.panel not in keys:
             raise LatentExplorerError(f"unknown panel {args.panel!r}; choose one of: {', '.join(keys)}")
     app = make_application()
+    from .collector import startup_done
     from .main_window import MainWindow
     if args.screenshot:
         with scratch_user_dirs():
@@ -50,6 +54,7 @@ def run_app(args) -> int:
         print(f"wrote {path}")
         return 0
     window = MainWindow()
+    startup_done()
     sys.excepthook = lambda kind, exc, tb: window.show_error(
         "Unexpected error", f"{kind.__name__}: {exc}", "".join(traceback.format_exception(kind, exc, tb)))
     window.show()

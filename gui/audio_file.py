@@ -2,6 +2,7 @@
 spectrograms before and after, play either one, save the result."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from core.errors import AudioDeviceError
 
 from .audio_live import AUDIO_FILTER
 from .audio_views import SignalPair
-from .tasks import Task
+from .tasks import Task, on_ui_thread
 
 POLL_MS = 100
 
@@ -29,7 +30,7 @@ class FileView(QWidget):
         self.original: np.ndarray | None = None
         self.result: np.ndarray | None = None
         self.rate = 0
-        self._progress, self._cancel, self._busy = 0.0, False, False
+        self._progress, self._cancel, self._busy = 0.0, threading.Event(), False
 
         self.open_button = QPushButton("Open…")
         self.denoise_button = QPushButton("Denoise")
@@ -97,20 +98,20 @@ class FileView(QWidget):
     def denoise(self) -> None:
         if self.model is None or self.original is None or self._busy:
             return
-        self._busy, self._cancel, self._progress = True, False, 0.0
-        task = Task(denoise_recording, self.model, self.original, self.rate, self._set_progress,
-                    lambda: self._cancel, parent=self)
+        self._busy, self._cancel, self._progress = True, threading.Event(), 0.0
+        task = Task(denoise_recording, self.model, self.original, self.rate, on_ui_thread(self._set_progress),
+                    self._cancel.is_set, parent=self)
         task.done.connect(self._denoised)
         task.failed.connect(self._failed)
         task.start()
         self.timer.start()
         self._update_buttons()
 
-    def _set_progress(self, fraction: float) -> None:  # called from the worker thread: a plain float
+    def _set_progress(self, fraction: float) -> None:
         self._progress = fraction
 
     def cancel(self) -> None:
-        self._cancel = True
+        self._cancel.set()
 
     def _denoised(self, result: np.ndarray) -> None:
         self._busy, self.result = False, result

@@ -107,10 +107,10 @@ class AudioPanel(QWidget):
         from .app import settle, wait_until
         if not SHARED_SPEECH.is_dir():
             raise LatentExplorerError(f"--screenshot: the spoken digits are not in {SHARED_SPEECH}")
-        result = {}
+        result, current = {}, self.model
 
         def prepare():
-            model = self.model or train_briefly(SHARED_SPEECH, SHARED_NOISE, SCREENSHOT_TRAIN_S)
+            model = current or train_briefly(SHARED_SPEECH, SHARED_NOISE, SCREENSHOT_TRAIN_S)
             data = SpeechNoiseData.load(SHARED_SPEECH, SHARED_NOISE, model.sample_rate, 1, QUICK_MIX)
             return model, demo_mixture(data, seconds=6.0, snr_db=0.0, noise="doing_the_dishes.wav")[0]
 

@@ -24,7 +24,7 @@ from core.imaging import tile, upscale
 
 from .context import AppContext
 from .settings import runs_root
-from .tasks import Task
+from .tasks import Task, on_ui_thread
 
 THUMB_HEIGHT = 30  # pixels of the sample strip in the table
 FAMILY_COLOURS = {"vae": "#1f77b4", "gan": "#d62728", "flow": "#2ca02c", "diffusion": "#9467bd",
@@ -254,7 +254,7 @@ class ComparePanel(QWidget):
         """Run ``fn(*args, progress, cancelled)`` in a task; ``on_done(generation, result)`` gets its result."""
         self._cancel = threading.Event()
         self._progress = ("starting", 0.0)
-        self.task = Task(fn, *args, self._set_progress, self._cancel.is_set, parent=self)
+        self.task = Task(fn, *args, on_ui_thread(self._set_progress), self._cancel.is_set, parent=self)
         generation = self._generation
         self.task.done.connect(lambda result: on_done(generation, result))
         self.task.failed.connect(lambda message, tb: self._failed(generation, message, tb))
@@ -263,7 +263,7 @@ class ComparePanel(QWidget):
         self._update_buttons()
 
     def _set_progress(self, message: str, fraction: float) -> None:
-        """Called on the worker thread: only stores the latest state (the timer shows it)."""
+        """Only stores the latest state (the timer shows it)."""
         self._progress = (message, fraction)
 
     def _show_progress(self) -> None:

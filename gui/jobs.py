@@ -10,7 +10,8 @@ function ``progress`` and ``cancel`` keywords (the protocol of ``core.embedding`
 
 The function checks ``cancel.is_set()`` between steps and raises ``core.errors.Cancelled``; a job
 cancelled after it finished still reports ``cancelled``, never a stale result. Like every task it
-counts in ``gui.tasks.running_tasks()`` until it has delivered.
+counts in ``gui.tasks.running_tasks()`` until it has delivered. A job is cancelled when it is deleted
+(with its parent panel, say), so its thread ends soon after.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from .tasks import Task, post
+from .tasks import Task, on_ui_thread
 
 #: Least time between two progress counts.
 PROGRESS_INTERVAL_S = 0.05
@@ -37,8 +38,10 @@ class Job(QObject):
         super().__init__(parent)
         self.cancel_event = threading.Event()
         self.finished = False
-        self._last_report = 0.0
-        self._task = Task(functools.partial(fn, *args, progress=self._report, cancel=self.cancel_event), parent=self)
+        event = self.cancel_event
+        self.destroyed.connect(lambda *_args: event.set())
+        report = _Throttled(on_ui_thread(self._on_progress))
+        self._task = Task(functools.partial(fn, *args, progress=report, cancel=event), parent=self)
         self._task.done.connect(lambda value: self._end(self.done, value))
         self._task.failed.connect(lambda message, tb: self._end(self.failed, message, tb))
 
@@ -53,15 +56,6 @@ class Job(QObject):
     def running(self) -> bool:
         return not self.finished
 
-    def _report(self, fraction: float, text: str) -> None:
-        """Called by the function, on its thread: forward stage changes (fraction -1) and the end at once,
-        counts at most every PROGRESS_INTERVAL_S."""
-        now = time.monotonic()
-        if 0.0 <= fraction < 1.0 and now - self._last_report < PROGRESS_INTERVAL_S:
-            return
-        self._last_report = now
-        post(self._on_progress, float(fraction), str(text))
-
     def _on_progress(self, fraction: float, text: str) -> None:
         if not self.finished and not self.cancel_event.is_set():
             self.progress.emit(fraction, text)
@@ -72,3 +66,19 @@ class Job(QObject):
             self.cancelled.emit()
         else:
             signal.emit(*values)
+
+
+class _Throttled:
+    """The ``progress`` callback a job's function calls on its thread: passes stage changes (fraction -1)
+    and the end on at once, counts at most every PROGRESS_INTERVAL_S."""
+
+    def __init__(self, forward: Callable[[float, str], None]):
+        self._forward = forward
+        self._last = 0.0
+
+    def __call__(self, fraction: float, text: str) -> None:
+        now = time.monotonic()
+        if 0.0 <= fraction < 1.0 and now - self._last < PROGRESS_INTERVAL_S:
+            return
+        self._last = now
+        self._forward(float(fraction), str(text))

@@ -23,7 +23,7 @@ from .context import AppContext
 from .image_grid import ImageGrid
 from .jobs import Job
 from .latest import LatestOnly
-from .tasks import Task, post
+from .tasks import Task, on_ui_thread
 
 SLIDER_STEPS = 1000  # integer positions across a slider's ±3σ
 PNG_FILTER = "PNG images (*.png)"
@@ -319,8 +319,10 @@ class LatentPanel(QWidget):
         generation, sampling = self._generation, self._sampling
         args = (self.model, side * side, temperature, seed)
         if self.denoise_check.isChecked() and latent.can_watch_denoising(self.model):
+            show_step = on_ui_thread(self._on_denoise_step)
+
             def on_step(t, step, steps, images):  # on the worker thread
-                post(self._on_denoise_step, sampling, t, step, steps, images, side)
+                show_step(sampling, t, step, steps, images, side)
             self.samples_view.title.setText("Denoising…")
             task = self._sample_job = Job(latent.denoise_grid, *args, on_step, parent=self)
         else:

@@ -6,44 +6,48 @@
 
 One background thread runs one call at a time; requests that arrive while it is busy replace each
 other, so when the hand stops, the picture shows where it stopped, never a queue of stale positions.
+The thread ends when nothing is left to do (the next request starts another), so none lingers.
 """
 from __future__ import annotations
 
 import threading
-import traceback
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from core.errors import LatentExplorerError
+from core.threads import start_thread
 
-from .tasks import post
+from .tasks import on_ui_thread, outcome, refuse_qt_objects
 
 
 class _Mailbox:
-    """Holds the newest request only; ``take`` waits for one (None once closed)."""
+    """Holds the newest request only, and whether a thread is serving the box."""
 
     def __init__(self):
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
         self._item: tuple | None = None
-        self._closed = False
+        self._serving = self._closed = False
 
-    def put(self, item: tuple) -> None:
-        with self._cond:
+    def put(self, item: tuple) -> bool:
+        """Leave ``item`` (replacing one not yet taken); True if a thread must now be started to serve it."""
+        with self._lock:
             self._item = item
-            self._cond.notify()
+            start = not (self._serving or self._closed)
+            self._serving |= start
+            return start
 
     def take(self) -> tuple | None:
-        with self._cond:
-            while self._item is None and not self._closed:
-                self._cond.wait()
+        """The request to run next; None when there is none (or the box is closed): the serving thread ends."""
+        with self._lock:
             item, self._item = self._item, None
-            return None if self._closed else item
+            if item is None or self._closed:
+                self._serving = False
+                return None
+            return item
 
     def close(self, *_args) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
+        with self._lock:
+            self._closed, self._item = True, None
 
 
 class LatestOnly(QObject):
@@ -54,31 +58,25 @@ class LatestOnly(QObject):
         super().__init__(parent)
         self._name = name
         self._mailbox = _Mailbox()
-        self._thread: threading.Thread | None = None
         self.destroyed.connect(self._mailbox.close)
 
     def submit(self, tag: object, fn: Callable[..., Any], *args: Any) -> None:
-        self._mailbox.put((tag, fn, args))
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._main, args=(self._mailbox,), name=self._name, daemon=True)
-            self._thread.start()
+        refuse_qt_objects(fn, args)
+        if self._mailbox.put((tag, fn, args)):
+            start_thread(_serve, self._mailbox, on_ui_thread(self._deliver), name=self._name)
 
     def close(self) -> None:
         self._mailbox.close()
-
-    def _main(self, mailbox: _Mailbox) -> None:
-        while (item := mailbox.take()) is not None:
-            tag, fn, args = item
-            try:
-                result = (tag, True, fn(*args), "", "")
-            except LatentExplorerError as exc:
-                result = (tag, False, None, str(exc), "")
-            except Exception as exc:  # a bug or a resource problem: hand over the traceback too
-                result = (tag, False, None, f"{type(exc).__name__}: {exc}", traceback.format_exc())
-            post(self._deliver, *result)
 
     def _deliver(self, tag: object, ok: bool, value: object, message: str, tb: str) -> None:
         if ok:
             self.done.emit(tag, value)
         else:
             self.failed.emit(tag, message, tb)
+
+
+def _serve(mailbox: _Mailbox, deliver: Callable[..., None]) -> None:
+    """A runner's thread: one request at a time, while there are any (it holds no Qt object)."""
+    while (item := mailbox.take()) is not None:
+        tag, fn, args = item
+        deliver(tag, *outcome(fn, args))

@@ -22,6 +22,8 @@ from models import GenerativeModel
 
 from .bridge import TrainingBridge
 from .context import AppContext
+from .jobs import Job
+from .latest import LatestOnly
 from .panels import panel_specs
 from .settings import RECENT_KEY, add_recent_file, app_settings, recent_files, write_json
 from .tasks import Task
@@ -244,6 +246,10 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         if self.bridge.busy:
             self.bridge.stop(wait_s=10.0)  # the worker saves its checkpoint before it ends
+        for job in self.findChildren(Job):  # background work ends with the window
+            job.cancel()
+        for runner in self.findChildren(LatestOnly):
+            runner.close()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         for panel in self.panels.values():

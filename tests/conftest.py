@@ -1,4 +1,5 @@
-"""Shared fixtures: offscreen Qt, few torch threads, the real data in ../shared/data."""
+"""Shared fixtures: offscreen Qt, few torch threads, the real data in ../shared/data; and no background
+thread outlives the session (core/threads.py says why)."""
 from __future__ import annotations
 
 import os
@@ -12,6 +13,30 @@ import torch
 torch.set_num_threads(2)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+THREADS_END_S = 60  # after the last test, background threads get this long to end
+_exit_status = 0
+
+
+def pytest_sessionfinish(session, exitstatus):
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    """After the summary: wait for background threads; if some are stuck (a bug), name them and fail."""
+    from core.threads import exit_code_after_threads, stop_all, wait_for_threads
+    stop_all()
+    if wait_for_threads(THREADS_END_S):
+        exit_code_after_threads(_exit_status or 1, 0)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def application():
+    """The QApplication as ``python main.py`` makes it (garbage collected on the UI thread only), made
+    before pytest-qt would make a plain one."""
+    from gui.app import make_application
+    return make_application()
 
 
 @pytest.fixture(scope="session")
@@ -39,11 +64,16 @@ def isolated_user_dirs(tmp_path_factory, monkeypatch) -> Path:
 
 @pytest.fixture
 def window(qtbot):
-    """The real main window on the digits; torn down with no training thread or background task left."""
-    from gui.app import make_application
+    """The real main window on the digits; torn down with no training thread or background task left
+    (none of the background threads started meanwhile)."""
+    from collections import Counter
+
+    import shiboken6
+
+    from core.threads import running_threads
     from gui.main_window import MainWindow
     from gui.tasks import running_tasks
-    make_application()
+    before = Counter(running_threads())
     w = MainWindow()
     qtbot.addWidget(w)
     w.show()
@@ -55,3 +85,6 @@ def window(qtbot):
         w.bridge.worker.join(30)
         assert not w.bridge.worker.alive
     qtbot.waitUntil(lambda: running_tasks() == 0 and not w.bridge.busy, timeout=60_000)
+    if shiboken6.isValid(w):  # (some tests close it themselves)
+        w.close()  # cancels what still runs in the background, as when the user closes the window
+    qtbot.waitUntil(lambda: not Counter(running_threads()) - before, timeout=60_000)

@@ -12,7 +12,6 @@ from audio_helpers import speech_subset, trained_denoiser
 from core.audio.dataset import MixConfig, SpeechNoiseData
 from core.audio.demo import demo_mixture
 from core.checkpoint import load_checkpoint, save_checkpoint
-from gui.app import make_application
 from gui.audio_panel import AudioPanel
 from gui.bridge import TrainingBridge
 from gui.context import AppContext
@@ -31,7 +30,6 @@ def no_sound_devices(monkeypatch):
 
 @pytest.fixture
 def panel(qtbot, no_sound_devices):
-    make_application()
     bridge = TrainingBridge()
     p = AudioPanel(AppContext(), bridge)
     qtbot.addWidget(p)

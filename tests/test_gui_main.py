@@ -15,7 +15,6 @@ from PySide6.QtWidgets import QLabel, QMessageBox
 
 from core.checkpoint import load_checkpoint
 from core.trainer import Run, TrainConfig, Trainer, model_config_for
-from gui.app import make_application
 from gui.image_grid import ImageGrid
 from gui.main_window import MainWindow
 from gui.metric_plots import MetricPlots
@@ -237,7 +236,6 @@ def test_fields_follow_the_model_family(window):
 
 
 def test_choices_recent_files_and_layout_persist(qtbot, tmp_path, digits):
-    make_application()
     first = MainWindow()
     qtbot.addWidget(first)
     first.show()

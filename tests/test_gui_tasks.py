@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 
+import pytest
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QWidget
 
-from core.errors import DataError
-from gui.tasks import Task, running_tasks
+from core.errors import Cancelled, DataError
+from core.threads import running_threads
+from gui.tasks import Task, on_ui_thread, running_tasks
 
 
 def test_result_arrives_on_the_ui_thread(qtbot):
@@ -57,3 +61,106 @@ def test_a_task_whose_parent_is_deleted_delivers_nothing_and_is_not_counted(qtbo
     time.sleep(0.1)
     qtbot.wait(100)
     assert delivered == [] and running_tasks() == 0
+
+
+def test_background_work_may_not_hold_qt_objects(qtbot):
+    # A worker that drops the last reference to a Qt object destroys it on the worker thread, which
+    # deadlocks against the UI thread; so such work is refused up front.
+    import functools
+
+    from gui.latest import LatestOnly
+    widget = QWidget()
+    qtbot.addWidget(widget)
+
+    def report(fraction, progress):
+        return fraction
+
+    for fn, args in [(widget.setWindowTitle, ("x",)), (lambda: widget.isVisible(), ()),
+                     (report, (0.5, widget.setWindowTitle)),
+                     (functools.partial(report, progress=widget.update), (0.5,))]:
+        with pytest.raises(TypeError, match="must not hold Qt objects"):
+            Task(fn, *args)
+        with pytest.raises(TypeError, match="must not hold Qt objects"):
+            LatestOnly().submit("tag", fn, *args)
+    assert running_tasks() == 0
+    Task(report, 0.5, on_ui_thread(widget.setWindowTitle))  # the way to report back is allowed
+
+
+def test_on_ui_thread_runs_there_and_holds_its_object_weakly(qtbot):
+    class Receiver(QObject):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def take(self, value):
+            self.calls.append((value, threading.current_thread() is threading.main_thread()))
+
+    receiver = Receiver()
+    calls, call = receiver.calls, on_ui_thread(receiver.take)
+    worker = threading.Thread(target=call, args=(7,))
+    worker.start()
+    worker.join()
+    qtbot.waitUntil(lambda: calls == [(7, True)], timeout=5_000)
+    alive = weakref.ref(receiver)
+    del receiver
+    assert alive() is None  # the stand-in did not keep it
+    worker = threading.Thread(target=call, args=(8,))
+    worker.start()
+    worker.join()
+    qtbot.wait(50)
+    assert calls == [(7, True)]  # delivered to nobody, quietly
+
+
+def test_latest_only_keeps_no_thread_while_idle(qtbot):
+    from gui.latest import LatestOnly
+    runner = LatestOnly("idle-check")
+    results = []
+    runner.done.connect(lambda tag, value: results.append(value))
+    for i in range(3):
+        runner.submit(i, pow, i, 2)
+        qtbot.waitUntil(lambda: len(results) == i + 1, timeout=5_000)
+        qtbot.waitUntil(lambda: "idle-check" not in running_threads(), timeout=5_000)
+    assert results == [0, 1, 4]
+
+
+def wait_for_cancel(*, progress, cancel):
+    """A job that runs until cancelled."""
+    while not cancel.wait(0.01):
+        progress(-1, "busy")
+    raise Cancelled()
+
+
+def test_jobs_are_cancelled_when_their_parent_goes_or_the_window_closes(qtbot, window):
+    from gui.jobs import Job
+    owner = QWidget()
+    orphaned = Job(wait_for_cancel, parent=owner).start()
+    event = orphaned.cancel_event
+    in_window = Job(wait_for_cancel, parent=window.panels["map"]).start()
+    qtbot.waitUntil(lambda: running_threads().count("task-wait_for_cancel") == 2, timeout=5_000)
+    owner.deleteLater()
+    qtbot.waitUntil(lambda: event.is_set() and running_threads().count("task-wait_for_cancel") == 1, timeout=5_000)
+    assert not in_window.cancel_event.is_set()
+    window.close()  # as when the user quits while a map is being computed
+    qtbot.waitUntil(lambda: "task-wait_for_cancel" not in running_threads(), timeout=5_000)
+
+
+def test_garbage_holding_qt_objects_is_collected_on_the_ui_thread_only(qtbot):
+    # Collected on a worker thread, a Qt object in a reference cycle would be destroyed there, which can
+    # deadlock against the UI thread; the app collects on a UI-thread timer instead (gui/collector.py).
+    import gc
+    assert not gc.isenabled()
+    where = []
+
+    class Garbage(QObject):
+        def __del__(self):
+            where.append(threading.current_thread().name)
+
+    garbage = Garbage()
+    garbage.cycle = garbage
+    del garbage
+    kept = []
+    busy = threading.Thread(target=lambda: kept.extend([] for _ in range(5_000)), name="allocating-worker")
+    busy.start()
+    busy.join()  # enough new objects to set the collector off, had it been automatic
+    assert where == [] and gc.get_count()[0] > gc.get_threshold()[0]
+    qtbot.waitUntil(lambda: where == [threading.main_thread().name], timeout=5_000)

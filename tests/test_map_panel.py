@@ -18,7 +18,6 @@ from PySide6.QtWidgets import QApplication
 from core.errors import Cancelled, LatentExplorerError
 from core.quicktrain import train_briefly
 from core.trainer import TrainConfig
-from gui.app import make_application
 from gui.context import AppContext
 from gui.jobs import Job
 from gui.map_panel import MapPanel
@@ -38,7 +37,6 @@ def digits_vae(digits):
 def panel(qtbot, digits, digits_vae, tmp_path, monkeypatch):
     """A map panel on the digits and the trained VAE, projected with PCA (instant), 1000 x 700 px."""
     monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
-    make_application()
     context = AppContext()
     p = MapPanel(context)
     qtbot.addWidget(p)
@@ -232,7 +230,6 @@ def test_cancel_stops_a_projection(panel, qtbot):
 
 
 def test_a_hidden_panel_waits_until_it_is_shown(qtbot, digits):
-    make_application()
     context = AppContext()
     p = MapPanel(context)
     qtbot.addWidget(p)
@@ -283,7 +280,6 @@ def test_a_cancelled_job_reports_cancelled_not_a_result(qtbot):
 
 def test_a_gan_maps_generated_samples_and_a_click_inspects_one(qtbot, digits, tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
-    make_application()
     context = AppContext()
     p = MapPanel(context)
     qtbot.addWidget(p)

@@ -7,7 +7,6 @@ from PySide6.QtCore import Qt
 
 from core.checkpoint import load_checkpoint
 from core.latent import sample_grid
-from gui.app import make_application
 from gui.bridge import TrainingBridge
 from gui.compare_panel import COLUMNS, ComparePanel
 from gui.context import AppContext
@@ -68,7 +67,6 @@ def zoo(digits, tmp_path_factory):
 
 @pytest.fixture
 def panel(qtbot, digits):
-    make_application()
     context = AppContext()
     widget = ComparePanel(context, TrainingBridge())
     qtbot.addWidget(widget)

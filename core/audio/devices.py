@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 
 from ..errors import AudioDeviceError
-from .engine import LiveEngine, stop_at_exit
+from ..threads import stop_at_exit
+from .engine import LiveEngine
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,8 @@ frame of a plot, nothing more).
 """
 from __future__ import annotations
 
-import atexit
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,21 +25,6 @@ from .stream import Fifo, StreamDenoiser
 
 RESAMPLER = "sinc_fastest"  # libsamplerate: band-limited, ~1 ms of delay, steady output per block
 RESAMPLE_MARGIN = 128  # device-rate samples queued ahead to absorb the resampler's uneven output
-
-_sources: weakref.WeakSet = weakref.WeakSet()  # running streams and feeds, stopped at exit
-
-
-def stop_at_exit(source) -> None:
-    """Stop ``source`` (anything with ``stop()`` that drives an engine) when Python exits: an audio
-    thread still inside torch while the interpreter tears down would abort the process."""
-    _sources.add(source)
-
-
-@atexit.register
-def _stop_sources() -> None:
-    for source in list(_sources):
-        source.stop()
-
 
 class Monitor:
     """A ring of the newest samples of a mono signal, for the scrolling views."""

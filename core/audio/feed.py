@@ -7,7 +7,8 @@ import time
 
 import numpy as np
 
-from .engine import LiveEngine, stop_at_exit
+from ..threads import start_thread, stop_at_exit
+from .engine import LiveEngine
 
 
 class FileFeed:
@@ -22,10 +23,10 @@ class FileFeed:
         self.device_latency_ms = 0.0
         self.problem = ""
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._main, name="audio-file-feed", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> "FileFeed":
-        self._thread.start()
+        self._thread = start_thread(self._main, name="audio-file-feed")
         stop_at_exit(self)
         return self
 
@@ -54,5 +55,5 @@ class FileFeed:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
+        if self._thread is not None and self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(2.0)

@@ -1,0 +1,74 @@
+"""Background threads that are over before the interpreter is.
+
+Python (before 3.14) stops a daemon thread still running at interpreter shutdown by unwinding its stack
+from inside C code; through torch's C++ frames that aborts the whole process ("terminate called without
+an active exception"). So the program's background threads start here, and every way out of the program
+(the app, the command line, the test session) goes through ``exit_code_after_threads`` first. Work that
+runs until told to stop (live audio) registers with ``stop_at_exit``: it is stopped on the way out.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+import weakref
+from typing import Any, Callable
+
+_threads: set[threading.Thread] = set()
+_lock = threading.Lock()
+_stoppable: weakref.WeakSet = weakref.WeakSet()  # running audio streams and feeds
+
+
+def stop_at_exit(source) -> None:
+    """Stop ``source`` (anything with ``stop()``) on the way out of the program."""
+    _stoppable.add(source)
+
+
+@atexit.register
+def stop_all() -> None:
+    """Stop everything registered with ``stop_at_exit`` (also run at exit, for programs that end otherwise)."""
+    for source in list(_stoppable):
+        source.stop()
+
+
+def start_thread(target: Callable[..., Any], *args: Any, name: str) -> threading.Thread:
+    """Run ``target(*args)`` in a new daemon thread that ``wait_for_threads`` knows about."""
+    thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+    with _lock:
+        _threads.difference_update([t for t in _threads if not t.is_alive()])
+        _threads.add(thread)
+    thread.start()
+    return thread
+
+
+def running_threads() -> list[str]:
+    """Names of the background threads still running (a thread runs until it has let go of everything:
+    its last deallocations may still enter torch)."""
+    with _lock:
+        return sorted(t.name for t in _threads if t.is_alive())
+
+
+def wait_for_threads(timeout_s: float) -> list[str]:
+    """Wait up to ``timeout_s`` in all for the background threads to end; names of those still running."""
+    deadline = time.monotonic() + timeout_s
+    with _lock:
+        threads = list(_threads)
+    for thread in threads:
+        if thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+    return running_threads()
+
+
+def exit_code_after_threads(code: int, timeout_s: float = 30.0) -> int:
+    """``code``, once the background threads have ended. If some still run after ``timeout_s``, they are
+    named on stderr and the process ends here with ``code``, before the interpreter's shutdown can abort it."""
+    stop_all()
+    left = wait_for_threads(timeout_s)
+    if not left:
+        return code
+    print(f"warning: leaving while background work still runs ({', '.join(left)})", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
