@@ -34,9 +34,11 @@ from .context import AppContext
 from .inspector import Inspector
 from .jobs import Job
 from .map_view import MapView
+from .settings import app_settings, read_json, write_json
 from .tasks import Task
 
 NEIGHBOURS = 8
+SETTINGS_KEY = "map/view"
 SCREENSHOT_TIMEOUT_S = 240.0
 SCREENSHOT_VIEW_ITEMS = 200
 
@@ -74,6 +76,7 @@ class MapPanel(QWidget):
         self._source_chosen = False
         self._inspect_generation = 0
         self._build()
+        self._restore_settings()
         context.data_changed.connect(lambda _data: self._on_data_changed())
         context.model_changed.connect(lambda _model: self._on_model_changed())
         context.selections_changed.connect(self._fill_selections)
@@ -218,6 +221,22 @@ class MapPanel(QWidget):
         layout.addWidget(self.banner)
         layout.addWidget(self.progress_box)
         layout.addWidget(splitter, 1)
+
+    def _restore_settings(self) -> None:
+        """The view as the user left it: images on or off, their size, and a projection they chose."""
+        saved = read_json(app_settings(), SETTINGS_KEY, {})
+        self.images_check.setChecked(saved.get("images") is not False)
+        if isinstance(saved.get("thumbnail_px"), int):
+            self.size_spin.setValue(saved["thumbnail_px"])
+        if saved.get("method") in METHODS:
+            self.method_combo.setCurrentIndex(self.method_combo.findData(saved["method"]))
+            self._method_chosen = True
+
+    def save_settings(self) -> None:
+        settings = app_settings()
+        write_json(settings, SETTINGS_KEY, {"images": self.images_check.isChecked(), "thumbnail_px": self.size_spin.value(),
+                                            "method": self.method if self._method_chosen else None})
+        settings.sync()
 
     # --- what to map ----------------------------------------------------------------------
     @property

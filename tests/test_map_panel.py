@@ -22,6 +22,7 @@ from gui.context import AppContext
 from gui.jobs import Job
 from gui.map_panel import MapPanel
 from gui.map_view import MAX_THUMBNAILS
+from gui.settings import app_settings
 from gui.tasks import running_tasks
 from models import build_model
 
@@ -315,4 +316,25 @@ def test_a_gan_maps_generated_samples_and_a_click_inspects_one(qtbot, digits, tm
     qtbot.waitUntil(lambda: not p.busy and p.embedding is not None and p.embedding.space == "latent", timeout=LONG_MS)
     assert len(p.view.scatter.data) == len(digits)
     p.cancel()
+    qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)
+
+
+def test_view_choices_are_remembered_and_a_chosen_projection_is_kept(qtbot, panel, digits_vae):
+    qtbot.mouseClick(panel.images_check, Qt.MouseButton.LeftButton)
+    panel.size_spin.setValue(52)
+    panel.save_settings()  # what closing the window does
+    context = AppContext()
+    again = MapPanel(context)
+    qtbot.addWidget(again)
+    assert not again.images_check.isChecked() and again.size_spin.value() == 52 and again.method == "pca"
+    context.set_model(digits_vae)
+    assert again.method == "pca"  # chosen by the user: a model arriving does not switch it to UMAP
+    fresh_context = AppContext()
+    app_settings().remove("map/view")
+    fresh = MapPanel(fresh_context)
+    qtbot.addWidget(fresh)
+    fresh_context.set_model(digits_vae)
+    assert fresh.images_check.isChecked() and fresh.size_spin.value() == 36 and fresh.method == "umap"
+    fresh.cancel()
+    again.cancel()
     qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)
