@@ -41,11 +41,13 @@ class MetricsLog:
 class MetricsReader:
     """Reads the complete lines added to a ``metrics.jsonl`` since the last call (a run being written).
 
-    When the file starts over (a new run in the same folder), reading starts over too.
+    When the file starts over (a new or resumed run in the same folder), reading starts over too, and
+    ``restarts`` counts it.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.restarts = 0
         self._offset = 0
         self._head = b""  # the file's first bytes as last seen
 
@@ -55,6 +57,7 @@ class MetricsReader:
         with open(self.path, "rb") as f:
             if f.read(len(self._head)) != self._head:
                 self._offset, self._head = 0, b""
+                self.restarts += 1
             f.seek(self._offset)
             chunk = f.read()
         end = chunk.rfind(b"\n") + 1  # a half-written last line waits for the next call

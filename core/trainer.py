@@ -250,20 +250,12 @@ class Trainer(TrainerBase):
         out["r2"] = 1.0 - ss_res / self._val_ss_tot if self.model.reconstructs and self._val_ss_tot > 0 else None
         return out
 
-    @torch.no_grad()
     def preview(self) -> None:
         """Reconstructions of fixed validation images and samples from fixed noise, as uint8 grids."""
         self.model.eval()
-        grids = {}
-        if self.model.reconstructs:
-            x = self._batch(self._preview_idx)
-            grids = {"original": x, "reconstruction": self.model.reconstruct(x)}
-        if self.model.can_sample:
-            noise = torch.Generator(self.device).manual_seed(self.cfg.seed)
-            grids["samples"] = self.model.sample(PREVIEW_COUNT, generator=noise)
+        grids = preview_grids(self.model, self._batch(self._preview_idx), self.cfg.seed)
         self.model.train()
-        self.on_event({"type": "preview", "epoch": self.epoch, "step": self.step,
-                       **{k: (v.clamp(0, 1) * 255).round().byte().cpu().numpy() for k, v in grids.items()}})
+        self.on_event({"type": "preview", "epoch": self.epoch, "step": self.step, **grids})
 
     @torch.no_grad()
     def _train_r2(self, x: torch.Tensor) -> float | None:
@@ -339,3 +331,16 @@ class Trainer(TrainerBase):
             torch.set_num_threads(threads)
             if self.log:
                 self.log.close()
+
+
+@torch.no_grad()
+def preview_grids(model: GenerativeModel, x: torch.Tensor, seed: int) -> dict[str, np.ndarray]:
+    """What the Training panel shows of a model (in eval mode): the images ``x`` (floats in [0, 1] on its
+    device) and their reconstructions if it reconstructs, and PREVIEW_COUNT samples from noise seeded by
+    ``seed`` if it samples; uint8 arrays (N, C, H, W) under 'original', 'reconstruction', 'samples'."""
+    grids = {}
+    if model.reconstructs:
+        grids = {"original": x, "reconstruction": model.reconstruct(x)}
+    if model.can_sample:
+        grids["samples"] = model.sample(PREVIEW_COUNT, generator=torch.Generator(model.device).manual_seed(seed))
+    return {k: (v.clamp(0, 1) * 255).round().byte().cpu().numpy() for k, v in grids.items()}

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMe
 
 from core.checkpoint import load_checkpoint, save_checkpoint
 from core.device import pick_device
+from core.errors import LatentExplorerError
 from core.trainer import Run
 from models import GenerativeModel
 
@@ -25,7 +26,7 @@ from .context import AppContext
 from .jobs import Job
 from .latest import LatestOnly
 from .panels import panel_specs
-from .settings import RECENT_KEY, add_recent_file, app_settings, recent_files, write_json
+from .settings import RECENT_KEY, add_recent_file, app_settings, recent_files, runs_root, write_json
 from .tasks import Task
 
 CHECKPOINT_FILTER = "Checkpoints (*.pt);;All files (*)"
@@ -96,6 +97,8 @@ class MainWindow(QMainWindow):
         self.save_action = file_menu.addAction("&Save checkpoint as…", QKeySequence.StandardKey.SaveAs,
                                                lambda: self.save_checkpoint_as())
         self.save_action.setEnabled(False)
+        self.follow_action = file_menu.addAction("&Follow a run folder…", lambda: self.follow_run())
+        self.follow_action.setToolTip("Watch a run that another process trains (python main.py train …)")
         self.recent_menu = file_menu.addMenu("Recent files")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._fill_recent_menu()
@@ -205,7 +208,27 @@ class MainWindow(QMainWindow):
         data = run.data.name if hasattr(run, "data") else Path(run.dataset_source).name  # audio runs: a folder
         self.context.status.emit(f"Training {run.model_name} on {data}; run folder {run.out_dir}")
 
+    def follow_run(self, run_dir: str | Path | None = None) -> None:
+        """File ▸ Follow a run folder: its curves fill in as another process trains, and each checkpoint it
+        writes becomes the current model."""
+        if run_dir is None:
+            run_dir = QFileDialog.getExistingDirectory(self, "Follow a run folder", str(runs_root()))
+            if not run_dir:
+                return
+        if self.bridge.busy:
+            self.show_error("Cannot follow a run", "A training run is going here; stop it first.")
+            return
+        try:
+            self.bridge.follow(run_dir)
+        except LatentExplorerError as exc:
+            self.show_error("Cannot follow the run", str(exc))
+            return
+        self.context.status.emit(f"Following {run_dir}")
+
     def _on_checkpoint_saved(self, path: str) -> None:
+        if self.bridge.state == "following":
+            self.open_checkpoint(path)  # a followed run's latest model, for every panel
+            return
         self._run_checkpoint = path
 
     def _on_run_state(self, state: str) -> None:

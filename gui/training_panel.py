@@ -13,17 +13,21 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, Q
                                QWidget)
 
 from core.data import ImageData
+from core.follow import preview_of
 from core.trainer import Run
 
 from .bridge import TrainingBridge
 from .context import AppContext
 from .image_grid import ImageGrid
 from .metric_plots import MetricPlots
+from .tasks import Task
 
 PREVIEWS = (("original", "Validation images"), ("reconstruction", "Reconstructions"), ("samples", "Samples"))
 STATE_TEXT = {"idle": "Ready", "starting": "Starting…", "running": "Training", "paused": "Paused",
-              "stopping": "Stopping…", "stopped": "Stopped", "finished": "Finished", "error": "Failed"}
-STATE_COLOUR = {"running": "#1a7f37", "paused": "#9a6700", "error": "#cf222e", "finished": "#0969da"}
+              "stopping": "Stopping…", "stopped": "Stopped", "finished": "Finished", "error": "Failed",
+              "following": "Following"}
+STATE_COLOUR = {"running": "#1a7f37", "paused": "#9a6700", "error": "#cf222e", "finished": "#0969da",
+                "following": "#1a7f37"}
 BUSY = ("starting", "running", "paused", "stopping")
 
 
@@ -84,10 +88,12 @@ class TrainingPanel(QWidget):
         self.pause_button.clicked.connect(self._on_pause)
         self.stop_button.clicked.connect(self._on_stop)
         bridge.started.connect(self._on_started)
+        bridge.following.connect(self._on_following)
         bridge.state_changed.connect(self._set_state)
         bridge.metrics.connect(self._on_metrics)
         bridge.preview.connect(self._on_preview)
         context.data_changed.connect(lambda _data: self._update_buttons())
+        context.model_changed.connect(self._preview_followed_model)
         self._set_state("idle")
 
     # --- buttons --------------------------------------------------------------------------
@@ -108,8 +114,8 @@ class TrainingPanel(QWidget):
         self.pause_button.setEnabled(False)  # until the worker confirms
 
     def _on_stop(self) -> None:
-        self.bridge.stop()
         self._set_state("stopping")
+        self.bridge.stop()  # (a followed run is let go at once: "stopped")
 
     def _set_state(self, state: str) -> None:
         if self.state == "stopping" and state in ("running", "paused"):
@@ -124,7 +130,7 @@ class TrainingPanel(QWidget):
         self.start_button.setEnabled(not busy and self.context.data is not None)
         self.pause_button.setEnabled(self.state in ("running", "paused"))
         self.pause_button.setText("Resume" if self.state == "paused" else "Pause")
-        self.stop_button.setEnabled(self.state in ("running", "paused"))
+        self.stop_button.setEnabled(self.state in ("running", "paused", "following"))
 
     # --- what the worker reports ----------------------------------------------------------
     def _on_started(self, run: Run) -> None:
@@ -141,11 +147,35 @@ class TrainingPanel(QWidget):
                                f"{run.config.epochs} epochs{where}")
         self._set_state("running")
 
+    def _on_following(self, run_dir: str) -> None:
+        self.epochs = None  # until a row tells (epoch / progress)
+        self.plots.reset()
+        for grid in self.previews.values():
+            grid.clear()
+        self.progress.setValue(0)
+        self.progress.setFormat("waiting for the run…")
+        self.unit = "images"
+        self.run_label.setText(f"Following <b>{run_dir}</b> (trained by another process; Stop lets it go)")
+
+    def _preview_followed_model(self, model) -> None:
+        """A followed run's newest checkpoint was loaded: its reconstructions and samples, computed here
+        (the run's own previews stay in its process)."""
+        data = self.context.data
+        if self.state != "following" or model is None or data is None or not hasattr(model, "image_shape") \
+                or list(model.image_shape) != list(data.image_shape):
+            return
+        task = Task(preview_of, model, data, parent=self)
+        task.done.connect(lambda grids: self._on_preview(grids) if self.state == "following" else None)
+        task.failed.connect(lambda message, _tb: self.context.status.emit(f"No previews of the followed model: {message}"))
+        task.start()
+
     def _on_metrics(self, row: dict) -> None:
         self.plots.add_row(row)
+        if self.epochs is None and row.get("progress"):
+            self.epochs = round(row["epoch"] / row["progress"])
         if "progress" in row:
             self.progress.setValue(round(1000 * row["progress"]))
-            parts = [f"epoch {row['epoch']:.1f} / {self.epochs}"]
+            parts = [f"epoch {row['epoch']:.1f}" + (f" / {self.epochs}" if self.epochs else "")]
             if row.get("eta_s") is not None:
                 parts.append(f"ETA {format_duration(row['eta_s'])}")
             if row.get("samples_per_s"):

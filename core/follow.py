@@ -1,0 +1,48 @@
+"""Follow a run that another process writes (``python main.py train``; later a torchrun job's rank 0)
+from its files alone: the rows appended to ``metrics.jsonl``, and each rewrite of ``checkpoint.pt``
+(written atomically, so always whole)."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+
+from models import GenerativeModel
+
+from .data import ImageData
+from .errors import DataError
+from .metrics import MetricsReader
+from .trainer import PREVIEW_COUNT, preview_grids
+
+
+class RunFollower:
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+        self.checkpoint_path = self.run_dir / "checkpoint.pt"
+        if not (self.metrics_path.is_file() or self.checkpoint_path.is_file()):
+            raise DataError(f"{self.run_dir}: not a run folder (it has no metrics.jsonl or checkpoint.pt)")
+        self._reader = MetricsReader(self.metrics_path)
+        self._stamp: tuple | None = None
+
+    def poll(self) -> tuple[list[dict], Path | None, bool]:
+        """The metrics rows written since the last call, the checkpoint's path if it is new or rewritten,
+        and whether the log started over (the run was resumed or restarted: its rows come again)."""
+        restarts = self._reader.restarts
+        rows = self._reader.read_new()
+        try:
+            st = self.checkpoint_path.stat()
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            stamp = None
+        changed, self._stamp = stamp is not None and stamp != self._stamp, stamp
+        return rows, self.checkpoint_path if changed else None, self._reader.restarts > restarts
+
+
+def preview_of(model: GenerativeModel, data: ImageData) -> dict[str, np.ndarray]:
+    """The Training panel's image grids for a followed run's model, on the open data set's first validation
+    images (a private eval copy of the model: other panels may be using it)."""
+    model = copy.deepcopy(model).eval()
+    x = data.float_images(data.split()[1][:PREVIEW_COUNT]).to(model.device)
+    return preview_grids(model, x, seed=0)
