@@ -34,16 +34,22 @@ def digits_vae(digits):
     return train_briefly(digits, "digits", "vae", seconds=30, config=TrainConfig(epochs=30, device="cpu"))
 
 
-@pytest.fixture
-def panel(qtbot, digits, digits_vae, tmp_path, monkeypatch):
-    """A map panel on the digits and the trained VAE, projected with PCA (instant), 1000 x 700 px."""
-    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
-    context = AppContext()
+def shown_pca_panel(qtbot, context: AppContext) -> MapPanel:
+    """A map panel on ``context``, shown at 1000 x 700 px, projecting with PCA (instant)."""
     p = MapPanel(context)
     qtbot.addWidget(p)
     p.resize(1000, 700)
     p.show()
     p.set_method("pca")
+    return p
+
+
+@pytest.fixture
+def panel(qtbot, digits, digits_vae, tmp_path, monkeypatch):
+    """A map panel on the digits and the trained VAE, projected with PCA (instant), 1000 x 700 px."""
+    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
+    context = AppContext()
+    p = shown_pca_panel(qtbot, context)
     context.set_data(digits, "digits")
     context.set_model(digits_vae)
     qtbot.waitUntil(lambda: not p.busy and p.embedding is not None, timeout=LONG_MS)
@@ -282,11 +288,7 @@ def test_a_cancelled_job_reports_cancelled_not_a_result(qtbot):
 def test_a_gan_maps_generated_samples_and_a_click_inspects_one(qtbot, digits, tmp_path, monkeypatch):
     monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
     context = AppContext()
-    p = MapPanel(context)
-    qtbot.addWidget(p)
-    p.resize(1000, 700)
-    p.show()
-    p.set_method("pca")
+    p = shown_pca_panel(qtbot, context)
     p.samples_spin.setValue(400)
     context.set_data(digits, "digits")
     torch.manual_seed(0)
