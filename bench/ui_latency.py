@@ -60,9 +60,9 @@ def main() -> int:
     from PySide6.QtCore import QCoreApplication
 
     from gui.app import make_application
-    from gui.collector import startup_done
+    from gui.background.collector import startup_done
     from gui.main_window import MainWindow
-    from gui.tasks import running_tasks
+    from gui.background.tasks import running_tasks
 
     make_application()
     window = MainWindow()

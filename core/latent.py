@@ -91,7 +91,7 @@ def denoise_grid(model: GenerativeModel, n: int, temperature: float = 1.0, seed:
     """``sample_grid`` for a diffusion model, watched: after each DDIM step calls ``on_step(t, step, steps,
     images)`` with the predicted clean images (CPU, [0, 1]); returns the last ones, the samples. Checks
     ``cancel`` (a threading.Event) between steps and raises ``Cancelled``; ``progress(fraction, text)``
-    follows the ``gui.jobs.Job`` protocol."""
+    follows the ``gui.background.jobs.Job`` protocol."""
     gen = torch.Generator(device=model.device).manual_seed(seed)
     z = model.sample_latents(n, temperature, gen)
     steps = len(model.diffusion.schedule(model.sample_steps)) - 1  # the jumps denoise_steps makes

@@ -21,7 +21,7 @@ def make_application():
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
-    from .collector import collect_on_ui_thread
+    from .background.collector import collect_on_ui_thread
     from .settings import APPLICATION, ORGANIZATION
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -42,7 +42,7 @@ def run_app(args) -> int:
         if args.panel not in keys:
             raise LatentExplorerError(f"unknown panel {args.panel!r}; choose one of: {', '.join(keys)}")
     app = make_application()
-    from .collector import startup_done
+    from .background.collector import startup_done
     from .main_window import MainWindow
     if args.screenshot:
         with scratch_user_dirs():
@@ -107,7 +107,7 @@ def take_screenshot(window, dataset: str, panel: str, path: Path) -> Path:
     Setup briefly), wait for the work to end, and save a PNG of the window or of the panel's dock."""
     from PySide6.QtCore import Qt
 
-    from .tasks import running_tasks
+    from .background.tasks import running_tasks
 
     window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen)
     window.show()

@@ -24,7 +24,7 @@ from core.imaging import tile, upscale
 
 from .context import AppContext
 from .settings import runs_root
-from .tasks import Task, on_ui_thread
+from .background.tasks import Task, on_ui_thread
 
 THUMB_HEIGHT = 30  # pixels of the sample strip in the table
 FAMILY_COLOURS = {"vae": "#1f77b4", "gan": "#d62728", "flow": "#2ca02c", "diffusion": "#9467bd",

@@ -2,7 +2,7 @@
 
 One slider per latent dimension (latents up to 64 dims) or per principal direction of the data's codes;
 each spans about ±3σ of the codes. Moving a slider decodes live on a latest-value-wins background
-thread (``gui.latest``), so the picture follows the hand and never queues up stale positions. Code
+thread (``gui.background.latest``), so the picture follows the hand and never queues up stale positions. Code
 statistics, traversals and sample grids run as background ``Task``s; for diffusion models, "Show denoising"
 draws the sample grid as a cancellable ``Job`` that shows the predicted clean images after every DDIM step.
 """
@@ -21,9 +21,9 @@ from core.quicktrain import train_briefly
 
 from .context import AppContext
 from .image_grid import ImageGrid
-from .jobs import Job
-from .latest import LatestOnly
-from .tasks import Task, on_ui_thread
+from .background.jobs import Job
+from .background.latest import LatestOnly
+from .background.tasks import Task, on_ui_thread
 
 SLIDER_STEPS = 1000  # integer positions across a slider's ±3σ
 PNG_FILTER = "PNG images (*.png)"

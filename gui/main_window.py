@@ -23,11 +23,11 @@ from models import GenerativeModel
 
 from .bridge import TrainingBridge
 from .context import AppContext
-from .jobs import Job
-from .latest import LatestOnly
+from .background.jobs import Job
+from .background.latest import LatestOnly
 from .panels import panel_specs
 from .settings import RECENT_KEY, add_recent_file, app_settings, recent_files, runs_root, write_json
-from .tasks import Task
+from .background.tasks import Task
 
 CHECKPOINT_FILTER = "Checkpoints (*.pt);;All files (*)"
 SETUP_WIDTH = 340  # px, the left dock area's first width

@@ -32,10 +32,10 @@ from models import GenerativeModel
 
 from .context import AppContext
 from .inspector import Inspector
-from .jobs import Job
+from .background.jobs import Job
 from .map_view import MapView
 from .settings import app_settings, read_json, write_json
-from .tasks import Task
+from .background.tasks import Task
 
 NEIGHBOURS = 8
 SETTINGS_KEY = "map/view"

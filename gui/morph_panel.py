@@ -27,8 +27,8 @@ from core.quicktrain import faces_demo
 from .context import AppContext
 from .data_browser import DataBrowser, item_label
 from .image_grid import ImageGrid
-from .latest import LatestOnly
-from .tasks import Task
+from .background.latest import LatestOnly
+from .background.tasks import Task
 
 SCRUB_STEPS = 100
 STRENGTH_RANGE = 300  # the strength slider runs from -3.00 to +3.00 in hundredths

@@ -21,7 +21,7 @@ class PanelSpec:
 
 
 def panel_specs() -> list[PanelSpec]:
-    from .audio_panel import AudioPanel
+    from .audio.panel import AudioPanel
     from .compare_panel import ComparePanel
     from .latent_panel import LatentPanel
     from .map_panel import MapPanel

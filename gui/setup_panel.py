@@ -28,7 +28,7 @@ from models import MODELS, GenerativeModel, build_model
 from .bridge import TrainingBridge
 from .context import AppContext
 from .settings import app_settings, new_run_dir, read_json, write_json
-from .tasks import Task
+from .background.tasks import Task
 
 DATASETS = {"digits": "Digits (8×8, built in)", "mnist": "MNIST (28×28)", "fashion-mnist": "Fashion-MNIST (28×28)",
             "cifar10": "CIFAR-10 (32×32, colour)", "cifar100": "CIFAR-100 (32×32, colour)",

@@ -20,7 +20,7 @@ from .bridge import TrainingBridge
 from .context import AppContext
 from .image_grid import ImageGrid
 from .metric_plots import MetricPlots
-from .tasks import Task
+from .background.tasks import Task
 
 PREVIEWS = (("original", "Validation images"), ("reconstruction", "Reconstructions"), ("samples", "Samples"))
 STATE_TEXT = {"idle": "Ready", "starting": "Starting…", "running": "Training", "paused": "Paused",

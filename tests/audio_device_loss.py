@@ -16,7 +16,7 @@ from PySide6.QtCore import QCoreApplication  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from audio_jack import JackServer  # noqa: E402
-from gui.audio_live import LiveView  # noqa: E402
+from gui.audio.live import LiveView  # noqa: E402
 from models import build_model  # noqa: E402
 
 

@@ -72,7 +72,7 @@ def window(qtbot):
 
     from core.threads import running_threads
     from gui.main_window import MainWindow
-    from gui.tasks import running_tasks
+    from gui.background.tasks import running_tasks
     before = Counter(running_threads())
     w = MainWindow()
     qtbot.addWidget(w)

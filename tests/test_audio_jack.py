@@ -119,7 +119,7 @@ def test_speech_comes_through_the_sound_server_denoised(jack_server, denoiser, r
 
 
 def test_live_view_starts_and_stops_on_the_sound_server(jack_server, denoiser, qtbot):
-    from gui.audio_live import LiveView
+    from gui.audio.live import LiveView
     view = LiveView()
     qtbot.addWidget(view)
     view.set_model(denoiser[0])

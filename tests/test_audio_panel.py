@@ -12,10 +12,10 @@ from audio_helpers import speech_subset, trained_denoiser
 from core.audio.dataset import MixConfig, SpeechNoiseData
 from core.audio.demo import demo_mixture
 from core.checkpoint import load_checkpoint, save_checkpoint
-from gui.audio_panel import AudioPanel
+from gui.audio.panel import AudioPanel
 from gui.bridge import TrainingBridge
 from gui.context import AppContext
-from gui.tasks import running_tasks
+from gui.background.tasks import running_tasks
 from models import build_model
 
 LONG_MS = 60_000

@@ -20,7 +20,7 @@ from gui.main_window import MainWindow
 from gui.metric_plots import MetricPlots
 from gui.panels import panel_specs
 from gui.settings import recent_files
-from gui.tasks import running_tasks
+from gui.background.tasks import running_tasks
 
 LONG_S = 60_000  # ms: generous waits; the CI machine is slow and shared
 

@@ -1,4 +1,4 @@
-"""gui.tasks.Task: work off the UI thread, results back on the UI thread, nothing counted forever."""
+"""gui.background.tasks.Task: work off the UI thread, results back on the UI thread, nothing counted forever."""
 from __future__ import annotations
 
 import threading
@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QWidget
 
 from core.errors import Cancelled, DataError
 from core.threads import running_threads
-from gui.tasks import Task, on_ui_thread, running_tasks
+from gui.background.tasks import Task, on_ui_thread, running_tasks
 
 
 def test_result_arrives_on_the_ui_thread(qtbot):
@@ -68,7 +68,7 @@ def test_background_work_may_not_hold_qt_objects(qtbot):
     # deadlocks against the UI thread; so such work is refused up front.
     import functools
 
-    from gui.latest import LatestOnly
+    from gui.background.latest import LatestOnly
     widget = QWidget()
     qtbot.addWidget(widget)
 
@@ -112,7 +112,7 @@ def test_on_ui_thread_runs_there_and_holds_its_object_weakly(qtbot):
 
 
 def test_latest_only_keeps_no_thread_while_idle(qtbot):
-    from gui.latest import LatestOnly
+    from gui.background.latest import LatestOnly
     runner = LatestOnly("idle-check")
     results = []
     runner.done.connect(lambda tag, value: results.append(value))
@@ -131,7 +131,7 @@ def wait_for_cancel(*, progress, cancel):
 
 
 def test_jobs_are_cancelled_when_their_parent_goes_or_the_window_closes(qtbot, window):
-    from gui.jobs import Job
+    from gui.background.jobs import Job
     owner = QWidget()
     orphaned = Job(wait_for_cancel, parent=owner).start()
     event = orphaned.cancel_event

@@ -314,7 +314,7 @@ def test_latest_only_runs_the_newest_request_and_drops_the_stale_ones(qtbot):
     import threading
 
     from core.errors import LatentExplorerError
-    from gui.latest import LatestOnly
+    from gui.background.latest import LatestOnly
     started, gate, ran = threading.Event(), threading.Event(), []
 
     def work(i):

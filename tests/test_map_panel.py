@@ -19,11 +19,11 @@ from core.errors import Cancelled, LatentExplorerError
 from core.quicktrain import train_briefly
 from core.trainer import TrainConfig
 from gui.context import AppContext
-from gui.jobs import Job
+from gui.background.jobs import Job
 from gui.map_panel import MapPanel
 from gui.map_view import MAX_THUMBNAILS
 from gui.settings import app_settings
-from gui.tasks import running_tasks
+from gui.background.tasks import running_tasks
 from models import build_model
 
 LONG_MS = 60_000

@@ -14,9 +14,9 @@ from core.audio.io import read_audio, write_audio
 from core.audio.offline import denoise_recording
 from core.errors import AudioDeviceError
 
-from .audio_live import AUDIO_FILTER
-from .audio_views import SignalPair
-from .tasks import Task, on_ui_thread
+from ..background.tasks import Task, on_ui_thread
+from .live import AUDIO_FILTER
+from .views import SignalPair
 
 POLL_MS = 100
 

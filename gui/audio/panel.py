@@ -15,12 +15,12 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QTa
 from core.checkpoint import load_checkpoint
 from core.errors import LatentExplorerError
 
-from .audio_file import FileView
-from .audio_live import LiveView
-from .audio_train import TrainView
-from .bridge import TrainingBridge
-from .context import AppContext
-from .tasks import Task
+from ..background.tasks import Task
+from ..bridge import TrainingBridge
+from ..context import AppContext
+from .file import FileView
+from .live import LiveView
+from .train import TrainView
 
 CHECKPOINT_FILTER = "Checkpoints (*.pt);;All files (*)"
 SCREENSHOT_TRAIN_S = 12.0
@@ -104,7 +104,7 @@ class AudioPanel(QWidget):
         from core.audio.dataset import SpeechNoiseData
         from core.audio.demo import QUICK_MIX, SHARED_NOISE, SHARED_SPEECH, demo_mixture, train_briefly
 
-        from .app import settle, wait_until
+        from ..app import settle, wait_until
         if not SHARED_SPEECH.is_dir():
             raise LatentExplorerError(f"--screenshot: the spoken digits are not in {SHARED_SPEECH}")
         result, current = {}, self.model

@@ -19,8 +19,8 @@ from core.audio.feed import FileFeed
 from core.audio.io import match_channels, read_audio, resample
 from core.errors import AudioDeviceError
 
-from .audio_views import LevelMeter, SignalPair
-from .tasks import Task
+from ..background.tasks import Task
+from .views import LevelMeter, SignalPair
 
 RATES = (8000, 16000, 22050, 32000, 44100, 48000)
 BLOCKS = (128, 160, 256, 320, 512, 640, 1024)

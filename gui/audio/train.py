@@ -19,8 +19,8 @@ from core.errors import LatentExplorerError
 from core.trainer import TrainConfig
 from models import AUDIO_MODELS
 
-from .bridge import TrainingBridge
-from .settings import new_run_dir
+from ..bridge import TrainingBridge
+from ..settings import new_run_dir
 
 RUN_ENDS = ("finished", "stopped")  # an "error" state is followed by the error message
 

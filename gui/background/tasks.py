@@ -132,7 +132,7 @@ def refuse_qt_objects(fn: Callable[..., Any], args: tuple) -> None:
     """TypeError if background work ``fn(*args)`` would hold a Qt object (see the module's docstring)."""
     if holds_qt_object((fn, *args)):
         raise TypeError(f"{name_of(fn)}: background work must not hold Qt objects "
-                        "(see gui.tasks); report back through on_ui_thread(self.method)")
+                        "(see gui.background.tasks); report back through on_ui_thread(self.method)")
 
 
 def _work(key: int, fn: Callable[..., Any], args: tuple, dispatcher: _Dispatcher) -> None:

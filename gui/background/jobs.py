@@ -1,4 +1,4 @@
-"""Long work off the UI thread, with progress and a Cancel button: a ``gui.tasks.Task`` that passes the
+"""Long work off the UI thread, with progress and a Cancel button: a ``gui.background.tasks.Task`` that passes the
 function ``progress`` and ``cancel`` keywords (the protocol of ``core.embedding`` and ``core.projection``).
 
     job = Job(compute_map, model, data, "umap", parent=self)   # called as fn(*args, progress=, cancel=)
@@ -10,7 +10,7 @@ function ``progress`` and ``cancel`` keywords (the protocol of ``core.embedding`
 
 The function checks ``cancel.is_set()`` between steps and raises ``core.errors.Cancelled``; a job
 cancelled after it finished still reports ``cancelled``, never a stale result. Like every task it
-counts in ``gui.tasks.running_tasks()`` until it has delivered. A job is cancelled when it is deleted
+counts in ``gui.background.tasks.running_tasks()`` until it has delivered. A job is cancelled when it is deleted
 (with its parent panel, say), so its thread ends soon after.
 """
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The Audio panel: live denoising (Live), denoising a recording (File) and training a denoiser (Train)."""
