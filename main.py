@@ -9,27 +9,41 @@ import argparse
 import logging
 import sys
 
+from core.commands import COMMANDS, load
 
-def build_parser() -> argparse.ArgumentParser:
-    from core.commands import COMMANDS
-    p = argparse.ArgumentParser(prog="main.py", description="Latent Explorer: train generative models and look inside them.")
+
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line too, like every other error."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser(commands=None) -> argparse.ArgumentParser:
+    """The parser; ``commands``: those whose arguments are added (default all; their modules are imported)."""
+    p = Parser(prog="main.py", description="Latent Explorer: train generative models and look inside them.")
     p.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     p.add_argument("--screenshot", metavar="PATH", help="open the window offscreen, train briefly, save a PNG and exit")
     p.add_argument("--panel", default="main", help="with --screenshot: which panel to capture (default: the whole window)")
     p.add_argument("--dataset", default="digits", help="data set the app opens with")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS.values():
-        module.add_parser(sub)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name, text in COMMANDS.items():
+        command = sub.add_parser(name, help=text)
+        if commands is None or name in commands:
+            module = load(name)
+            command.description = module.__doc__
+            command.formatter_class = argparse.RawDescriptionHelpFormatter
+            module.add_arguments(command)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser([a for a in argv if a in COMMANDS][:1]).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         if args.command:
-            from core.commands import COMMANDS
-            return COMMANDS[args.command].run(args)
+            return load(args.command).run(args)
         from gui.app import run_app
         return run_app(args)
     except KeyboardInterrupt:
@@ -39,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         from core.errors import LatentExplorerError
-        prefix = "error" if isinstance(exc, LatentExplorerError) else f"error ({type(exc).__name__})"
+        from models import SettingError
+        prefix = "error" if isinstance(exc, (LatentExplorerError, SettingError)) else f"error ({type(exc).__name__})"
         print(f"{prefix}: {exc}", file=sys.stderr)
         return 1
 

@@ -35,7 +35,7 @@ from core.audio.engine import LiveEngine  # noqa: E402
 from core.audio.metrics import si_sdr  # noqa: E402
 from core.audio.offline import denoise_wave  # noqa: E402
 from core.audio.stream import StreamDenoiser  # noqa: E402
-from core.trainer import TrainConfig  # noqa: E402
+from core.loop import TrainConfig  # noqa: E402
 
 SNRS = (0.0, 5.0, 10.0)
 MIX = MixConfig(segment_s=0.5)  # FSDD clips last ~0.5 s: longer crops would be mostly silence

@@ -35,7 +35,7 @@ from core.data import ImageData, load_dataset  # noqa: E402
 from core.embedding import encode_dataset, knn_accuracy  # noqa: E402
 from core.projection import project  # noqa: E402
 from core.quicktrain import train_briefly  # noqa: E402
-from core.trainer import TrainConfig  # noqa: E402
+from core.loop import TrainConfig  # noqa: E402
 
 POINTS = 70_000
 

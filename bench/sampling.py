@@ -29,8 +29,9 @@ sys.path.insert(0, str(ROOT))
 from core.checkpoint import load_checkpoint  # noqa: E402
 from core.compare import Comparer  # noqa: E402
 from core.data import load_dataset  # noqa: E402
-from core.model_setup import base_model_setup  # noqa: E402
-from core.trainer import Control, Run, TrainConfig, Trainer, model_config_for  # noqa: E402
+from core.loop import TrainConfig  # noqa: E402
+from core.quicktrain import train_briefly  # noqa: E402
+from core.recipe import needs_base  # noqa: E402
 
 #: (family, settings, learning rate) trained on MNIST; latent diffusion works on the VAE's codes.
 FAMILIES = (("vae", {"latent_dim": 16, "hidden": [512, 256]}, 1e-3),
@@ -42,14 +43,10 @@ DDIM_STEPS = (10, 50, 250)
 
 
 def train(name: str, settings: dict, lr: float, data, source: str, folder: Path, seconds: float,
-          init_state: dict | None = None) -> Path:
+          base: Path | None = None) -> Path:
     """Train for ``seconds`` (at most 500 epochs) into ``folder/name``; returns the checkpoint."""
-    train_idx, _ = data.split()
     config = TrainConfig(epochs=500, batch_size=64, lr=lr, device="cpu", preview_interval_s=1e9)
-    run = Run(name, model_config_for(name, data, train_idx, **settings), data, source, config, folder / name,
-              init_state=init_state)
-    control, deadline = Control(), time.monotonic() + seconds
-    Trainer(run, lambda e: control.stop() if time.monotonic() > deadline else None, control).train()
+    train_briefly(data, source, name, seconds, config, folder / name, base, **settings)
     return folder / name / "checkpoint.pt"
 
 
@@ -77,12 +74,9 @@ def main() -> None:
         folder = args.out or Path(tmp)
         checkpoints = {}
         for name, settings, lr in FAMILIES:
-            extra = {}
-            if name == "latent-diffusion":
-                overrides, extra["init_state"] = base_model_setup(checkpoints["vae"], data.image_shape)
-                settings = {**settings, **overrides}
             start = time.perf_counter()
-            checkpoints[name] = train(name, settings, lr, data, args.data, folder, args.seconds, **extra)
+            base = checkpoints["vae"] if needs_base(name) else None
+            checkpoints[name] = train(name, settings, lr, data, args.data, folder, args.seconds, base)
             print(f"trained {name} for {time.perf_counter() - start:.0f} s")
 
         comparer = Comparer(data, args.data, args.samples, progress=lambda m, f: print(f"  {m}", flush=True))
@@ -91,7 +85,7 @@ def main() -> None:
         for name, path in checkpoints.items():
             report = comparer.score_checkpoint(path)
             model, _ = load_checkpoint(path)
-            if hasattr(model, "sample_steps"):
+            if model.capabilities.iterative:
                 speed = {}
                 for steps in DDIM_STEPS:
                     model.sample_steps = steps

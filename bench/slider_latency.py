@@ -48,7 +48,7 @@ def main() -> int:
 
     from core import latent
     from core.data import load_dataset
-    from core.trainer import model_config_for
+    from core.recipe import image_config
     from gui.context import AppContext
     from gui.latent_panel import SLIDER_STEPS, LatentPanel
     from models import build_model
@@ -56,7 +56,7 @@ def main() -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     data = load_dataset(args.data)
     train_idx, _ = data.split()
-    model = build_model(args.model, model_config_for(args.model, data, train_idx)).eval()
+    model = build_model(args.model, image_config(args.model, data, train_idx)).eval()
     context = AppContext()
     context.set_data(data, args.data)
     panel = LatentPanel(context)

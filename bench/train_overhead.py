@@ -28,7 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from core.data import load_dataset  # noqa: E402
 from core.device import pick_device, training_threads  # noqa: E402
-from core.trainer import Run, TrainConfig, model_config_for  # noqa: E402
+from core.loop import TrainConfig  # noqa: E402
+from core.recipe import image_run  # noqa: E402
+from core.trainer import Run  # noqa: E402
 from core.worker import TrainingWorker  # noqa: E402
 from models import build_model  # noqa: E402
 
@@ -84,7 +86,6 @@ def main() -> None:
     data = load_dataset(args.data)
     config = TrainConfig(epochs=args.epochs, device=args.device)
     train_idx, _ = data.split(config.val_fraction, config.seed)
-    model_config = model_config_for(args.model, data, train_idx)
     n = args.epochs * len(train_idx)
     print(f"{args.model} on {Path(args.data).name}: {len(train_idx)} training images {data.image_shape}, batch "
           f"{config.batch_size}, {args.epochs} epochs per run, device {pick_device(args.device)}, "
@@ -92,11 +93,11 @@ def main() -> None:
     rates: dict[str, list[tuple[float, float]]] = {"engine": [], "bare": []}
     with tempfile.TemporaryDirectory() as tmp:
         warm_up = TrainConfig(epochs=1, device=args.device)  # first-use costs (allocator, thread pools) aside
-        engine(Run(args.model, model_config, data, args.data, warm_up, Path(tmp) / "warm-up"))
-        bare(Run(args.model, model_config, data, args.data, warm_up))
+        engine(image_run(args.model, {}, data, args.data, warm_up, Path(tmp) / "warm-up"))
+        bare(image_run(args.model, {}, data, args.data, warm_up))
         for rep in range(args.reps):
             for kind in (("engine", "bare") if rep % 2 == 0 else ("bare", "engine")):
-                run = Run(args.model, model_config, data, args.data, config, Path(tmp) / f"run{rep}")
+                run = image_run(args.model, {}, data, args.data, config, Path(tmp) / f"run{rep}")
                 wall, cpu = timed(lambda: (engine if kind == "engine" else bare)(run))
                 rates[kind].append((n / wall, n / cpu))
                 print(f"rep {rep + 1}: {kind:6s} {n / wall:8.0f} samples/s, {n / cpu:8.0f} per CPU second", flush=True)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import torch
 
-from models import GenerativeModel, build_model
+from models import GenerativeModel, build_model, family, names
 
-from .errors import CheckpointError
+from .errors import CheckpointError, LatentExplorerError
 
 FORMAT = "latent-explorer/1"
 
@@ -73,3 +73,28 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[Gen
         raise CheckpointError(f"{path}: the weights do not fit model {spec['name']!r} "
                               f"({str(exc).splitlines()[0][:200]})") from exc
     return model.to(device).eval(), payload
+
+
+#: what a command needs -> what a model without it lacks
+NEEDS = {"samples": "have no prior to sample from", "encodes": "have no encoder that maps images to codes",
+         "denoises": "do not denoise audio"}
+
+
+def load_for(path: Path, need: str, device: torch.device | str = "cpu") -> tuple[GenerativeModel, dict]:
+    """(model, payload) of checkpoint ``path``, if its model can do ``need`` (a key of ``NEEDS``); else one
+    line that says what the model is and what to do instead."""
+    model, payload = load_checkpoint(path, device)
+    caps = model.capabilities
+    if need == "denoises":
+        if caps.modality != "audio":
+            raise LatentExplorerError(f"{path}: a {model.name} model is not an audio denoiser (audio models: "
+                                      f"{', '.join(names('audio'))}); for images use embed or sample")
+        return model, payload
+    if caps.modality == "audio":
+        raise LatentExplorerError(f"{path}: {model.name} is an audio denoiser: it has no images to sample, encode "
+                                  f"or map; clean a recording with: python main.py denoise IN.wav OUT.wav --model {path}")
+    if not getattr(caps, need):
+        able = [n for n in names("image") if getattr(family(n).capabilities, need)]
+        raise LatentExplorerError(f"{path}: {model.name} models {NEEDS[need]}; families that can: {', '.join(able)}")
+    return model, payload
+

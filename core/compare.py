@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import GenerativeModel
+from models import GenerativeModel, family
 
 from .cache import cache_root
 from .checkpoint import load_checkpoint, read_checkpoint
@@ -202,16 +202,10 @@ def training_time(history: list[dict]) -> float | None:
 
 @torch.no_grad()
 def bits_per_dim(model: GenerativeModel, x: torch.Tensor) -> tuple[float | None, str]:
-    """Mean bits/dim of 8-bit images ``x`` and what kind of figure it is: exact (flows), bound (Gaussian VAEs:
-    the negative ELBO, an upper bound on the NLL), or none."""
-    if hasattr(model, "bits_per_dim"):
-        return float(model.bits_per_dim(x).mean()), "exact"
-    if model.family == "vae" and getattr(model, "likelihood", None) == "gaussian":
-        terms = model.loss(x)  # per image: 0.5 |x - x'|^2 / s^2 and KL, averaged over the batch
-        dims = math.prod(model.image_shape)
-        nats = float(terms["recon"] + terms["kl"]) / dims + 0.5 * math.log(2 * math.pi * model.obs_std ** 2)
-        return (nats + math.log(256)) / math.log(2), "bound"
-    return None, ""
+    """Mean bits/dim of 8-bit images ``x`` and what kind of figure it is: exact (flows), bound (an upper bound
+    on the NLL, e.g. a VAE's negative ELBO), or none."""
+    kind = model.capabilities.likelihood
+    return (float(model.bits_per_dim(x).mean()), kind) if kind else (None, "")
 
 
 # --- Inception FID (only with weights already on this machine) ------------------------------------
@@ -340,7 +334,7 @@ class Comparer:
         path = Path(path)
         model, payload = load_checkpoint(path)
         label = model.name if path.parent.name in ("", model.name) else f"{model.name} ({path.parent.name})"
-        report = ModelReport(label, model.family, str(path))
+        report = ModelReport(label, model.name, str(path))
         dataset = (payload.get("train_state") or {}).get("dataset", "")
         if tuple(model.image_shape) != tuple(self.data.image_shape):
             report.problem = f"trained on images {list(model.image_shape)}, not {list(self.data.image_shape)}"
@@ -349,15 +343,15 @@ class Comparer:
             report.problem = f"trained on {dataset}, not {self.data_source}"
             return report
         report.train_time_s = training_time(payload.get("history", []))
-        if not model.can_sample:
-            report.problem = f"a {model.family} has no prior to sample from"
+        if not model.capabilities.samples:
+            report.problem = f"a {model.name} has no prior to sample from"
             return report
-        if ddim_steps and hasattr(model, "sample_steps"):
+        if ddim_steps and model.capabilities.iterative:
             model.sample_steps = int(ddim_steps)
         self._check()
         images, seconds = _generate(model, self.n, batch_size=100, seed=self.seed)
         self._check()
-        scored = self.score_images(label, model.family, images, str(path))
+        scored = self.score_images(label, model.name, images, str(path))
         scored.train_time_s, scored.ms_per_image = report.train_time_s, 1000 * seconds
         val = (payload.get("train_state") or {}).get("val_indices") or self._baseline_idx.tolist()
         x = self.data.float_images(torch.as_tensor(val[:self.n], dtype=torch.long))
@@ -406,24 +400,21 @@ def find_checkpoints(root: Path, data_source: str) -> list[Path]:
     return found
 
 
-#: The families ``train_demo_zoo`` trains: (model, settings, seconds, learning rate).
-DEMO_ZOO = (("vae", {"latent_dim": 8}, 4.0, 2e-3),
-            ("gan", {"channels": [32, 64]}, 10.0, 5e-4),
-            ("flow", {"levels": 2, "steps": 4, "hidden": 32}, 4.0, 1e-3),
-            ("diffusion", {"channels": [32, 64], "sample_steps": 20}, 6.0, 2e-3))
+#: The families ``train_demo_zoo`` trains by default, one of each kind that samples, and for how long each.
+DEMO_FAMILIES, DEMO_SECONDS = ("vae", "gan", "flow", "diffusion"), 6.0
 
 
-def train_demo_zoo(data: ImageData, data_source: str, folder: Path, families: tuple[str, ...] | None = None,
+def train_demo_zoo(data: ImageData, data_source: str, folder: Path, families: tuple[str, ...] = DEMO_FAMILIES,
                    progress: Progress = lambda m, f: None) -> list[Path]:
-    """Train each ``DEMO_ZOO`` family for a few seconds into ``folder/<name>``: something to compare for demos
-    and ``--screenshot``; returns the checkpoints."""
+    """Train each of ``families`` (at its ``tiny`` settings and its learning rate) for a few seconds into
+    ``folder/<name>``: something to compare for demos and ``--screenshot``; returns the checkpoints."""
+    from .loop import TrainConfig
     from .quicktrain import train_briefly
-    from .trainer import TrainConfig
-    zoo = [z for z in DEMO_ZOO if families is None or z[0] in families]
     paths = []
-    for i, (name, settings, seconds, lr) in enumerate(zoo):
-        progress(f"training a {name} for {seconds:.0f} s", i / len(zoo))
-        config = TrainConfig(epochs=1000, lr=lr, device="cpu", preview_interval_s=1e9)
-        train_briefly(data, data_source, name, seconds, config, Path(folder) / name, **settings)
+    for i, name in enumerate(families):
+        fam = family(name)
+        progress(f"training a {name} for {DEMO_SECONDS:.0f} s", i / len(families))
+        config = TrainConfig(epochs=1000, lr=fam.lr, device="cpu", preview_interval_s=1e9)
+        train_briefly(data, data_source, name, DEMO_SECONDS, config, Path(folder) / name, **fam.tiny)
         paths.append(Path(folder) / name / "checkpoint.pt")
     return paths

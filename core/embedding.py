@@ -24,7 +24,7 @@ from models import GenerativeModel
 from .cache import ArrayCache
 from .data import ImageData
 from .errors import Cancelled, LatentExplorerError
-from .latent import can_encode, decode_codes, encode_images, model_fingerprint
+from .latent import decode_codes, encode_images, model_fingerprint
 from .projection import INPUT_DIM, METHODS, project
 
 Progress = Callable[[float, str], None]
@@ -76,8 +76,8 @@ def encode_dataset(model: GenerativeModel, data: ImageData, *, batch_size: int =
                    progress: Progress | None = None, cancel: threading.Event | None = None) -> np.ndarray:
     """Codes (N, latent_dim) float32 of every item, in batches (a VAE gives the mean of q(z|x))."""
     report = progress or _no_progress
-    if not can_encode(model):
-        raise LatentExplorerError(f"{model.family} models have no encoder: there is no latent code to map")
+    if not model.capabilities.encodes:
+        raise LatentExplorerError(f"{model.name} models have no encoder: there is no latent code to map")
     if tuple(data.image_shape) != tuple(model.image_shape):
         raise LatentExplorerError(f"the model takes images shaped {tuple(model.image_shape)}, the data set "
                                   f"{data.name} has {tuple(data.image_shape)}")
@@ -119,8 +119,8 @@ def generate_samples(model: GenerativeModel, n: int = GENERATED_SAMPLES, *, temp
     """``n`` codes z (n, latent_dim) float32 drawn from the prior (reproducible by ``seed``) and their
     decodes as uint8 images (n, C, H, W), decoded in batches with progress and cancel."""
     report = progress or _no_progress
-    if not model.can_sample:
-        raise LatentExplorerError(f"{model.family} models have no prior to sample from")
+    if not model.capabilities.samples:
+        raise LatentExplorerError(f"{model.name} models have no prior to sample from")
     gen = torch.Generator(device=model.device).manual_seed(seed)
     z = model.sample_latents(n, temperature, gen)
     was_training = model.training
@@ -235,7 +235,7 @@ def decode_spread(model: GenerativeModel, image: torch.Tensor, samples: int = SP
                   seed: int = 0) -> np.ndarray | None:
     """Per-pixel standard deviation (H, W) of decodes of codes drawn from q(z|x) for one uint8 image
     (1, C, H, W): where the model is unsure. None for models without a posterior (not VAEs)."""
-    if not hasattr(model, "posterior"):
+    if not model.capabilities.posterior:
         return None
     x = image.float().div(255.0).to(model.device)
     mu, logvar = model.posterior(x)

@@ -32,11 +32,6 @@ METHODS = ("linear", "spherical")
 VECTORS_FORMAT = "latent-explorer-vectors/1"
 
 
-def can_encode(model: GenerativeModel) -> bool:
-    """Whether the model maps images to codes (autoencoders, VAEs, flows), as opposed to GANs."""
-    return type(model).encode is not GenerativeModel.encode
-
-
 @torch.no_grad()
 def encode_images(model: GenerativeModel, images: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """Codes of a batch of images (uint8 or float in [0, 1], (N, C, H, W))."""
@@ -72,17 +67,12 @@ def sample_grid(model: GenerativeModel, n: int, temperature: float = 1.0, seed: 
                 batch_size: int | None = None) -> torch.Tensor:
     """``n`` images from the model's prior, reproducible for a given seed (on the CPU), drawn ``batch_size``
     at a time (default: all at once)."""
-    if not model.can_sample:
-        raise LatentExplorerError(f"{model.family} models have no prior to sample from")
+    if not model.capabilities.samples:
+        raise LatentExplorerError(f"{model.name} models have no prior to sample from")
     gen = torch.Generator(device=model.device).manual_seed(seed)
     batch_size = batch_size or n
     return torch.cat([model.sample(min(batch_size, n - i), temperature=temperature, generator=gen).float().clamp(0, 1)
                       .cpu() for i in range(0, n, batch_size)])
-
-
-def can_watch_denoising(model: GenerativeModel | None) -> bool:
-    """Whether the model samples by denoising step by step (diffusion families with ``denoise_steps``)."""
-    return model is not None and model.can_sample and callable(getattr(model, "denoise_steps", None))
 
 
 @torch.no_grad()
@@ -94,7 +84,7 @@ def denoise_grid(model: GenerativeModel, n: int, temperature: float = 1.0, seed:
     follows the ``gui.background.jobs.Job`` protocol."""
     gen = torch.Generator(device=model.device).manual_seed(seed)
     z = model.sample_latents(n, temperature, gen)
-    steps = len(model.diffusion.schedule(model.sample_steps)) - 1  # the jumps denoise_steps makes
+    steps = model.sample_steps
     images = None
     for step, (t, x0) in enumerate(model.denoise_steps(z, steps), start=1):
         if cancel is not None and cancel.is_set():
@@ -175,7 +165,7 @@ def code_stats(model: GenerativeModel, data: ImageData | None, limit: int = STAT
     """Statistics of the model's codes for up to ``limit`` random items of ``data``. Encoding stops after
     ``budget_s`` seconds (GAN and diffusion models encode by slow inversion); with fewer than 16 codes,
     or a model that cannot encode these images, the statistics are those of the prior N(0, I)."""
-    if data is None or not can_encode(model) or tuple(data.image_shape) != model.image_shape:
+    if data is None or not model.capabilities.encodes or tuple(data.image_shape) != model.image_shape:
         return CodeStats.prior(model.latent_dim)
     order = np.random.default_rng(seed).permutation(len(data))[:limit]
     deadline = time.monotonic() + budget_s
@@ -278,7 +268,7 @@ def apply_vector(z: np.ndarray, vector: np.ndarray, strength: float = 1.0) -> np
 
 def model_fingerprint(model: GenerativeModel) -> str:
     """A short hash of the model's name, config and weights: which model a saved vector belongs to."""
-    h = hashlib.sha1(json.dumps({"name": getattr(model, "name", ""), "config": model.config}, sort_keys=True).encode())
+    h = hashlib.sha1(json.dumps({"name": model.name, "config": model.config}, sort_keys=True).encode())
     for key, value in sorted(model.state_dict().items()):
         h.update(key.encode())
         h.update(value.detach().cpu().contiguous().numpy().tobytes())

@@ -6,13 +6,11 @@ from pathlib import Path
 
 import torch
 
-from models import MODELS
+from models.latent_diffusion import can_be_base
 from models.losses import install_vgg
 
-from .checkpoint import read_checkpoint
+from .checkpoint import load_checkpoint
 from .errors import LatentExplorerError
-
-BASE_FAMILIES = ("ae", "vae")
 VGG_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1
 OFFLINE_ENV = "LATENT_EXPLORER_OFFLINE"  # when set, nothing is downloaded (tests, air-gapped machines)
 
@@ -20,13 +18,13 @@ OFFLINE_ENV = "LATENT_EXPLORER_OFFLINE"  # when set, nothing is downloaded (test
 def base_model_setup(base_checkpoint: Path, image_shape: tuple[int, int, int]) -> tuple[dict, dict]:
     """(model-config overrides, initial weights) for ``latent-diffusion`` on ``base_checkpoint``'s model.
 
-    Pass the overrides to ``model_config_for`` and the weights as ``Run.init_state``; the base model's config
-    and weights then live inside the new model, so its checkpoints stand on their own.
+    The recipe (``core.recipe.image_run``) puts the overrides into the model's settings and the weights into
+    ``Run.init_state``; the base model's config and weights then live inside the new model, so its checkpoints
+    stand on their own.
     """
-    payload = read_checkpoint(Path(base_checkpoint))
+    model, payload = load_checkpoint(Path(base_checkpoint))
     spec = payload["model"]
-    entry = MODELS.get(spec["name"])
-    if entry is None or entry[0].family not in BASE_FAMILIES:
+    if not can_be_base(model):
         raise LatentExplorerError(f"{base_checkpoint}: latent diffusion needs a trained autoencoder or VAE as its "
                                   f"base, this is a {spec['name']!r} model")
     if list(spec["config"].get("image_shape", [])) != list(image_shape):

@@ -7,7 +7,8 @@ from pathlib import Path
 from models import GenerativeModel
 
 from .data import ImageData, data_root, load_dataset, load_mat
-from .trainer import Control, Run, TrainConfig, Trainer, model_config_for
+from .loop import Control, TrainConfig
+from .recipe import image_run
 
 #: The copy of the Olivetti faces next to the repository (``../shared/data``), for machines with no internet.
 SHARED_FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "olivetti" / "olivettifaces.mat"
@@ -17,21 +18,24 @@ FACE_TRAINING = TrainConfig(epochs=300, batch_size=32, lr=2e-3, device="cpu")
 
 
 def train_briefly(data: ImageData, source: str, model_name: str = "vae", seconds: float = 20.0,
-                  config: TrainConfig | None = None, out_dir: Path | None = None, **overrides) -> GenerativeModel:
+                  config: TrainConfig | None = None, out_dir: Path | None = None, base: Path | None = None,
+                  **settings) -> GenerativeModel:
     """Train ``model_name`` on ``data`` until ``config.epochs`` or ``seconds`` run out, whichever comes
     first; returns the model in eval mode on the CPU. Nothing is written to disk unless ``out_dir`` is given
-    (then it gets the run's checkpoint.pt and metrics.jsonl)."""
+    (then it gets the run's checkpoint.pt and metrics.jsonl); ``base``: a latent diffusion's base checkpoint."""
     config = config or TrainConfig(epochs=1000, device="cpu")
-    train_idx, _ = data.split(config.val_fraction, config.seed)
-    run = Run(model_name, model_config_for(model_name, data, train_idx, **overrides), data, source, config, out_dir)
-    control = Control()
-    deadline = time.monotonic() + seconds
+    return train_for(image_run(model_name, settings, data, source, config, out_dir, base), seconds)
+
+
+def train_for(run, seconds: float):
+    """Train ``run`` (image or audio) until its epochs or ``seconds`` run out; the model in eval mode on the CPU."""
+    control, deadline = Control(), time.monotonic() + seconds
 
     def on_event(_event: dict) -> None:
         if time.monotonic() > deadline:
             control.stop()
 
-    trainer = Trainer(run, on_event, control)
+    trainer = run.build_trainer(on_event, control)
     trainer.train()
     return trainer.model.cpu().eval()
 

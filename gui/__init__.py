@@ -1,1 +1,6 @@
-"""Qt widgets of Latent Explorer. They talk to ``core`` only through ``gui.bridge`` and ``gui.context``."""
+"""Qt widgets of Latent Explorer: they draw and forward input, nothing more.
+
+The rule (checked by tests/test_architecture.py): a panel shows a headless session of ``core.sessions`` and
+forwards the user's input to it; what takes time runs off the UI thread through ``gui.background``, and
+training through ``gui.bridge``; no module here imports torch. ``core`` and ``models`` never import Qt.
+"""

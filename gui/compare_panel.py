@@ -21,14 +21,18 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
 
 from core.compare import Comparison, ModelReport, compare_checkpoints, find_checkpoints, train_demo_zoo
 from core.imaging import tile, upscale
+from models import FAMILIES
 
 from .context import AppContext
 from .settings import runs_root
 from .background.tasks import Task, on_ui_thread
 
 THUMB_HEIGHT = 30  # pixels of the sample strip in the table
-FAMILY_COLOURS = {"vae": "#1f77b4", "gan": "#d62728", "flow": "#2ca02c", "diffusion": "#9467bd",
-                  "latent-diffusion": "#8c564b", "data": "#7f7f7f"}
+def family_colour(name: str) -> str:
+    """A colour of its own for each registered family (grey for anything else, e.g. the real images)."""
+    order = list(FAMILIES)
+    return pg.intColor(order.index(name), hues=len(order), values=1, maxValue=200).name() if name in order \
+        else "#7f7f7f"
 
 
 def _number(value, fmt: str) -> str:
@@ -97,6 +101,9 @@ class ComparePanel(QWidget):
         self.find_button = QPushButton("Find runs")
         self.find_button.setToolTip("Add the runs in the run folder that were trained on this data set")
         self.add_button = QPushButton("Add…")
+        self.demo_button = QPushButton("Demo models")
+        self.demo_button.setToolTip("Train a VAE, a GAN, a flow and a diffusion model for a few seconds each on this "
+                                    "data set, then compare them")
         self.remove_button = QPushButton("Remove")
         self.samples_spin = QSpinBox()
         self.samples_spin.setRange(50, 20_000)
@@ -133,7 +140,7 @@ class ComparePanel(QWidget):
         self.plot.setMinimumHeight(160)
 
         buttons = QHBoxLayout()
-        for b in (self.find_button, self.add_button, self.remove_button):
+        for b in (self.find_button, self.add_button, self.remove_button, self.demo_button):
             buttons.addWidget(b)
         run_row = QHBoxLayout()
         for w in (self.samples_spin, self.steps_spin, self.compare_button, self.cancel_button):
@@ -160,6 +167,7 @@ class ComparePanel(QWidget):
         self._timer.timeout.connect(self._show_progress)
         self.find_button.clicked.connect(self.find_runs)
         self.add_button.clicked.connect(self._choose_files)
+        self.demo_button.clicked.connect(lambda: self.train_demo())
         self.remove_button.clicked.connect(self.remove_selected)
         self.compare_button.clicked.connect(self.compare)
         self.cancel_button.clicked.connect(lambda: self._cancel.set())
@@ -240,6 +248,7 @@ class ComparePanel(QWidget):
         self.cancel_button.setEnabled(busy)
         for w in (self.find_button, self.add_button, self.remove_button, self.samples_spin, self.steps_spin):
             w.setEnabled(not busy)
+        self.demo_button.setEnabled(not busy and self.context.data is not None)
 
     def compare(self) -> None:
         """Score the checked checkpoints on the open data set in the background."""
@@ -249,6 +258,23 @@ class ComparePanel(QWidget):
             return
         self._start(self._finished, compare_checkpoints, self.context.data, paths, self.context.data_source,
                     self.samples_spin.value(), self.steps_spin.value() or None)
+
+    def train_demo(self) -> None:
+        """Train the demo models on the open data set, add them and compare them (all in one background task)."""
+        data, source, samples = self.context.data, self.context.data_source, self.samples_spin.value()
+        if data is None or self.task is not None:
+            return
+
+        def demo(progress, cancelled):
+            paths = train_demo_zoo(data, source, runs_root() / "compare-demo", progress=progress)
+            return paths, compare_checkpoints(data, paths, source, samples, None, progress, cancelled)
+
+        def show(generation, result):
+            for path in result[0]:
+                self.add_checkpoint(path)
+            self._finished(generation, result[1])
+
+        self._start(show, demo)
 
     def _start(self, on_done, fn, *args) -> None:
         """Run ``fn(*args, progress, cancelled)`` in a task; ``on_done(generation, result)`` gets its result."""
@@ -333,32 +359,10 @@ class ComparePanel(QWidget):
         for r in comparison.reports:
             if r.frechet is None or not r.ms_per_image:
                 continue
-            colour = FAMILY_COLOURS.get(r.family, "#17becf")
+            colour = family_colour(r.family)
             x = math.log10(r.ms_per_image)
             self.plot.addItem(pg.ScatterPlotItem([x], [r.frechet], size=8 + 12 * (r.recall or 0), brush=colour,
                                                  pen=pg.mkPen("w")))
             label = pg.TextItem(r.label.split(" (")[0], color=colour, anchor=(0, 1))
             label.setPos(x, r.frechet)
             self.plot.addItem(label)
-
-    # --- --screenshot --------------------------------------------------------------------------
-    def prepare_for_screenshot(self) -> None:
-        """With nothing to compare, train a VAE, GAN, flow and diffusion model for a few seconds each on the open
-        data set, then compare them (all in one background task)."""
-        data = self.context.data
-        if data is None or self.list.count():
-            return
-        source = self.context.data_source
-        self.samples_spin.setValue(300)
-        samples = self.samples_spin.value()
-
-        def demo(progress, cancelled):
-            paths = train_demo_zoo(data, source, runs_root() / "compare-demo", progress=progress)
-            return paths, compare_checkpoints(data, paths, source, samples, None, progress, cancelled)
-
-        def show(generation, result):
-            for path in result[0]:
-                self.add_checkpoint(path)
-            self._finished(generation, result[1])
-
-        self._start(show, demo)

@@ -1,8 +1,7 @@
-"""The state the panels share: the open data set, the current model, named selections.
+"""The Qt face of the shared ``core.sessions.Workspace``: its changes as signals, plus the status line.
 
-Panels read it and listen to its signals; none of them talks to another directly. The model held
-here is an inference copy on the CPU (or the chosen device), loaded from a checkpoint, never the one
-a worker is training.
+Panels read the workspace through this object's properties and listen to its signals; none of them talks
+to another directly.
 """
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from core.data import ImageData
+from core.sessions import Workspace
 from models import GenerativeModel
 
 
@@ -22,34 +22,59 @@ class AppContext(QObject):
     current_index_changed = Signal(int)  # the data item the user picked (map click, browser)
     status = Signal(str)  # a message for the status bar
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, workspace: Workspace | None = None):
         super().__init__(parent)
-        self.data: ImageData | None = None
-        self.data_source: str = ""
-        self.model: GenerativeModel | None = None
-        self.checkpoint_path: Path | None = None
-        self.selections: dict[str, np.ndarray] = {}
-        self.current_index: int = -1
+        self.workspace = workspace or Workspace()
+        self.workspace.listen(self._emit)
 
+    def _emit(self, what: str) -> None:
+        ws = self.workspace
+        if what == "data":
+            self.data_changed.emit(ws.data)
+        elif what == "model":
+            self.model_changed.emit(ws.model)
+        elif what == "selections":
+            self.selections_changed.emit()
+        elif what == "current_index":
+            self.current_index_changed.emit(ws.current_index)
+
+    # --- the workspace, read ---------------------------------------------------------------
+    @property
+    def data(self) -> ImageData | None:
+        return self.workspace.data
+
+    @property
+    def data_source(self) -> str:
+        return self.workspace.data_source
+
+    @property
+    def model(self) -> GenerativeModel | None:
+        return self.workspace.model
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.workspace.checkpoint_path
+
+    @property
+    def selections(self) -> dict[str, np.ndarray]:
+        return self.workspace.selections
+
+    @property
+    def current_index(self) -> int:
+        return self.workspace.current_index
+
+    # --- and changed --------------------------------------------------------------------------
     def set_data(self, data: ImageData, source: str) -> None:
-        self.data, self.data_source = data, source
-        self.selections.clear()
-        self.current_index = -1
-        self.data_changed.emit(data)
-        self.selections_changed.emit()
+        self.workspace.set_data(data, source)
 
     def set_model(self, model: GenerativeModel | None, checkpoint_path: Path | None = None) -> None:
-        self.model, self.checkpoint_path = model, checkpoint_path
-        self.model_changed.emit(model)
+        self.workspace.set_model(model, checkpoint_path)
 
     def add_selection(self, name: str, indices: np.ndarray) -> None:
-        self.selections[name] = np.asarray(indices, dtype=np.int64)
-        self.selections_changed.emit()
+        self.workspace.add_selection(name, indices)
 
     def remove_selection(self, name: str) -> None:
-        if self.selections.pop(name, None) is not None:
-            self.selections_changed.emit()
+        self.workspace.remove_selection(name)
 
     def set_current_index(self, index: int) -> None:
-        self.current_index = int(index)
-        self.current_index_changed.emit(self.current_index)
+        self.workspace.set_current_index(index)

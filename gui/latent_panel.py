@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from core import latent
 from core.imaging import save_grid
-from core.quicktrain import train_briefly
 
 from .context import AppContext
 from .image_grid import ImageGrid
@@ -196,7 +195,7 @@ class LatentPanel(QWidget):
         self._update_buttons()
         self.set_code(stats.mean, "mean code")
         self.traverse()
-        if self.model.can_sample:
+        if self.model.capabilities.samples:
             self.sample()
 
     def _build_sliders(self) -> None:
@@ -220,17 +219,17 @@ class LatentPanel(QWidget):
         ready = self.stats is not None
         data = self.context.data
         fits = data is not None and self.model is not None and tuple(data.image_shape) == self.model.image_shape
-        item_ok = ready and fits and latent.can_encode(self.model) and 0 <= self.context.current_index < len(data)
+        item_ok = ready and fits and self.model.capabilities.encodes and 0 <= self.context.current_index < len(data)
         self.from_item_button.setEnabled(item_ok)
         for w in (self.random_button, self.reset_button, self.traverse_button, self.axis_combo, self.steps_spin):
             w.setEnabled(ready)
-        can_sample = ready and self.model.can_sample
+        can_sample = ready and self.model.capabilities.samples
         for w in (self.sample_button, self.new_seed_button, self.grid_combo, self.temperature_spin, self.seed_spin,
                   self.denoise_check):
             w.setEnabled(can_sample)
-        self.denoise_check.setVisible(latent.can_watch_denoising(self.model))
-        if self.model is not None and not self.model.can_sample:
-            self.samples_view.title.setText(f"{self.model.family} models have no prior to sample from")
+        self.denoise_check.setVisible(self.model is not None and self.model.capabilities.iterative)
+        if self.model is not None and not self.model.capabilities.samples:
+            self.samples_view.title.setText(f"{self.model.name} models have no prior to sample from")
         self.save_traversal_button.setEnabled(self.traversal_images is not None)
         self.save_samples_button.setEnabled(self.sample_images is not None)
 
@@ -318,7 +317,7 @@ class LatentPanel(QWidget):
         side, temperature, seed = self.grid_combo.currentData(), self.temperature_spin.value(), self.seed_spin.value()
         generation, sampling = self._generation, self._sampling
         args = (self.model, side * side, temperature, seed)
-        if self.denoise_check.isChecked() and latent.can_watch_denoising(self.model):
+        if self.denoise_check.isChecked() and self.model.capabilities.iterative:
             show_step = on_ui_thread(self._on_denoise_step)
 
             def on_step(t, step, steps, images):  # on the worker thread
@@ -382,14 +381,3 @@ class LatentPanel(QWidget):
     def _problem(self, message: str) -> None:
         self.info.setText(message)
         self.context.status.emit(message)
-
-    # --- screenshots ------------------------------------------------------------------------
-    def prepare_for_screenshot(self) -> None:
-        """With no model, train a VAE on the open data for ~10 s (the grids fill when its codes are measured)."""
-        data = self.context.data
-        if self.model is not None or data is None:
-            return
-        task = Task(train_briefly, data, self.context.data_source, "vae", 10.0, parent=self)
-        task.done.connect(lambda model: self.context.set_model(model))
-        task.failed.connect(lambda message, _tb: self._problem(message))
-        task.start()

@@ -153,7 +153,7 @@ class MainWindow(QMainWindow):
         if generation != self._checkpoint_generation:
             return  # a newer open superseded this one
         add_recent_file(self.settings, path)
-        if getattr(model, "family", None) == "audio" and "audio" in self.panels:  # denoisers: the audio panel's
+        if model.capabilities.modality == "audio" and "audio" in self.panels:  # denoisers: the audio panel's
             self.panels["audio"].set_model(model, path)
             self.context.status.emit(f"Denoiser {model.name} from {path} (Audio panel)")
             return
@@ -205,7 +205,7 @@ class MainWindow(QMainWindow):
     def _on_run_started(self, run: Run) -> None:
         self._run_checkpoint = None
         self.device_label.setText(f"device: {pick_device(run.config.device)}")
-        data = run.data.name if hasattr(run, "data") else Path(run.dataset_source).name  # audio runs: a folder
+        data = run.describe()
         self.context.status.emit(f"Training {run.model_name} on {data}; run folder {run.out_dir}")
 
     def follow_run(self, run_dir: str | Path | None = None) -> None:

@@ -24,9 +24,7 @@ from core.cache import cache_root
 from core.data import ImageData
 from core.embedding import (GENERATED_SAMPLES, Embedding, compute_generated_map, compute_map, inspect_item,
                             knn_accuracy, label_names)
-from core.errors import LatentExplorerError
 from core.export import write_coordinates_csv, write_projector
-from core.latent import can_encode
 from core.projection import METHODS
 from models import GenerativeModel
 
@@ -39,8 +37,6 @@ from .background.tasks import Task
 
 NEIGHBOURS = 8
 SETTINGS_KEY = "map/view"
-SCREENSHOT_TIMEOUT_S = 240.0
-SCREENSHOT_VIEW_ITEMS = 200
 
 
 def _map_job(model: GenerativeModel | None, data: ImageData, method: str, *, progress, cancel):
@@ -256,7 +252,7 @@ class MapPanel(QWidget):
     def source(self) -> str:
         """What is mapped: "data" (the data set's codes) or "generated" (samples from the prior)."""
         model = self.context.model
-        return self.source_combo.currentData() if model is not None and model.can_sample else "data"
+        return self.source_combo.currentData() if model is not None and model.capabilities.samples else "data"
 
     def set_source(self, source: str) -> None:
         """Choose what to map (as if the user had) and map again."""
@@ -297,9 +293,9 @@ class MapPanel(QWidget):
         if self.context.model is not None and not self._method_chosen:
             self.method_combo.setCurrentIndex(self.method_combo.findData("umap"))  # where a model pays off
         model = self.context.model
-        self.source_box.setVisible(model is not None and model.can_sample)
+        self.source_box.setVisible(model is not None and model.capabilities.samples)
         if model is not None and not self._source_chosen:  # inverting a data set through a GAN is slow
-            self.source_combo.setCurrentIndex(self.source_combo.findData("data" if model.reconstructs else "generated"))
+            self.source_combo.setCurrentIndex(self.source_combo.findData("data" if model.capabilities.reconstructs else "generated"))
         self.samples_spin.setVisible(self.source == "generated")
         self.refresh()
 
@@ -308,8 +304,8 @@ class MapPanel(QWidget):
         model, data = self.context.model, self.context.data
         if model is None:
             return None, "No model yet: this is pixel space. Train or open a model to see what it learned."
-        if not can_encode(model):
-            return None, f"{model.family} models have no encoder: showing pixel space."
+        if not model.capabilities.encodes:
+            return None, f"{model.name} models have no encoder: showing pixel space."
         if tuple(model.image_shape) != tuple(data.image_shape):
             return None, (f"The model takes {'×'.join(map(str, model.image_shape))} images, {data.name} has "
                           f"{'×'.join(map(str, data.image_shape))}: showing pixel space.")
@@ -529,39 +525,7 @@ class MapPanel(QWidget):
         if folder:
             self.export_projector(Path(folder))
 
-    # --- --screenshot ---------------------------------------------------------------------
-    def prepare_for_screenshot(self) -> None:
-        """A trained model's UMAP map, zoomed in until images show, with one item inspected. Without a
-        model in the context, trains the default VAE briefly first (blocking, with the event loop running)."""
-        from core.quicktrain import train_briefly
-        from core.trainer import TrainConfig
-
-        from .app import wait_until
-        data = self.context.data
-        if self.context.model is None:
-            result = {}
-            task = Task(train_briefly, data, self.context.data_source or data.name, "vae", 20.0,
-                        TrainConfig(epochs=30, device="cpu"), parent=self)
-            task.done.connect(lambda model: result.setdefault("model", model))
-            task.failed.connect(lambda message, _tb: result.setdefault("error", message))
-            task.start()
-            wait_until(lambda: result, SCREENSHOT_TIMEOUT_S, "the model to train")
-            if "error" in result:
-                raise LatentExplorerError(f"--screenshot: training failed: {result['error']}")
-            self.context.set_model(result["model"])
-        if self.method != "umap" or not self.busy:  # (setting the model may have started the UMAP map already)
-            self.method_combo.setCurrentIndex(self.method_combo.findData("umap"))
-            self.refresh(force=True)
-        wait_until(lambda: not self.busy, SCREENSHOT_TIMEOUT_S, "the map")
-        if self.embedding is None:
-            raise LatentExplorerError(f"--screenshot: {self.banner.text()}")
-        index = self._boundary_item(SCREENSHOT_VIEW_ITEMS)
-        self.view.zoom_to(index, SCREENSHOT_VIEW_ITEMS)
-        self.view.update_detail()
-        self._on_point_clicked(index)
-        wait_until(lambda: self.inspector.index == index, 60, "the inspector")
-
-    def _boundary_item(self, count: int) -> int:
+    def boundary_item(self, count: int) -> int:
         """An item where two classes meet on the map: its ``count`` nearest items on the map have the
         largest second-most-common label (any item for unlabelled data)."""
         data, coords = self.context.data, self.embedding.coords

@@ -109,7 +109,7 @@ class MorphPanel(QWidget):
         # --- no model: the faces demo
         self.demo_button = QPushButton("Faces demo")
         self.demo_button.setToolTip(f"Load the Olivetti faces and train a face VAE for {FACES_DEMO_S:.0f} s")
-        self.demo_button.clicked.connect(self.start_faces_demo)
+        self.demo_button.clicked.connect(lambda: self.start_faces_demo())
         self.info = QLabel()
         self.info.setWordWrap(True)
         top = QHBoxLayout()
@@ -250,10 +250,10 @@ class MorphPanel(QWidget):
         if self.model is None:
             self.info.setText("No model yet: train one, open a checkpoint, or try the faces demo.")
             return
-        if not latent.can_encode(self.model):
-            self.info.setText(f"{self.model.family} models cannot encode pictures, so there is nothing to morph.")
+        if not self.model.capabilities.encodes:
+            self.info.setText(f"{self.model.name} models cannot encode pictures, so there is nothing to morph.")
             return
-        self.info.setText(f"Model: {getattr(self.model, 'name', self.model.family)}, "
+        self.info.setText(f"Model: {self.model.name}, "
                           f"{self.model.latent_dim}-dim latent.")
         if self.data_fits:
             data = self.context.data
@@ -270,7 +270,7 @@ class MorphPanel(QWidget):
         return candidate
 
     def _update_buttons(self) -> None:
-        encodes = self.model is not None and latent.can_encode(self.model)
+        encodes = self.model is not None and self.model.capabilities.encodes
         data = self.context.data
         for picker in self.pickers.values():
             picker.item_button.setEnabled(encodes and self.data_fits and 0 <= self.context.current_index < len(data))
@@ -542,7 +542,7 @@ class MorphPanel(QWidget):
         self.info.setText(message)
         self.context.status.emit(message)
 
-    # --- the faces demo and screenshots -----------------------------------------------------
+    # --- the faces demo ----------------------------------------------------------------------
     def start_faces_demo(self, then=None) -> None:
         """Load the Olivetti faces and train a face VAE in the background; both go into the context
         (then ``then()`` runs)."""
@@ -560,15 +560,8 @@ class MorphPanel(QWidget):
         if then is not None:
             then()
 
-    def prepare_for_screenshot(self) -> None:
-        """A face morph strip (with no model loaded, the faces demo: Olivetti + ~25 s of training) and an
-        attribute vector "label 1 − label 0" applied to A."""
-        if self.model is None:
-            self.start_faces_demo(then=self._demo_vector)
-        else:
-            self._demo_vector()
-
-    def _demo_vector(self) -> None:
+    def demo_vector(self) -> None:
+        """Make the attribute vector 'label 1 − label 0' and apply it to A (what the screenshot shows)."""
         a, b = self.group_combos["A"], self.group_combos["B"]
         labels = [k for k in range(a.count()) if a.itemData(k).startswith("label:")]
         if len(labels) >= 2 and self.make_button.isEnabled():

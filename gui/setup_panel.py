@@ -1,17 +1,13 @@
 """Setup panel: the data set, the model family and its settings, and the training settings.
 
-The fields shown follow the chosen family: they are the keyword arguments its class accepts (read
-from the constructor signatures), so a new family in ``models.MODELS`` gets its knobs without GUI
-changes; a latent diffusion's ``base`` is a checkpoint chosen in the "Base model" row. The learning
-rate follows the family's ``default_lr`` until the user edits it. ``start_training`` turns the form
-into a ``core.trainer.Run`` (off the UI thread: data statistics of a large set take a moment) and
-starts the bridge.
+The fields shown follow the chosen family: its declared settings (``models.family``), with their labels,
+help and ranges, so a newly registered family gets its knobs without GUI changes; a latent diffusion's
+``base`` is a checkpoint chosen in the "Base model" row. The learning rate follows the family's until the
+user edits it. ``start_training`` turns the form into a ``core.trainer.Run`` through the recipe (off the
+UI thread: data statistics of a large set take a moment) and starts the bridge.
 """
 from __future__ import annotations
 
-import inspect
-import re
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -20,104 +16,59 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from core.data import ImageData, load_dataset
 from core.device import available_devices, pick_device
-from core.errors import LatentExplorerError
-from core.model_setup import BASE_FAMILIES, base_model_setup
-from core.trainer import Run, TrainConfig, family_lr, model_config_for
-from models import MODELS, GenerativeModel, build_model
+from core.loop import TrainConfig
+from core.recipe import image_run, needs_base
+from core.trainer import Run
+from models import SettingError, SettingSpec, family, names
+from models.latent_diffusion import can_be_base
 
+from .background.tasks import Task
 from .bridge import TrainingBridge
 from .context import AppContext
 from .settings import app_settings, new_run_dir, read_json, write_json
-from .background.tasks import Task
 
 DATASETS = {"digits": "Digits (8×8, built in)", "mnist": "MNIST (28×28)", "fashion-mnist": "Fashion-MNIST (28×28)",
             "cifar10": "CIFAR-10 (32×32, colour)", "cifar100": "CIFAR-100 (32×32, colour)",
             "olivetti": "Olivetti faces (64×64)"}
 DEFAULT_MODEL = "vae"
 OPEN_FILE, OPEN_FOLDER = "<open-file>", "<open-folder>"
-DATA_DERIVED = {"image_shape", "mean", "std"}  # filled in from the data set by model_config_for
-BASE_SETTING = "base"  # latent diffusion's base model: set by the "Base model" row, from a checkpoint
-LABELS = {"latent_dim": "Latent size", ("hidden", "list"): "Hidden sizes", ("hidden", "int"): "Hidden width",
-          "channels": "Channels", "beta": "β (KL weight)", "noise_std": "Noise level", "likelihood": "Likelihood",
-          "obs_std": "Gaussian σ", "loss": "GAN loss"}
-TIPS = {"latent_dim": "Dimensions of the code z",
-        ("hidden", "list"): "Widths of the fully-connected layers, encoder side, e.g. 256 128",
-        "channels": "Channels of the stride-2 convolutions, e.g. 32 64 128",
-        "beta": "Weight of the KL term of the VAE loss (1 = the plain ELBO)",
-        "noise_std": "Std of the Gaussian noise added to the inputs (denoising autoencoder)",
-        "likelihood": "Reconstruction likelihood p(x|z)", "obs_std": "Pixel noise std of the Gaussian likelihood"}
-
-
-def family_parameters(name: str) -> dict[str, object]:
-    """The settings a registry entry takes, with their defaults: the keyword arguments of its class's
-    constructors (following ``**kw`` up the hierarchy), minus the data-derived ones."""
-    cls, defaults = MODELS[name]
-    params: dict[str, object] = {}
-    for klass in cls.__mro__:
-        if klass is GenerativeModel or "__init__" not in klass.__dict__:
-            continue
-        sig = inspect.signature(klass.__dict__["__init__"])
-        for p in list(sig.parameters.values())[1:]:
-            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name not in DATA_DERIVED:
-                params.setdefault(p.name, None if p.default is p.empty else p.default)
-        if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-            break
-    params.update({k: v for k, v in defaults.items() if k in params})
-    if not params.get("noise_std", 1):
-        del params["noise_std"]  # noise-free families; their noisy twin ('dae') has the knob
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()}
-
-
-def choices_for(name: str, param: str) -> tuple[str, ...] | None:
-    """The allowed values of a text setting, by the models' convention: a tuple named after the setting
-    in the family's modules (``likelihood`` -> ``LIKELIHOODS``, ``loss`` -> ``LOSSES``)."""
-    for klass in MODELS[name][0].__mro__:
-        module = sys.modules.get(klass.__module__)
-        for const in (f"{param.upper()}S", f"{param.upper()}ES"):
-            values = getattr(module, const, None)
-            if isinstance(values, tuple) and all(isinstance(v, str) for v in values):
-                return values
-    return None
-
-
-def field_kind(name: str, param: str, default: object) -> str:
-    """How a setting is edited: list (of widths), bool, int, float, choice; 'other' cannot be edited here."""
-    if isinstance(default, (list, bool, int, float)):
-        return type(default).__name__
-    if isinstance(default, str):
-        return "choice" if choices_for(name, param) else "text"
-    return "other"
-
-
-def parse_widths(text: str, label: str) -> list[int]:
-    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
-    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise ValueError(f"{label}: write positive whole numbers separated by spaces, e.g. 256 128 (got {text!r})")
-    return [int(p) for p in parts]
 
 
 class _Field:
-    """One model setting of one kind: a widget plus how to read (validated) and write its value."""
+    """One model setting of one kind: a widget, shown with the current family's label, help and range, and
+    its value read back (checked by the setting's declaration)."""
 
-    def __init__(self, param: str, kind: str, choices: tuple[str, ...] | None = None):
-        self.param, self.kind = param, kind
-        self.label = LABELS.get((param, kind), LABELS.get(param, param.replace("_", " ").capitalize()))
-        if kind == "choice":
+    def __init__(self, spec: SettingSpec):
+        self.kind = spec.kind
+        if spec.kind == "choice":
             self.widget = QComboBox()
-            self.widget.addItems(choices)
-        elif kind == "bool":
+        elif spec.kind == "bool":
             self.widget = QCheckBox()
-        elif kind == "int":
+        elif spec.kind == "int":
             self.widget = QSpinBox()
-            self.widget.setRange(1 if param == "latent_dim" else 0, 1_000_000)
-        elif kind == "float":
+        elif spec.kind == "float":
             self.widget = QDoubleSpinBox()
             self.widget.setDecimals(3)
-            self.widget.setRange(0.0, 10_000.0)
-            self.widget.setSingleStep(0.05 if param == "noise_std" else 0.1)
         else:
             self.widget = QLineEdit()
-        self.widget.setToolTip(TIPS.get((param, kind), TIPS.get(param, "")))
+        self.apply(spec)
+
+    def apply(self, spec: SettingSpec) -> None:
+        """Show ``spec`` (the same setting as another family declares it)."""
+        self.spec, w = spec, self.widget
+        if isinstance(w, QComboBox):
+            w.clear()
+            w.addItems(spec.choices)
+        elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+            top = 1_000_000 if spec.kind == "int" else 10_000.0
+            w.setRange(spec.low if spec.low is not None else 0, min(spec.high if spec.high is not None else top, top))
+            if isinstance(w, QDoubleSpinBox):
+                w.setSingleStep(0.05 if (spec.high or 10) <= 10 else 0.1)
+        w.setToolTip(spec.help + (f" ({spec.describe_range()})" if spec.describe_range() else ""))
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
 
     def raw(self) -> object:
         w = self.widget
@@ -136,23 +87,17 @@ class _Field:
             w.setValue(value)
 
     def value(self) -> object:
-        return parse_widths(self.raw(), self.label) if self.kind == "list" else self.raw()
+        """The checked value; ValueError naming the setting's label if it is not valid."""
+        raw = self.raw()
+        try:
+            return self.spec.parse(raw) if isinstance(raw, str) else self.spec.check(raw)
+        except SettingError as exc:
+            raise ValueError(f"{self.spec.label}{str(exc).removeprefix(self.spec.name)}") from None
 
 
-def prepare_run(name: str, overrides: dict, config: TrainConfig, data: ImageData, source: str, out_dir: Path,
-                base: Path | None = None) -> Run:
-    """The ``Run`` for these choices; checks the model builds on this data and the device exists.
-    ``base``: the checkpoint of the autoencoder/VAE a latent diffusion works on."""
-    pick_device(config.device)
-    train_idx, _ = data.split(config.val_fraction, config.seed)
-    extra, init_state = base_model_setup(base, data.image_shape) if base is not None else ({}, None)
-    model_config = model_config_for(name, data, train_idx, **overrides, **extra)
-    try:
-        build_model(name, model_config)
-    except (ValueError, TypeError, RuntimeError) as exc:
-        raise LatentExplorerError(f"{name} cannot be built for {data.name} {list(data.image_shape)}: {exc}") from exc
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return Run(name, model_config, data, source, config, out_dir, init_state=init_state)
+def editable_specs(name: str) -> list[SettingSpec]:
+    """The settings of family ``name`` this form shows (the base model has its own row)."""
+    return [s for s in family(name).specs(editable_only=True)]
 
 
 class SetupPanel(QWidget):
@@ -182,9 +127,9 @@ class SetupPanel(QWidget):
 
         # model
         self.family_combo = QComboBox()
-        for name, (cls, _) in MODELS.items():
+        for name in names("image"):
             self.family_combo.addItem(name, name)
-            self.family_combo.setItemData(self.family_combo.count() - 1, (cls.__doc__ or "").strip().split("\n")[0],
+            self.family_combo.setItemData(self.family_combo.count() - 1, family(name).summary,
                                           Qt.ItemDataRole.ToolTipRole)
         self.fields: dict[tuple[str, str], _Field] = {}  # (setting, kind) -> field, shared by families
         model_box = QGroupBox("Model")
@@ -203,12 +148,12 @@ class SetupPanel(QWidget):
         base_layout.addWidget(self.base_button)
         self.model_form.addRow("Base model", self.base_row)
         self._base_chosen = False  # until the user picks one, the base follows the app's current AE/VAE
-        for name in MODELS:
-            for param, default in family_parameters(name).items():
-                key = param, field_kind(name, param, default)
-                if key not in self.fields and key[1] != "other":
-                    self.fields[key] = field = _Field(param, key[1], choices_for(name, param))
-                    self.model_form.addRow(field.label, field.widget)
+        for name in names("image"):
+            for spec in editable_specs(name):
+                key = spec.name, spec.kind
+                if key not in self.fields:
+                    self.fields[key] = field = _Field(spec)
+                    self.model_form.addRow(spec.label, field.widget)
 
         # training
         self.lr_edit = QLineEdit(str(TrainConfig.lr))
@@ -319,17 +264,20 @@ class SetupPanel(QWidget):
         if self._family:
             self._remember_family()
         self._family = name
-        fields, missing = self.family_fields(name)
+        fields = self.family_fields(name)
         saved = self._family_values.get(name, {})
         for field in self.fields.values():
             self.model_form.setRowVisible(field.widget, field in fields.values())
-        for param, field in fields.items():
-            field.set_raw(saved.get(param, family_parameters(name)[param]))
-        self.model_form.setRowVisible(self.base_row, BASE_SETTING in family_parameters(name))
+        for spec in editable_specs(name):
+            field = fields[spec.name]
+            field.apply(spec)
+            self.model_form.labelForField(field.widget).setText(spec.label)
+            field.set_raw(saved.get(spec.name, spec.default))
+        self.model_form.setRowVisible(self.base_row, needs_base(name))
         self._follow_current_model()
         if not self._lr_edited:
-            self.lr_edit.setText(str(family_lr(name)))
-        self._show_problem(f"{name} needs {', '.join(missing)}, which this form cannot set yet" if missing else "")
+            self.lr_edit.setText(str(family(name).lr))
+        self._show_problem("")
 
     # --- latent diffusion's base model ----------------------------------------------------
     def set_base_path(self, path: str | Path) -> None:
@@ -348,26 +296,16 @@ class SetupPanel(QWidget):
     def _follow_current_model(self) -> None:
         """Until the user picks a base, offer the app's current model when it is an autoencoder or VAE."""
         model, path = self.context.model, self.context.checkpoint_path
-        if not self._base_chosen and path is not None and model is not None and model.family in BASE_FAMILIES:
+        if not self._base_chosen and path is not None and model is not None and can_be_base(model):
             self.base_edit.setText(str(path))
 
-    def family_fields(self, name: str) -> tuple[dict[str, _Field], list[str]]:
-        """The fields of family ``name`` by setting, and the settings this form has no field for (the base
-        model has its own row)."""
-        fields, missing = {}, []
-        for param, default in family_parameters(name).items():
-            if param == BASE_SETTING:
-                continue
-            field = self.fields.get((param, field_kind(name, param, default)))
-            if field is None:
-                missing.append(param)
-            else:
-                fields[param] = field
-        return fields, missing
+    def family_fields(self, name: str) -> dict[str, _Field]:
+        """The fields of family ``name`` by setting."""
+        return {s.name: self.fields[s.name, s.kind] for s in editable_specs(name)}
 
     def base_path(self, name: str) -> Path | None:
         """The base checkpoint family ``name`` needs (None if it needs none); ValueError if none is chosen."""
-        if BASE_SETTING not in family_parameters(name):
+        if not needs_base(name):
             return None
         if not self.base_edit.text():
             raise ValueError(f"{name} works on a trained autoencoder or VAE: choose its checkpoint as the Base model")
@@ -376,10 +314,7 @@ class SetupPanel(QWidget):
     def read_form(self) -> tuple[str, dict, TrainConfig]:
         """(model name, model settings, training config); ValueError with a readable message if invalid."""
         name = self.family_combo.currentData()
-        fields, missing = self.family_fields(name)
-        if missing:
-            raise ValueError(self.message.text() or f"{name} needs {', '.join(missing)}")
-        overrides = {param: field.value() for param, field in fields.items()}
+        overrides = {param: field.value() for param, field in self.family_fields(name).items()}
         try:
             lr = float(self.lr_edit.text())
         except ValueError:
@@ -406,7 +341,7 @@ class SetupPanel(QWidget):
         self._show_problem("")
         self._set_inputs_enabled(False)
         data, source = self.context.data, self.context.data_source
-        task = Task(prepare_run, name, overrides, config, data, source, new_run_dir(name, source), base, parent=self)
+        task = Task(image_run, name, overrides, data, source, config, new_run_dir(name, source), base, parent=self)
         task.done.connect(self._start_run)
         task.failed.connect(lambda message, _tb: self._fail(message))
         task.start()
@@ -435,15 +370,16 @@ class SetupPanel(QWidget):
         common = read_json(self.settings, "setup/common", {})
         model = common.get("model", DEFAULT_MODEL)
         self.family_combo.setCurrentIndex(max(self.family_combo.findData(model), 0))
-        self.lr_edit.setText(str(common.get("lr", family_lr(self.family_combo.currentData()))))
-        self._lr_edited = self.lr_edit.text() != str(family_lr(self.family_combo.currentData()))
+        lr = family(self.family_combo.currentData()).lr
+        self.lr_edit.setText(str(common.get("lr", lr)))
+        self._lr_edited = self.lr_edit.text() != str(lr)
         self.batch_spin.setValue(int(common.get("batch_size", self.batch_spin.value())))
         self.epochs_spin.setValue(int(common.get("epochs", self.epochs_spin.value())))
         index = self.device_combo.findData(common.get("device", "auto"))
         self.device_combo.setCurrentIndex(max(index, 0))
 
     def _remember_family(self) -> None:
-        self._family_values[self._family] = {p: f.raw() for p, f in self.family_fields(self._family)[0].items()}
+        self._family_values[self._family] = {p: f.raw() for p, f in self.family_fields(self._family).items()}
 
     def save_settings(self) -> None:
         """Remember the choices (per family) for the next session."""

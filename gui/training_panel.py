@@ -5,14 +5,11 @@ the ``Run`` and starts the bridge). Everything else follows the bridge's signals
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter, QVBoxLayout,
                                QWidget)
 
-from core.data import ImageData
 from core.follow import preview_of
 from core.trainer import Run
 
@@ -141,8 +138,8 @@ class TrainingPanel(QWidget):
         self.progress.setValue(0)
         self.progress.setFormat("starting…")
         where = f" → {run.out_dir}" if run.out_dir else ""
-        self.unit = "images" if hasattr(run, "data") else "clips"  # an audio run mixes speech clips
-        data = _data_name(run.data) if hasattr(run, "data") else Path(run.dataset_source).name
+        self.unit = run.unit
+        data = run.describe()
         self.run_label.setText(f"<b>{run.model_name}</b> on <b>{data}</b>, "
                                f"{run.config.epochs} epochs{where}")
         self._set_state("running")
@@ -161,7 +158,7 @@ class TrainingPanel(QWidget):
         """A followed run's newest checkpoint was loaded: its reconstructions and samples, computed here
         (the run's own previews stay in its process)."""
         data = self.context.data
-        if self.state != "following" or model is None or data is None or not hasattr(model, "image_shape") \
+        if self.state != "following" or model is None or data is None or model.capabilities.modality != "image" \
                 or list(model.image_shape) != list(data.image_shape):
             return
         task = Task(preview_of, model, data, parent=self)
@@ -188,14 +185,3 @@ class TrainingPanel(QWidget):
             grid.setVisible(images is not None or key != "samples")
             if isinstance(images, np.ndarray) and len(images):
                 grid.set_images(images)
-
-    # --- screenshots ----------------------------------------------------------------------
-    def prepare_for_screenshot(self) -> None:
-        """Train the model chosen in Setup (a few seconds on the default digits VAE)."""
-        if self.start_button.isEnabled():
-            self.start_button.click()
-
-
-def _data_name(data: ImageData) -> str:
-    c, h, w = data.image_shape
-    return f"{data.name} ({len(data):,} images, {c}×{h}×{w})"

@@ -14,9 +14,14 @@ block with carried state and gives the offline output exactly, ``stream_delay`` 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .family import Capabilities, Family, SettingError, Settings, setting
 
 
 def snr_loss(estimate: torch.Tensor, clean: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -25,18 +30,29 @@ def snr_loss(estimate: torch.Tensor, clean: torch.Tensor, eps: float = 1e-8) -> 
     return -10 * torch.log10(ratio).mean()
 
 
+@dataclass(frozen=True)
+class AudioSettings(Settings):
+    sample_rate: int = setting(16000, "Sample rate the model works at, in Hz (audio at other rates is resampled)",
+                               low=4000, high=192_000)
+    channels: int = setting(1, "Audio channels: 1 (mono) or 2 (stereo)", low=1, high=2)
+
+
 class AudioModel(nn.Module):
-    """What the audio models share: a JSON-able ``config``, the sample rate, the channel count, the loss."""
+    """What the audio models share: checked settings (``config`` is their JSON-able form), the sample rate,
+    the channel count, the loss."""
 
-    family = "audio"
-    streams = False  # whether ``init_state`` / ``stream_step`` exist
+    Settings: ClassVar[type[AudioSettings]] = AudioSettings
+    capabilities: ClassVar[Capabilities] = Capabilities(modality="audio")
 
-    def __init__(self, sample_rate: int, channels: int):
+    def __init__(self, settings: AudioSettings | None = None, **values):
         super().__init__()
-        if channels not in (1, 2):
-            raise ValueError(f"channels must be 1 (mono) or 2 (stereo), got {channels}")
-        self.sample_rate, self.channels = int(sample_rate), int(channels)
-        self.config: dict = {"sample_rate": self.sample_rate, "channels": self.channels}
+        self.settings = settings if settings is not None else self.Settings.from_dict(values)
+        self.sample_rate, self.channels = self.settings.sample_rate, self.settings.channels
+        self.name = type(self).__name__  # the registry's name, once built by ``models.build_model``
+
+    @property
+    def config(self) -> dict:
+        return self.settings.to_dict()
 
     def loss(self, noisy: torch.Tensor, clean: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named loss components for a batch of (noisy, clean) waves; ``total`` is minimised."""
@@ -60,16 +76,23 @@ class AudioModel(nn.Module):
         return {k: v.detach() for k, v in losses.items()}
 
 
+@dataclass(frozen=True)
+class SeedSettings(AudioSettings):
+    channels: int = setting(2, "Audio channels: 1 (mono) or 2 (stereo)", low=1, high=2)
+    widths: tuple[int, ...] = setting([256, 512, 1024], "Channels of the stride-2 convolutions", low=1, high=8192)
+
+
 class SeedDenoisingAE(AudioModel):
     """The lecture's DenoisingAE with configurable widths (the lecture: stereo, 256-512-1024).
 
     ``output_padding=1`` makes each ConvTranspose1d exactly double the length, so a wave whose length
     is a multiple of 2**len(widths) comes back at its length; other lengths are padded, then cropped.
     """
+    Settings = SeedSettings
 
-    def __init__(self, sample_rate: int = 16000, channels: int = 2, widths: list[int] = (256, 512, 1024)):
-        super().__init__(sample_rate, channels)
-        self.config["widths"] = [int(w) for w in widths]
+    def __init__(self, settings: SeedSettings | None = None, **values):
+        super().__init__(settings, **values)
+        channels, widths = self.channels, list(self.settings.widths)
         enc, dec = [], []
         chans = [channels, *widths]
         for cin, cout in zip(chans[:-1], chans[1:]):
@@ -142,22 +165,34 @@ def stft_kernels(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return analysis.float().T.contiguous(), synthesis.float()
 
 
+@dataclass(frozen=True)
+class CausalSettings(AudioSettings):
+    kernel: int = setting(320, "STFT frame in samples (even; the hop is half of it, the latency all of it)",
+                          low=16, high=8192)
+    bottleneck: int = setting(128, "Width of the mask network", low=1, high=4096)
+    hidden: int = setting(256, "Width inside each causal block", low=1, high=4096, label="Hidden width")
+    blocks: int = setting(6, "Causal dilated blocks (dilations 1, 2, 4, …)", low=1, high=16)
+    block_kernel: int = setting(3, "Kernel of each block's dilated convolution", low=1, high=16)
+
+    def check(self):
+        if self.kernel % 2:
+            raise SettingError(f"kernel: must be even (the hop is half of it), got {self.kernel}")
+
+
 class CausalDenoiser(AudioModel):
     """Streaming denoiser: STFT as a strided Conv1d -> causal mask network -> inverse STFT as ConvTranspose1d.
 
     A frame is ``kernel`` samples advanced by ``stride`` (= kernel / 2); the algorithmic latency is
     ``kernel`` samples. Each channel of a stereo model gets its own mask, predicted from both channels.
     """
+    Settings = CausalSettings
+    capabilities = Capabilities(modality="audio", streams=True)
 
-    streams = True
-
-    def __init__(self, sample_rate: int = 16000, channels: int = 1, kernel: int = 320, bottleneck: int = 128,
-                 hidden: int = 256, blocks: int = 6, block_kernel: int = 3):
-        super().__init__(sample_rate, channels)
-        if kernel % 2:
-            raise ValueError(f"kernel must be even (the hop is half of it), got {kernel}")
-        self.config.update(kernel=kernel, bottleneck=bottleneck, hidden=hidden, blocks=blocks,
-                           block_kernel=block_kernel)
+    def __init__(self, settings: CausalSettings | None = None, **values):
+        super().__init__(settings, **values)
+        s = self.settings
+        channels, kernel, bottleneck, hidden, blocks, block_kernel = (
+            s.channels, s.kernel, s.bottleneck, s.hidden, s.blocks, s.block_kernel)
         self.kernel, self.stride, self.hidden = kernel, kernel // 2, hidden
         self.bins = kernel // 2 + 1
         analysis, synthesis = stft_kernels(kernel)
@@ -223,3 +258,9 @@ class CausalDenoiser(AudioModel):
         y, state = self.stream_step(F.pad(x, (0, -n % self.stride + self.stride)), self.init_state(x.shape[0]))
         pad = self.stream_delay
         return torch.cat([y, state[-1]], dim=-1)[..., pad:pad + n]
+
+
+AUDIO_DAE = Family("audio-dae", CausalDenoiser, "Audio denoiser that streams: causal, 20 ms frames (live use)",
+                   tiny={"hidden": 64, "bottleneck": 32, "blocks": 4})
+AUDIO_DAE_SEED = Family("audio-dae-seed", SeedDenoisingAE, "The lecture's stereo denoising autoencoder (files only)",
+                        tiny={"widths": [8, 16, 32]})

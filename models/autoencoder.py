@@ -6,28 +6,49 @@ clean image, which regularises the code as the lecture describes.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel
-from .layers import ConvDecoder, ConvEncoder, Normalize, mlp
-from .losses import RECON_LOSSES, check_recon_loss, extra_recon_terms  # noqa: F401 (RECON_LOSSES: the GUI's choices)
+from .family import Capabilities, Family, setting
+from .layers import ConvDecoder, ConvEncoder, ConvWidths, MLPWidths, Normalize, NormalizedSettings, mlp
+from .losses import ReconTerms, extra_recon_terms
+
+
+@dataclass(frozen=True)
+class CodeSettings(NormalizedSettings):
+    """Settings of the families with an encoder network (autoencoders, VAEs)."""
+    latent_dim: int = setting(16, "Dimensions of the code z", low=1, high=4096, label="Latent size")
+
+
+@dataclass(frozen=True)
+class AESettings(CodeSettings):
+    noise_std: float = setting(0.0, "Std of the Gaussian noise added to the inputs (denoising autoencoder)",
+                               low=0.0, high=10.0, label="Noise level")
+
+
+@dataclass(frozen=True)
+class MLPAESettings(ReconTerms, MLPWidths, AESettings):
+    pass
+
+
+@dataclass(frozen=True)
+class ConvAESettings(ReconTerms, ConvWidths, AESettings):
+    pass
 
 
 class _Autoencoder(GenerativeModel):
-    family = "ae"
+    capabilities = Capabilities(encodes=True, decodes=True, reconstructs=True)
 
-    def __init__(self, image_shape, latent_dim: int, mean: list[float], std: list[float], noise_std: float = 0.0,
-                 recon_loss: str = "mse", recon_weight: float = 1.0):
-        """``recon_loss``: ssim or perceptual add that term (times ``recon_weight``) to the MSE."""
-        super().__init__(image_shape, latent_dim)
-        self.config.update(mean=list(mean), std=list(std), noise_std=float(noise_std),
-                           recon_loss=check_recon_loss(recon_loss), recon_weight=float(recon_weight))
-        self.recon_loss, self.recon_weight = recon_loss, float(recon_weight)
-        self.norm = Normalize(mean, std)
-        self.noise_std = float(noise_std)
+    def __init__(self, settings: AESettings | None = None, **values):
+        super().__init__(settings, **values)
+        s = self.settings
+        self.latent_dim, self.noise_std = s.latent_dim, s.noise_std
+        self.recon_loss, self.recon_weight = s.recon_loss, s.recon_weight
+        self.norm = Normalize(s.mean, s.std)
 
     def encode(self, x):
         return self.encoder(self.norm(x))
@@ -45,20 +66,29 @@ class _Autoencoder(GenerativeModel):
 
 class MLPAutoencoder(_Autoencoder):
     """Normalise -> Linear/ELU stack -> Tanh bottleneck; mirrored decoder (the seed's Cifar100_AE)."""
+    Settings = MLPAESettings
 
-    def __init__(self, image_shape, latent_dim: int = 16, hidden: list[int] = (256, 128), **kw):
-        super().__init__(image_shape, latent_dim, **kw)
-        self.config["hidden"] = list(hidden)
+    def __init__(self, settings: MLPAESettings | None = None, **values):
+        super().__init__(settings, **values)
+        hidden = list(self.settings.hidden)
         d = math.prod(self.image_shape)
-        self.encoder = nn.Sequential(nn.Flatten(), mlp([d, *hidden, latent_dim]), nn.Tanh())
-        self.decoder = mlp([latent_dim, *reversed(hidden), d])
+        self.encoder = nn.Sequential(nn.Flatten(), mlp([d, *hidden, self.latent_dim]), nn.Tanh())
+        self.decoder = mlp([self.latent_dim, *reversed(hidden), d])
 
 
 class ConvAutoencoder(_Autoencoder):
     """Stride-2 convolutions down to a linear bottleneck and transposed convolutions back up."""
+    Settings = ConvAESettings
 
-    def __init__(self, image_shape, latent_dim: int = 16, channels: list[int] = (32, 64, 128, 256), **kw):
-        super().__init__(image_shape, latent_dim, **kw)
-        self.config["channels"] = list(channels)
-        self.encoder = nn.Sequential(ConvEncoder(self.image_shape, list(channels), latent_dim), nn.Tanh())
-        self.decoder = ConvDecoder(self.image_shape, list(channels), latent_dim)
+    def __init__(self, settings: ConvAESettings | None = None, **values):
+        super().__init__(settings, **values)
+        channels = list(self.settings.channels)
+        self.encoder = nn.Sequential(ConvEncoder(self.image_shape, channels, self.latent_dim), nn.Tanh())
+        self.decoder = ConvDecoder(self.image_shape, channels, self.latent_dim)
+
+
+AE = Family("ae", MLPAutoencoder, "Autoencoder: fully connected, the lecture's", fixed={"noise_std": 0.0},
+            tiny={"latent_dim": 4, "hidden": [32]})
+DAE = Family("dae", MLPAutoencoder, "Denoising autoencoder: reconstructs clean images from noisy ones",
+             defaults={"noise_std": 0.2}, tiny={"latent_dim": 4, "hidden": [32]})
+CONV_AE = Family("conv-ae", ConvAutoencoder, "Convolutional autoencoder", tiny={"latent_dim": 4, "channels": [8, 16]})

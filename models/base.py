@@ -1,56 +1,78 @@
-"""The interface every generative model family shares.
+"""The interface every image family shares.
 
-A model sees images as float tensors of shape (N, C, H, W) with values in [0, 1]. It is built
-from a plain, JSON-able ``config`` dict so that a checkpoint can rebuild it without pickling code.
+A model sees images as float tensors of shape (N, C, H, W) with values in [0, 1]. It is built from its
+family's checked ``Settings`` (``models.family``), whose ``to_dict`` is the JSON-able config a checkpoint
+keeps, so a checkpoint rebuilds the model without pickling code. What a model can do is declared in
+``capabilities``; a method outside its capabilities raises.
 """
 from __future__ import annotations
 
+from typing import ClassVar, Iterator
+
 import torch
 from torch import nn
+
+from .family import Capabilities, ImageSettings
 
 
 class GenerativeModel(nn.Module):
     """Base class: encode / decode / sample / loss, plus the optimisation step the trainer calls.
 
-    Subclasses set ``family`` and implement ``encode``, ``decode`` and ``loss``. ``loss`` returns a
-    dict of named scalar tensors with at least ``total``; the trainer logs every entry.
+    Subclasses set ``Settings`` and ``capabilities``, and implement ``loss`` and what their capabilities
+    promise. ``loss`` returns a dict of named scalar tensors with at least ``total``; the trainer logs each.
     """
 
-    family: str = "base"
-    #: Whether ``reconstruct`` is meaningful (autoencoders, VAEs, flows): the trainer then reports R².
-    reconstructs: bool = True
+    Settings: ClassVar[type[ImageSettings]] = ImageSettings
+    capabilities: ClassVar[Capabilities] = Capabilities()
 
-    def __init__(self, image_shape: tuple[int, int, int], latent_dim: int):
+    def __init__(self, settings: ImageSettings | None = None, **values):
+        """From checked ``settings``, or from setting ``values`` (checked here)."""
         super().__init__()
-        self.image_shape = tuple(int(s) for s in image_shape)
-        self.latent_dim = int(latent_dim)
-        self.config: dict = {"image_shape": list(self.image_shape), "latent_dim": self.latent_dim}
+        self.settings = settings if settings is not None else self.Settings.from_dict(values)
+        self.image_shape: tuple[int, int, int] = tuple(self.settings.image_shape)
+        self.latent_dim = 0  # set by families that encode or sample
+        self.name = type(self).__name__  # the registry's name, once built by ``models.build_model``
+
+    @property
+    def config(self) -> dict:
+        """The JSON-able settings a checkpoint keeps."""
+        return self.settings.to_dict()
 
     # --- the shared interface -------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Image batch -> latent codes (N, latent_dim); deterministic (a VAE returns the mean)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{self.name} models do not encode images")
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latent codes -> images in [0, 1], shape (N, C, H, W)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{self.name} models do not decode codes")
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``n`` images from the model's prior; families without a prior raise."""
-        raise NotImplementedError(f"{self.family} models have no prior to sample from")
+        """Draw ``n`` images from the model's prior (families that sample decode ``sample_latents``)."""
+        if not self.capabilities.samples:
+            raise NotImplementedError(f"{self.name} models have no prior to sample from")
+        return self.decode(self.sample_latents(n, temperature, generator))
 
     def sample_latents(self, n: int, temperature: float = 1.0,
                        generator: torch.Generator | None = None) -> torch.Tensor:
-        """z ~ N(0, temperature^2 I), shape (n, latent_dim): the prior draws that ``sample`` decodes in families
-        with a standard-normal prior (VAE, GAN, flow, diffusion noise)."""
+        """z ~ N(0, temperature^2 I), shape (n, latent_dim): the prior draws that ``sample`` decodes."""
         return torch.randn(n, self.latent_dim, generator=generator, device=self.device) * temperature
 
-    @property
-    def can_sample(self) -> bool:
-        return type(self).sample is not GenerativeModel.sample
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of q(z|x) (``capabilities.posterior``)."""
+        raise NotImplementedError(f"{self.name} models have no posterior q(z|x)")
+
+    def bits_per_dim(self, x: torch.Tensor) -> torch.Tensor:
+        """Per image -log2 p(x) / dims of 8-bit images: exact or an upper bound (``capabilities.likelihood``)."""
+        raise NotImplementedError(f"{self.name} models have no likelihood")
+
+    def denoise_steps(self, z: torch.Tensor, steps: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+        """Watch sampling happen (``capabilities.iterative``): yields (t, predicted clean images in [0, 1])
+        after each of the model's ``sample_steps`` steps from noise ``z``."""
+        raise NotImplementedError(f"{self.name} models do not sample in steps")
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Named loss components for a batch; ``total`` is what is minimised."""

@@ -9,6 +9,7 @@ work on those noise codes.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import torch
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel
+from .family import Capabilities, Family, ImageSettings, setting
 from .layers import center_crop, pad_to_multiple
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t) -> predicted noise
@@ -155,20 +157,47 @@ class UNet(nn.Module):
         return center_crop(self.out(x), h, w)
 
 
-class DiffusionModel(GenerativeModel):
-    family = "diffusion"
-    reconstructs = False
+@dataclass(frozen=True)
+class DiffusionSettings(ImageSettings):
+    """The settings of every diffusion family."""
+    timesteps: int = setting(1000, "Noise levels of the training schedule", low=2, high=100_000)
+    sample_steps: int = setting(50, "DDIM steps when sampling, encoding and decoding (changeable after training)",
+                                low=1, high=100_000, label="Sampling steps")
 
-    def __init__(self, image_shape, channels: list[int] = (32, 64, 64), timesteps: int = 1000, sample_steps: int = 50,
-                 mean: list[float] | None = None, std: list[float] | None = None):
-        """``sample_steps``: DDIM steps for ``sample``/``decode``/``encode`` (may be changed after loading).
-        ``mean``/``std`` are unused: images go to [-1, 1]."""
-        super().__init__(image_shape, math.prod(image_shape))
-        del self.config["latent_dim"]  # follows from the image shape, not a setting
-        self.config.update(channels=list(channels), timesteps=int(timesteps), sample_steps=int(sample_steps))
-        self.sample_steps = int(sample_steps)
-        self.net = UNet(self.image_shape[0], list(channels))
-        self.diffusion = GaussianDiffusion(timesteps)
+
+@dataclass(frozen=True)
+class ImageDiffusionSettings(DiffusionSettings):
+    channels: tuple[int, ...] = setting([32, 64, 64], "U-Net widths, one per resolution, e.g. 32 64 64", low=1,
+                                        high=4096)
+
+
+class DiffusionFamily(GenerativeModel):
+    """What the diffusion families share: the noise schedule, and the number of DDIM steps that sampling,
+    decoding and encoding take (``sample_steps``, changeable after loading)."""
+    capabilities = Capabilities(encodes=True, encodes_slowly=True, decodes=True, samples=True, iterative=True)
+
+    def __init__(self, settings: DiffusionSettings | None = None, **values):
+        super().__init__(settings, **values)
+        self.diffusion = GaussianDiffusion(self.settings.timesteps)
+        self.sample_steps = self.settings.sample_steps
+
+    @property
+    def sample_steps(self) -> int:
+        return self._sample_steps
+
+    @sample_steps.setter
+    def sample_steps(self, steps: int) -> None:
+        self._sample_steps = max(1, min(int(steps), self.diffusion.timesteps))
+
+
+class DiffusionModel(DiffusionFamily):
+    """Images in [-1, 1] inside (no data statistics needed); the code is the noise image, flattened."""
+    Settings = ImageDiffusionSettings
+
+    def __init__(self, settings: ImageDiffusionSettings | None = None, **values):
+        super().__init__(settings, **values)
+        self.latent_dim = math.prod(self.image_shape)
+        self.net = UNet(self.image_shape[0], list(self.settings.channels))
 
     def loss(self, x):
         mse = self.diffusion.loss(self.net, x * 2 - 1)
@@ -179,7 +208,6 @@ class DiffusionModel(GenerativeModel):
         return self.diffusion.invert(self.net, x * 2 - 1, self.sample_steps).flatten(1)
 
     def denoise_steps(self, z: torch.Tensor, steps: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
-        """Watch sampling happen: yields (t, predicted clean image in [0, 1]) after each DDIM step, t down to -1."""
         x = z.view(-1, *self.image_shape)
         for t, _, x0 in self.diffusion.denoise_steps(self.net, x, steps or self.sample_steps, clip=1.0):
             yield t, ((x0 + 1) / 2).clamp(0, 1)
@@ -188,5 +216,6 @@ class DiffusionModel(GenerativeModel):
         x = self.diffusion.sample(self.net, z.view(-1, *self.image_shape), self.sample_steps, clip=1.0)
         return ((x + 1) / 2).clamp(0, 1)
 
-    def sample(self, n, temperature=1.0, generator=None):
-        return self.decode(self.sample_latents(n, temperature, generator))
+
+DIFFUSION = Family("diffusion", DiffusionModel, "Diffusion (DDPM, DDIM sampling) with a small U-Net",
+                   tiny={"channels": [16, 32], "sample_steps": 10})

@@ -10,12 +10,28 @@ The latent code is all of those variables, flattened: as many numbers as the ima
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel
+from .family import Capabilities, Family, ImageSettings, SettingError, setting
+
+
+@dataclass(frozen=True)
+class FlowSettings(ImageSettings):
+    levels: int = setting(3, "Scales (each squeezes 2x2 pixels into channels; capped by how often the image halves)",
+                          low=1, high=8)
+    steps: int = setting(8, "Flow steps (ActNorm, 1x1 convolution, affine coupling) per scale", low=1, high=64)
+    hidden: int = setting(64, "Channels of each coupling's network", low=1, high=4096, label="Hidden width")
+    alpha: float = setting(0.05, "Margin of the logit transform of the pixels", low=1e-4, high=0.49)
+
+    def check(self):
+        if max_levels(*self.image_shape[1:]) < 1:
+            raise SettingError(f"the flow needs even image sides (e.g. 28x28 or 32x32), got "
+                               f"{self.image_shape[1]}x{self.image_shape[2]}")
 
 
 def squeeze(x: torch.Tensor) -> torch.Tensor:
@@ -121,23 +137,20 @@ def max_levels(h: int, w: int) -> int:
 
 
 class GlowFlow(GenerativeModel):
-    family = "flow"
-    default_lr = 1e-3  # Adam learning rate that suits this family (the GUI's default for it)
+    """Models the 8-bit pixel values themselves (no data statistics needed). The code has as many numbers as
+    the image has pixels."""
+    Settings = FlowSettings
+    capabilities = Capabilities(encodes=True, decodes=True, samples=True, reconstructs=True, likelihood="exact")
 
-    def __init__(self, image_shape, levels: int = 3, steps: int = 8, hidden: int = 64, alpha: float = 0.05,
-                 mean: list[float] | None = None, std: list[float] | None = None):
-        """``levels`` is capped by how often the image halves (28x28: 2). ``mean``/``std`` are unused:
-        the flow models the 8-bit pixel values themselves."""
-        c, h, w = (int(s) for s in image_shape)
-        if int(levels) < 1 or int(steps) < 1:
-            raise ValueError(f"the flow needs at least one level and one step per level, got {levels} and {steps}")
-        if max_levels(h, w) < 1:
-            raise ValueError(f"the flow needs even image sides (e.g. 28x28 or 32x32), got {h}x{w}")
-        levels = min(int(levels), max_levels(h, w))
-        super().__init__(image_shape, c * h * w)
-        del self.config["latent_dim"]  # follows from the image shape, not a setting
-        self.config.update(levels=levels, steps=int(steps), hidden=int(hidden), alpha=float(alpha))
-        self.alpha = float(alpha)
+    def __init__(self, settings: FlowSettings | None = None, **values):
+        super().__init__(settings, **values)
+        c, h, w = self.image_shape
+        levels = min(self.settings.levels, max_levels(h, w))  # 28x28: 2
+        if levels != self.settings.levels:
+            self.settings = self.settings.replace(levels=levels)
+        steps, hidden = self.settings.steps, self.settings.hidden
+        self.latent_dim = c * h * w
+        self.alpha = self.settings.alpha
         self.scales = nn.ModuleList()
         self.latent_shapes: list[tuple[int, int, int]] = []
         for i in range(levels):
@@ -190,9 +203,6 @@ class GlowFlow(GenerativeModel):
             h = unsqueeze(h)
         return self._from_logits(h)
 
-    def sample(self, n, temperature=1.0, generator=None):
-        return self.decode(self.sample_latents(n, temperature, generator))
-
     # --- likelihood ---------------------------------------------------------------------------
     def bits_per_dim(self, x: torch.Tensor) -> torch.Tensor:
         """Per image -log2 p(x) / dims for 8-bit data (dequantised: an upper bound, tight in practice)."""
@@ -204,3 +214,7 @@ class GlowFlow(GenerativeModel):
     def loss(self, x):
         bpd = self.bits_per_dim(x).mean()
         return {"bits_per_dim": bpd, "total": bpd}
+
+
+FLOW = Family("flow", GlowFlow, "Normalising flow (Glow): exact likelihood", lr=1e-3,
+              tiny={"levels": 2, "steps": 2, "hidden": 16})

@@ -12,6 +12,8 @@ Losses: ``hinge`` (SNGAN) or ``ns``, the non-saturating loss of Goodfellow et al
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -19,9 +21,19 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from .base import GenerativeModel
+from .family import Capabilities, Family, ImageSettings, setting
 from .layers import center_crop, pad_to_multiple, padded_size
 
-LOSSES = ("hinge", "ns")
+
+@dataclass(frozen=True)
+class GANSettings(ImageSettings):
+    latent_dim: int = setting(32, "Dimensions of the noise z the generator draws from", low=1, high=4096,
+                              label="Latent size")
+    channels: tuple[int, ...] = setting([64, 128, 256], "Feature widths from the finest resolution to the coarsest, "
+                                                        "e.g. 64 128 256", low=1, high=4096)
+    loss: Literal["hinge", "ns"] = setting("hinge", "Adversarial loss: hinge (SNGAN) or non-saturating", label="GAN loss")
+    invert_steps: int = setting(100, "Optimisation steps that find the code of an image (GAN inversion)", low=1,
+                                high=100_000)
 
 
 def doublings(h: int, w: int) -> int:
@@ -78,27 +90,20 @@ class Discriminator(nn.Module):
 
 
 class DCGAN(GenerativeModel):
-    family = "gan"
-    reconstructs = False
-    default_lr = 5e-4  # Adam learning rate that suits this family (the GUI's default for it)
+    """Images in [-1, 1] inside (no data statistics needed)."""
+    Settings = GANSettings
+    capabilities = Capabilities(encodes=True, encodes_slowly=True, decodes=True, samples=True)
 
-    def __init__(self, image_shape, latent_dim: int = 32, channels: list[int] = (64, 128, 256), loss: str = "hinge",
-                 invert_steps: int = 100, mean: list[float] | None = None, std: list[float] | None = None):
-        """``mean``/``std`` (the data statistics every model config carries) are unused: images go to [-1, 1]."""
-        super().__init__(image_shape, latent_dim)
-        if loss not in LOSSES:
-            raise ValueError(f"GAN loss must be one of {LOSSES}, got {loss!r}")
-        self.config.update(channels=list(channels), loss=loss, invert_steps=int(invert_steps))
-        self.loss_kind, self.invert_steps = loss, int(invert_steps)
-        self.generator = Generator(self.image_shape, latent_dim, list(channels))
-        self.discriminator = Discriminator(self.image_shape, list(channels))
+    def __init__(self, settings: GANSettings | None = None, **values):
+        super().__init__(settings, **values)
+        s = self.settings
+        self.latent_dim, self.loss_kind, self.invert_steps = s.latent_dim, s.loss, s.invert_steps
+        self.generator = Generator(self.image_shape, s.latent_dim, list(s.channels))
+        self.discriminator = Discriminator(self.image_shape, list(s.channels))
 
     # --- generation -------------------------------------------------------------------------
     def decode(self, z):
         return (self.generator(z) + 1) / 2
-
-    def sample(self, n, temperature=1.0, generator=None):
-        return self.decode(self.sample_latents(n, temperature, generator))
 
     def encode(self, x, steps: int | None = None):
         """GAN inversion: the z (from z = 0, by Adam) whose G(z) is closest to x, with a weak N(0, I) prior."""
@@ -154,3 +159,7 @@ class DCGAN(GenerativeModel):
         g_loss.backward()
         optimizers["generator"].step()
         return {k: v.detach() for k, v in self._losses(d_loss, g_loss, real, fake).items()}
+
+
+GAN = Family("gan", DCGAN, "GAN: DCGAN generator, spectrally normalised discriminator", lr=5e-4,
+             tiny={"latent_dim": 8, "channels": [16, 32]})

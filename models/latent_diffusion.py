@@ -7,11 +7,27 @@ part of this model's config and state dict, so a checkpoint is self-contained.
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
-from .base import GenerativeModel
-from .diffusion import GaussianDiffusion, SinusoidalEmbedding
+from .diffusion import DiffusionFamily, DiffusionSettings, SinusoidalEmbedding
+from .family import Family, SettingError, setting
+from .registry import build_model
+
+
+@dataclass(frozen=True)
+class LatentDiffusionSettings(DiffusionSettings):
+    base: dict = setting(None, "the trained autoencoder or VAE it works on: {'name': ..., 'config': ...}",
+                         derived=True, required=True)
+    hidden: int = setting(256, "Width of the denoiser's residual MLP", low=1, high=16384, label="Hidden width")
+    depth: int = setting(4, "Residual blocks of the denoiser", low=1, high=64)
+
+    def check(self):
+        if not isinstance(self.base, dict) or "name" not in self.base or "config" not in self.base:
+            raise SettingError("base: latent diffusion needs {'name': ..., 'config': ...} of an autoencoder or VAE")
 
 
 class MLPBlock(nn.Module):
@@ -43,32 +59,32 @@ class MLPDenoiser(nn.Module):
         return self.out(h)
 
 
-class LatentDiffusion(GenerativeModel):
-    family = "latent-diffusion"
-    reconstructs = False
+def can_be_base(model) -> bool:
+    """Whether ``model`` can be a latent diffusion's base: an encoder network whose codes, smaller than the
+    images, decode back to them (autoencoders, VAEs)."""
+    caps = model.capabilities
+    return caps.modality == "image" and caps.encodes and caps.reconstructs and not caps.encodes_slowly \
+        and model.latent_dim < math.prod(model.image_shape)
 
-    def __init__(self, image_shape, base: dict, hidden: int = 256, depth: int = 4, timesteps: int = 1000,
-                 sample_steps: int = 50, mean: list[float] | None = None, std: list[float] | None = None):
-        """``base``: ``{"name": ..., "config": ...}`` of a trained autoencoder/VAE (its weights come with the
-        state dict). ``mean``/``std`` are unused here (the base normalises its own input)."""
-        from . import build_model  # the registry imports this module
-        if not isinstance(base, dict) or "name" not in base or "config" not in base:
-            raise ValueError("latent diffusion needs 'base': {'name': ..., 'config': ...} of an autoencoder or VAE")
-        base_model = build_model(base["name"], base["config"])
-        if base_model.family not in ("ae", "vae"):
-            raise ValueError(f"latent diffusion needs an autoencoder or VAE as its base, "
-                             f"not a {base_model.family} model")
-        if tuple(base_model.image_shape) != tuple(int(s) for s in image_shape):
-            raise ValueError(f"the base model was trained on images {list(base_model.image_shape)}, "
-                             f"not {list(image_shape)}")
-        super().__init__(image_shape, base_model.latent_dim)
-        del self.config["latent_dim"]  # the base model's
-        self.config.update(base={"name": base["name"], "config": base_model.config}, hidden=int(hidden),
-                           depth=int(depth), timesteps=int(timesteps), sample_steps=int(sample_steps))
-        self.sample_steps = int(sample_steps)
+
+class LatentDiffusion(DiffusionFamily):
+    """The base's config and weights come with this model's (a checkpoint stands on its own); the base
+    normalises its own input."""
+    Settings = LatentDiffusionSettings
+
+    def __init__(self, settings: LatentDiffusionSettings | None = None, **values):
+        super().__init__(settings, **values)
+        s = self.settings
+        base_model = build_model(s.base["name"], s.base["config"])
+        if not can_be_base(base_model):
+            raise SettingError(f"base: latent diffusion needs an autoencoder or VAE as its base, "
+                               f"not a {base_model.name} model")
+        if base_model.image_shape != self.image_shape:
+            raise SettingError(f"base: the base model was trained on images {list(base_model.image_shape)}, "
+                               f"not {list(self.image_shape)}")
+        self.latent_dim = base_model.latent_dim
         self.base = base_model.requires_grad_(False).eval()
-        self.net = MLPDenoiser(self.latent_dim, hidden, depth)
-        self.diffusion = GaussianDiffusion(timesteps)
+        self.net = MLPDenoiser(self.latent_dim, s.hidden, s.depth)
         self.register_buffer("code_mean", torch.zeros(self.latent_dim))
         self.register_buffer("code_std", torch.ones(self.latent_dim))
         self.register_buffer("code_stats_ready", torch.tensor(False))
@@ -108,9 +124,10 @@ class LatentDiffusion(GenerativeModel):
         return self.base.decode(self.decode_code(z))
 
     def denoise_steps(self, z: torch.Tensor, steps: int | None = None):
-        """Watch sampling happen: yields (t, the base's decoding of the predicted clean code) per DDIM step."""
+        """Yields (t, the base's decoding of the predicted clean code) per DDIM step."""
         for t, _, c0 in self.diffusion.denoise_steps(self.net, z, steps or self.sample_steps):
             yield t, self.base.decode(c0 * self.code_std + self.code_mean)
 
-    def sample(self, n, temperature=1.0, generator=None):
-        return self.decode(self.sample_latents(n, temperature, generator))
+
+LATENT_DIFFUSION = Family("latent-diffusion", LatentDiffusion, "Latent diffusion: diffusion on a trained "
+                          "autoencoder's or VAE's codes", tiny={"hidden": 64, "depth": 2, "sample_steps": 10})

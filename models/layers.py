@@ -1,10 +1,35 @@
-"""Building blocks shared by the image model families: input normalisation, MLP and conv stacks."""
+"""Building blocks shared by the image model families: input normalisation, MLP and conv stacks, and the
+settings that go with them."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from .family import ImageSettings, setting
+
+MAX_WIDTH = 16384  # widest layer a setting may ask for
+
+
+@dataclass(frozen=True)
+class NormalizedSettings(ImageSettings):
+    """Image settings of families that normalise their input with the data set's statistics."""
+    mean: tuple[float, ...] = setting(None, "the training images' per-channel mean", derived=True, required=True)
+    std: tuple[float, ...] = setting(None, "the training images' per-channel std", derived=True, required=True)
+
+
+@dataclass(frozen=True)
+class MLPWidths:
+    hidden: tuple[int, ...] = setting([256, 128], "Widths of the fully-connected layers, encoder side, e.g. 256 128",
+                                      low=1, high=MAX_WIDTH, label="Hidden sizes")
+
+
+@dataclass(frozen=True)
+class ConvWidths:
+    channels: tuple[int, ...] = setting([32, 64, 128, 256], "Channels of the stride-2 convolutions, e.g. 32 64 128",
+                                        low=1, high=4096)
 
 
 class Normalize(nn.Module):

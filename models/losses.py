@@ -7,22 +7,29 @@ since models do no file I/O.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-RECON_LOSSES = ("mse", "ssim", "perceptual")
+from .family import setting
+
+ReconLoss = Literal["mse", "ssim", "perceptual"]
 VGG_TAPS = (3, 8, 15)  # relu1_2, relu2_2, relu3_3 in vgg16.features
+
+
+@dataclass(frozen=True)
+class ReconTerms:
+    """Settings of the families that may add an image-similarity term to their pixel loss."""
+    recon_loss: ReconLoss = setting("mse", "Term added to the pixel loss: none (mse), 1 − SSIM (ssim) or the distance "
+                                           "of VGG16 features (perceptual)", label="Reconstruction loss")
+    recon_weight: float = setting(1.0, "Weight of that added term", low=0.0, high=1e4, label="Extra loss weight")
 
 
 class PerceptualWeightsMissing(RuntimeError):
     """The pretrained network the perceptual loss needs has not been loaded."""
-
-
-def check_recon_loss(kind: str) -> str:
-    if kind not in RECON_LOSSES:
-        raise ValueError(f"recon_loss must be one of {RECON_LOSSES}, got {kind!r}")
-    return kind
 
 
 def ssim(x: torch.Tensor, y: torch.Tensor, window: int = 7, sigma: float = 1.5) -> torch.Tensor:

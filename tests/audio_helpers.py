@@ -9,7 +9,7 @@ from pathlib import Path
 from core.audio.dataset import MixConfig
 from core.audio.demo import TINY_DENOISER
 from core.audio.trainer import AudioRun
-from core.trainer import TrainConfig
+from core.loop import TrainConfig
 
 SPEECH_EVERY = 15  # every 15th FSDD file: 134 clips, all four speakers and ten digits
 TEST_MIX = MixConfig(segment_s=0.5, snr_db=(-5.0, 5.0))

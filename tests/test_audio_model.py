@@ -10,7 +10,7 @@ from core.audio.engine import LiveEngine
 from core.audio.offline import denoise_wave
 from core.audio.stream import StreamDenoiser
 from core.checkpoint import load_checkpoint, save_checkpoint
-from models import AUDIO_MODELS, build_model
+from models import build_model, names
 from models.audio_dae import CausalDenoiser, SeedDenoisingAE
 
 SMALL = {"hidden": 32, "bottleneck": 16, "blocks": 3}
@@ -83,7 +83,7 @@ def test_seed_model_is_the_lectures_denoising_autoencoder():
     small = SeedDenoisingAE(widths=[8, 16, 32])
     for n in (1000, 1003, 8):
         assert small(torch.randn(2, 2, n)).shape == (2, 2, n)
-    assert not small.streams and model.family == "audio"
+    assert not small.capabilities.streams and model.capabilities.modality == "audio"
 
 
 @pytest.mark.parametrize("name,config", [("audio-dae", SMALL), ("audio-dae-seed", {"widths": [8, 16, 32]})])
@@ -102,7 +102,7 @@ def test_checkpoints_rebuild_audio_models_and_offline_chunks_are_exact(name, con
     out = denoise_wave(loaded, wave, progress=progress.append)
     assert out.shape == wave.shape and progress[-1] == 1.0
     assert np.abs(out - offline(loaded.eval(), wave)).max() < 1e-4
-    assert set(AUDIO_MODELS) == {"audio-dae", "audio-dae-seed"}
+    assert set(names("audio")) == {"audio-dae", "audio-dae-seed"}
 
 
 @pytest.mark.parametrize("rate,block", [(16000, 256), (16000, 320), (48000, 512), (44100, 441)])

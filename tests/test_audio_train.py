@@ -17,7 +17,7 @@ from core.audio.offline import denoise_wave
 from core.audio.stream import StreamDenoiser
 from core.audio.trainer import AudioRun
 from core.checkpoint import load_checkpoint
-from core.trainer import TrainConfig
+from core.loop import TrainConfig
 from core.worker import TrainingWorker
 from main import main
 

@@ -18,7 +18,9 @@ from core.embedding import compute_map, knn_accuracy
 from core.errors import Cancelled, LatentExplorerError
 from core.export import write_coordinates_csv, write_projector
 from core.quicktrain import train_briefly
-from core.trainer import Run, TrainConfig, Trainer, model_config_for
+from core.loop import TrainConfig
+from core.recipe import image_config
+from core.trainer import Run, Trainer
 from models import build_model
 
 
@@ -40,7 +42,7 @@ def digits_maps(digits_vae, digits, tmp_path_factory):
 
 def untrained(data, name="vae", **overrides):
     torch.manual_seed(0)
-    return build_model(name, model_config_for(name, data, np.arange(len(data)), **overrides)).eval()
+    return build_model(name, image_config(name, data, np.arange(len(data)), **overrides)).eval()
 
 
 # --- encoding and the cache -------------------------------------------------------------------
@@ -214,7 +216,7 @@ def test_exports_parse_back(digits, digits_maps, tmp_path):
 @pytest.fixture(scope="module")
 def checkpoint(digits, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    run = Run("vae", model_config_for("vae", digits, np.arange(len(digits))), digits, "digits",
+    run = Run("vae", image_config("vae", digits, np.arange(len(digits))), digits, "digits",
               TrainConfig(epochs=1, device="cpu"), out)
     Trainer(run).train()
     return out / "checkpoint.pt"

@@ -14,7 +14,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox
 
 from core.checkpoint import load_checkpoint
-from core.trainer import Run, TrainConfig, Trainer, model_config_for
+from core.loop import TrainConfig
+from core.recipe import image_config
+from core.trainer import Run, Trainer
 from gui.image_grid import ImageGrid
 from gui.main_window import MainWindow
 from gui.metric_plots import MetricPlots
@@ -37,7 +39,7 @@ def dialogs(monkeypatch) -> list[tuple[str, str, str]]:
 def tiny_setup(window: MainWindow, epochs: int, family: str = "vae") -> None:
     setup = window.panels["setup"]
     setup.family_combo.setCurrentIndex(setup.family_combo.findData(family))
-    fields = setup.family_fields(family)[0]
+    fields = setup.family_fields(family)
     fields["latent_dim"].widget.setValue(4)
     fields["hidden"].widget.setText("32")
     setup.epochs_spin.setValue(epochs)
@@ -47,7 +49,7 @@ def tiny_setup(window: MainWindow, epochs: int, family: str = "vae") -> None:
 def train_checkpoint(path: Path, data, source: str) -> Path:
     """A real checkpoint, trained headless for one epoch."""
     train_idx, _ = data.split()
-    config = model_config_for("ae", data, train_idx, latent_dim=3, hidden=[16])
+    config = image_config("ae", data, train_idx, latent_dim=3, hidden=[16])
     Trainer(Run("ae", config, data, source, TrainConfig(epochs=1, batch_size=128), path.parent)).train()
     return path.parent / "checkpoint.pt"
 
@@ -187,12 +189,12 @@ def test_worker_crash_becomes_an_error_dialog_with_traceback(window, qtbot, tmp_
 def test_invalid_setup_is_reported_inline_and_nothing_starts(window, qtbot):
     tiny_setup(window, epochs=1)
     setup, training = window.panels["setup"], window.panels["training"]
-    setup.family_fields("vae")[0]["hidden"].widget.setText("abc")
+    setup.family_fields("vae")["hidden"].widget.setText("abc")
     qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
     assert setup.message.isVisible() and "Hidden sizes" in setup.message.text()
     assert training.state == "idle" and training.start_button.isEnabled() and window.bridge.worker is None
     setup.lr_edit.setText("fast")
-    setup.family_fields("vae")[0]["hidden"].widget.setText("32")
+    setup.family_fields("vae")["hidden"].widget.setText("32")
     qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
     assert "Learning rate" in setup.message.text() and window.bridge.worker is None
 
@@ -241,7 +243,7 @@ def test_choices_recent_files_and_layout_persist(qtbot, tmp_path, digits):
     first.show()
     setup = first.panels["setup"]
     setup.family_combo.setCurrentIndex(setup.family_combo.findData("dae"))
-    setup.family_fields("dae")[0]["noise_std"].widget.setValue(0.35)
+    setup.family_fields("dae")["noise_std"].widget.setValue(0.35)
     setup.epochs_spin.setValue(7)
     first.docks["training"].toggleViewAction().trigger()  # hide a dock
     path = train_checkpoint(tmp_path / "run" / "checkpoint.pt", digits, "digits")
@@ -254,7 +256,7 @@ def test_choices_recent_files_and_layout_persist(qtbot, tmp_path, digits):
     second.show()
     setup = second.panels["setup"]
     assert setup.family_combo.currentData() == "dae" and setup.epochs_spin.value() == 7
-    assert setup.family_fields("dae")[0]["noise_std"].widget.value() == pytest.approx(0.35)
+    assert setup.family_fields("dae")["noise_std"].widget.value() == pytest.approx(0.35)
     assert recent_files(second.settings) == [str(path.resolve())]
     assert not second.docks["training"].isVisible() and second.docks["setup"].isVisible()
 

@@ -10,7 +10,7 @@ from PIL import Image
 from core import imaging, latent
 from core.errors import DataError, LatentExplorerError
 from core.quicktrain import train_briefly
-from core.trainer import TrainConfig
+from core.loop import TrainConfig
 from models import build_model
 
 

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QApplication
 
 from core import latent
 from core.quicktrain import train_briefly
-from core.trainer import TrainConfig
+from core.loop import TrainConfig
 from gui.context import AppContext
 from gui.data_browser import DataBrowser
 from gui.image_grid import ImageGrid
@@ -303,8 +303,10 @@ def test_faces_demo_fills_the_morph_panel_with_faces(qtbot, context, shared_data
     monkeypatch.setattr(morph, "FACES_DEMO_S", 1.0)
     panel = MorphPanel(context)
     qtbot.addWidget(panel)
-    panel.prepare_for_screenshot()
-    qtbot.waitUntil(lambda: panel.strip_images is not None and panel.vector_list.count() == 1, timeout=60_000)
+    qtbot.mouseClick(panel.demo_button, Qt.MouseButton.LeftButton)  # a real click sends clicked(checked=False)
+    qtbot.waitUntil(lambda: panel.strip_images is not None, timeout=60_000)
+    panel.demo_vector()
+    qtbot.waitUntil(lambda: panel.vector_list.count() == 1, timeout=60_000)
     assert context.data.image_shape == (1, 64, 64) and len(context.data) == 400
     assert panel.strip_images.shape == (8, 1, 64, 64)
     assert panel.vectors[0].name == "person 1 − person 0"
@@ -347,8 +349,7 @@ def test_latest_only_runs_the_newest_request_and_drops_the_stale_ones(qtbot):
 # --- watching a diffusion model denoise ------------------------------------------------------------
 def tiny_diffusion(sample_steps: int):
     torch.manual_seed(0)  # an untrained model: some random weights predict the same clamped images at every step
-    return build_model("diffusion", {"image_shape": [1, 8, 8], "channels": [8, 8], "sample_steps": sample_steps,
-                                     "mean": [0.3], "std": [0.3]}).eval()
+    return build_model("diffusion", {"image_shape": [1, 8, 8], "channels": [8, 8], "sample_steps": sample_steps}).eval()
 
 
 def test_show_denoising_is_offered_for_diffusion_models_only(qtbot, context):

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication
 
 from core.errors import Cancelled, LatentExplorerError
 from core.quicktrain import train_briefly
-from core.trainer import TrainConfig
+from core.loop import TrainConfig
 from gui.context import AppContext
 from gui.background.jobs import Job
 from gui.map_panel import MapPanel

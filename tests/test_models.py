@@ -8,27 +8,24 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
-from models import MODELS, build_model
+from models import SettingError, build_model, family, names
 from models.base import gaussian_kl
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32), (1, 64, 64)]
-# Small settings so that every family builds and runs in a blink; a new family runs with its own defaults.
-TINY = {"ae": {"hidden": [32]}, "dae": {"hidden": [32]}, "vae": {"hidden": [32]}, "conv-ae": {"channels": [4, 8]},
-        "conv-vae": {"channels": [4, 8]}, "gan": {"channels": [4, 8], "invert_steps": 2},
-        "flow": {"steps": 1, "hidden": 8}, "diffusion": {"channels": [4, 8], "timesteps": 20, "sample_steps": 2},
-        "latent-diffusion": {"hidden": 16, "depth": 1, "timesteps": 20, "sample_steps": 2}}
 
 
 def config(name: str, shape: tuple[int, int, int], **overrides) -> dict:
+    """Family ``name``'s tiny settings on images of ``shape``, with what a data set would decide."""
     c = shape[0]
-    cfg = {"image_shape": list(shape), "mean": [0.4] * c, "std": [0.3] * c, **TINY.get(name, {}), **overrides}
-    if name == "latent-diffusion":
-        cfg["base"] = {"name": "vae", "config": config("vae", shape, latent_dim=4)}
-    return cfg
+    declared = {s.name for s in family(name).specs()}
+    derived = {"image_shape": list(shape), "mean": [0.4] * c, "std": [0.3] * c}
+    if "base" in declared:
+        derived["base"] = {"name": "vae", "config": config("vae", shape, latent_dim=4)}
+    return {**{k: v for k, v in derived.items() if k in declared}, **family(name).tiny, **overrides}
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", names("image"))
 def test_every_model_maps_images_to_codes_and_back(name, shape):
     torch.manual_seed(0)
     model = build_model(name, config(name, shape)).eval()
@@ -37,7 +34,7 @@ def test_every_model_maps_images_to_codes_and_back(name, shape):
         z = model.encode(x)
         decoded = model.decode(z)
         rebuilt = model.reconstruct(x)
-        samples = model.sample(2, generator=torch.Generator().manual_seed(1)) if model.can_sample else None
+        samples = model.sample(2, generator=torch.Generator().manual_seed(1)) if model.capabilities.samples else None
     assert z.shape == (3, model.latent_dim)
     assert decoded.shape == rebuilt.shape == (3, *shape)
     for images in (decoded, rebuilt, *([samples] if samples is not None else [])):
@@ -95,7 +92,7 @@ def test_vae_encode_is_the_posterior_mean_and_unknown_likelihood_is_refused():
     model = build_model("vae", config("vae", (1, 8, 8))).eval()
     x = torch.rand(2, 1, 8, 8)
     assert torch.equal(model.encode(x), model.posterior(x)[0])
-    with pytest.raises(ValueError, match="likelihood"):
+    with pytest.raises(SettingError, match="likelihood"):
         build_model("vae", config("vae", (1, 8, 8), likelihood="poisson"))
 
 

@@ -10,9 +10,10 @@ from PySide6.QtCore import Qt
 
 from core.checkpoint import load_checkpoint
 from core.data import load_dataset
-from core.trainer import Run, TrainConfig, Trainer, model_config_for
-from models.flow import GlowFlow
-from models.gan import DCGAN
+from core.loop import TrainConfig
+from core.recipe import image_config
+from core.trainer import Run, Trainer
+from models import family
 
 LONG_S = 60_000  # ms: generous waits; the CI machine is slow and shared
 
@@ -22,7 +23,7 @@ def vae_checkpoint(tmp_path_factory, digits):
     """A tiny VAE trained through core for one epoch on digits."""
     out = tmp_path_factory.mktemp("vae")
     train_idx, _ = digits.split()
-    config = model_config_for("vae", digits, train_idx, latent_dim=3, hidden=[16])
+    config = image_config("vae", digits, train_idx, latent_dim=3, hidden=[16])
     Trainer(Run("vae", config, digits, "digits", TrainConfig(epochs=1, batch_size=128), out)).train()
     return out / "checkpoint.pt"
 
@@ -51,7 +52,7 @@ def test_latent_diffusion_shows_the_base_row_defaulting_to_the_current_vae(windo
 def test_latent_diffusion_trains_on_the_chosen_base(window, qtbot, vae_checkpoint):
     setup, training = window.panels["setup"], window.panels["training"]
     choose_family(setup, "latent-diffusion")
-    fields = setup.family_fields("latent-diffusion")[0]
+    fields = setup.family_fields("latent-diffusion")
     for param, value in {"hidden": 16, "depth": 1, "timesteps": 20, "sample_steps": 2}.items():
         fields[param].widget.setValue(value)
     setup.set_base_path(vae_checkpoint)  # what "Choose…" does after the dialog
@@ -90,7 +91,7 @@ def test_bad_base_is_reported_inline_and_nothing_starts(window, qtbot, tmp_path,
 
 def test_learning_rate_follows_the_family_until_edited(window, qtbot):
     setup = window.panels["setup"]
-    assert DCGAN.default_lr == 5e-4 and GlowFlow.default_lr == 1e-3
+    assert family("gan").lr == 5e-4 and family("flow").lr == 1e-3
     choose_family(setup, "gan")
     assert float(setup.lr_edit.text()) == 5e-4
     choose_family(setup, "flow")

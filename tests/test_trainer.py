@@ -16,7 +16,9 @@ from core.checkpoint import load_checkpoint, read_checkpoint
 from core.device import pick_device
 from core.errors import LatentExplorerError, TrainingError
 from core.metrics import MetricsLog, MetricsReader, r2_score, read_metrics
-from core.trainer import Control, Run, TrainConfig, Trainer, model_config_for
+from core.loop import Control, TrainConfig
+from core.recipe import image_config
+from core.trainer import Run, Trainer
 from core.worker import TrainingWorker
 from models.base import GenerativeModel
 from models.vae import MLPVAE
@@ -27,7 +29,7 @@ ROW_KEYS = {"step", "epoch", "split", "loss", "r2"}
 def make_run(data, out_dir=None, resume=None, **config) -> Run:
     cfg = TrainConfig(**{"epochs": 2, "log_every": 5, "device": "cpu", **config})
     train_idx, _ = data.split(cfg.val_fraction, cfg.seed)
-    return Run("vae", model_config_for("vae", data, train_idx, hidden=[32]), data, "digits", cfg, out_dir, resume)
+    return Run("vae", image_config("vae", data, train_idx, hidden=[32]), data, "digits", cfg, out_dir, resume)
 
 
 def wait_for(events: list, worker: TrainingWorker, test, timeout: float = 30.0) -> dict:
@@ -203,7 +205,8 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(di
     assert "the loss became nan at step 40 (epoch 2)" in message and "lower learning rate" in message
     assert str(tmp_path / "checkpoint.pt") in message
     model, payload = load_checkpoint(tmp_path / "checkpoint.pt")
-    assert payload["train_state"]["epoch"] == 1 and payload["train_state"]["step"] == 26
+    # the last checkpoint is the last good one: mid-epoch at the last finite row (interval 0: every chance)
+    assert payload["train_state"]["epoch"] == 1 and payload["train_state"]["step"] == 35
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
     # The weights are NaN now: saving them is refused, the good file stays.

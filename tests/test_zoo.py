@@ -12,8 +12,8 @@ from core.compare import frechet_distance, train_classifier
 from core.errors import CheckpointError
 from core.model_setup import base_model_setup
 from main import main
-from models import build_model
-from zoo_helpers import TINY, train_tiny
+from models import build_model, family
+from zoo_helpers import train_tiny
 
 
 def train_rows(trainer, key: str) -> list[float]:
@@ -30,7 +30,7 @@ def classifier(digits):
 @pytest.mark.parametrize("name", ["gan", "flow", "diffusion"])
 def test_every_family_handles_small_and_odd_image_sizes(name, shape):
     torch.manual_seed(0)
-    model = build_model(name, {"image_shape": list(shape), **TINY[name]})
+    model = build_model(name, {"image_shape": list(shape), **family(name).tiny})
     x = torch.randint(0, 256, (3, *shape)).float() / 255
     losses = model.loss(x)
     assert torch.isfinite(losses["total"]) and set(losses) >= {"total"}
@@ -44,7 +44,7 @@ def test_every_family_handles_small_and_odd_image_sizes(name, shape):
 def test_flow_refuses_odd_sides_and_empty_settings():
     with pytest.raises(ValueError, match="even image sides"):
         build_model("flow", {"image_shape": [1, 7, 8]})
-    with pytest.raises(ValueError, match="at least one level"):
+    with pytest.raises(ValueError, match="levels must be at least 1"):
         build_model("flow", {"image_shape": [1, 8, 8], "levels": 0})
 
 
@@ -135,7 +135,7 @@ def test_latent_diffusion_on_a_trained_vae_is_self_contained(digits, tmp_path):
     _, base_path = train_tiny("vae", digits, tmp_path / "vae", epochs=4)
     overrides, init_state = base_model_setup(base_path, digits.image_shape)
     trainer, path = train_tiny("latent-diffusion", digits, tmp_path / "ld", epochs=6, init_state=init_state,
-                               **overrides)
+                               derived=overrides)
     mse = train_rows(trainer, "noise_mse")
     assert mse[-1] < 0.8 * mse[0], mse
     base_path.unlink()  # the checkpoint carries the base model's config and weights
@@ -162,7 +162,7 @@ def test_latent_diffusion_base_must_be_an_autoencoder_of_these_images(digits, tm
     overrides, init_state = base_model_setup(vae_path, digits.image_shape)
     wrong = {k: v[..., :1] if v.ndim else v for k, v in init_state.items()}
     with pytest.raises(CheckpointError, match="initial weights do not fit"):
-        train_tiny("latent-diffusion", digits, tmp_path / "ld", epochs=1, init_state=wrong, **overrides)
+        train_tiny("latent-diffusion", digits, tmp_path / "ld", epochs=1, init_state=wrong, derived=overrides)
 
 
 def test_train_command_latent_diffusion_with_base_and_settings(digits, tmp_path, capsys):
@@ -176,8 +176,8 @@ def test_train_command_latent_diffusion_with_base_and_settings(digits, tmp_path,
     cases = [(["--model", "latent-diffusion"], "pass its checkpoint with --base"),
              (["--model", "gan", "--base", str(vae_path)], "--base is for latent-diffusion"),
              (["--model", "gan", "--set", "channels"], "write KEY=VALUE"),
-             (["--model", "gan", "--set", "loss=wasserstein"], "GAN loss must be one of"),
-             (["--model", "flow", "--set", "depth=3"], "flow cannot be built")]
+             (["--model", "gan", "--set", "loss=wasserstein"], "loss must be one of hinge, ns"),
+             (["--model", "flow", "--set", "depth=3"], "flow has no such setting")]
     for args, message in cases:
         assert main(["train", *args, "--out", str(tmp_path / "x"), "--epochs", "1"]) == 1
         assert message in capsys.readouterr().err

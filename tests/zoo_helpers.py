@@ -1,25 +1,19 @@
-"""Tiny configurations of every family and a helper that trains one on a data set into a run folder."""
+"""A helper that trains a family at its tiny settings on a data set into a run folder."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from core.trainer import Run, TrainConfig, Trainer, model_config_for
-
-TINY = {
-    "ae": {"latent_dim": 4, "hidden": [32]},
-    "vae": {"latent_dim": 4, "hidden": [32]},
-    "gan": {"latent_dim": 8, "channels": [16, 32]},
-    "flow": {"levels": 2, "steps": 2, "hidden": 16},
-    "diffusion": {"channels": [16, 32], "sample_steps": 10},
-    "latent-diffusion": {"hidden": 64, "depth": 2, "sample_steps": 10},
-}
-
+from core.loop import TrainConfig
+from core.recipe import image_config
+from core.trainer import Run, Trainer
+from models import family
 
 def train_tiny(name: str, data, out_dir: Path, epochs: int, lr: float = 2e-3, source: str = "digits",
-               init_state: dict | None = None, **settings) -> tuple[Trainer, Path]:
-    """Train a tiny ``name`` for ``epochs``; returns the trainer and its checkpoint path."""
+               init_state: dict | None = None, derived: dict | None = None, **settings) -> tuple[Trainer, Path]:
+    """Train ``name`` at its tiny settings for ``epochs``; returns the trainer and its checkpoint path.
+    ``derived``/``init_state``: a latent diffusion's base, as ``base_model_setup`` makes them."""
     train_idx, _ = data.split()
-    config = model_config_for(name, data, train_idx, **{**TINY[name], **settings})
+    config = image_config(name, data, train_idx, derived, **{**family(name).tiny, **settings})
     trainer = Trainer(Run(name, config, data, source, TrainConfig(epochs=epochs, batch_size=64, lr=lr,
                                                                   preview_interval_s=1e9), Path(out_dir),
                           init_state=init_state))

@@ -2,7 +2,6 @@
 look at the live view. They want *a* working denoiser, not a good one."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +9,11 @@ import torch
 
 from models.audio_dae import AudioModel
 
-from ..trainer import Control, TrainConfig
+from ..loop import TrainConfig
+from ..quicktrain import train_for
+from ..recipe import audio_run
 from .dataset import MixConfig, SpeechNoiseData
 from .noise import mix_at_snr
-from .trainer import AudioRun, AudioTrainer
 
 #: The spoken digits and noise next to the repository (``../shared/data``), for machines with no internet.
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -29,18 +29,9 @@ def train_briefly(speech_dir: Path, noise_dir: Path | None, seconds: float = 10.
                   out_dir: Path | None = None) -> AudioModel:
     """Train ``audio-dae`` (``TINY_DENOISER`` unless ``model_config``) until ``seconds`` or the epochs run
     out; returns the model in eval mode on the CPU."""
-    run = AudioRun("audio-dae", dict(TINY_DENOISER if model_config is None else model_config), Path(speech_dir),
-                   None if noise_dir is None else Path(noise_dir), mix, config, out_dir)
-    control = Control()
-    deadline = time.monotonic() + seconds
-
-    def on_event(_event: dict) -> None:
-        if time.monotonic() > deadline:
-            control.stop()
-
-    trainer = AudioTrainer(run, on_event, control)
-    trainer.train()
-    return trainer.model.cpu().eval()
+    run = audio_run("audio-dae", dict(TINY_DENOISER if model_config is None else model_config), speech_dir,
+                    noise_dir, mix, config, out_dir)
+    return train_for(run, seconds)
 
 
 def demo_mixture(data: SpeechNoiseData, seconds: float = 4.0, snr_db: float = 0.0, noise: str | None = None,

@@ -32,7 +32,7 @@ def denoise_wave(model: AudioModel, wave: np.ndarray, progress: Callable[[float]
     wave = np.ascontiguousarray(wave, dtype=np.float32)
     channels, total = wave.shape
     model.eval()
-    if model.streams:  # the exact streaming computation, its delay flushed with silence and cut off
+    if model.capabilities.streams:  # the exact streaming computation, its delay flushed with silence and cut off
         size = max(model.stride, int(CHUNK_S * model.sample_rate) // model.stride * model.stride)
         stream = StreamDenoiser(model, channels, block=size, max_block=size)
         padded = np.pad(wave, ((0, 0), (0, stream.delay + -(total + stream.delay) % size)))

@@ -67,8 +67,8 @@ class StreamDenoiser:
     """
 
     def __init__(self, model: AudioModel, channels: int, block: int | None = None, max_block: int = 1 << 15):
-        if not model.streams:
-            raise ValueError(f"{getattr(model, 'name', type(model).__name__)} cannot stream; use a causal model")
+        if not model.capabilities.streams:
+            raise ValueError(f"{model.name} cannot stream; use a causal model")
         self.model, self.channels = model.eval(), channels
         self.hop = model.stride
         self.prime = self.hop - (gcd(block, self.hop) if block else 1)  # waits for a whole hop at worst

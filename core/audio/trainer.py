@@ -1,16 +1,14 @@
-"""Training loop of the audio denoiser: same events as ``core.trainer.Trainer``, so the same worker,
-bridge and training panel show it.
+"""Training an audio denoiser through the shared loop (``core.loop``): the same events as image training, so
+the same worker, bridge and training panel show it.
 
 Events: ``metrics`` rows (``step``, ``epoch``, ``split``, ``loss``, one key per loss component, plus
 ``sisdr``: SI-SDR of the denoised output in dB and ``sisdr_improvement``: its gain over the noisy
 input; validation rows also carry ``sisdr_input``), ``preview`` (spectrogram images of held-out
-mixtures: ``original`` noisy, ``reconstruction`` denoised), ``state`` and ``checkpoint``. An epoch is
-as many batches as it takes to draw every training file once on average.
+mixtures: ``original`` noisy, ``reconstruction`` denoised), ``state`` and ``checkpoint``.
 """
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -20,10 +18,8 @@ import torch
 
 from models import build_model
 
-from ..device import pick_device, training_threads
-from ..errors import CheckpointError, TrainingError
-from ..metrics import MetricsLog
-from ..trainer import Control, TrainConfig, TrainerBase
+from ..errors import TrainingError
+from ..loop import Batch, Control, TrainConfig, TrainerBase
 from .dataset import MixConfig, SpeechNoiseData
 from .metrics import si_sdr
 from .spectrum import spectrogram_db, spectrogram_image
@@ -45,23 +41,17 @@ class AudioRun:
     out_dir: Path | None = None
     resume: dict | None = None  # a checkpoint payload to continue from
 
+    unit = "clips"
+
     @property
     def dataset_source(self) -> str:
         return str(self.speech_dir)
 
+    def describe(self) -> str:
+        return self.speech_dir.name
+
     def build_trainer(self, on_event: Callable[[dict], None], control: Control | None = None) -> "AudioTrainer":
         return AudioTrainer(self, on_event, control)
-
-    @classmethod
-    def from_checkpoint(cls, payload: dict, out_dir: Path | None, **config) -> "AudioRun":
-        """Continue the run a checkpoint came from; ``config`` overrides its TrainConfig (e.g. more epochs)."""
-        state = payload.get("train_state") or {}
-        if "speech_dir" not in state:
-            raise CheckpointError("the checkpoint does not say which speech folder it was trained on")
-        noise = state.get("noise_dir")
-        return cls(payload["model"]["name"], payload["model"]["config"], Path(state["speech_dir"]),
-                   Path(noise) if noise else None, MixConfig.from_dict(state.get("mix", {})),
-                   TrainConfig.from_dict({**state.get("config", {}), **config}), out_dir, resume=payload)
 
 
 def _pad_stack(waves: list[np.ndarray]) -> torch.Tensor:
@@ -73,43 +63,48 @@ def _pad_stack(waves: list[np.ndarray]) -> torch.Tensor:
 
 
 class AudioTrainer(TrainerBase):
+    unit = "clips"
+    validation_place = "on the held-out mixtures"
+
     def __init__(self, run: AudioRun, on_event: Callable[[dict], None] = lambda e: None,
                  control: Control | None = None):
-        self.run, self.cfg, self.on_event = run, run.config, on_event
-        self.control = control or Control()
-        self.device = pick_device(self.cfg.device)
-        torch.manual_seed(self.cfg.seed)
+        super().__init__(run, on_event, control)
         self.model = build_model(run.model_name, run.model_config).to(self.device)
-        if getattr(self.model, "family", None) != "audio":
+        if self.model.capabilities.modality != "audio":
             raise TrainingError(f"{run.model_name} is not an audio model")
         self.data = SpeechNoiseData.load(run.speech_dir, run.noise_dir, self.model.sample_rate, self.model.channels,
                                          run.mix, self.cfg.seed)
         self.val = self.data.validation(self.cfg.seed)
         self.optimizers = self.model.configure_optimizers(self.cfg.lr)
-        self.history: list[dict] = []
-        self.epoch = self.step = self.epoch_step = 0
         if run.resume:
-            self._restore(run.resume)
-        self.log: MetricsLog | None = None
-        self.steps_per_epoch = max(1, math.ceil(len(self.data.train_speech) / self.cfg.batch_size))
+            self.restore(run.resume)
 
-    # --- checkpoints ----------------------------------------------------------------------
-    def _train_state_extra(self) -> dict:
+    def train_state_extra(self) -> dict:
         run = self.run
         return {"speech_dir": str(run.speech_dir), "noise_dir": str(run.noise_dir) if run.noise_dir else None,
                 "mix": run.mix.to_dict(), "val_files": self.data.val_files}
 
-    # --- evaluation -----------------------------------------------------------------------
-    @torch.inference_mode()
+    # --- hooks of the loop ----------------------------------------------------------------
+    def steps_per_epoch(self) -> int:
+        """As many batches as it takes to draw every training file once on average."""
+        return math.ceil(len(self.data.train_speech) / self.cfg.batch_size)
+
+    def batch(self, epoch: int, index: int) -> Batch:
+        rng = np.random.default_rng([self.cfg.seed, epoch, index])
+        return tuple(t.to(self.device) for t in self.data.batch(self.cfg.batch_size, rng))
+
+    def step_metrics(self, batch: Batch) -> dict:
+        noisy, clean = batch
+        out = si_sdr(self.model(noisy), clean)
+        return {"r2": None, "sisdr": float(out.mean()), "sisdr_improvement": float((out - si_sdr(noisy, clean)).mean())}
+
     def denoise_clips(self, noisy: list[np.ndarray]) -> list[np.ndarray]:
-        """Model outputs for (C, T_i) clips, batched with zero padding."""
-        self.model.eval()
+        """Model outputs for (C, T_i) clips, batched with zero padding (call in eval mode)."""
         out = []
         for i in range(0, len(noisy), VAL_BATCH):
             chunk = noisy[i:i + VAL_BATCH]
             y = self.model(_pad_stack(chunk).to(self.device)).cpu().numpy()
             out += [y[j, :, :w.shape[-1]] for j, w in enumerate(chunk)]
-        self.model.train()
         return out
 
     def validate(self) -> dict:
@@ -137,63 +132,3 @@ class AudioTrainer(TrainerBase):
             after.append(spectrogram_image(y[0], top_db=top))
         self.on_event({"type": "preview", "epoch": self.epoch, "step": self.step,
                        "original": np.stack(before)[:, None], "reconstruction": np.stack(after)[:, None]})
-
-    @torch.inference_mode()
-    def _batch_sisdr(self, noisy: torch.Tensor, clean: torch.Tensor) -> tuple[float, float]:
-        self.model.eval()
-        out = si_sdr(self.model(noisy), clean)
-        self.model.train()
-        return float(out.mean()), float((out - si_sdr(noisy, clean)).mean())
-
-    # --- the loop -------------------------------------------------------------------------
-    def train(self) -> str:
-        """Train to ``config.epochs``; returns ``finished`` or ``stopped``; ``TrainingError`` on a NaN loss."""
-        cfg, spe = self.cfg, self.steps_per_epoch
-        total_steps = max(1, cfg.epochs * spe)
-        start_step, t0 = self.step, time.perf_counter()
-        last_preview = last_save = t0
-        self.log = MetricsLog(self.run.out_dir / "metrics.jsonl", self.history) if self.run.out_dir else None
-        threads = torch.get_num_threads()
-        torch.set_num_threads(training_threads())
-        self.model.train()
-        running = {"type": "state", "state": "running", "device": str(self.device)}
-        self.on_event(running)
-        try:
-            while self.epoch < cfg.epochs:
-                rng = np.random.default_rng([cfg.seed, self.epoch, self.epoch_step])
-                sums, seen = None, 0
-                for i in range(self.epoch_step, spe):
-                    obeyed = self._obey_control(running)
-                    if obeyed == "stopped":
-                        return obeyed
-                    if obeyed == "resumed":  # the rate and ETA count from here
-                        t0, start_step = time.perf_counter(), self.step
-                    noisy, clean = (t.to(self.device) for t in self.data.batch(cfg.batch_size, rng))
-                    losses = self.model.train_step(noisy, clean, self.optimizers)
-                    weighted = torch.stack([v.float() for v in losses.values()]) * len(noisy)
-                    sums = weighted if sums is None else sums + weighted
-                    seen += len(noisy)
-                    self.step, self.epoch_step = self.step + 1, i + 1
-                    if self.step % cfg.log_every == 0 or i == spe - 1:
-                        row = dict(zip(losses, (sums / seen).tolist()))
-                        self._check_finite(row["total"], f"at step {self.step} (epoch {self.epoch + 1})")
-                        sdr, gain = self._batch_sisdr(noisy, clean)
-                        elapsed, done = time.perf_counter() - t0, max(1, self.step - start_step)
-                        self._emit_metrics({
-                            "step": self.step, "epoch": self.epoch + (i + 1) / spe, "split": "train",
-                            "loss": row.pop("total"), "r2": None, **row, "sisdr": sdr, "sisdr_improvement": gain,
-                            "samples_per_s": done * cfg.batch_size / elapsed, "progress": self.step / total_steps,
-                            "eta_s": elapsed / done * max(0, total_steps - self.step), "time": time.time()})
-                        sums, seen = None, 0
-                        if time.perf_counter() - last_preview > cfg.preview_interval_s:
-                            self.preview()
-                            last_preview = time.perf_counter()
-                self.epoch, self.epoch_step = self.epoch + 1, 0
-                last_save = self._end_epoch(self.validate(), "on the held-out mixtures", total_steps, last_save)
-            self.preview()
-            self.on_event({"type": "state", "state": "finished"})
-            return "finished"
-        finally:
-            torch.set_num_threads(threads)
-            if self.log:
-                self.log.close()

@@ -11,12 +11,11 @@ from pathlib import Path
 
 from ..audio.io import read_audio, write_audio
 from ..audio.offline import denoise_recording
-from ..checkpoint import load_checkpoint
+from ..checkpoint import load_for
 from ..errors import LatentExplorerError
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("denoise", help="denoise a recording with a trained audio denoiser", description=__doc__)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, metavar="IN", help="recording to clean (wav, flac, ogg)")
     p.add_argument("output", type=Path, metavar="OUT", help="where to write the denoised recording (.wav, .flac)")
     p.add_argument("--model", type=Path, required=True, metavar="CKPT", help="checkpoint of an audio-dae run")
@@ -24,9 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-    model, _ = load_checkpoint(args.model)  # on the CPU: a small model, faster than real time there
-    if getattr(model, "family", None) != "audio":
-        raise LatentExplorerError(f"{args.model}: a {model.name} model is not an audio denoiser")
+    model, _ = load_for(args.model, "denoises")  # on the CPU: a small model, faster than real time there
     if args.output.resolve() == args.input.resolve():
         raise LatentExplorerError("OUT is IN: write the denoised recording to another file")
     original, rate = read_audio(args.input)

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from ..cache import cache_root
-from ..checkpoint import load_checkpoint
 from ..data import BUILTIN, load_dataset
+from ..checkpoint import load_for
 from ..device import pick_device
 from ..embedding import compute_map, knn_accuracy
 from ..errors import LatentExplorerError
@@ -16,8 +16,7 @@ from ..export import write_coordinates_csv, write_projector
 from ..projection import METHODS
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("embed", help="map a data set's latent codes to the plane (CSV)", description=__doc__)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, required=True, metavar="CKPT", help="a checkpoint written by train")
     p.add_argument("--dataset", help=f"one of {', '.join(BUILTIN)}, or a path (.npz, .mat, image folder); "
                                      "default: the data set the model was trained on")
@@ -33,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-    model, payload = load_checkpoint(args.model, pick_device(args.device))
+    model, payload = load_for(args.model, "encodes", pick_device(args.device))
     source = args.dataset or payload.get("train_state", {}).get("dataset")
     if not source:
         raise LatentExplorerError(f"{args.model}: the checkpoint does not say which data set it was trained on; "

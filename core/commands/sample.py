@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import load_for
 from ..device import pick_device
 from ..errors import LatentExplorerError
 from ..imaging import save_grid, to_uint8
@@ -22,8 +22,7 @@ from ..latent import sample_grid
 SUFFIXES = (".npz", ".png")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sample", help="draw samples from a trained model", description=__doc__)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, required=True, metavar="CKPT", help="a checkpoint written by training")
     p.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
     p.add_argument("--out", type=Path, required=True, help="an .npz file (the images as uint8) or a .png grid")
@@ -49,10 +48,10 @@ def run(args: argparse.Namespace) -> int:
         raise LatentExplorerError(f"{args.out}: write samples to an .npz or a .png file")
     if args.n < 1 or args.batch_size < 1:
         raise LatentExplorerError("--n and --batch-size must be at least 1")
-    model, _ = load_checkpoint(args.model, pick_device(args.device))
+    model, _ = load_for(args.model, "samples", pick_device(args.device))
     if args.steps is not None:
-        if not hasattr(model, "sample_steps"):
-            raise LatentExplorerError(f"--steps is for diffusion models, not {model.family}")
+        if not model.capabilities.iterative:
+            raise LatentExplorerError(f"--steps is for diffusion models (they sample in steps), not {model.name}")
         model.sample_steps = max(1, args.steps)
     start = time.perf_counter()
     images = to_uint8(sample_grid(model, args.n, args.temperature, args.seed, args.batch_size))

@@ -1,120 +1,131 @@
-"""``python main.py train``: train a model headless, with a progress bar; writes checkpoint.pt and metrics.jsonl."""
+"""``python main.py train``: train a model headless, with a progress bar; writes checkpoint.pt and metrics.jsonl.
+
+Image families train on ``--dataset``; audio denoisers (``--model audio-dae``) on ``--speech`` mixed with
+``--noise``. Each model setting has its own flag (``--latent-dim 8``, ``--hidden 256 128``) made from the
+families' declared settings, and ``--set KEY=VALUE`` reaches any of them; ``python main.py families`` lists
+them per family with their ranges. ``--resume CKPT`` continues a run (model and data come from it).
+"""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from models import AUDIO_MODELS, MODELS, build_model
+from models import FAMILIES, SettingError, SettingSpec
 
-from ..checkpoint import read_checkpoint
+from ..audio.dataset import MixConfig
+from ..audio.noise import BUILTIN_NOISES
 from ..data import BUILTIN, load_dataset
-from ..device import pick_device
 from ..errors import LatentExplorerError
-from ..model_setup import base_model_setup
-from ..trainer import Run, TrainConfig, family_lr, model_config_for
-from . import train_audio
+from ..loop import TrainConfig
+from ..recipe import audio_run, family_of, image_run, needs_base, resumed_run, train_config
+
+RUN_OPTIONS = ("epochs", "batch_size", "lr", "seed", "device")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model headless", description=__doc__)
-    p.add_argument("--dataset", default="digits", help=f"one of {', '.join(BUILTIN)}, or a path (.npz, .mat, image folder)")
-    p.add_argument("--model", default="vae", choices=[*MODELS, *AUDIO_MODELS])
+def setting_flags() -> dict[str, list[tuple[str, SettingSpec]]]:
+    """Every setting a user chooses, by name: the (family, spec) pairs that have it."""
+    flags: dict[str, list[tuple[str, SettingSpec]]] = {}
+    for name, fam in FAMILIES.items():
+        for spec in fam.specs(editable_only=True):
+            flags.setdefault(spec.name, []).append((name, spec))
+    return flags
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="vae", choices=list(FAMILIES), help="model family (default vae)")
     p.add_argument("--out", type=Path, required=True, help="run folder: checkpoint.pt and metrics.jsonl go here")
+    p.add_argument("--dataset", default="digits",
+                   help=f"image families: one of {', '.join(BUILTIN)}, or a path (.npz, .mat, image folder)")
     resumed = "with --resume: the checkpoint's"
     p.add_argument("--epochs", type=int, help=f"total epochs (default {TrainConfig.epochs}; {resumed})")
     p.add_argument("--batch-size", type=int, help=f"default {TrainConfig.batch_size} ({resumed})")
     p.add_argument("--lr", type=float, help=f"learning rate, default: the family's ({TrainConfig.lr} for most; {resumed})")
-    p.add_argument("--latent-dim", type=int)
-    p.add_argument("--hidden", type=int, nargs="+", help="fully-connected widths, e.g. 256 128")
-    p.add_argument("--channels", type=int, nargs="+", help="conv widths, e.g. 32 64 128")
-    p.add_argument("--beta", type=float, help="VAE: weight of the KL term")
-    p.add_argument("--likelihood", choices=["gaussian", "bernoulli"], help="VAE reconstruction likelihood")
-    p.add_argument("--noise-std", type=float, help="autoencoders: denoising noise level (0 = plain)")
-    p.add_argument("--image-size", type=int, help="image folders: resize to this square size")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, help=f"random seed, default 0 ({resumed})")
     p.add_argument("--resume", type=Path, help="continue from this checkpoint (model and data set come from it)")
+    p.add_argument("--image-size", type=int, help="image folders: resize to this square size")
     p.add_argument("--base", type=Path, help="latent-diffusion: checkpoint of the trained autoencoder/VAE to work on")
     p.add_argument("--set", dest="settings", metavar="KEY=VALUE", action="append", default=[],
-                   help="any other model setting, value as JSON, e.g. --set levels=2 --set loss='\"ns\"' (repeatable)")
-    train_audio.add_arguments(p)
+                   help="any model setting, e.g. --set levels=2 --set loss=ns (repeatable)")
+    g = p.add_argument_group("model settings (python main.py families lists each family's, with ranges)")
+    for name, users in setting_flags().items():
+        spec = users[0][1]
+        lists = any(s.kind in ("ints", "floats") for _, s in users)
+        helps = {s.help: [] for _, s in users}
+        for fam, s in users:
+            helps[s.help].append(fam)
+        g.add_argument(spec.flag, dest=f"setting_{name}", nargs="+" if lists else None,
+                       metavar="N" if lists else spec.name.upper(),
+                       help="; ".join(f"{h} [{', '.join(fams)}]" for h, fams in helps.items()).replace("%", "%%"))
+    a = p.add_argument_group("audio denoisers (--model " + " / ".join(
+        n for n, f in FAMILIES.items() if f.capabilities.modality == "audio") + ")")
+    a.add_argument("--speech", type=Path, help="folder of clean speech recordings (wav, flac, ogg)")
+    a.add_argument("--noise", type=Path, help="folder of noise recordings, mixed in on the fly")
+    a.add_argument("--noises", nargs="*", choices=BUILTIN_NOISES, metavar="KIND",
+                   help=f"built-in noises to mix in too: {', '.join(BUILTIN_NOISES)} (default: all; none: --noises)")
+    a.add_argument("--snr", type=float, nargs=2, metavar=("LOW", "HIGH"),
+                   help=f"range of signal-to-noise ratios in dB (default {MixConfig.snr_db[0]:g} {MixConfig.snr_db[1]:g})")
+    a.add_argument("--segment", type=float, help=f"seconds per training crop (default {MixConfig.segment_s:g})")
 
 
-def model_overrides(args: argparse.Namespace) -> dict:
-    keys = {"latent_dim": args.latent_dim, "hidden": args.hidden, "channels": args.channels, "beta": args.beta,
-            "likelihood": args.likelihood, "noise_std": args.noise_std}
-    return {**{k: v for k, v in keys.items() if v is not None}, **parse_settings(args.settings)}
-
-
-def parse_settings(items: list[str]) -> dict:
-    """``KEY=VALUE`` strings as a dict; values are JSON (``2``, ``[32, 64]``, ``"ns"``), else plain text."""
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
+def model_values(args: argparse.Namespace) -> dict:
+    """The settings given on the command line for ``args.model``, parsed and checked one by one."""
+    fam = family_of(args.model)
+    declared = {s.name: s for s in fam.specs()}
+    specs = {n: s for n, s in declared.items() if not s.derived}
+    given: dict[str, tuple[str, str]] = {}  # name -> (how it was given, text)
+    for name in setting_flags():
+        value = getattr(args, f"setting_{name}")
+        if value is not None:
+            given[name] = ("--" + name.replace("_", "-"), " ".join(value) if isinstance(value, list) else value)
+    for item in args.settings:
+        key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise LatentExplorerError(f"--set {item!r}: write KEY=VALUE, e.g. --set levels=2")
+        given[key.strip().replace("-", "_")] = (f"--set {key.strip()}", text)
+    values = {}
+    for name, (how, text) in given.items():
+        if name in declared and declared[name].derived:
+            raise LatentExplorerError(f"{how}: not a setting you choose ({declared[name].help})")
+        if name not in specs:
+            raise LatentExplorerError(f"{how}: {args.model} has no such setting (its settings: {', '.join(specs)})")
         try:
-            out[key.strip().replace("-", "_")] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip().replace("-", "_")] = value
-    return out
+            values[name] = specs[name].parse(text)
+        except SettingError as exc:
+            raise LatentExplorerError(f"{how}{str(exc).removeprefix(name)}") from None
+    return values
 
 
-def train_config(args: argparse.Namespace, base: dict) -> TrainConfig:
-    """``base`` (a checkpoint's config, or the defaults) with the options given on the command line."""
-    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
-             "device": args.device}
-    config = TrainConfig.from_dict({**base, **{k: v for k, v in given.items() if v is not None}})
-    pick_device(config.device)  # a bad device fails now, before the data loads
-    return config
-
-
-def build_run(args: argparse.Namespace) -> Run:
+def build_run(args: argparse.Namespace):
+    """The run these arguments ask for: resumed from a checkpoint, or fresh through the recipe."""
+    given = {k: getattr(args, k) for k in RUN_OPTIONS}
     if args.resume:
-        payload = read_checkpoint(args.resume)
-        state = payload.get("train_state") or {}
-        source = state.get("dataset")
-        if not source:
-            raise LatentExplorerError(f"{args.resume}: the checkpoint does not say which data set it was trained on")
-        config = train_config(args, state.get("config", {}))
-        if state.get("epoch", 0) >= config.epochs:
-            raise LatentExplorerError(f"{args.resume}: already trained for {state['epoch']} epochs; pass --epochs "
-                                      f"with a larger total to train on")
-        data = load_dataset(source, image_size=args.image_size)
-        spec = payload["model"]
-        if list(data.image_shape) != list(spec["config"]["image_shape"]):
-            raise LatentExplorerError(f"{args.resume}: trained on images {spec['config']['image_shape']}, "
-                                      f"but {source} has {list(data.image_shape)}")
-        return Run(spec["name"], spec["config"], data, source, config, args.out, resume=payload)
-    config = train_config(args, {"lr": family_lr(args.model)})
+        return resumed_run(args.resume, args.out, args.image_size, **given)
+    fam = family_of(args.model)
+    values = model_values(args)
+    config = train_config(args.model, **given)
+    if fam.capabilities.modality == "audio":
+        if args.speech is None:
+            raise LatentExplorerError(f"--model {args.model} needs --speech DIR (clean speech) and usually --noise DIR")
+        mix = {"snr_db": args.snr, "builtin": args.noises, "segment_s": args.segment}
+        return audio_run(args.model, values, args.speech, args.noise,
+                         MixConfig(**{k: v for k, v in mix.items() if v is not None}), config, args.out)
+    if args.speech is not None:
+        raise LatentExplorerError("--speech trains an audio denoiser: add --model audio-dae")
+    if needs_base(args.model) != (args.base is not None):
+        raise LatentExplorerError(f"{args.model} works on a trained autoencoder or VAE: pass its checkpoint with --base "
+                                  "CKPT" if args.base is None else f"--base is for latent-diffusion, not {args.model}")
     data = load_dataset(args.dataset, image_size=args.image_size)
     for path in data.skipped:
         print(f"warning: skipped unreadable image {path}", file=sys.stderr)
-    train_idx, _ = data.split(config.val_fraction, config.seed)
     source = args.dataset if args.dataset in BUILTIN else str(Path(args.dataset).expanduser().resolve())
-    overrides, init_state = model_overrides(args), None
-    if args.model == "latent-diffusion":
-        if not args.base:
-            raise LatentExplorerError("latent-diffusion works on a trained autoencoder or VAE: pass its checkpoint "
-                                      "with --base CKPT")
-        base_overrides, init_state = base_model_setup(args.base, data.image_shape)
-        overrides.update(base_overrides)
-    elif args.base:
-        raise LatentExplorerError(f"--base is for latent-diffusion, not {args.model}")
-    model_config = model_config_for(args.model, data, train_idx, **overrides)
-    try:
-        build_model(args.model, model_config)
-    except (ValueError, TypeError) as exc:
-        raise LatentExplorerError(f"{args.model} cannot be built for {data.name} {list(data.image_shape)}: "
-                                  f"{exc}") from exc
-    return Run(args.model, model_config, data, source, config, args.out, init_state=init_state)
+    return image_run(args.model, values, data, source, config, args.out, args.base)
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-    r = train_audio.build_audio_run(args) if train_audio.is_audio(args) else build_run(args)
+    r = build_run(args)
     bar = tqdm(total=1000, unit="‰", desc=f"{r.model_name} on {Path(r.dataset_source).name}", file=sys.stderr,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
 

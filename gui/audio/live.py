@@ -147,7 +147,7 @@ class LiveView(QWidget):
         self.model = model
         if model is not None and self.rate_combo.findData(model.sample_rate) >= 0:
             self.rate_combo.setCurrentIndex(self.rate_combo.findData(model.sample_rate))
-        if model is not None and not model.streams:
+        if model is not None and not model.capabilities.streams:
             self.show_message(f"{model.name} looks ahead, so it cannot run live; train audio-dae for the live "
                               "view (the File tab works with any model).")
         self._update_buttons()
@@ -158,7 +158,7 @@ class LiveView(QWidget):
         return self.source is not None
 
     def _new_engine(self, rate: int) -> LiveEngine | None:
-        if self.model is None or not self.model.streams:
+        if self.model is None or not self.model.capabilities.streams:
             self.show_message("Open or train a streaming denoiser (audio-dae) first.")
             return None
         return LiveEngine(self.model, rate, self.block_combo.currentData(), self.channels_combo.currentData(),
@@ -256,7 +256,7 @@ class LiveView(QWidget):
         self.message.setVisible(bool(text))
 
     def _update_buttons(self) -> None:
-        ready = self.model is not None and self.model.streams and not self.running
+        ready = self.model is not None and self.model.capabilities.streams and not self.running
         self.start_button.setEnabled(ready and self.has_devices)
         self.start_button.setToolTip("" if self.has_devices else "No sound devices found")
         self.feed_button.setEnabled(ready)

@@ -12,8 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
-from core.checkpoint import load_checkpoint
-from core.errors import LatentExplorerError
+from core.checkpoint import load_for
 
 from ..background.tasks import Task
 from ..bridge import TrainingBridge
@@ -23,15 +22,10 @@ from .live import LiveView
 from .train import TrainView
 
 CHECKPOINT_FILTER = "Checkpoints (*.pt);;All files (*)"
-SCREENSHOT_TRAIN_S = 12.0
-SCREENSHOT_FEED_S = 4.5  # long enough for the scrolling views to fill
 
 
 def load_audio_checkpoint(path: Path):
-    model, _payload = load_checkpoint(path)
-    if getattr(model, "family", None) != "audio":
-        raise LatentExplorerError(f"{path}: a {model.name} model is not an audio denoiser")
-    return model
+    return load_for(path, "denoises")[0]
 
 
 class AudioPanel(QWidget):
@@ -73,7 +67,7 @@ class AudioPanel(QWidget):
             self.model_label.setText("<b>No denoiser yet</b> — train one (Train tab) or open a checkpoint.")
         else:
             where = f" from {path.parent.name}/{path.name}" if path else ""
-            latency = f", {1000 * model.latency_samples / model.sample_rate:.0f} ms latency" if model.streams else \
+            latency = f", {1000 * model.latency_samples / model.sample_rate:.0f} ms latency" if model.capabilities.streams else \
                 ", offline only"
             self.model_label.setText(f"<b>{model.name}</b>{where}: {model.sample_rate} Hz, "
                                      f"{'mono' if model.channels == 1 else 'stereo'}{latency}")
@@ -96,35 +90,3 @@ class AudioPanel(QWidget):
     def shutdown(self) -> None:
         """Stop live audio and playback (the app is closing)."""
         self.live.stop()
-
-    # --- --screenshot ---------------------------------------------------------------------
-    def prepare_for_screenshot(self) -> None:
-        """Train a tiny denoiser on the shared spoken digits for a few seconds (if none is open), then
-        feed a noisy held-out recording through the live view as a microphone would."""
-        from core.audio.dataset import SpeechNoiseData
-        from core.audio.demo import QUICK_MIX, SHARED_NOISE, SHARED_SPEECH, demo_mixture, train_briefly
-
-        from ..app import settle, wait_until
-        if not SHARED_SPEECH.is_dir():
-            raise LatentExplorerError(f"--screenshot: the spoken digits are not in {SHARED_SPEECH}")
-        result, current = {}, self.model
-
-        def prepare():
-            model = current or train_briefly(SHARED_SPEECH, SHARED_NOISE, SCREENSHOT_TRAIN_S)
-            data = SpeechNoiseData.load(SHARED_SPEECH, SHARED_NOISE, model.sample_rate, 1, QUICK_MIX)
-            return model, demo_mixture(data, seconds=6.0, snr_db=0.0, noise="doing_the_dishes.wav")[0]
-
-        task = Task(prepare, parent=self)
-        task.done.connect(lambda value: result.setdefault("value", value))
-        task.failed.connect(lambda message, _tb: result.setdefault("error", message))
-        task.start()
-        wait_until(lambda: result, 120, "the denoiser to train")
-        if "error" in result:
-            raise LatentExplorerError(f"--screenshot: {result['error']}")
-        model, noisy = result["value"]
-        if self.model is None:
-            self.set_model(model)
-        self.tabs.setCurrentWidget(self.live)
-        self.live.feed(noisy, model.sample_rate, "held-out spoken digits + dish-washing noise at 0 dB SNR")
-        settle(self, SCREENSHOT_FEED_S)
-        self.live.redraw()

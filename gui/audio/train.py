@@ -15,9 +15,9 @@ from core.audio.dataset import MixConfig
 from core.audio.demo import SHARED_NOISE, SHARED_SPEECH
 from core.audio.noise import BUILTIN_NOISES
 from core.audio.trainer import AUDIO_TRAIN_DEFAULTS, AudioRun
+from core.recipe import audio_run, train_config
 from core.errors import LatentExplorerError
-from core.trainer import TrainConfig
-from models import AUDIO_MODELS
+from models import family, names
 
 from ..bridge import TrainingBridge
 from ..settings import new_run_dir
@@ -47,8 +47,8 @@ class TrainView(QWidget):
             spin.setSuffix(" dB")
             spin.setValue(value)
         self.model_combo = QComboBox()
-        for name, (cls, _) in AUDIO_MODELS.items():
-            what = "streams live" if cls.streams else "offline only (the lecture's model)"
+        for name in names("audio"):
+            what = "streams live" if family(name).capabilities.streams else "offline only (the lecture's model)"
             self.model_combo.addItem(f"{name} — {what}", name)
         self.epochs, self.batch = QSpinBox(), QSpinBox()
         self.epochs.setRange(1, 10_000)
@@ -112,10 +112,9 @@ class TrainView(QWidget):
         if not noise and not mix.builtin:
             raise LatentExplorerError("choose a noise folder or at least one built-in noise")
         name = self.model_combo.currentData()
-        config = TrainConfig(**{**AUDIO_TRAIN_DEFAULTS, "epochs": self.epochs.value(),
-                                "batch_size": self.batch.value()})
-        return AudioRun(name, {}, Path(speech).expanduser(), Path(noise).expanduser() if noise else None, mix,
-                        config, new_run_dir(name, speech))
+        config = train_config(name, epochs=self.epochs.value(), batch_size=self.batch.value())
+        return audio_run(name, {}, Path(speech), Path(noise) if noise else None, mix, config,
+                         new_run_dir(name, speech))
 
     def train(self) -> bool:
         """Start a run (the folders are read by the worker: a bad folder ends it with a clear error)."""
