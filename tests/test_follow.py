@@ -12,9 +12,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from core.errors import DataError
+from core.errors import DataError, TrainingError
 from core.follow import RunFollower
-from core.metrics import read_metrics
+from core.metrics import MetricsLog, read_metrics, writer_active
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,6 +37,29 @@ def test_follower_reports_new_rows_and_each_checkpoint_rewrite(tmp_path):
     assert follower.poll() == ([], tmp_path / "checkpoint.pt", False)
     metrics.write_text(json.dumps({"step": 1, "loss": 9.0}) + "\n")  # resumed: the log starts over
     assert follower.poll() == ([{"step": 1, "loss": 9.0}], None, True)
+
+
+def test_follower_tells_when_the_writer_let_go_finished_or_stopped(tmp_path):
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    assert writer_active(tmp_path / "metrics.jsonl") is True
+    with pytest.raises(TrainingError, match="another process is training in this run folder"):
+        MetricsLog(tmp_path / "metrics.jsonl")  # a second writer is refused, the first one's rows stay
+    follower = RunFollower(tmp_path)
+    log.write({"step": 1, "split": "train", "progress": 0.5})
+    assert follower.poll()[0] == [{"step": 1, "split": "train", "progress": 0.5}] and follower.ended == ""
+    log.write({"step": 2, "split": "val", "progress": 1.0})
+    assert len(follower.poll()[0]) == 1 and follower.ended == ""  # the writer may still save its checkpoint
+    log.close()
+    assert writer_active(tmp_path / "metrics.jsonl") is False
+    assert follower.poll() == ([], None, False) and follower.ended == "finished"
+
+    resumed = MetricsLog(tmp_path / "metrics.jsonl", read_metrics(tmp_path / "metrics.jsonl"))  # more epochs
+    resumed.write({"step": 3, "split": "train", "progress": 0.75})
+    follower = RunFollower(tmp_path)
+    assert len(follower.poll()[0]) == 3 and follower.ended == ""
+    resumed.close()  # (or its process was killed: the lock goes with it)
+    follower.poll()
+    assert follower.ended == "stopped"  # the last row tells, not the history's 1.0
 
 
 def test_the_window_follows_a_headless_run_as_it_trains(qtbot, window, tmp_path):
