@@ -159,6 +159,8 @@ class MainWindow(QMainWindow):
         self.remember_recent(path)
         if model.capabilities.modality == "audio" and "audio" in self.panels:  # denoisers: the audio panel's
             self.panels["audio"].set_model(model, path)
+            if followed and "training" in self.panels:
+                self.panels["training"].show_followed_model(model.name, model.capabilities)
             self.context.status.emit(f"Denoiser {model.name} from {path} (Audio panel)")
             return
         data = self.context.data

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QSpinBox,
+                               QGridLayout, QGroupBox, QLabel, QLineEdit, QPushButton, QRadioButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
 from core.errors import LatentExplorerError
+from core.loop import TrainConfig
 from core.sessions import Work
 from core.sessions.setup import CONTINUE, NEW, SetupSession, editable_specs
 from models import SettingSpec, family
@@ -32,21 +33,9 @@ OPEN_FILE, OPEN_FOLDER = "<open-file>", "<open-folder>"
 RUN_ENDS = ("stopped", "finished", "error")
 
 
-def with_error(widget: QWidget) -> tuple[QWidget, MessageLine]:
-    """``widget`` with a line under it for its problem."""
-    row = QWidget()
-    layout = QVBoxLayout(row)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(1)
-    layout.addWidget(widget)
-    error = MessageLine(max_lines=2, details=False)
-    layout.addWidget(error)
-    return row, error
-
-
 class _Field:
     """One model setting of one kind: a widget, shown with the current family's label, help and range, and
-    a line for its problem. Families that share a setting share its field."""
+    a line for its problem (the row under it). Families that share a setting share its field."""
 
     def __init__(self, spec: SettingSpec):
         if spec.kind == "choice":
@@ -57,10 +46,10 @@ class _Field:
             self.widget = QSpinBox()
         elif spec.kind == "float":
             self.widget = QDoubleSpinBox()
-            self.widget.setDecimals(4)
+            self.widget.setDecimals(3)
         else:
             self.widget = QLineEdit()
-        self.row, self.error = with_error(self.widget)
+        self.error = MessageLine(max_lines=2, details=False)
         self.apply(spec)
 
     def apply(self, spec: SettingSpec) -> None:
@@ -154,19 +143,22 @@ class SetupPanel(QWidget):
         self.base_edit.setToolTip("Latent diffusion learns the codes of this trained autoencoder/VAE")
         self.base_button = QPushButton("Choose…")
         self.base_button.clicked.connect(self._choose_base)
-        base_line = QWidget()
-        base_layout = QHBoxLayout(base_line)
+        self.base_error = MessageLine(max_lines=2, details=False)
+        self.base_row = QWidget()
+        base_layout = QGridLayout(self.base_row)
         base_layout.setContentsMargins(0, 0, 0, 0)
-        base_layout.addWidget(self.base_edit, 1)
-        base_layout.addWidget(self.base_button)
-        self.base_row, self.base_error = with_error(base_line)
+        base_layout.setVerticalSpacing(1)
+        base_layout.addWidget(self.base_edit, 0, 0)
+        base_layout.addWidget(self.base_button, 0, 1)
+        base_layout.addWidget(self.base_error, 1, 0, 1, 2)
         self.model_form.addRow("Base model", self.base_row)
         for name in self.session.families():
             for spec in editable_specs(name):
                 key = spec.name, spec.kind
                 if key not in self.fields:
                     self.fields[key] = field = _Field(spec)
-                    self.model_form.addRow(spec.label, field.row)
+                    self.model_form.addRow(spec.label, field.widget)
+                    self.model_form.addRow("", field.error)
                     field.connect(lambda value, setting=spec.name: self._user(self.session.set_value, setting, value))
         self.model_error = MessageLine(max_lines=3)
         self.model_form.addRow(self.model_error)
@@ -182,12 +174,13 @@ class SetupPanel(QWidget):
         for key, label in self.session.devices():
             self.device_combo.addItem(label, key)
         train_box = QGroupBox("Training")
-        train_form = QFormLayout(train_box)
+        self.train_form = train_form = QFormLayout(train_box)
         self.training_errors: dict[str, MessageLine] = {}
         for key, label, widget in (("lr", "Learning rate", self.lr_edit), ("batch_size", "Batch size", self.batch_spin),
                                    ("epochs", "Epochs", self.epochs_spin), ("device", "Device", self.device_combo)):
-            row, self.training_errors[key] = with_error(widget)
-            train_form.addRow(label, row)
+            self.training_errors[key] = MessageLine(max_lines=2, details=False)
+            train_form.addRow(label, widget)
+            train_form.addRow("", self.training_errors[key])
 
         # what Start does
         self.new_radio = QRadioButton("New run with these settings, in a new folder")
@@ -290,6 +283,10 @@ class SetupPanel(QWidget):
         """The fields of family ``name`` by setting."""
         return {s.name: self.fields[s.name, s.kind] for s in editable_specs(name)}
 
+    def read_form(self) -> tuple[str, dict, TrainConfig]:
+        """(family, its checked settings, the TrainConfig) shown; SettingError/ValueError if not valid."""
+        return self.session.family, self.session.model_values(), self.session.train_config()
+
     # --- the run --------------------------------------------------------------------------
     def start_training(self) -> None:
         """Build the run Start means (off the UI thread: data statistics or a checkpoint take a moment) and
@@ -339,12 +336,16 @@ class SetupPanel(QWidget):
         finally:
             self._syncing = False
         problems = s.problems()
-        for spec in s.specs():
-            self.fields[spec.name, spec.kind].error.set_text(problems.get(spec.name, ""))
+        shown = self.family_fields(s.family)
+        for field in self.fields.values():
+            problem = problems.get(field.spec.name, "") if field in shown.values() else ""
+            field.error.set_text(problem)
+            self.model_form.setRowVisible(field.error, bool(problem))
         self.base_error.set_text(problems.get("base", ""))
         self.model_error.set_text(problems.get("model", ""))
         for key, line in self.training_errors.items():
             line.set_text(problems.get(key, ""))
+            self.train_form.setRowVisible(line, bool(line.text()))
         lines = [s.running.describe()] if s.running is not None else []
         self.origin_line.set_text(" · ".join(lines + [s.describe_origin()] if s.describe_origin() else lines))
         fixable = [text for key, text in problems.items() if key != "data"]  # (the data line says it is loading)
@@ -382,11 +383,11 @@ class SetupPanel(QWidget):
         self.family_combo.setCurrentIndex(self.family_combo.findData(s.family))
         shown = self.family_fields(s.family)
         for field in self.fields.values():
-            self.model_form.setRowVisible(field.row, field in shown.values())
+            self.model_form.setRowVisible(field.widget, field in shown.values())
         for spec in s.specs():
             field = shown[spec.name]
             field.apply(spec)
-            self.model_form.labelForField(field.row).setText(spec.label)
+            self.model_form.labelForField(field.widget).setText(spec.label)
             field.set_raw(s.value(spec.name))
         self.model_form.setRowVisible(self.base_row, s.needs_base)
         self.base_edit.setText(s.base)

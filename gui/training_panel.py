@@ -109,8 +109,7 @@ class TrainingPanel(QWidget):
         for b in (self.start_button, self.pause_button, self.stop_button):
             buttons.addWidget(b)
         buttons.addSpacing(12)
-        buttons.addWidget(self.state_label)
-        buttons.addWidget(self.note, 1)
+        buttons.addWidget(self.state_label, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.plots)
         splitter.addWidget(preview_row)
@@ -121,13 +120,15 @@ class TrainingPanel(QWidget):
         self.pages.addWidget(splitter)
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
+        layout.addWidget(self.note)
         layout.addWidget(self.progress)
         layout.addWidget(self.run_label)
         layout.addWidget(self.pages, 1)
+        self.progress.hide()  # until there is a run
 
-        self.start_button.clicked.connect(lambda _checked=False: self._on_start())
-        self.pause_button.clicked.connect(lambda _checked=False: self._on_pause())
-        self.stop_button.clicked.connect(lambda _checked=False: self._on_stop())
+        self.start_button.clicked.connect(self._on_start)
+        self.pause_button.clicked.connect(self._on_pause)
+        self.stop_button.clicked.connect(self._on_stop)
         bridge.started.connect(self._on_started)
         bridge.following.connect(self._on_following)
         bridge.state_changed.connect(self._set_state)
@@ -168,6 +169,8 @@ class TrainingPanel(QWidget):
             return  # a late report from before the stop request
         if self.state in ("following", "stopping") and self.followed is not None and state in ("finished", "stopped"):
             self._followed_ended(state, let_go=self.state == "stopping")
+        if state in ("finished", "stopped", "error") and self.has_run:
+            self.progress.setFormat(self.progress.format().split("  ·  ETA")[0])  # no ETA once it has ended
         self.state = state
         colour = STATE_COLOUR.get(state, "#57606a")
         self.state_label.setText(f"<b style='color:{colour}'>{STATE_TEXT.get(state, state)}</b>")
@@ -176,10 +179,11 @@ class TrainingPanel(QWidget):
     def _update_buttons(self) -> None:
         busy = self.state in BUSY
         problems = self.session.problems()
-        self.start_button.setEnabled(not busy and not problems)
+        self.start_button.setEnabled(not busy and self.state != "following" and not problems)
         self.start_button.setText("Continue" if self.session.plan_now == CONTINUE else "Start")
-        self.start_button.setToolTip("Start is off: " + "; ".join(problems.values()) if problems
-                                     else self.session.describe_start())
+        self.start_button.setToolTip(
+            "Start is off: " + "; ".join(problems.values()) if problems else
+            "Stop following first" if self.state == "following" else self.session.describe_start())
         self.pause_button.setEnabled(self.state in ("running", "paused"))
         self.pause_button.setText("Resume" if self.state == "paused" else "Pause")
         self.stop_button.setEnabled(self.state in ("running", "paused", "following"))
@@ -194,6 +198,7 @@ class TrainingPanel(QWidget):
     def _show_run(self, name: str, caps: Capabilities | None) -> None:
         """A new run on the page: empty curves, and preview grids that fit what its model can do."""
         self.pages.setCurrentIndex(1)
+        self.progress.show()
         self.note.set_text("")
         self.plots.reset(x_limit=self.epochs or float("inf"))
         self._layout_previews(name, caps)
@@ -215,6 +220,8 @@ class TrainingPanel(QWidget):
         self.epochs = run.config.epochs
         self.unit = run.unit
         self._show_run(run.model_name, family(run.model_name).capabilities)
+        for row in (run.resume or {}).get("history", []):  # a continued run's curves so far
+            self.plots.add_row(row)
         self.progress.setFormat("starting…")
         where = f" → {run.out_dir}" if run.out_dir else ""
         verb = "Continuing " if run.resume is not None else ""
@@ -240,15 +247,20 @@ class TrainingPanel(QWidget):
         self.run_label.setText(f"Followed <b>{self.followed}</b>: {text}")
         self.followed = None
 
+    def show_followed_model(self, name: str, caps: Capabilities) -> None:
+        """The followed run's model is known (from its checkpoint): preview grids that fit it."""
+        if self.state == "following":
+            self._layout_previews(name, caps)
+
     def _on_model(self, model) -> None:
-        """A followed run's newest checkpoint was loaded: previews fit for it, computed here (the run's own
-        previews stay in its process)."""
+        """A followed run's newest checkpoint was loaded: its previews, computed here (the run's own previews
+        stay in its process)."""
         if not self.has_run:
             self._show_empty()
         data = self.context.data
         if self.state != "following" or model is None or model.capabilities.modality != "image":
             return
-        self._layout_previews(model.name, model.capabilities)
+        self.show_followed_model(model.name, model.capabilities)
         if data is None or list(model.image_shape) != list(data.image_shape):
             return
         task = Task(preview_of, model, data, parent=self)

@@ -277,11 +277,13 @@ def test_metric_plots_take_any_loss_keys_and_skip_bookkeeping(qtbot):
     plots = MetricPlots()
     qtbot.addWidget(plots)
     plots.reset(x_limit=2.0)
+    assert plots.waiting.text == "The curves appear with the first logged steps…"  # not a blank white box
     for step in range(1, 4):
         plots.add_row({"type": "metrics", "split": "train", "step": step, "epoch": step / 2, "loss": 1.0 / step,
                        "d_loss": 0.7, "g_loss": 1.2, "d_real": 0.6, "d_fake": float("nan"), "progress": 0.1,
                        "eta_s": 3.0, "samples_per_s": 100.0, "time": 1e9})
     plots.redraw()
+    assert plots.waiting is None
     assert plots.keys() == ["loss", "d_loss", "d_real", "g_loss"]  # NaN-only d_fake: nothing to draw yet
     np.testing.assert_allclose(plots.data("g_loss")[1], [1.2, 1.2, 1.2])
     np.testing.assert_allclose(plots.data("loss")[0], [0.5, 1.0, 1.5])

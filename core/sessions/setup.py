@@ -63,7 +63,7 @@ class Origin:
 class Running:
     """What trains now, here or (followed) in another process."""
     family: str  # '' while a followed run has not delivered its model
-    modality: str
+    modality: str  # likewise
     folder: Path | None
     followed: bool = False
     from_form: bool = False  # built by this session's ``start``: the settings shown
@@ -283,10 +283,11 @@ class SetupSession:
         modality = family_of(run.model_name).capabilities.modality
         self.running = Running(run.model_name, modality, run.out_dir, from_form=run is self._built,
                                resumed=run.resume is not None)
+        self.data_problem = ""  # (a data set that failed before is no longer the news)
         self._changed("run")
 
     def following(self, folder: str | Path) -> None:
-        self.running = Running("", "image", Path(folder), followed=True)
+        self.running = Running("", "", Path(folder), followed=True)  # (what it trains: once its checkpoint comes)
         self._changed("run")
 
     def run_ended(self) -> None:
@@ -308,7 +309,8 @@ class SetupSession:
             return "plan", "the model settings differ from the run's"
         if not o.dataset:
             return "plan", f"{o.path} does not say which data set it was trained on"
-        if writer_active(o.path.parent / "metrics.jsonl"):
+        ours = self._built is not None and self._built.out_dir == o.path.parent  # (the writer is this process)
+        if not ours and writer_active(o.path.parent / "metrics.jsonl"):
             return "plan", "another process is still training it"
         if self.epochs <= o.epoch:
             return "epochs", f"it has trained {o.epoch} epochs: set Epochs above {o.epoch} to continue it"
@@ -355,12 +357,10 @@ class SetupSession:
         """Every field that is not valid for the plan Start takes -> one line saying why (empty: Start can go).
         Keys: a setting's name, "lr", "batch_size", "epochs", "device", "data", "base", "model" (the settings
         together) and "plan"."""
-        out = self._training_problems()
         if self.plan_now == CONTINUE:
             key, reason = self.continue_problem()
-            if reason:
-                out[key] = f"Cannot continue: {reason}"
-            return out
+            return {**({key: f"Cannot continue: {reason}"} if reason else {}), **self._training_problems()}
+        out = {}
         data = self.workspace.data
         if data is None:
             out["data"] = "Loading the data set…" if self.loading else "No data set is loaded yet"
@@ -382,7 +382,7 @@ class SetupSession:
                 family(self.family).settings({**self.model_values(), **stand_ins})
             except SettingError as exc:
                 out["model"] = str(exc)
-        return out
+        return {**out, **self._training_problems()}
 
     def _training_problems(self) -> dict[str, str]:
         out = {}
