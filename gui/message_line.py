@@ -108,7 +108,6 @@ class MessageLine(QWidget):
 
     def _fit(self) -> None:
         short = headline(self._text)
-        short = short[:1].upper() + short[1:]
         shown = fit_lines(short, self.label.font(), max(40, self.label.width()), self.max_lines)
         self.label.setText(shown)
         shortened = "".join(shown.split()) != "".join(short.split()) or len(short) < len(" ".join(self._text.split()))

@@ -86,8 +86,8 @@ def test_the_window_follows_a_headless_run_as_it_trains_until_it_finishes(qtbot,
         qtbot.waitUntil(lambda: window.context.checkpoint_path == run_dir / "checkpoint.pt", timeout=60_000)
         assert window.context.model.name == "vae"  # loaded while the run goes on
         assert setup.family_combo.currentData() == "vae"  # and Setup shows it, saying from where
-        assert setup.origin_line.text().startswith(f"Following {run_dir}: another process trains it · Settings of "
-                                                   f"the followed run {run_dir}: vae")
+        assert setup.origin_line.text().startswith(f"Following {run_dir}: another process trains it · vae, ")
+        assert setup.origin_line.text().endswith(f"so far on digits: the settings of the followed run {run_dir}")
         qtbot.waitUntil(lambda: all(training.previews[k].has_image for k in ("original", "reconstruction", "samples")),
                         timeout=30_000)  # computed here from the loaded model
         assert process.wait(120) == 0, process.stderr.read()

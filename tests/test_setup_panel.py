@@ -172,7 +172,7 @@ def test_a_loaded_gan_shows_in_setup_and_start_continues_its_run(window, qtbot, 
     assert setup.family_combo.currentData() == "gan"  # not the vae the form showed before
     fields = setup.family_fields("gan")
     assert fields["latent_dim"].widget.value() == 8 and fields["channels"].widget.text() == "16 32"
-    assert setup.origin_line.text() == f"Settings of {gan_checkpoint}: gan, trained 1 of 1 epochs on digits"
+    assert setup.origin_line.text() == f"gan, trained 1 of 1 epochs on digits: the settings of {gan_checkpoint}"
     assert setup.lr_edit.text() == "0.0005" and setup.batch_spin.value() == 128 and setup.epochs_spin.value() == 1
     assert setup.new_radio.isChecked() and setup.continue_radio.isVisible()  # it finished: new run by default
     assert training.start_button.text() == "Start"
@@ -265,3 +265,11 @@ def test_an_audio_run_is_not_presented_as_the_image_settings(window, qtbot, shar
     assert origin.startswith("Training audio-dae → ") and "the image settings below are not what trains" in origin
     assert form_enabled and preview_title == "Noisy input (spectrogram)"
     assert "audio-dae" not in setup.origin_line.text()  # over
+
+
+def test_headline_drops_long_causes_and_keeps_what_to_do():
+    from gui.message_line import headline
+    assert headline(MNIST_OFFLINE) == ("could not download mnist; with no internet, put the MNIST files in /data/MNIST "
+                                       "(torchvision's layout) and try again")
+    cause = "(" + "x (y) " * 20 + ")"
+    assert headline(f"a.pt: bad {cause}; try b (short)") == "a.pt: bad; try b (short)"

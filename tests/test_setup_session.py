@@ -99,7 +99,7 @@ def test_a_loaded_checkpoint_shows_its_family_settings_and_where_they_came_from(
     open_checkpoint(session, vae_run)
     assert "origin" in changes
     assert session.family == "vae" and session.value("latent_dim") == 3 and session.model_values()["hidden"] == (16,)
-    assert session.describe_origin() == f"Settings of {vae_run}: vae, trained 1 of 1 epochs on digits"
+    assert session.describe_origin() == f"vae, trained 1 of 1 epochs on digits: the settings of {vae_run}"
     assert not session.edited and session.batch_size == 128
     assert session.plans() == {NEW: "", CONTINUE: "it has trained 1 epochs: set Epochs above 1 to continue it"}
     assert session.plan_now == NEW and not session.problems()  # finished: a new run with these settings
@@ -131,8 +131,8 @@ def test_a_followed_run_cannot_be_continued_while_its_writer_goes_on_and_keeps_e
         session.following(folder)
         assert session.running.describe() == f"Following {folder}: another process trains it"
         open_checkpoint(session, folder / "checkpoint.pt", followed=True)
-        assert session.origin.kind == "followed" and session.describe_origin().startswith(
-            f"Settings of the followed run {folder}: vae, 1 of 1 epochs so far")
+        assert session.origin.kind == "followed" and session.describe_origin() == (
+            f"vae, 1 of 1 epochs so far on digits: the settings of the followed run {folder}")
         session.set_epochs(5)
         session.set_plan(CONTINUE)
         assert session.plans()[CONTINUE] == "another process is still training it"

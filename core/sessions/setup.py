@@ -53,10 +53,10 @@ class Origin:
         trained = f"{self.epoch} of {self.epochs} epochs" if self.epochs else f"{self.epoch} epochs"
         data = f" on {Path(self.dataset).name or self.dataset}" if self.dataset else ""
         if self.kind == "memory":
-            return f"Settings of the current {self.family} model (made in memory, not saved to a file)"
+            return f"{self.family}: the settings of the current model (made in memory, not saved to a file)"
         if self.kind == "followed":
-            return f"Settings of the followed run {self.path.parent}: {self.family}, {trained} so far{data}"
-        return f"Settings of {self.path}: {self.family}, trained {trained}{data}"
+            return f"{self.family}, {trained} so far{data}: the settings of the followed run {self.path.parent}"
+        return f"{self.family}, trained {trained}{data}: the settings of {self.path}"
 
 
 @dataclass(frozen=True)
