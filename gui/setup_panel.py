@@ -71,14 +71,15 @@ class _Field:
         return self.spec.label
 
     def connect(self, changed) -> None:
-        """Call ``changed(value as typed)`` when the user changes the widget."""
+        """Call ``changed(value as typed)`` when the widget's value changes (the panel tells the user's changes
+        from its own)."""
         w = self.widget
         if isinstance(w, QComboBox):
             w.currentTextChanged.connect(changed)
         elif isinstance(w, QCheckBox):
             w.toggled.connect(changed)
         elif isinstance(w, QLineEdit):
-            w.textEdited.connect(changed)
+            w.textChanged.connect(changed)
         else:
             w.valueChanged.connect(changed)
 
@@ -205,7 +206,7 @@ class SetupPanel(QWidget):
         self.session.restore(read_json(self.settings, "setup/families", {}), read_json(self.settings, "setup/common", {}))
         self.family_combo.currentIndexChanged.connect(
             lambda _i: self._user(self.session.set_family, self.family_combo.currentData()))
-        self.lr_edit.textEdited.connect(lambda text: self._user(self.session.set_lr, text))
+        self.lr_edit.textChanged.connect(lambda text: self._user(self.session.set_lr, text))
         self.batch_spin.valueChanged.connect(lambda value: self._user(self.session.set_batch_size, value))
         self.epochs_spin.valueChanged.connect(lambda value: self._user(self.session.set_epochs, value))
         self.device_combo.currentIndexChanged.connect(
