@@ -1,6 +1,6 @@
 """Follow a run that another process writes (``python main.py train``; later a torchrun job's rank 0)
-from its files alone: the rows appended to ``metrics.jsonl``, and each rewrite of ``checkpoint.pt``
-(written atomically, so always whole)."""
+from its files alone: the rows appended to ``metrics.jsonl``, each rewrite of ``checkpoint.pt``
+(written atomically, so always whole), and its end: the writer's lock on the log is gone."""
 from __future__ import annotations
 
 import copy
@@ -12,7 +12,7 @@ from models import GenerativeModel
 
 from .data import ImageData
 from .errors import DataError
-from .metrics import MetricsReader
+from .metrics import MetricsReader, writer_active
 from .trainer import PREVIEW_COUNT, preview_grids
 
 
@@ -25,18 +25,29 @@ class RunFollower:
             raise DataError(f"{self.run_dir}: not a run folder (it has no metrics.jsonl or checkpoint.pt)")
         self._reader = MetricsReader(self.metrics_path)
         self._stamp: tuple | None = None
+        self._progress = 0.0
+        self.ended = ""  # once the writer is gone and everything is read: 'finished' or 'stopped'
 
     def poll(self) -> tuple[list[dict], Path | None, bool]:
         """The metrics rows written since the last call, the checkpoint's path if it is new or rewritten,
-        and whether the log started over (the run was resumed or restarted: its rows come again)."""
+        and whether the log started over (the run was resumed or restarted: its rows come again). Sets
+        ``ended`` when the writer had let go of the log before this read (so nothing more will come):
+        'finished' if the run reached its last step, else 'stopped'. A platform that cannot tell who holds the
+        log (``writer_active`` is None) ends a followed run when it finishes."""
         restarts = self._reader.restarts
+        writing = writer_active(self.metrics_path)
         rows = self._reader.read_new()
+        self._progress = next((r["progress"] for r in reversed(rows) if isinstance(r.get("progress"), (int, float))),
+                              self._progress)  # (a resumed run's log starts with its history: the last row tells)
+        finished = self._progress >= 1.0 - 1e-9
         try:
             st = self.checkpoint_path.stat()
             stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         except FileNotFoundError:
             stamp = None
         changed, self._stamp = stamp is not None and stamp != self._stamp, stamp
+        if not writing and (writing is False or finished):
+            self.ended = "finished" if finished else "stopped"
         return rows, self.checkpoint_path if changed else None, self._reader.restarts > restarts
 
 

@@ -7,6 +7,13 @@ from pathlib import Path
 
 import torch
 
+from .errors import TrainingError
+
+try:
+    import fcntl  # advisory locks: the writer of a run holds one on its log (not on Windows)
+except ImportError:  # pragma: no cover
+    fcntl = None
+
 
 def r2_score(target: torch.Tensor, prediction: torch.Tensor) -> float:
     """1 - residual variance / data variance (per-feature variance about the batch mean, summed)."""
@@ -21,12 +28,22 @@ class MetricsLog:
     """JSON-lines log, one object per logged step; each line is flushed as it is written.
 
     The file starts afresh with ``rows`` (a resumed run's history), so it always matches the checkpoint.
+    While open, the log holds an exclusive lock on its file, which the operating system lets go when the
+    writing process ends however it ends: ``writer_active`` tells a follower, and a second writer of the same
+    run folder is refused instead of clobbering the first one's log.
     """
 
     def __init__(self, path: Path, rows: list[dict] = ()):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "w", encoding="utf-8")
+        self._file = open(self.path, "a", encoding="utf-8")
+        if fcntl is not None:
+            try:
+                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                self._file.close()
+                raise TrainingError(f"{self.path.parent}: another process is training in this run folder") from None
+        self._file.truncate(0)
         self._file.writelines(json.dumps(_clean(row)) + "\n" for row in rows)
         self._file.flush()
 
@@ -65,6 +82,23 @@ class MetricsReader:
             self._head = chunk[:min(end, 256)]
         self._offset += end
         return [json.loads(line) for line in chunk[:end].splitlines() if line.strip()]
+
+
+def writer_active(path: Path) -> bool | None:
+    """Whether a process still has the metrics log ``path`` open for writing (holds its lock); None where the
+    platform cannot tell."""
+    if fcntl is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return False
+    except FileNotFoundError:
+        return False
 
 
 def read_metrics(path: Path) -> list[dict]:

@@ -48,6 +48,9 @@ def run_app(args) -> int:
                 window.close()
         print(f"wrote {path}")
         return 0
+    from .run_folders import bring_over_legacy_runs
+    from .settings import app_settings, legacy_runs_root, runs_root
+    bring_over_legacy_runs(app_settings(), legacy_runs_root(), runs_root())
     window = MainWindow()
     startup_done()
     sys.excepthook = lambda kind, exc, tb: window.show_error(

@@ -2,7 +2,8 @@
 
 It starts a ``core.worker.TrainingWorker`` and drains its event queue from a QTimer on the UI thread,
 re-emitting each event as a Qt signal. Nothing here computes: the UI thread never trains or waits.
-It can instead follow a run another process writes (``core.follow``), with the same signals.
+It can instead follow a run another process writes (``core.follow``), with the same signals, until that
+process ends (state ``finished`` or ``stopped``) or the user lets it go.
 """
 from __future__ import annotations
 
@@ -94,6 +95,10 @@ class TrainingBridge(QObject):
                 self.metrics.emit(row)
             if checkpoint is not None:
                 self.checkpoint_saved.emit(str(checkpoint))
+            if self.follower.ended:  # its process let go of the run: finished or stopped
+                ended, self.follower = self.follower.ended, None
+                self._timer.stop()
+                self._set_state(ended)
         if self.worker is None:
             return
         events = self.worker.drain()

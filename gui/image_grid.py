@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from core.imaging import tile
+
+if TYPE_CHECKING:
+    import torch
 
 
 def image_to_qimage(image: np.ndarray) -> QImage:
@@ -28,6 +31,7 @@ class _Canvas(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.image: QImage | None = None
+        self.placeholder = "no images yet"  # what an empty canvas says
         self.setMinimumSize(64, 64)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -38,7 +42,8 @@ class _Canvas(QWidget):
         p = QPainter(self)
         if self.image is None:
             p.setPen(self.palette().placeholderText().color())
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "no images yet")
+            p.drawText(self.rect().adjusted(6, 6, -6, -6), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                       self.placeholder)
             return
         size = self.image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
         target = QRect((self.width() - size.width()) // 2, (self.height() - size.height()) // 2,
@@ -72,6 +77,9 @@ class ImageGrid(QWidget):
         self.canvas.image = QImage(mosaic.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
         self.canvas.update()
 
-    def clear(self) -> None:
+    def clear(self, placeholder: str | None = None) -> None:
+        """Show no images; ``placeholder`` says why (until the next clear with another)."""
         self.canvas.image = None
+        if placeholder is not None:
+            self.canvas.placeholder = placeholder
         self.canvas.update()

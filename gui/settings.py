@@ -50,12 +50,22 @@ def add_recent_file(settings: QSettings, path: str | Path) -> list[str]:
 
 
 def runs_root() -> Path:
-    """``$LATENT_EXPLORER_RUNS``, else <AppDataLocation>/runs."""
+    """``$LATENT_EXPLORER_RUNS``, else the platform's data folder named once: ``~/.local/share/latent-explorer/runs``
+    on Linux."""
     env = os.environ.get(RUNS_ENV)
     if env:
         return Path(env)
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    return Path(base or Path.home() / ".local" / "share") / ORGANIZATION / "runs"
+
+
+def legacy_runs_root() -> Path | None:
+    """Where earlier versions put runs: <AppDataLocation>/runs, which names the organisation and the
+    application both (``…/latent-explorer/Latent Explorer/runs``); None when ``$LATENT_EXPLORER_RUNS`` is set."""
+    if os.environ.get(RUNS_ENV):
+        return None
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".latent-explorer") / "runs"
+    return Path(base) / "runs" if base else None
 
 
 def new_run_dir(model_name: str, dataset_source: str) -> Path:
