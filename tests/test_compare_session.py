@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 import core.compare
-from core.checkpoint import save_checkpoint
 from core.compare import run_label
 from core.errors import Cancelled, LatentExplorerError
-from core.recipe import image_config
 from core.sessions import Workspace
 from core.sessions.compare import COLUMNS, CompareSession, run_comparison
-from models import build_model, family
-
-HISTORY = [{"step": 10, "time": 100.0}, {"step": 20, "time": 101.0}]  # 0.1 s a step: 2 s of training
+from models import build_model
+from zoo_helpers import untrained
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +21,6 @@ def cache_dir(tmp_path_factory):
         folder = tmp_path_factory.mktemp("cache")
         mp.setenv("LATENT_EXPLORER_CACHE", str(folder))
         yield folder
-
-
-def untrained(name: str, data, folder: Path, dataset: str) -> Path:
-    """A checkpoint of an untrained model at its tiny settings for ``data``, as if trained on ``dataset``."""
-    torch.manual_seed(0)
-    model = build_model(name, image_config(name, data, np.arange(len(data)), **family(name).tiny)).eval()
-    return save_checkpoint(folder / "checkpoint.pt", model, train_state={"dataset": dataset}, history=HISTORY)
 
 
 @pytest.fixture(scope="module")

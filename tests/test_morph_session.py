@@ -2,9 +2,6 @@
 demo; every Work run here, on the test's thread."""
 from __future__ import annotations
 
-import struct
-import zlib
-
 import numpy as np
 import pytest
 import torch
@@ -15,6 +12,7 @@ from core.errors import DataError, LatentExplorerError
 from core.imaging import to_uint8
 from core.sessions import Workspace
 from core.sessions.morph import SLOW_GROUP_LIMIT, MorphSession, decode_pictures
+from image_helpers import write_bomb
 from models import build_model
 
 
@@ -88,15 +86,6 @@ def test_stale_picks_are_dropped(session, workspace, digits):
     assert late.run_here() is False
     strip.run_here()
     assert session.strip is None
-
-
-def write_bomb(path):
-    """A PNG whose header claims 100,000 × 100,000 pixels: never decoded, refused."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
-    return path
 
 
 def test_image_files_are_fitted_and_bad_ones_refused(session, digits, tmp_path):
