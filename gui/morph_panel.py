@@ -87,7 +87,7 @@ class MorphPanel(QWidget):
         # --- A, B and the strip
         self.pickers = {name: EndpointPicker(name) for name in ENDS}
         for name, picker in self.pickers.items():
-            picker.item_button.clicked.connect(lambda _c=False, n=name: self.pick_item(n, self.context.current_index))
+            picker.item_button.clicked.connect(lambda _c=False, n=name: self._pick(self.session.pick_current, n))
             picker.browse_button.clicked.connect(lambda _c=False, n=name: self.browse(n))
             picker.file_button.clicked.connect(lambda _c=False, n=name: self.pick_file(n))
         self.method_combo = QComboBox()
@@ -199,7 +199,7 @@ class MorphPanel(QWidget):
         self.strip_view.title.setText(STRIP_HINT)
         self.vector_view.title.setText(VECTOR_HINT)
         self._fill_groups()
-        for (name, work) in zip(ENDS, picks):
+        for name, work in picks.items():
             self._start_pick(name, work)
 
     def _update_buttons(self) -> None:
@@ -227,8 +227,7 @@ class MorphPanel(QWidget):
 
     # --- picking A and B --------------------------------------------------------------------------
     def pick_item(self, name: str, index: int) -> None:
-        if self.session.can_pick_item(index):
-            self._start_pick(name, self.session.pick_item(name, index))
+        self._pick(self.session.pick_item, name, index)
 
     def browse(self, name: str) -> None:
         dialog = DataBrowser(self.context.data, f"Pick {name}", self)
@@ -243,8 +242,12 @@ class MorphPanel(QWidget):
             path, _ = QFileDialog.getOpenFileName(self, f"Image file for {name}", "", IMAGE_FILTER)
             if not path:
                 return
+        self._pick(self.session.pick_file, name, path)
+
+    def _pick(self, make_work, name: str, *args) -> None:
+        """Run the Work the session makes for picking ``name``, or say why it cannot."""
         try:
-            work = self.session.pick_file(name, path)
+            work = make_work(name, *args)
         except LatentExplorerError as exc:
             self._problem(str(exc))
             return

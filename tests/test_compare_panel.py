@@ -16,11 +16,6 @@ LONG_MS = 240_000  # the CI machine is slow and shared
 
 
 @pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture
 def context(qtbot):
     return AppContext()
 

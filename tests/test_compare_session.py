@@ -16,14 +16,6 @@ from zoo_helpers import untrained
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        folder = tmp_path_factory.mktemp("cache")
-        mp.setenv("LATENT_EXPLORER_CACHE", str(folder))
-        yield folder
-
-
-@pytest.fixture(scope="module")
 def runs(tmp_path_factory, digits):
     """A run folder: two VAEs and a GAN on digits, a VAE on another data set."""
     root = tmp_path_factory.mktemp("runs")

@@ -33,7 +33,7 @@ def workspace(digits):
 @pytest.fixture
 def session(workspace):
     s = MorphSession(workspace)
-    for work in s.start_over():
+    for work in s.start_over().values():
         assert work.run_here() is True
     return s
 
@@ -74,6 +74,15 @@ def test_the_scrub_decodes_one_morph(session):
         np.testing.assert_array_equal(session.scrubbed, decoded(session.model, latent.morph(*session.codes, t)))
 
 
+def test_the_current_item_is_picked(session, workspace):
+    workspace.set_current_index(42)
+    assert session.pick_current("B").run_here() is True
+    assert session.ends["B"].label == "item 42 · 1"
+    workspace.set_current_index(-1)
+    with pytest.raises(LatentExplorerError, match="item -1 cannot be picked"):
+        session.pick_current("B")
+
+
 def test_stale_picks_are_dropped(session, workspace, digits):
     older, newer = session.pick_item("A", 5), session.pick_item("A", 6)
     assert session.picking == {"A": "item 6 · 6"}
@@ -108,7 +117,7 @@ def test_image_files_are_fitted_and_bad_ones_refused(session, digits, tmp_path):
 def test_a_model_for_other_pictures_morphs_files_only(workspace, digits, tmp_path):
     workspace.set_model(tiny_vae(shape=(1, 28, 28)))
     session = MorphSession(workspace)
-    assert session.start_over() == [] and not session.data_fits and session.can_morph
+    assert session.start_over() == {} and not session.data_fits and session.can_morph
     assert "takes pictures [1, 28, 28], digits has [1, 8, 8]: pick A and B from image files" in session.describe()
     with pytest.raises(LatentExplorerError, match="cannot be picked"):
         session.pick_item("A", 0)
@@ -198,7 +207,6 @@ def test_the_faces_demo_replaces_data_and_model(session, workspace, shared_data)
     assert workspace.data.image_shape == (1, 64, 64) and len(workspace.data) == 400
     assert workspace.model.name == "vae" and workspace.model_fits_data
     assert message.startswith("Faces demo: 400 faces")
-    works = session.start_over()
-    for work in works:
+    for work in session.start_over().values():
         work.run_here()
     assert session.ends["A"].label == "item 0 · person 0" and session.ends["B"].label.endswith("person 10")

@@ -147,9 +147,9 @@ class MorphSession:
         return f"The Faces demo replaces {opened} with the Olivetti faces and a face VAE trained now."
 
     # --- starting over -----------------------------------------------------------------------------
-    def start_over(self) -> list[Work]:
+    def start_over(self) -> dict[str, Work]:
         """Forget A, B and what was decoded (the model or data changed); the Works that pick the default A
-        and B, two items of different classes, when the data fits the model."""
+        and B, two items of different classes, when the data fits the model (by end)."""
         self._generation += 1
         self.ends = dict.fromkeys(ENDS)
         self.picking.clear()
@@ -158,8 +158,8 @@ class MorphSession:
         self.scrubbed_t = None
         self.strip_title = self.applied_title = ""
         if not self.data_fits:
-            return []
-        return [self.pick_item("A", 0), self.pick_item("B", self._far_item())]
+            return {}
+        return {"A": self.pick_item("A", 0), "B": self.pick_item("B", self._far_item())}
 
     def _far_item(self) -> int:
         """An item a quarter of the way in, or the first with another label than item 0."""
@@ -178,6 +178,10 @@ class MorphSession:
         data = self.workspace.data
         image = data.images[index:index + 1].numpy().copy()
         return self._pick(end, item_label(data, index), encode_picture, image)
+
+    def pick_current(self, end: str) -> Work:
+        """The workspace's current item (the one last picked on the map) as ``end``."""
+        return self.pick_item(end, self.workspace.current_index)
 
     def pick_file(self, end: str, path: str | Path) -> Work:
         """The picture in image file ``path`` as ``end``, fitted to the model's image shape."""
