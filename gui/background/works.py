@@ -26,14 +26,14 @@ Applied = Callable[[Any], None]
 Failed = Callable[[str, str], None]
 
 
-def start_work(work: Work, parent: QObject, applied: Applied, failed: Failed) -> Task:
+def start_work(work: Work, parent: QObject | None, applied: Applied, failed: Failed) -> Task:
     task = Task(work.compute, *work.args, parent=parent)
     task.done.connect(lambda result: applied(work.apply(result)))
     task.failed.connect(failed)
     return task.start()
 
 
-def start_job(work: Work, parent: QObject, applied: Applied, failed: Failed) -> Job:
+def start_job(work: Work, parent: QObject | None, applied: Applied, failed: Failed) -> Job:
     """``work.compute`` is called with ``progress`` and ``cancel`` keywords (see ``gui.background.jobs``);
     connect ``progress`` and ``cancelled`` of the returned job."""
     job = Job(work.compute, *work.args, parent=parent)
