@@ -22,11 +22,6 @@ FAMILIES = {
 }
 
 
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
-
-
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_family_is_picked_trained_sampled_saved_and_reloaded(window, qtbot, tmp_path, family, cache_dir):
     settings, curves = FAMILIES[family]
