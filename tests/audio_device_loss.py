@@ -1,6 +1,7 @@
 """Run by test_audio_jack.py in its own process: the live view streams through a JACK server, the
 server is killed, and the view must stop cleanly with a message while the rest keeps working; then the
-process must exit normally. Prints ``key: value`` lines for the test to check."""
+process must exit normally. With ``idle``: the server quits while nothing streams; a rescan says so and
+the process exits normally. Prints ``key: value`` lines for the test to check."""
 from __future__ import annotations
 
 import os
@@ -25,6 +26,15 @@ def pump(seconds: float, until=lambda: False) -> None:
     while time.monotonic() < end and not until():
         QCoreApplication.processEvents()
         time.sleep(0.01)
+
+
+def idle() -> int:
+    from core.audio.devices import list_devices
+    server = JackServer().start()
+    print(f"devices_before: {len(list_devices()[0])}")
+    server.kill()
+    print(f"devices: {list_devices(rescan=True)[1]}")
+    return 0
 
 
 def main() -> int:
@@ -53,4 +63,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(idle() if sys.argv[1:] == ["idle"] else main())

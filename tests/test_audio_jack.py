@@ -140,15 +140,25 @@ def test_live_view_starts_and_stops_on_the_sound_server(jack_server, denoiser, q
     assert not view.running and view.start_button.isEnabled()
 
 
-def test_a_server_that_dies_mid_stream_stops_cleanly_with_a_message():
-    """In its own process: after a sound server dies under an open stream, PortAudio cannot be used
-    again in that process (see core.audio.devices), so this must not share the test process."""
+def run_device_loss(*args: str) -> dict[str, str]:
+    """Run tests/audio_device_loss.py in its own process: after a JACK server died, PortAudio cannot be
+    used again in that process (see core.audio.devices), so this must not share the test process. It
+    must exit normally (PortAudio's shutdown against a dead server would abort it). Its ``key: value`` lines."""
     script = Path(__file__).with_name("audio_device_loss.py")
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).parents[1])
     assert done.returncode == 0, done.stdout + done.stderr
-    lines = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
+    return dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
+
+
+def test_a_server_that_dies_mid_stream_stops_cleanly_with_a_message():
+    lines = run_device_loss()
     assert "disconnected, or the sound server quit" in lines["message"]
     assert lines["running"] == "False" and float(lines["stop_s"]) < 5
     assert "restart the app" in lines["devices"]
     assert int(lines["feed_blocks"]) > 0  # the rest works: a file still feeds the denoiser
+
+
+def test_a_server_that_quits_while_idle_is_reported_and_the_app_still_exits_cleanly():
+    lines = run_device_loss("idle")
+    assert int(lines["devices_before"]) > 0 and "restart the app" in lines["devices"]
