@@ -41,7 +41,7 @@ def main() -> int:
     app = QApplication.instance() or QApplication([])
     server = JackServer().start()
     view = LiveView()
-    view.set_model(build_model("audio-dae", {"hidden": 32, "bottleneck": 16, "blocks": 3}))
+    view.set_model(build_model("audio-dae", {"hidden": 32, "layers": 1}))
     if not view.start():
         print(f"message: {view.message.text()}")
         return 1
