@@ -22,7 +22,7 @@ from ..threads import start_thread, stop_at_exit
 MIC_NAME = "Latent Explorer (denoised)"
 SINK, SOURCE = "latent_explorer_denoised_sink", "latent_explorer_denoised"
 QUEUE_BLOCKS = 64  # blocks waiting for pacat at most; more are dropped (and counted)
-PACAT_LATENCY_MS = 20
+PACAT_LATENCY_MS = 40  # pacat's buffer: room for a late block or two without a gap
 TIMEOUT_S = 5.0
 
 
@@ -82,10 +82,6 @@ class VirtualMic:
         self._thread = start_thread(self._write_loop, name="virtual-mic-writer")
         stop_at_exit(self)
         return self
-
-    @property
-    def is_open(self) -> bool:
-        return self._pacat is not None
 
     def write(self, block: np.ndarray) -> None:
         """Queue (frames, channels) float32 for the microphone; never blocks (a full queue drops the block)."""
