@@ -3,12 +3,12 @@ the same worker, bridge and training panel show it.
 
 Events: ``metrics`` rows (``step``, ``epoch``, ``split``, ``loss``, one key per loss component, plus
 ``sisdr``: SI-SDR of the denoised output in dB and ``sisdr_improvement``: its gain over the noisy
-input; validation rows also carry ``sisdr_input``), ``preview`` (spectrogram images of held-out
+input; validation rows also carry ``sisdr_input`` and ``sisdr_decay``: the gain over the last third of
+the held-out recordings less that over the first), ``preview`` (spectrogram images of held-out
 mixtures: ``original`` noisy, ``reconstruction`` denoised), ``state`` and ``checkpoint``.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -21,10 +21,11 @@ from models import build_model
 from ..errors import TrainingError
 from ..loop import Batch, Control, TrainConfig, TrainerBase
 from .dataset import MixConfig, SpeechNoiseData
+from .evaluate import thirds_gain
 from .metrics import si_sdr
 from .spectrum import spectrogram_db, spectrogram_image
 
-AUDIO_TRAIN_DEFAULTS = {"epochs": 10, "batch_size": 16, "lr": 2e-3}
+AUDIO_TRAIN_DEFAULTS = {"epochs": 40, "batch_size": 16, "lr": 2e-3}
 PREVIEW_CLIPS = 4
 VAL_BATCH = 16
 
@@ -86,8 +87,8 @@ class AudioTrainer(TrainerBase):
 
     # --- hooks of the loop ----------------------------------------------------------------
     def steps_per_epoch(self) -> int:
-        """As many batches as it takes to draw every training file once on average."""
-        return math.ceil(len(self.data.train_speech) / self.cfg.batch_size)
+        """As many batches as hold as much speech as the training files."""
+        return self.data.batches_per_epoch(self.cfg.batch_size)
 
     def batch(self, epoch: int, index: int) -> Batch:
         rng = np.random.default_rng([self.cfg.seed, epoch, index])
@@ -108,18 +109,22 @@ class AudioTrainer(TrainerBase):
         return out
 
     def validate(self) -> dict:
-        """Loss, SI-SDR of input and output and the improvement, averaged over the held-out mixtures."""
+        """Loss, SI-SDR of input and output, the improvement and its decay (last third less first),
+        averaged over the held-out recordings."""
         outputs = self.denoise_clips([m.noisy for m in self.val])
         sums: dict[str, float] = {}
-        sdr_in, sdr_out = [], []
+        sdr_in, sdr_out, decay = [], [], []
         for m, y in zip(self.val, outputs):
             for k, v in self.model.criterion(torch.from_numpy(y), torch.from_numpy(m.clean)).items():
                 sums[k] = sums.get(k, 0.0) + float(v)
             sdr_in.append(float(si_sdr(m.noisy, m.clean).mean()))
             sdr_out.append(float(si_sdr(y, m.clean).mean()))
+            first, last = thirds_gain(y, m.noisy, m.clean)
+            decay.append(last - first)
         n = len(self.val)
         return {**{k: v / n for k, v in sums.items()}, "sisdr": float(np.mean(sdr_out)),
-                "sisdr_improvement": float(np.mean(sdr_out) - np.mean(sdr_in)), "sisdr_input": float(np.mean(sdr_in))}
+                "sisdr_improvement": float(np.mean(sdr_out) - np.mean(sdr_in)), "sisdr_input": float(np.mean(sdr_in)),
+                "sisdr_decay": float(np.mean(decay))}
 
     def preview(self) -> None:
         """Spectrograms of the first held-out mixtures before and after, on the same dB scale."""
