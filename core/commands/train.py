@@ -4,6 +4,11 @@ Image families train on ``--dataset``; audio denoisers (``--model audio-dae``) o
 ``--noise``. Each model setting has its own flag (``--latent-dim 8``, ``--hidden 256 128``) made from the
 families' declared settings, and ``--set KEY=VALUE`` reaches any of them; ``python main.py families`` lists
 them per family with their ranges. ``--resume CKPT`` continues a run (model and data come from it).
+
+``--nproc N`` trains with N processes on this machine (data parallel: each its share of every epoch, the
+batch size per process; Gloo on CPUs, NCCL on GPUs, one GPU per process). The same command under
+``torchrun`` runs across machines, e.g. on each of 2 machines:
+``torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST:29500 main.py train …``.
 """
 from __future__ import annotations
 
@@ -17,10 +22,10 @@ from ..audio.dataset import MixConfig
 from ..audio.noise import BUILTIN_NOISES
 from ..data import BUILTIN, load_dataset
 from ..errors import LatentExplorerError
-from ..loop import TrainConfig
+from ..loop import PRECISIONS, TrainConfig
 from ..recipe import audio_run, family_of, image_run, needs_base, resumed_run, train_config
 
-RUN_OPTIONS = ("epochs", "batch_size", "lr", "seed", "device")
+RUN_OPTIONS = ("epochs", "batch_size", "lr", "seed", "device", "precision", "compile")
 
 
 def setting_flags() -> dict[str, list[tuple[str, SettingSpec]]]:
@@ -43,6 +48,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, help=f"learning rate, default: the family's ({TrainConfig.lr} for most; {resumed})")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, help=f"random seed, default 0 ({resumed})")
+    p.add_argument("--precision", choices=PRECISIONS, help=f"bf16: autocast the step to bfloat16 (default "
+                   f"{TrainConfig.precision}; {resumed})")
+    p.add_argument("--compile", action="store_true", default=None,
+                   help="compile the model's loss with torch.compile for the training steps: faster steps after a "
+                        "compilation of seconds to minutes")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train with N processes on this machine (distributed data parallel; see above for torchrun)")
     p.add_argument("--resume", type=Path, help="continue from this checkpoint (model and data set come from it)")
     p.add_argument("--image-size", type=int, help="image folders: resize to this square size")
     p.add_argument("--base", type=Path, help="latent-diffusion: checkpoint of the trained autoencoder/VAE to work on")
@@ -124,12 +136,21 @@ def build_run(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.nproc != 1:
+        return run_ranks(args)
     from tqdm import tqdm
+
+    from ..distributed import from_environment
     r = build_run(args)
+    main_rank = from_environment().main
     bar = tqdm(total=1000, unit="‰", desc=f"{r.model_name} on {Path(r.dataset_source).name}", file=sys.stderr,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}", disable=not main_rank)
 
     def on_event(e: dict) -> None:
+        if e["type"] == "setup":
+            bar.write(f"steps: {e['step_mode']} on {e['device']}, batch {e['batch_size']}"
+                      + (f" × {e['world_size']} processes" if e["world_size"] > 1 else "")
+                      + (f" ({e['note']})" if e["note"] else ""))
         if e["type"] == "metrics":
             bar.n = round(1000 * e["progress"])
             shown = {k: f"{e[k]:.4g}" for k in ("loss", "r2", "sisdr", "sisdr_improvement") if e.get(k) is not None}
@@ -143,5 +164,28 @@ def run(args: argparse.Namespace) -> int:
         r.build_trainer(on_event).train()
     finally:
         bar.close()
-    print(f"wrote {args.out / 'checkpoint.pt'} and {args.out / 'metrics.jsonl'}")
+    if main_rank:
+        print(f"wrote {args.out / 'checkpoint.pt'} and {args.out / 'metrics.jsonl'}")
     return 0
+
+
+def run_ranks(args: argparse.Namespace) -> int:
+    """``--nproc N``: this command again in N processes, as the ranks of one run; one line if a rank dies."""
+    from ..distributed import from_environment
+    from ..launch import RunProcesses, without_option
+    if args.nproc < 1:
+        raise LatentExplorerError(f"--nproc must be at least 1, got {args.nproc}")
+    if from_environment().distributed:
+        raise LatentExplorerError("--nproc starts the ranks of a run; under torchrun, leave it out")
+    argv = without_option(args.argv, "--nproc")
+    ranks = RunProcesses(argv, args.nproc)
+    try:
+        code = ranks.start().wait()
+    except KeyboardInterrupt:
+        ranks.stop(grace_s=10.0)
+        raise
+    if ranks.failure:
+        checkpoint = args.out / "checkpoint.pt"
+        kept = f"; the last good checkpoint is {checkpoint}" if checkpoint.is_file() else "; no checkpoint was written"
+        raise LatentExplorerError(f"{ranks.failure}{kept}")
+    return code
