@@ -36,6 +36,7 @@ from .device import pick_device, training_threads
 from .errors import CheckpointError, LatentExplorerError, TrainingError
 from .fast_step import LossMeans, StepRunner, channels_last_works, has_convolutions, tune_optimizers
 from .metrics import MetricsLog
+from .runs import write_status
 from .saver import BackgroundSaver
 
 PRECISIONS = ("fp32", "bf16")
@@ -256,6 +257,8 @@ class TrainerBase:
         running = {"type": "state", "state": "running", "device": str(self.device),
                    "world_size": self.ranks.world_size}
         self.on_event(running)
+        self._status("running", model=self.run.model_name, dataset=self.run.dataset_source, epochs=cfg.epochs,
+                     world_size=self.ranks.world_size, device=str(self.device), started=time.time(), message=None)
         try:
             while self.epoch < cfg.epochs:
                 for i in range(min(self.epoch_step, spe), spe):
@@ -278,8 +281,16 @@ class TrainerBase:
             if self.ranks.main and (self._previews == 0 or self._budget.allows(self._preview_cost)):
                 self._eval(self.preview)
             self._saver.wait()
+            self._status("finished")
             self.on_event({"type": "state", "state": "finished"})
             return "finished"
+        except (KeyboardInterrupt, SystemExit):
+            self._status("stopped", message="interrupted")
+            raise
+        except BaseException as exc:
+            self._status("failed", message=str(exc) if isinstance(exc, LatentExplorerError)
+                         else f"{type(exc).__name__}: {exc}")
+            raise
         finally:
             self._saver.wait()  # a failed run keeps its last good checkpoint, whole
             if averager is not None:
@@ -313,6 +324,11 @@ class TrainerBase:
             return distributed.GradientAverager(self.model, self.ranks)
         return None
 
+    def _status(self, state: str, **fields) -> None:
+        """Record the run's state in its folder's ``status.json`` (rank 0; see ``core.runs``)."""
+        if self.run.out_dir and self.ranks.main:
+            write_status(self.run.out_dir, state, **fields)
+
     def _tell_setup(self) -> None:
         """A ``setup`` event whenever how the steps run has changed (first: after the first logged row)."""
         runner = self.step_runner
@@ -335,6 +351,7 @@ class TrainerBase:
             resumed = "resumed"
         if distributed.any_rank(self.control.stop_requested, self.ranks):
             self.save()
+            self._status("stopped")
             self.on_event({"type": "state", "state": "stopped"})
             return "stopped"
         return resumed
