@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import time
 import warnings
 from typing import Callable
 
@@ -194,3 +195,43 @@ class LossMeans:
         totals = reduce(torch.cat([self._sums, self._sums.new_tensor([self.count])])).tolist()
         self._sums, self.count = None, 0
         return {name: value / totals[-1] for name, value in zip(names, totals)}
+
+
+def throughput_batch(step_seconds: Callable[[int], float], start: int, limit: int, slack: float = 1.5) -> int:
+    """The batch for throughput: doubling from ``start`` (up to ``limit``) while a doubled batch's step takes
+    at most ``slack`` times as long, i.e. while the step is still short enough that the GPU waited on the
+    host rather than computed; a batch that does not fit in memory ends the search."""
+    best, best_time = start, step_seconds(start)
+    while best * 2 <= limit:
+        try:
+            seconds = step_seconds(best * 2)
+        except torch.cuda.OutOfMemoryError:
+            break
+        if seconds > slack * best_time:
+            break
+        best, best_time = best * 2, seconds
+    return best
+
+
+def step_seconds(model: nn.Module, batch: tuple[torch.Tensor, ...], size: int, lr: float, device: torch.device,
+                 steps: int = 5, **runner_options) -> float:
+    """Seconds per training step on a batch of ``size`` examples (``batch`` repeated), measured on a copy
+    of ``model`` with fresh optimisers, run as the loop runs steps (``runner_options`` of ``StepRunner``)."""
+    probe = copy.deepcopy(model)
+    optimizers = probe.configure_optimizers(lr)
+    tune_optimizers(optimizers, device)
+    runner = StepRunner(probe, optimizers, device, **runner_options)
+    data = tuple(torch.cat([t] * -(-size // len(t)))[:size] for t in batch)
+    for _ in range(WARMUP_STEPS + 1):  # the warm-up and, on CUDA, the capture
+        runner(data)
+    _synchronize(device)
+    tick = time.perf_counter()
+    for _ in range(steps):
+        runner(data)
+    _synchronize(device)
+    return (time.perf_counter() - tick) / steps
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

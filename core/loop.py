@@ -34,7 +34,8 @@ from . import distributed
 from .checkpoint import checkpoint_payload
 from .device import pick_device, training_threads
 from .errors import CheckpointError, LatentExplorerError, TrainingError
-from .fast_step import LossMeans, StepRunner, channels_last_works, has_convolutions, tune_optimizers
+from .fast_step import (LossMeans, StepRunner, channels_last_works, has_convolutions, step_seconds, throughput_batch,
+                        tune_optimizers)
 from .metrics import MetricsLog
 from .runs import write_status
 from .saver import BackgroundSaver
@@ -42,6 +43,8 @@ from .saver import BackgroundSaver
 PRECISIONS = ("fp32", "bf16")
 #: validation covers at least this many examples (or the whole split, if smaller)
 MIN_VALIDATION = 256
+#: the largest batch ``auto_batch`` tries (and never one that leaves an epoch fewer than 8 steps)
+MAX_AUTO_BATCH = 4096
 
 
 @dataclass
@@ -59,6 +62,7 @@ class TrainConfig:
     precision: str = "fp32"  # 'bf16': autocast the step to bfloat16 (CUDA, CPU)
     cuda_graphs: bool = True  # capture the whole step as a CUDA graph where it can be
     compile: bool = False  # steps call the family's loss compiled by torch.compile (compiling takes a while)
+    auto_batch: bool = False  # on a CUDA GPU: the batch for throughput from batch_size up, lr scaled (then saved)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -238,6 +242,7 @@ class TrainerBase:
         Raises ``TrainingError`` when the loss stops being finite (the last checkpoint is kept).
         """
         cfg = self.cfg
+        self._batch_note = self._choose_batch() if cfg.auto_batch else ""
         spe = max(1, self.steps_per_epoch())
         total_steps = max(1, cfg.epochs * spe)
         self._rate_from = (time.perf_counter(), self.step)  # the rate and ETA count from here
@@ -333,11 +338,31 @@ class TrainerBase:
         """A ``setup`` event whenever how the steps run has changed (first: after the first logged row)."""
         runner = self.step_runner
         setup = {"type": "setup", "device": str(self.device), "world_size": self.ranks.world_size,
-                 "batch_size": self.cfg.batch_size, "precision": self.cfg.precision, "compile": self.cfg.compile,
+                 "batch_size": self.cfg.batch_size, "lr": self.cfg.lr, "batch_note": self._batch_note,
+                 "precision": self.cfg.precision, "compile": self.cfg.compile,
                  "channels_last": runner.channels_last, "step_mode": runner.mode, "note": runner.note}
         if setup != self._setup_told:
             self._setup_told = setup
             self.on_event(dict(setup))
+
+    def _choose_batch(self) -> str:
+        """``auto_batch`` on a CUDA device: the batch for throughput (``fast_step.throughput_batch``, timed on
+        a copy of the model), the learning rate scaled by the square root of the batch's growth. The choice
+        becomes the run's settings (a resumed run keeps it); a line that says what was chosen."""
+        cfg = self.cfg
+        cfg.auto_batch = False
+        if self.device.type != "cuda":
+            return "the batch is chosen for throughput on CUDA GPUs only"
+        start, lr = cfg.batch_size, cfg.lr
+        limit = min(MAX_AUTO_BATCH, max(start, self.steps_per_epoch() * start // 8))
+        batch = self.batch(self.epoch, 0)
+        options = {"graphs": cfg.cuda_graphs and not self.ranks.distributed,
+                   "autocast": torch.bfloat16 if cfg.precision == "bf16" else None}
+        chosen = throughput_batch(lambda size: step_seconds(self.model, batch, size, lr, self.device, **options),
+                                  start, limit)
+        chosen = distributed.agree_min(chosen, self.ranks)
+        cfg.batch_size, cfg.lr = chosen, lr * math.sqrt(chosen / start)
+        return f"batch {chosen} chosen for throughput, learning rate {cfg.lr:.3g} (x{math.sqrt(chosen / start):.2f})"
 
     def _obey_control(self, running: dict) -> str:
         """Between steps: wait out a pause (``resumed``), or save and end on a stop (``stopped``); else ''.

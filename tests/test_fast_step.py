@@ -12,7 +12,8 @@ import torch
 from core.checkpoint import checkpoint_payload, read_checkpoint
 from core.data import ImageData
 from core.errors import LatentExplorerError
-from core.fast_step import LossMeans, StepRunner, channels_last_works, has_convolutions, tune_optimizers
+from core.fast_step import (LossMeans, StepRunner, channels_last_works, has_convolutions, step_seconds,
+                             throughput_batch, tune_optimizers)
 from core.loop import MIN_VALIDATION, EvalBudget, TrainConfig
 from core.metrics import r2_score
 from core.recipe import image_config
@@ -138,8 +139,8 @@ def test_train_rows_and_setup_event(digits, tmp_path):
     Trainer(Run("vae", image_config("vae", digits, train_idx, hidden=[32]), digits, "digits", cfg, tmp_path),
             events.append).train()
     setup = [e for e in events if e["type"] == "setup"]
-    assert setup == [{"type": "setup", "device": "cpu", "world_size": 1, "batch_size": 64, "precision": "fp32",
-                      "compile": False, "channels_last": False, "step_mode": "eager", "note": "CUDA graphs need a CUDA device"}]
+    assert setup == [{"type": "setup", "device": "cpu", "world_size": 1, "batch_size": 64, "lr": cfg.lr,
+                      "batch_note": "", "precision": "fp32", "compile": False, "channels_last": False, "step_mode": "eager", "note": "CUDA graphs need a CUDA device"}]
     rows = [e for e in events if e["type"] == "metrics"]
     assert all(r["world_size"] == 1 for r in rows)
     assert read_checkpoint(tmp_path / "checkpoint.pt")["train_state"]["world_size"] == 1
@@ -174,3 +175,32 @@ def test_compiled_loss_serves_the_steps_only(digits, monkeypatch):
     assert "loss" not in vars(model)  # evaluation calls the model's own loss
     model.loss(digits.float_images(torch.arange(4)))
     assert calls == [16]
+
+
+def test_batch_for_throughput_doubles_while_a_step_stays_short():
+    launch_bound = {64: 1.0, 128: 1.0, 256: 1.1, 512: 1.5, 1024: 3.0}  # seconds per step by batch
+    assert throughput_batch(launch_bound.__getitem__, 64, 4096) == 512
+    assert throughput_batch(launch_bound.__getitem__, 64, 256) == 256  # the limit
+
+    def out_of_memory(size):
+        if size > 128:
+            raise torch.cuda.OutOfMemoryError("no room")
+        return 1.0
+
+    assert throughput_batch(out_of_memory, 64, 4096) == 128
+
+
+def test_step_seconds_leaves_the_model_alone_and_auto_batch_stays_put_off_cuda(digits, tmp_path):
+    model = tiny("vae", digits)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    assert step_seconds(model, (digits.float_images(torch.arange(10)),), 32, 1e-3, CPU, steps=2) > 0
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    events = []
+    cfg = TrainConfig(epochs=1, device="cpu", auto_batch=True)
+    train_idx, _ = digits.split(cfg.val_fraction, cfg.seed)
+    trainer = Trainer(Run("vae", image_config("vae", digits, train_idx, hidden=[32]), digits, "digits", cfg,
+                          tmp_path), events.append)
+    trainer.train()
+    setup = next(e for e in events if e["type"] == "setup")
+    assert setup["batch_size"] == 64 and setup["batch_note"] == "the batch is chosen for throughput on CUDA GPUs only"
+    assert read_checkpoint(tmp_path / "checkpoint.pt")["train_state"]["config"]["auto_batch"] is False

@@ -44,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"image families: one of {', '.join(BUILTIN)}, or a path (.npz, .mat, image folder)")
     resumed = "with --resume: the checkpoint's"
     p.add_argument("--epochs", type=int, help=f"total epochs (default {TrainConfig.epochs}; {resumed})")
-    p.add_argument("--batch-size", type=int, help=f"default {TrainConfig.batch_size} ({resumed})")
+    p.add_argument("--batch-size", type=batch_size, help=f"default {TrainConfig.batch_size} ({resumed}); auto: on a "
+                   f"CUDA GPU the batch for throughput from {TrainConfig.batch_size} up, the learning rate scaled")
     p.add_argument("--lr", type=float, help=f"learning rate, default: the family's ({TrainConfig.lr} for most; {resumed})")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, help=f"random seed, default 0 ({resumed})")
@@ -109,9 +110,22 @@ def model_values(args: argparse.Namespace) -> dict:
     return values
 
 
+def batch_size(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number or auto, got {text!r}") from None
+
+
 def build_run(args: argparse.Namespace):
     """The run these arguments ask for: resumed from a checkpoint, or fresh through the recipe."""
     given = {k: getattr(args, k) for k in RUN_OPTIONS}
+    if args.batch_size == "auto":
+        if args.resume:
+            raise LatentExplorerError("--batch-size auto chooses the batch of a new run; a resumed run keeps its own")
+        given.update(batch_size=None, auto_batch=True)
     if args.resume:
         return resumed_run(args.resume, args.out, args.image_size, **given)
     fam = family_of(args.model)
@@ -150,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         if e["type"] == "setup":
             bar.write(f"steps: {e['step_mode']} on {e['device']}, batch {e['batch_size']}"
                       + (f" × {e['world_size']} processes" if e["world_size"] > 1 else "")
-                      + (f" ({e['note']})" if e["note"] else ""))
+                      + "".join(f"; {e[k]}" for k in ("batch_note", "note") if e[k]))
         if e["type"] == "metrics":
             bar.n = round(1000 * e["progress"])
             shown = {k: f"{e[k]:.4g}" for k in ("loss", "r2", "sisdr", "sisdr_improvement") if e.get(k) is not None}
