@@ -3,12 +3,12 @@
 On a CUDA device: Adam fused into one kernel per parameter group and graph-safe (``tune_optimizers``),
 channels-last convolutions where the model allows them, bf16 autocast where asked for, and the whole step
 (forward, backward, optimiser) captured once as a CUDA graph and replayed for every batch of the same shape,
-so that Python and kernel launches no longer set the pace. On any device the family's loss can be compiled
-by ``torch.compile`` for the steps (not for evaluation): ~25 % faster for the MLP VAE on a CPU, after a
-compilation that takes seconds to minutes, so it is asked for, not the default. The capture falls back to running the step as
-it is where it cannot work: on CPUs and MPS, for batches of another shape (an epoch's last), for a step
-that waits on the host (reads a tensor's value), and in distributed runs. The loss components come back
-stacked in one device tensor, never read on the host here.
+so that Python and kernel launches no longer set the pace. The capture falls back to running the step as it
+is where it cannot work: on CPUs and MPS, for batches of another shape (an epoch's last), for a step that
+waits on the host (reads a tensor's value), and in distributed runs. On any device the family's loss can be
+compiled by ``torch.compile`` for the steps (not for evaluation): ~25 % faster for the MLP VAE on a CPU,
+after a compilation that takes seconds to minutes, so it is asked for, not the default. The loss
+components come back stacked in one device tensor, never read on the host here.
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ def tune_optimizers(optimizers: dict[str, torch.optim.Optimizer], device: torch.
             for key, value in state.items():
                 if key == "step":
                     state[key] = value.to(device if fused else "cpu", torch.float32)
-                elif isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                elif isinstance(value, torch.Tensor) and value.shape == param.shape \
+                        and value.stride() != param.stride():
                     state[key] = torch.empty_like(param).copy_(value)
 
 

@@ -317,10 +317,8 @@ class TrainerBase:
         if cuda:
             torch.backends.cudnn.benchmark = True
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        self.step_runner = StepRunner(self.model, self.optimizers, self.device,
-                                      graphs=self.cfg.cuda_graphs and not self.ranks.distributed,
-                                      autocast=torch.bfloat16 if self.cfg.precision == "bf16" else None,
-                                      channels_last=channels_last, compile=self.cfg.compile)
+        self.step_runner = StepRunner(self.model, self.optimizers, self.device, channels_last=channels_last,
+                                      compile=self.cfg.compile, **self._runner_options())
         if self.ranks.distributed:
             if cuda:
                 self.step_runner.note = "CUDA graphs are not used in distributed runs"
@@ -345,6 +343,10 @@ class TrainerBase:
             self._setup_told = setup
             self.on_event(dict(setup))
 
+    def _runner_options(self) -> dict:
+        return {"graphs": self.cfg.cuda_graphs and not self.ranks.distributed,
+                "autocast": torch.bfloat16 if self.cfg.precision == "bf16" else None}
+
     def _choose_batch(self) -> str:
         """``auto_batch`` on a CUDA device: the batch for throughput (``fast_step.throughput_batch``, timed on
         a copy of the model), the learning rate scaled by the square root of the batch's growth. The choice
@@ -356,10 +358,8 @@ class TrainerBase:
         start, lr = cfg.batch_size, cfg.lr
         limit = min(MAX_AUTO_BATCH, max(start, self.steps_per_epoch() * start // 8))
         batch = self.batch(self.epoch, 0)
-        options = {"graphs": cfg.cuda_graphs and not self.ranks.distributed,
-                   "autocast": torch.bfloat16 if cfg.precision == "bf16" else None}
-        chosen = throughput_batch(lambda size: step_seconds(self.model, batch, size, lr, self.device, **options),
-                                  start, limit)
+        chosen = throughput_batch(lambda size: step_seconds(self.model, batch, size, lr, self.device,
+                                                            **self._runner_options()), start, limit)
         chosen = distributed.agree_min(chosen, self.ranks)
         cfg.batch_size, cfg.lr = chosen, lr * math.sqrt(chosen / start)
         return f"batch {chosen} chosen for throughput, learning rate {cfg.lr:.3g} (x{math.sqrt(chosen / start):.2f})"
@@ -429,33 +429,45 @@ class TrainerBase:
             self._save_now()
 
     def _validate(self) -> dict:
-        """One validation pass over as many examples as the budget allows (the whole split when it can; at
-        least ``MIN_VALIDATION``; a power-of-two multiple of it otherwise, so that the count seldom
-        changes), shared out between the ranks; the row's figures, plus ``val_items`` when not the whole."""
+        """One validation pass over as many examples as the budget allows: the whole split when it can, else
+        its first ``MIN_VALIDATION`` times a power of two (so that the count seldom changes), shared out
+        between the ranks. The session's first pass times the first ``MIN_VALIDATION`` examples before it
+        decides. The row's figures, plus ``val_items`` when not the whole split."""
         size = self.validation_size()
-        count = self._validation_count(size)
-        positions = list(range(self.ranks.rank, count, self.ranks.world_size))
         tick = time.perf_counter()
-        sums = self.validation_sums(positions)
-        names = list(sums)
-        values = torch.stack([torch.as_tensor(sums[k], dtype=torch.float32).to(self.device).reshape(())
-                              for k in names])
-        totals = distributed.all_sum(values, self.ranks).tolist()
-        self._val_cost = self._budget.charge(tick) / max(1, len(positions))
-        self._epoch_time, self._trained_since = tick - self._trained_since, time.perf_counter()
-        row = self.validation_row(dict(zip(names, totals)), count)
+        self._epoch_time = tick - self._trained_since
+        timing = self._val_cost is None
+        count = min(size, MIN_VALIDATION) if timing else self._validation_count(size)
+        totals = self._validation_totals(0, count)
+        if timing:
+            self._val_cost = (time.perf_counter() - tick) / _share(count, self.ranks)
+            more = self._validation_count(size)
+            if more > count:
+                totals = {k: v + totals[k] for k, v in self._validation_totals(count, more).items()}
+                count = more
+        self._val_cost = self._budget.charge(tick) / _share(count, self.ranks)
+        self._trained_since = time.perf_counter()
+        row = self.validation_row(totals, count)
         return row if count == size else {**row, "val_items": count}
 
+    def _validation_totals(self, start: int, stop: int) -> dict[str, float]:
+        """The validation sums over examples ``start`` to ``stop`` - 1 of the split, added up over the ranks
+        (each takes every ``world_size``-th)."""
+        sums = self.validation_sums(list(range(start + self.ranks.rank, stop, self.ranks.world_size)))
+        values = torch.stack([torch.as_tensor(v, dtype=torch.float32).to(self.device).reshape(())
+                              for v in sums.values()])
+        return dict(zip(sums, distributed.all_sum(values, self.ranks).tolist()))
+
     def _validation_count(self, size: int) -> int:
+        """How many validation examples the budget affords (see ``_validate``), agreed between the ranks."""
         least = min(size, MIN_VALIDATION)
-        if self._val_cost is None or size <= least:
+        if size <= least:
             return size
         affordable = self.cfg.eval_share / 2 * self._epoch_time / self._val_cost * self.ranks.world_size
         count = least
         while count * 2 <= min(size, affordable):
             count *= 2
-        count = size if affordable >= size else count
-        return distributed.agree_min(count, self.ranks)
+        return distributed.agree_min(size if affordable >= size else count, self.ranks)
 
     def _since_save(self) -> float:
         return time.perf_counter() - (self._session_start if self._last_save is None else self._last_save)
@@ -487,3 +499,8 @@ class TrainerBase:
             last = self.checkpoint_path
             raise TrainingError(f"the loss became {loss} {where}; stopped. Try a lower learning rate"
                                 + (f"; the last good checkpoint is {last}" if last and last.exists() else ""))
+
+
+def _share(count: int, ranks: distributed.Ranks) -> int:
+    """How many of ``count`` examples one rank validates (at least 1, for rates)."""
+    return max(1, -(-count // ranks.world_size))

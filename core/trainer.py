@@ -1,8 +1,9 @@
 """Training an image family: an ``ImageData`` run through the shared loop (``core.loop``).
 
 Train rows add ``r2`` (of the reconstructions of the last batch's first ``R2_IMAGES``, for models that
-reconstruct); validation rows add it over the validation images validated. Previews show fixed validation images, their reconstructions and
-samples from fixed noise, as the model's capabilities allow.
+reconstruct); validation rows add it over the validation images validated. Previews show fixed validation
+images, their reconstructions and samples from fixed noise, as the model's capabilities allow. In a
+distributed run each rank trains on its shard of every epoch's shuffled images.
 """
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ class Trainer(TrainerBase):
         if self._order is None or self._order[0] != epoch:  # the same order again when resumed mid-epoch
             shuffle = torch.Generator().manual_seed(self.cfg.seed + epoch)
             perm = torch.from_numpy(self.train_idx)[torch.randperm(len(self.train_idx), generator=shuffle)]
-            self._order = epoch, distributed.shard(perm, self.ranks)
+            self._order = epoch, distributed.shard(perm, self.ranks).to(self._pixels.device)  # no copy per step
         size = self.cfg.batch_size
         return (self._images(self._order[1][index * size:(index + 1) * size]),)
 

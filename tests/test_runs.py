@@ -29,7 +29,12 @@ def test_finished_stopped_and_failed_runs_are_listed_from_their_files(digits, tm
     control.stop()
     Trainer(digits_run(digits, tmp_path / "stopped"), control=control).train()
     loss = MLPVAE.loss
-    monkeypatch.setattr(MLPVAE, "loss", lambda self, x: {**loss(self, x), "total": loss(self, x)["total"] * float("nan")})
+
+    def poisoned(self, x):
+        out = loss(self, x)
+        return {**out, "total": out["total"] * float("nan")}
+
+    monkeypatch.setattr(MLPVAE, "loss", poisoned)
     with pytest.raises(TrainingError):
         Trainer(digits_run(digits, tmp_path / "failed")).train()
     (tmp_path / "not-a-run").mkdir()

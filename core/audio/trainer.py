@@ -93,7 +93,7 @@ class AudioTrainer(TrainerBase):
     def batch(self, epoch: int, index: int) -> Batch:
         """Random mixtures drawn from the step's own seed (each rank its own)."""
         rng = np.random.default_rng([self.cfg.seed, epoch, index * self.ranks.world_size + self.ranks.rank])
-        return tuple(t.to(self.device) for t in self.data.batch(self.cfg.batch_size, rng))
+        return tuple(t.to(self.device, non_blocking=True) for t in self.data.batch(self.cfg.batch_size, rng))
 
     def step_metrics(self, batch: Batch) -> dict:
         noisy, clean = batch
