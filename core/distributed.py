@@ -18,6 +18,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .errors import LatentExplorerError
+
 
 @dataclass(frozen=True)
 class Ranks:
@@ -63,10 +65,16 @@ def leave() -> None:
 
 
 def rank_device(device: torch.device, ranks: Ranks) -> torch.device:
-    """A CUDA rank uses the GPU of its local rank; other devices are used as they are."""
-    if ranks.distributed and device.type == "cuda" and device.index is None:
-        return torch.device("cuda", ranks.local_rank % torch.cuda.device_count())
-    return device
+    """A CUDA rank uses the GPU of its local rank (NCCL wants one GPU per rank); a distributed run on
+    another device than a CPU or a CUDA GPU is refused."""
+    if not ranks.distributed or device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        raise LatentExplorerError(f"distributed training runs on CPUs or CUDA GPUs, not {device.type}")
+    if ranks.local_rank >= torch.cuda.device_count():
+        raise LatentExplorerError(f"rank {ranks.rank} needs a GPU of its own: this machine has "
+                                  f"{torch.cuda.device_count()} for {ranks.local_rank + 1} or more processes")
+    return torch.device("cuda", ranks.local_rank)
 
 
 def shard(order: torch.Tensor, ranks: Ranks) -> torch.Tensor:

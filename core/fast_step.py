@@ -163,7 +163,7 @@ class StepRunner:
         graph = torch.cuda.CUDAGraph()
         try:
             torch.cuda.synchronize(self.device)
-            with torch.cuda.graph(graph):
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # other threads may use CUDA
                 output = self._eager(inputs)
         except Exception as exc:  # anything a capture refuses: the step stays eager
             self._capture, self.note = False, f"capture failed: {str(exc).splitlines()[0][:200]}"

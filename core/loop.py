@@ -361,6 +361,7 @@ class TrainerBase:
         chosen = throughput_batch(lambda size: step_seconds(self.model, batch, size, lr, self.device,
                                                             **self._runner_options()), start, limit)
         chosen = distributed.agree_min(chosen, self.ranks)
+        torch.cuda.empty_cache()  # the trial batches' memory
         cfg.batch_size, cfg.lr = chosen, lr * math.sqrt(chosen / start)
         return f"batch {chosen} chosen for throughput, learning rate {cfg.lr:.3g} (x{math.sqrt(chosen / start):.2f})"
 

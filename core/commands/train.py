@@ -185,12 +185,19 @@ def run(args: argparse.Namespace) -> int:
 
 def run_ranks(args: argparse.Namespace) -> int:
     """``--nproc N``: this command again in N processes, as the ranks of one run; one line if a rank dies."""
+    import torch
+
+    from ..device import pick_device
     from ..distributed import from_environment
     from ..launch import RunProcesses, without_option
     if args.nproc < 1:
         raise LatentExplorerError(f"--nproc must be at least 1, got {args.nproc}")
     if from_environment().distributed:
         raise LatentExplorerError("--nproc starts the ranks of a run; under torchrun, leave it out")
+    device = pick_device(args.device)
+    if device.type == "cuda" and args.nproc > torch.cuda.device_count():
+        raise LatentExplorerError(f"--nproc {args.nproc} on {device.type}: each process needs a GPU of its own and "
+                                  f"this machine has {torch.cuda.device_count()}")
     argv = without_option(args.argv, "--nproc")
     ranks = RunProcesses(argv, args.nproc)
     try:
