@@ -11,6 +11,7 @@ rank 0 alone writes files. Gloo on CPUs, NCCL on CUDA GPUs.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import LatentExplorerError
+from .errors import LatentExplorerError, TrainingError
 
 
 @dataclass(frozen=True)
@@ -93,11 +94,22 @@ def shard_length(n: int, ranks: Ranks) -> int:
     return -(-n // ranks.world_size)
 
 
+@contextlib.contextmanager
+def _with_the_others():
+    """A collective: when another rank is gone (killed, or ended by an error), one line says so."""
+    try:
+        yield
+    except RuntimeError as exc:
+        raise TrainingError("lost contact with another process of this run: it ended or was killed "
+                            f"({str(exc).splitlines()[0][:160]})") from exc
+
+
 def all_sum(values: torch.Tensor, ranks: Ranks) -> torch.Tensor:
     """``values`` summed over the ranks (a no-op in a single process)."""
     if ranks.distributed:
         values = values.clone()
-        dist.all_reduce(values)
+        with _with_the_others():
+            dist.all_reduce(values)
     return values
 
 
@@ -106,7 +118,8 @@ def agree_min(value: int, ranks: Ranks) -> int:
     if not ranks.distributed:
         return value
     t = torch.tensor([value], dtype=torch.int64, device=_collective_device())
-    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    with _with_the_others():
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
     return int(t)
 
 
@@ -118,8 +131,9 @@ def any_rank(flag: bool, ranks: Ranks) -> bool:
 def replicate(model: nn.Module, ranks: Ranks) -> None:
     """Give every rank rank 0's parameters and buffers."""
     if ranks.distributed:
-        for t in [*model.parameters(), *model.buffers()]:
-            dist.broadcast(t.data, src=0)
+        with _with_the_others():
+            for t in [*model.parameters(), *model.buffers()]:
+                dist.broadcast(t.data, src=0)
 
 
 def _collective_device() -> torch.device:
@@ -153,7 +167,8 @@ class GradientAverager:
             groups.setdefault((p.grad.dtype, p.grad.device), []).append(p.grad)
         for grads in groups.values():
             flat = torch._utils._flatten_dense_tensors(grads)
-            dist.all_reduce(flat)
+            with _with_the_others():
+                dist.all_reduce(flat)
             flat.div_(self.world_size)
             for grad, averaged in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads)):
                 grad.copy_(averaged)

@@ -116,7 +116,7 @@ class RunProcesses:
             self.failure = f"{who} {describe_exit(code)}" + self._last_words(rank)
             if self.nproc > 1:
                 self.failure += "; the other ranks were stopped"
-            self._end_all(grace_s=5.0)
+            self._end_all(grace_s=5.0, settle_s=3.0)
             self.returncode = code if code > 0 else 128 - code
         elif all(c == 0 for c in codes):
             self.returncode = 0
@@ -135,7 +135,12 @@ class RunProcesses:
         self._end_all(grace_s)
         return self.wait()
 
-    def _end_all(self, grace_s: float) -> None:
+    def _end_all(self, grace_s: float, settle_s: float = 0.0) -> None:
+        """Give the ranks ``settle_s`` to end on their own (the others of a dead rank notice it and say so),
+        then SIGTERM, then after ``grace_s`` SIGKILL."""
+        deadline = time.monotonic() + settle_s
+        while time.monotonic() < deadline and any(p.poll() is None for p in self.procs):
+            time.sleep(POLL_S)
         for p in self.procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

@@ -20,6 +20,7 @@ from core.checkpoint import read_checkpoint
 from core.distributed import Ranks
 from core.launch import RunProcesses, free_port, rank_environment, without_option
 from core.metrics import read_metrics
+from core.runs import run_info
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "digits", "--model", "vae", "--hidden", "32", "--latent-dim", "4"]
@@ -122,6 +123,10 @@ def test_a_dead_rank_ends_the_run_and_the_last_good_checkpoint_stays(tmp_path):
     assert payload["train_state"]["world_size"] == 2 and payload["train_state"]["epoch"] >= 1
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows and rows[0]["world_size"] == 2
+    status = run_info(out)
+    assert status.state in ("failed", "died") and status.world_size == 2  # died: stopped before it could say
+    if status.state == "failed":
+        assert status.message.startswith("lost contact with another process of this run")
 
 
 def test_launch_options():
