@@ -12,7 +12,7 @@ Evaluation costs little at any batch size: validation, the train rows' figures, 
 snapshots together take at most ``eval_share`` of the wall time (validation shrinks to a fixed subset of the
 split when the whole would cost more, previews wait, checkpoints are written by another thread). Steps run
 through ``core.fast_step`` (a CUDA graph of the whole step where possible). In a distributed run
-(``core.distributed``) each rank trains on its shard, the logged figures are summed over the ranks and rank 0
+(``core.distributed``) each rank trains on its shard, the logged figures are averaged over the ranks and rank 0
 alone writes the log and the checkpoints.
 
 Event types: ``metrics`` (also written to ``metrics.jsonl``), ``preview`` (image grids), ``state``,
