@@ -40,6 +40,7 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser([a for a in argv if a in COMMANDS][:1]).parse_args(argv)
+    args.argv = argv  # a command that starts itself again in other processes (train --nproc) passes it on
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         if args.command:

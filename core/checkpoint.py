@@ -20,16 +20,26 @@ FORMAT = "latent-explorer/1"
 
 def save_checkpoint(path: Path, model: GenerativeModel, optimizers: dict | None = None, train_state: dict | None = None,
                     history: list[dict] | None = None) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
+    return write_checkpoint(path, checkpoint_payload(model, optimizers, train_state, history))
+
+
+def checkpoint_payload(model: GenerativeModel, optimizers: dict | None = None, train_state: dict | None = None,
+                       history: list[dict] | None = None) -> dict:
+    """What a checkpoint holds, every tensor copied to the CPU: training may go on while it is written."""
+    return {
         "format": FORMAT,
         "model": {"name": model.name, "config": model.config},
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "optimizers": {k: o.state_dict() for k, o in (optimizers or {}).items()},
+        "state_dict": _on_cpu(model.state_dict()),
+        "optimizers": {k: _on_cpu(o.state_dict()) for k, o in (optimizers or {}).items()},
         "train_state": train_state or {},
-        "history": history or [],
+        "history": list(history or []),
     }
+
+
+def write_checkpoint(path: Path, payload: dict) -> Path:
+    """Write ``payload`` to ``path`` atomically (a temporary file, synced, then renamed over it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -41,6 +51,17 @@ def save_checkpoint(path: Path, model: GenerativeModel, optimizers: dict | None 
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _on_cpu(value):
+    """A copy of a state dict with every tensor on the CPU (the live one keeps changing)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _on_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(v) for v in value)
+    return value
 
 
 def read_checkpoint(path: Path) -> dict:

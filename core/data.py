@@ -5,6 +5,7 @@ and class names. Models see ``float_images`` in [0, 1].
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from .errors import DataError
+from .split import train_test_split_indices
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +69,9 @@ class ImageData:
         if self.labels is None:
             perm = rng.permutation(len(self))
             return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-        from sklearn.model_selection import train_test_split
-        idx = np.arange(len(self))
         counts = np.unique(self.labels, return_counts=True)[1]
         stratify = self.labels if counts.min() >= 2 and min(n_val, len(self) - n_val) >= len(counts) else None
-        train, val = train_test_split(idx, test_size=n_val, random_state=seed, stratify=stratify)
+        train, val = train_test_split_indices(len(self), n_val, seed, stratify)
         return np.sort(train), np.sort(val)
 
 
@@ -98,10 +98,17 @@ def to_uint8_nchw(array: np.ndarray, name: str) -> torch.Tensor:
 
 
 def load_digits() -> ImageData:
-    """scikit-learn's 8x8 digits (1,797 images, values 0-16): embedded, no download."""
-    from sklearn.datasets import load_digits as sk_digits
-    d = sk_digits()
-    return ImageData("digits", to_uint8_nchw(d.images / 16.0, "digits"), d.target.astype(np.int64),
+    """scikit-learn's 8x8 digits (1,797 images, values 0-16): embedded, no download. Read from the file
+    scikit-learn ships (as its ``load_digits`` does) without importing it: that takes a second."""
+    shipped = Path(importlib.util.find_spec("sklearn").submodule_search_locations[0]) / "datasets" / "data"
+    if (shipped / "digits.csv.gz").is_file():
+        table = np.loadtxt(shipped / "digits.csv.gz", delimiter=",")
+        images, target = table[:, :-1].reshape(-1, 8, 8), table[:, -1]
+    else:
+        from sklearn.datasets import load_digits as sk_digits
+        d = sk_digits()
+        images, target = d.images, d.target
+    return ImageData("digits", to_uint8_nchw(images / 16.0, "digits"), target.astype(np.int64),
                      [str(i) for i in range(10)])
 
 

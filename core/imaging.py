@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.utils import make_grid
 
 from .data import to_uint8_nchw
 from .errors import DataError
@@ -29,12 +28,23 @@ def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def tile(images: torch.Tensor | np.ndarray, ncols: int | None = None, pad: int = 1, pad_value: int = 40) -> np.ndarray:
-    """(N, C, H, W) images as one (H', W', 3) uint8 picture, ``ncols`` per row (default: all in one row)."""
-    x = torch.from_numpy(to_uint8(images))
+    """(N, C, H, W) images as one (H', W', 3) uint8 picture, ``ncols`` per row (default: all in one row), laid
+    out as torchvision's ``make_grid`` lays them out (importing torchvision would cost seconds of start-up)."""
+    x = to_uint8(images)
     if x.ndim != 4 or len(x) == 0:
         raise ValueError(f"expected a non-empty (N, C, H, W) batch, got shape {tuple(x.shape)}")
-    grid = make_grid(x, nrow=ncols or len(x), padding=pad, pad_value=pad_value)
-    return np.ascontiguousarray(grid.permute(1, 2, 0).numpy())
+    if x.shape[1] == 1:
+        x = np.repeat(x, 3, axis=1)
+    if len(x) == 1:  # one image: no padding
+        return np.ascontiguousarray(x[0].transpose(1, 2, 0))
+    n, c, h, w = x.shape
+    cols = min(ncols or n, n)
+    rows = -(-n // cols)
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), pad_value, dtype=np.uint8)
+    for i, image in enumerate(x):
+        top, left = (i // cols) * (h + pad) + pad, (i % cols) * (w + pad) + pad
+        grid[top:top + h, left:left + w] = image.transpose(1, 2, 0)
+    return grid
 
 
 def upscale(picture: np.ndarray, factor: int) -> np.ndarray:

@@ -16,7 +16,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 
-BOOKKEEPING = {"type", "step", "epoch", "progress", "eta_s", "samples_per_s", "time", "split"}
+BOOKKEEPING = {"type", "step", "epoch", "progress", "eta_s", "samples_per_s", "time", "split", "world_size",
+               "val_items"}
 TITLES = {"loss": "loss (total)", "r2": "R² (reconstruction)", "recon": "reconstruction", "kl": "KL divergence",
           "d_loss": "discriminator loss", "g_loss": "generator loss", "d_real": "D(real)", "d_fake": "D(fake)",
           "sisdr": "SI-SDR of the output (dB)", "sisdr_improvement": "SI-SDR improvement (dB)",

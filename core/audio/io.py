@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from ..errors import DataError
 
@@ -18,6 +17,7 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 
 def resample(wave: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """Band-limited polyphase resampling along the last axis (scipy's ``resample_poly``)."""
+    from scipy.signal import resample_poly  # imported here: scipy.signal costs every command ~1 s of start-up
     wave = np.asarray(wave, dtype=np.float32)
     if from_rate == to_rate:
         return np.ascontiguousarray(wave)

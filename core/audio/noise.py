@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torchaudio.functional as AF
 
 BUILTIN_NOISES = ("white", "pink", "brown", "hum", "babble")
 COLOUR_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power spectrum ~ 1 / f**exponent
@@ -69,4 +68,5 @@ def builtin_noise(kind: str, n: int, rate: int, rng: np.random.Generator, clips:
 
 def mix_at_snr(clean: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
     """clean + noise scaled to ``snr_db`` (one value per wave: shape ``clean.shape[:-1]``)."""
+    import torchaudio.functional as AF  # imported here: image commands need no torchaudio
     return AF.add_noise(clean, noise, snr_db)

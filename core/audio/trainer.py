@@ -9,6 +9,7 @@ mixtures: ``original`` noisy, ``reconstruction`` denoised), ``state`` and ``chec
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -87,12 +88,13 @@ class AudioTrainer(TrainerBase):
 
     # --- hooks of the loop ----------------------------------------------------------------
     def steps_per_epoch(self) -> int:
-        """As many batches as hold as much speech as the training files."""
-        return self.data.batches_per_epoch(self.cfg.batch_size)
+        """As many batches as hold as much speech as the training files (shared among the ranks)."""
+        return math.ceil(self.data.batches_per_epoch(self.cfg.batch_size) / self.ranks.world_size)
 
     def batch(self, epoch: int, index: int) -> Batch:
-        rng = np.random.default_rng([self.cfg.seed, epoch, index])
-        return tuple(t.to(self.device) for t in self.data.batch(self.cfg.batch_size, rng))
+        """Random mixtures drawn from the step's own seed (each rank its own)."""
+        rng = np.random.default_rng([self.cfg.seed, epoch, index * self.ranks.world_size + self.ranks.rank])
+        return tuple(t.to(self.device, non_blocking=True) for t in self.data.batch(self.cfg.batch_size, rng))
 
     def step_metrics(self, batch: Batch) -> dict:
         noisy, clean = batch
@@ -108,23 +110,30 @@ class AudioTrainer(TrainerBase):
             out += [y[j, :, :w.shape[-1]] for j, w in enumerate(chunk)]
         return out
 
-    def validate(self) -> dict:
-        """Loss, SI-SDR of input and output, the improvement and its decay (last third less first),
-        averaged over the held-out recordings."""
-        outputs = self.denoise_clips([m.noisy for m in self.val])
-        sums: dict[str, float] = {}
-        sdr_in, sdr_out, decay = [], [], []
-        for m, y in zip(self.val, outputs):
+    def validation_size(self) -> int:
+        return len(self.val)
+
+    def validation_sums(self, positions: list[int]) -> dict[str, float]:
+        """Sums over the held-out recordings at ``positions`` of the loss, of the SI-SDR of input and output
+        and of the decay (last third's improvement less the first's)."""
+        clips = [self.val[i] for i in positions]
+        outputs = self.denoise_clips([m.noisy for m in clips])
+        sums = {"sdr_in": 0.0, "sdr_out": 0.0, "decay": 0.0}
+        for m, y in zip(clips, outputs):
             for k, v in self.model.criterion(torch.from_numpy(y), torch.from_numpy(m.clean)).items():
                 sums[k] = sums.get(k, 0.0) + float(v)
-            sdr_in.append(float(si_sdr(m.noisy, m.clean).mean()))
-            sdr_out.append(float(si_sdr(y, m.clean).mean()))
+            sums["sdr_in"] += float(si_sdr(m.noisy, m.clean).mean())
+            sums["sdr_out"] += float(si_sdr(y, m.clean).mean())
             first, last = thirds_gain(y, m.noisy, m.clean)
-            decay.append(last - first)
-        n = len(self.val)
-        return {**{k: v / n for k, v in sums.items()}, "sisdr": float(np.mean(sdr_out)),
-                "sisdr_improvement": float(np.mean(sdr_out) - np.mean(sdr_in)), "sisdr_input": float(np.mean(sdr_in)),
-                "sisdr_decay": float(np.mean(decay))}
+            sums["decay"] += last - first
+        return sums
+
+    def validation_row(self, sums: dict[str, float], count: int) -> dict:
+        """Loss, SI-SDR of input and output, the improvement and its decay, averaged over the recordings."""
+        sdr_in, sdr_out = sums.pop("sdr_in") / count, sums.pop("sdr_out") / count
+        decay = sums.pop("decay") / count
+        return {**{k: v / count for k, v in sums.items()}, "sisdr": sdr_out, "sisdr_improvement": sdr_out - sdr_in,
+                "sisdr_input": sdr_in, "sisdr_decay": decay}
 
     def preview(self) -> None:
         """Spectrograms of the first held-out mixtures before and after, on the same dB scale."""
