@@ -12,6 +12,7 @@ model does not reconstruct) and one key per loss component, plus the trainer's o
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -25,6 +26,10 @@ from .checkpoint import save_checkpoint
 from .device import pick_device, training_threads
 from .errors import CheckpointError, LatentExplorerError, TrainingError
 from .metrics import MetricsLog
+from .runfolder import RunFolder
+
+CHECKPOINT_MIN_GAP_S = 2.0  # cheap checkpoints come this often: a killed run loses about this much training
+CHECKPOINT_SHARE = 0.02  # dearer ones less often: saving takes at most this share of the training time
 
 
 @dataclass
@@ -108,6 +113,7 @@ class TrainerBase:
         self.epoch_step = 0  # batches done in the current epoch (a run stopped mid-epoch resumes there)
         self.log: MetricsLog | None = None
         self.model = self.optimizers = None
+        self._pending: list[tuple[dict, int]] = []  # (losses, batch size) since the last train row
 
     # --- hooks ----------------------------------------------------------------------------
     def steps_per_epoch(self) -> int:
@@ -146,6 +152,10 @@ class TrainerBase:
         ts = payload.get("train_state", {})
         self.epoch, self.step, self.epoch_step = (int(ts.get(k, 0)) for k in ("epoch", "step", "epoch_step"))
         self.history = list(payload.get("history", []))
+        self._pending = [({k: torch.tensor(v) for k, v in losses.items()}, int(n))
+                         for losses, n in ts.get("pending", [])]
+        if isinstance(ts.get("rng"), torch.Tensor):  # the random numbers go on as if never interrupted
+            torch.set_rng_state(ts["rng"])
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -156,27 +166,37 @@ class TrainerBase:
         path = path or self.checkpoint_path
         if path is None:
             return None
-        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+        if not self._weights_finite():
             raise TrainingError(f"the weights stopped being finite numbers at step {self.step}; not saved. "
                                 "Try a lower learning rate")
         train_state = {"epoch": self.epoch, "step": self.step, "epoch_step": self.epoch_step,
-                       "config": asdict(self.cfg), "dataset": self.run.dataset_source, **self.train_state_extra()}
+                       "config": asdict(self.cfg), "dataset": self.run.dataset_source, "rng": torch.get_rng_state(),
+                       "pending": [({k: float(v) for k, v in losses.items()}, n) for losses, n in self._pending],
+                       **self.train_state_extra()}
         save_checkpoint(path, self.model, self.optimizers, train_state, self.history)
         self.on_event({"type": "checkpoint", "path": str(path)})
         return path
 
     # --- the loop -------------------------------------------------------------------------
-    def train(self) -> str:
+    def train(self, overwrite: bool = False) -> str:
         """Train to ``config.epochs``; returns how it ended: ``finished`` or ``stopped``.
 
-        Raises ``TrainingError`` when the loss stops being finite (the last checkpoint is kept).
+        The run folder is held for the whole run (``core.runfolder``): a fresh run refuses a folder that
+        holds a run unless ``overwrite``. Raises ``TrainingError`` when the loss stops being finite (the last
+        checkpoint is kept).
         """
+        out = self.run.out_dir
+        with RunFolder(out).claim(self.run.resume is None, overwrite) if out else contextlib.nullcontext():
+            return self._train()
+
+    def _train(self) -> str:
         cfg = self.cfg
         spe = max(1, self.steps_per_epoch())
         total_steps = max(1, cfg.epochs * spe)
         self._rate_from = (time.perf_counter(), self.step)  # the rate and ETA count from here
         self._last_preview, self._preview_cost = 0.0, 0.0
         self._last_save: float | None = None  # no checkpoint yet in this session
+        self._save_costs = [0.0]  # seconds of the last saves
         self._session_start = time.perf_counter()
         self.log = MetricsLog(self.run.out_dir / "metrics.jsonl", self.history) if self.run.out_dir else None
         threads = torch.get_num_threads()
@@ -186,19 +206,18 @@ class TrainerBase:
         self.on_event(running)
         try:
             while self.epoch < cfg.epochs:
-                pending: list[tuple[dict, int]] = []  # (losses, batch size) since the last row; averaged when logged
                 for i in range(min(self.epoch_step, spe), spe):
                     if self._obey_control(running) == "stopped":
                         return "stopped"
                     batch = self.batch(self.epoch, i)
-                    pending.append((self.model.train_step(*batch, self.optimizers), len(batch[0])))
+                    self._pending.append((self.model.train_step(*batch, self.optimizers), len(batch[0])))
                     self.step, self.epoch_step = self.step + 1, i + 1
                     if self.step % cfg.log_every == 0 or i == spe - 1:
-                        self._log_train(pending, batch, (i + 1) / spe, total_steps)
-                        pending = []
+                        self._log_train(self._pending, batch, (i + 1) / spe, total_steps)
+                        self._pending = []
                         self._maybe_preview()
-                        if i < spe - 1 and self._since_save() >= cfg.checkpoint_interval_s:
-                            self._save_now()  # long epochs: a killed run loses at most the interval
+                    if i < spe - 1 and self._since_save() >= self._save_gap():
+                        self._save_now()  # a killed run loses about the gap
                 self.epoch, self.epoch_step = self.epoch + 1, 0
                 self._end_epoch(total_steps)
             self._eval(self.preview)
@@ -252,16 +271,29 @@ class TrainerBase:
         self._emit_metrics({"step": self.step, "epoch": float(self.epoch), "split": "val",
                             "loss": val.pop("total"), "r2": val.pop("r2", None), **val,
                             "progress": self.step / total_steps, "time": time.time()})
-        if self.epoch == self.cfg.epochs or self._last_save is None \
-                or self._since_save() >= self.cfg.checkpoint_interval_s:
+        if self.epoch == self.cfg.epochs or self._last_save is None or self._since_save() >= self._save_gap():
             self._save_now()
 
     def _since_save(self) -> float:
         return time.perf_counter() - (self._session_start if self._last_save is None else self._last_save)
 
+    def _save_gap(self) -> float:
+        """Training time between checkpoints: short while saving is cheap, never over the configured interval."""
+        cost = min(self._save_costs[-2:])  # a one-off slow save (the first, a busy disk) does not count
+        return min(self.cfg.checkpoint_interval_s, max(CHECKPOINT_MIN_GAP_S, cost / CHECKPOINT_SHARE))
+
+    def _weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+
     def _save_now(self) -> None:
+        """A checkpoint on the loop's schedule; none while the weights are not finite (the NaN check of the
+        next row stops the run, naming the last good checkpoint)."""
+        if not self._weights_finite():
+            return
+        tick = time.perf_counter()
         self.save()
         self._last_save = time.perf_counter()
+        self._save_costs = [self._save_costs[-1], self._last_save - tick]
 
     def _eval(self, hook: Callable, *args):
         """Run an evaluation hook with the model in eval mode and no gradients."""

@@ -4,10 +4,16 @@ Image families train on ``--dataset``; audio denoisers (``--model audio-dae``) o
 ``--noise``. Each model setting has its own flag (``--latent-dim 8``, ``--hidden 256 128``) made from the
 families' declared settings, and ``--set KEY=VALUE`` reaches any of them; ``python main.py families`` lists
 them per family with their ranges. ``--resume CKPT`` continues a run (model and data come from it).
+
+The run folder is held while the run writes it: a second run into it is refused, and so is a fresh run into
+a folder that holds one (``--resume`` it, or ``--overwrite`` it). Ctrl-C or SIGTERM stop the run at the
+current step with a checkpoint saved (a second one ends at once).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 from pathlib import Path
 
@@ -17,8 +23,10 @@ from ..audio.dataset import MixConfig
 from ..audio.noise import BUILTIN_NOISES
 from ..data import BUILTIN, load_dataset
 from ..errors import LatentExplorerError
-from ..loop import TrainConfig
+from ..loop import Control, TrainConfig
 from ..recipe import audio_run, family_of, image_run, needs_base, resumed_run, train_config
+from ..runfolder import RunFolder
+from .options import folder, number, whole
 
 RUN_OPTIONS = ("epochs", "batch_size", "lr", "seed", "device")
 
@@ -34,7 +42,9 @@ def setting_flags() -> dict[str, list[tuple[str, SettingSpec]]]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="vae", choices=list(FAMILIES), help="model family (default vae)")
-    p.add_argument("--out", type=Path, required=True, help="run folder: checkpoint.pt and metrics.jsonl go here")
+    p.add_argument("--out", type=folder, required=True, help="run folder: checkpoint.pt and metrics.jsonl go here")
+    p.add_argument("--overwrite", action="store_true", help="replace the run that --out holds (without it, a fresh "
+                                                            "run refuses a folder that holds one)")
     p.add_argument("--dataset", default="digits",
                    help=f"image families: one of {', '.join(BUILTIN)}, or a path (.npz, .mat, image folder)")
     resumed = "with --resume: the checkpoint's"
@@ -44,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, help=f"random seed, default 0 ({resumed})")
     p.add_argument("--resume", type=Path, help="continue from this checkpoint (model and data set come from it)")
-    p.add_argument("--image-size", type=int, help="image folders: resize to this square size")
+    p.add_argument("--image-size", type=whole(2, 1024), help="image folders: resize to this square size")
     p.add_argument("--base", type=Path, help="latent-diffusion: checkpoint of the trained autoencoder/VAE to work on")
     p.add_argument("--set", dest="settings", metavar="KEY=VALUE", action="append", default=[],
                    help="any model setting, e.g. --set levels=2 --set loss=ns (repeatable)")
@@ -64,9 +74,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--noise", type=Path, help="folder of noise recordings, mixed in on the fly")
     a.add_argument("--noises", nargs="*", choices=BUILTIN_NOISES, metavar="KIND",
                    help=f"built-in noises to mix in too: {', '.join(BUILTIN_NOISES)} (default: all; none: --noises)")
-    a.add_argument("--snr", type=float, nargs=2, metavar=("LOW", "HIGH"),
+    a.add_argument("--snr", type=number(-60, 60), nargs=2, metavar=("LOW", "HIGH"),
                    help=f"range of signal-to-noise ratios in dB (default {MixConfig.snr_db[0]:g} {MixConfig.snr_db[1]:g})")
-    a.add_argument("--segment", type=float, help=f"seconds per training crop (default {MixConfig.segment_s:g})")
+    a.add_argument("--segment", type=number(0.05, 60),
+                   help=f"seconds per training crop (default {MixConfig.segment_s:g})")
 
 
 def model_values(args: argparse.Namespace) -> dict:
@@ -125,6 +136,7 @@ def build_run(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
+    RunFolder(args.out).check(fresh=args.resume is None, overwrite=args.overwrite)  # before the data is loaded
     r = build_run(args)
     bar = tqdm(total=1000, unit="‰", desc=f"{r.model_name} on {Path(r.dataset_source).name}", file=sys.stderr,
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
@@ -139,9 +151,38 @@ def run(args: argparse.Namespace) -> int:
                 bar.set_postfix(epoch=f"{e['epoch']:.1f}", **shown, eta=f"{e.get('eta_s', 0):.0f}s", refresh=False)
             bar.refresh()
 
+    control = Control()
     try:
-        r.build_trainer(on_event).train()
+        trainer = r.build_trainer(on_event, control)
+        with stop_on_signals(control) as caught:
+            ended = trainer.train(overwrite=args.overwrite)
     finally:
         bar.close()
-    print(f"wrote {args.out / 'checkpoint.pt'} and {args.out / 'metrics.jsonl'}")
+    checkpoint = args.out / "checkpoint.pt"
+    if ended == "stopped":
+        print(f"{caught[0].name}: stopped at step {trainer.step:,} (epoch {trainer.epoch + 1}); saved {checkpoint}; "
+              f"continue with: python main.py train --resume {checkpoint} --out {args.out}", file=sys.stderr)
+        return 128 + caught[0]
+    print(f"wrote {checkpoint} and {args.out / 'metrics.jsonl'}")
     return 0
+
+
+@contextlib.contextmanager
+def stop_on_signals(control: Control):
+    """While the block runs, the first Ctrl-C or SIGTERM asks the loop to stop (it saves where it is, within a
+    step) and is listed in the yielded list; a second one ends at once (KeyboardInterrupt)."""
+    caught: list[signal.Signals] = []
+
+    def handle(signum, _frame):
+        if caught:
+            raise KeyboardInterrupt
+        caught.append(signal.Signals(signum))
+        control.stop()
+
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    before = {kind: signal.signal(kind, handle) for kind in kinds}
+    try:
+        yield caught
+    finally:
+        for kind, handler in before.items():
+            signal.signal(kind, handler)
