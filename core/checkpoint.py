@@ -1,21 +1,26 @@
 """Checkpoints: model name + config + weights + optimiser state + training state + metrics history.
 
-Written atomically (temporary file, then rename) and loaded with ``weights_only=True``, so opening a
-file never runs code from it.
+Written atomically (temporary file, then rename: a failed write leaves the old file and no temporary one,
+and says why in one line) and loaded with ``weights_only=True``, so opening a file never runs code from
+it. Before a model is built from a file, its size is checked on the meta device (no memory) against the
+weights the file actually holds and against ``MAX_PARAMETERS``.
 """
 from __future__ import annotations
 
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import torch
 
-from models import GenerativeModel, build_model, family, names
+from models import GenerativeModel, SettingError, build_model, family, names
 
-from .errors import CheckpointError, LatentExplorerError
+from .errors import CheckpointError, LatentExplorerError, os_error_words
 
 FORMAT = "latent-explorer/1"
+MAX_PARAMETERS = 500_000_000  # weights and buffers of one model: 2 GB as float32
+ZIP_SLACK_BYTES = 1 << 20  # torch stores its entries uncompressed: declared sizes beyond the file's are a bomb
 
 
 def save_checkpoint(path: Path, model: GenerativeModel, optimizers: dict | None = None, train_state: dict | None = None,
@@ -30,24 +35,41 @@ def save_checkpoint(path: Path, model: GenerativeModel, optimizers: dict | None 
         "train_state": train_state or {},
         "history": history or [],
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        cause = _os_error_behind(exc)
+        if cause is not None:  # torch reports a failed write as 'unexpected pos ...': say what happened
+            raise CheckpointError(f"{path}: could not write the checkpoint ({os_error_words(cause)}); "
+                                  "the previous one is kept") from exc
         raise
     return path
 
 
+def _os_error_behind(exc: BaseException) -> OSError | None:
+    """The OSError that ``exc`` is, or was raised while handling (torch wraps a failed write)."""
+    while exc is not None:
+        if isinstance(exc, OSError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def read_checkpoint(path: Path) -> dict:
-    """The checkpoint's contents (tensors on the CPU), checked to be ours."""
+    """The checkpoint's contents (tensors on the CPU), checked to be ours and to build a model of a sane size
+    that its weights fit."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    _refuse_zip_bomb(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # damaged, another kind of file, or objects weights_only refuses to unpickle
@@ -59,7 +81,41 @@ def read_checkpoint(path: Path) -> dict:
     if not (isinstance(spec, dict) and isinstance(spec.get("config"), dict) and "name" in spec
             and isinstance(payload.get("state_dict"), dict)):
         raise CheckpointError(f"{path}: incomplete checkpoint (no model name, config or weights)")
+    check_model_size(path, spec, payload["state_dict"])
     return payload
+
+
+def _refuse_zip_bomb(path: Path) -> None:
+    """A file whose entries claim to unpack to more than the file holds (torch would allocate that much)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            declared = sum(info.file_size for info in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # not a zip archive: torch.load says what it is
+    if declared > path.stat().st_size + ZIP_SLACK_BYTES:
+        raise CheckpointError(f"{path}: refused: its entries claim {declared:,} bytes in a file of "
+                              f"{path.stat().st_size:,} (a compressed bomb, not a checkpoint torch wrote)")
+
+
+def check_model_size(path: Path, spec: dict, state_dict: dict) -> None:
+    """Refuse, before any memory is allocated, a model whose declared settings build more parameters than
+    ``MAX_PARAMETERS`` or other tensors than the weights the file holds (the model is built on the meta
+    device, which stores no numbers)."""
+    try:
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in build_model(spec["name"], spec["config"]).state_dict().items()}
+    except (SettingError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{path}: model {spec['name']!r} cannot be built from its settings "
+                              f"({str(exc).splitlines()[0][:200]})") from exc
+    total = sum(int(torch.Size(s).numel()) for s in shapes.values())
+    if total > MAX_PARAMETERS:
+        raise CheckpointError(f"{path}: refused: its settings make a {spec['name']} of {total:,} parameters "
+                              f"(the limit is {MAX_PARAMETERS:,})")
+    present = {k: tuple(v.shape) for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
+    if present != shapes:
+        wrong = sorted(set(shapes) ^ set(present)) or sorted(k for k in shapes if shapes[k] != present[k])
+        raise CheckpointError(f"{path}: the weights do not fit model {spec['name']!r} (its settings build "
+                              f"{total:,} parameters; first mismatch: {wrong[0]})")
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[GenerativeModel, dict]:
