@@ -17,6 +17,10 @@ from .trainer import PREVIEW_COUNT, preview_grids
 
 
 class RunFollower:
+    """Polls a run folder. It survives whatever the writer does: a half-written last line waits, a line that
+    is not a JSON object is skipped (``skipped`` counts them), a run restarted or resumed into the folder
+    (a new ``metrics.jsonl``) shows as a restart, a file that vanishes for a while is waited for."""
+
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
         self.metrics_path = self.run_dir / "metrics.jsonl"
@@ -26,9 +30,15 @@ class RunFollower:
         self._reader = MetricsReader(self.metrics_path)
         self._stamp: tuple | None = None
 
+    @property
+    def skipped(self) -> int:
+        """Lines of ``metrics.jsonl`` that were not JSON objects, so far."""
+        return self._reader.skipped
+
     def poll(self) -> tuple[list[dict], Path | None, bool]:
         """The metrics rows written since the last call, the checkpoint's path if it is new or rewritten,
-        and whether the log started over (the run was resumed or restarted: its rows come again)."""
+        and whether the log started over (the run was resumed or restarted: its rows come again).
+        OSError only if the folder cannot be read at all."""
         restarts = self._reader.restarts
         rows = self._reader.read_new()
         try:
@@ -38,6 +48,9 @@ class RunFollower:
             stamp = None
         changed, self._stamp = stamp is not None and stamp != self._stamp, stamp
         return rows, self.checkpoint_path if changed else None, self._reader.restarts > restarts
+
+    def close(self) -> None:
+        self._reader.close()
 
 
 def preview_of(model: GenerativeModel, data: ImageData) -> dict[str, np.ndarray]:

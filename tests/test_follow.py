@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from core.errors import DataError
 from core.follow import RunFollower
-from core.metrics import read_metrics
+from core.metrics import MetricsLog, read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,3 +74,46 @@ def test_following_a_folder_that_is_not_a_run_says_so(qtbot, window, tmp_path, m
     window.follow_run(tmp_path)
     assert shown == [f"{tmp_path}: not a run folder (it has no metrics.jsonl or checkpoint.pt)"]
     assert window.panels["training"].state == "idle" and window.bridge.follower is None
+
+
+def test_the_follower_survives_garbage_torn_lines_and_a_resumed_run(tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_bytes(b'{"step": 1}\ngarbage\n42\n[1, 2]\n\xff\xfe\n{"step": 2}\n{"step": 3, "lo')
+    follower = RunFollower(tmp_path)  # a new follower does not fail on them
+    assert follower.poll() == ([{"step": 1}, {"step": 2}], None, False) and follower.skipped == 4
+    with open(metrics, "ab") as f:
+        f.write(b'ss": 0.5}\n')  # the torn line, completed
+    assert follower.poll() == ([{"step": 3, "loss": 0.5}], None, False)
+    # resumed into the folder: a new log that starts with the same bytes and is longer than the old one
+    log = MetricsLog(metrics, [{"step": 1}, {"step": 2}, {"step": 3, "loss": 0.5}, {"step": 4}, {"step": 5}])
+    log.write({"step": 6})
+    assert follower.poll() == ([{"step": s} for s in (1, 2)] + [{"step": 3, "loss": 0.5}]
+                               + [{"step": s} for s in (4, 5, 6)], None, True)
+    log.write({"step": 7})
+    assert follower.poll() == ([{"step": 7}], None, False)
+    log.close()
+    metrics.unlink()  # gone for a while: nothing, no error
+    assert follower.poll() == ([], None, False)
+    follower.close()
+
+
+def test_the_window_keeps_following_through_garbage_and_a_resumed_run(qtbot, window, tmp_path):
+    log = MetricsLog(tmp_path / "metrics.jsonl", [{"step": 1, "epoch": 0.5, "split": "train", "loss": 3.0}])
+    rows, restarts, notices = [], [], []
+    window.bridge.metrics.connect(rows.append)
+    window.bridge.following.connect(restarts.append)
+    window.bridge.notice.connect(notices.append)
+    window.follow_run(tmp_path)
+    qtbot.waitUntil(lambda: len(rows) == 1, timeout=10_000)
+    log._file.write("not json\n42\n")  # as a broken writer would
+    log.write({"step": 2, "epoch": 1.0, "split": "train", "loss": 2.0})
+    qtbot.waitUntil(lambda: len(rows) == 2, timeout=10_000)
+    assert notices == [f"{tmp_path / 'metrics.jsonl'}: skipped 2 unreadable line(s)"]
+    assert window.statusBar().currentMessage() == notices[0]
+    log.close()
+    resumed = MetricsLog(tmp_path / "metrics.jsonl", rows[:1])  # a run resumed into the folder
+    resumed.write({"step": 2, "epoch": 1.0, "split": "train", "loss": 1.5})
+    qtbot.waitUntil(lambda: len(rows) == 4, timeout=10_000)
+    assert restarts == [str(tmp_path), str(tmp_path)] and rows[2:] == [rows[0], {**rows[1], "loss": 1.5}]
+    assert window.bridge.state == "following" and window.panels["training"].state == "following"
+    resumed.close()
