@@ -12,8 +12,7 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid
 
-from .data import to_uint8_nchw
-from .errors import DataError
+from .data import read_image_file as load_image_file  # noqa: F401 (Morph's image files, capped)
 
 
 def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -73,20 +72,3 @@ def save_gif(path: Path, frames: torch.Tensor | np.ndarray, frame_ms: int = 80, 
     images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0,
                    disposal=2)
     return path
-
-
-def load_image_file(path: Path, image_shape: tuple[int, int, int]) -> torch.Tensor:
-    """One picture from disk as uint8 (1, C, H, W) in ``image_shape``: centre-cropped to its aspect,
-    resized, grey or RGB as the model expects."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-    c, h, w = image_shape
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im).convert("L" if c == 1 else "RGB")
-            im = ImageOps.fit(im, (w, h), Image.BILINEAR)
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: no such image file") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from exc
-    return to_uint8_nchw(np.array(im)[None], str(path))
