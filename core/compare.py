@@ -407,7 +407,8 @@ DEMO_FAMILIES, DEMO_SECONDS = ("vae", "gan", "flow", "diffusion"), 6.0
 def train_demo_zoo(data: ImageData, data_source: str, folder: Path, families: tuple[str, ...] = DEMO_FAMILIES,
                    progress: Progress = lambda m, f: None) -> list[Path]:
     """Train each of ``families`` (at its ``tiny`` settings and its learning rate) for a few seconds into
-    ``folder/<name>``: something to compare for demos and ``--screenshot``; returns the checkpoints."""
+    ``folder/<name>`` (replacing the demo runs kept there): something to compare for demos and ``--screenshot``;
+    returns the checkpoints."""
     from .loop import TrainConfig
     from .quicktrain import train_briefly
     paths = []
@@ -415,6 +416,6 @@ def train_demo_zoo(data: ImageData, data_source: str, folder: Path, families: tu
         fam = family(name)
         progress(f"training a {name} for {DEMO_SECONDS:.0f} s", i / len(families))
         config = TrainConfig(epochs=1000, lr=fam.lr, device="cpu", preview_interval_s=1e9)
-        train_briefly(data, data_source, name, DEMO_SECONDS, config, Path(folder) / name, **fam.tiny)
+        train_briefly(data, data_source, name, DEMO_SECONDS, config, Path(folder) / name, overwrite=True, **fam.tiny)
         paths.append(Path(folder) / name / "checkpoint.pt")
     return paths
