@@ -2,17 +2,19 @@
 
 Written atomically (temporary file, then rename: a failed write leaves the old file and no temporary one,
 and says why in one line) and loaded with ``weights_only=True``, so opening a file never runs code from
-it. Before a model is built from a file, its size is checked on the meta device (no memory) against the
-weights the file actually holds and against ``MAX_PARAMETERS``.
+it. A model is built from a file within the memory of the weights the file actually holds (at most
+``MAX_PARAMETERS``): a tiny file cannot make it allocate a huge model.
 """
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import zipfile
 from pathlib import Path
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from models import GenerativeModel, SettingError, build_model, family, names
 
@@ -20,6 +22,7 @@ from .errors import CheckpointError, LatentExplorerError, os_error_words
 
 FORMAT = "latent-explorer/1"
 MAX_PARAMETERS = 500_000_000  # weights and buffers of one model: 2 GB as float32
+BUILD_SLACK = 1 << 24  # elements a model may make beyond twice its weights while it is built (initialisation)
 ZIP_SLACK_BYTES = 1 << 20  # torch stores its entries uncompressed: declared sizes beyond the file's are a bomb
 
 
@@ -64,8 +67,7 @@ def _os_error_behind(exc: BaseException) -> OSError | None:
 
 
 def read_checkpoint(path: Path) -> dict:
-    """The checkpoint's contents (tensors on the CPU), checked to be ours and to build a model of a sane size
-    that its weights fit."""
+    """The checkpoint's contents (tensors on the CPU), checked to be ours."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -81,7 +83,6 @@ def read_checkpoint(path: Path) -> dict:
     if not (isinstance(spec, dict) and isinstance(spec.get("config"), dict) and "name" in spec
             and isinstance(payload.get("state_dict"), dict)):
         raise CheckpointError(f"{path}: incomplete checkpoint (no model name, config or weights)")
-    check_model_size(path, spec, payload["state_dict"])
     return payload
 
 
@@ -97,38 +98,58 @@ def _refuse_zip_bomb(path: Path) -> None:
                               f"{path.stat().st_size:,} (a compressed bomb, not a checkpoint torch wrote)")
 
 
-def check_model_size(path: Path, spec: dict, state_dict: dict) -> None:
-    """Refuse, before any memory is allocated, a model whose declared settings build more parameters than
-    ``MAX_PARAMETERS`` or other tensors than the weights the file holds (the model is built on the meta
-    device, which stores no numbers)."""
+class _OverBudget(Exception):
+    pass
+
+
+class _Allocations(TorchFunctionMode):
+    """Counts the elements of the tensors made from a size while a model is built (``torch.empty`` and kin:
+    how layers make their parameters) and refuses, before it is made, one that takes the count over ``budget``."""
+
+    SIZED = (torch.empty, torch.zeros, torch.ones, torch.rand, torch.randn)
+
+    def __init__(self, budget: int):
+        super().__init__()
+        self.budget, self.count = budget, 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self.SIZED or func is torch.full:
+            whole = func is torch.full or (len(args) == 1 and not isinstance(args[0], int))
+            size = kwargs["size"] if "size" in kwargs else args[0] if whole else args
+            self.count += math.prod(int(n) for n in size)
+            if self.count > self.budget:
+                raise _OverBudget
+        return func(*args, **kwargs)
+
+
+def model_from(path: Path, payload: dict) -> GenerativeModel:
+    """The model a checkpoint declares, with its weights. Built within the memory those weights justify: a
+    file whose settings ask for a bigger model than the weights it holds (or for more than MAX_PARAMETERS)
+    is refused before the memory is allocated."""
+    spec, state_dict = payload["model"], payload["state_dict"]
+    present = sum(v.numel() for v in state_dict.values() if isinstance(v, torch.Tensor))
+    if present > MAX_PARAMETERS:
+        raise CheckpointError(f"{path}: refused: it holds {present:,} weights (the limit is {MAX_PARAMETERS:,})")
     try:
-        with torch.device("meta"):
-            shapes = {k: tuple(v.shape) for k, v in build_model(spec["name"], spec["config"]).state_dict().items()}
-    except (SettingError, ValueError, KeyError, RuntimeError, TypeError) as exc:
-        raise CheckpointError(f"{path}: model {spec['name']!r} cannot be built from its settings "
+        with _Allocations(2 * present + BUILD_SLACK):
+            model = build_model(spec["name"], spec["config"])
+        model.load_state_dict(state_dict)
+    except _OverBudget:
+        raise CheckpointError(f"{path}: refused: its settings make a {spec['name']} bigger than the {present:,} "
+                              "weights it holds (stopped before allocating it)") from None
+    except SettingError as exc:
+        raise CheckpointError(f"{path}: model {spec['name']!r} cannot be built from its settings ({exc})") from exc
+    except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{path}: the weights do not fit model {spec['name']!r} "
                               f"({str(exc).splitlines()[0][:200]})") from exc
-    total = sum(int(torch.Size(s).numel()) for s in shapes.values())
-    if total > MAX_PARAMETERS:
-        raise CheckpointError(f"{path}: refused: its settings make a {spec['name']} of {total:,} parameters "
-                              f"(the limit is {MAX_PARAMETERS:,})")
-    present = {k: tuple(v.shape) for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
-    if present != shapes:
-        wrong = sorted(set(shapes) ^ set(present)) or sorted(k for k in shapes if shapes[k] != present[k])
-        raise CheckpointError(f"{path}: the weights do not fit model {spec['name']!r} (its settings build "
-                              f"{total:,} parameters; first mismatch: {wrong[0]})")
+    return model
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[GenerativeModel, dict]:
     """Rebuild the model from a checkpoint; returns (model in eval mode, the whole payload)."""
     payload = read_checkpoint(path)
-    spec = payload["model"]
-    try:
-        model = build_model(spec["name"], spec["config"])
-        model.load_state_dict(payload["state_dict"])
-    except (ValueError, KeyError, RuntimeError, TypeError) as exc:
-        raise CheckpointError(f"{path}: the weights do not fit model {spec['name']!r} "
-                              f"({str(exc).splitlines()[0][:200]})") from exc
-    return model.to(device).eval(), payload
+    return model_from(path, payload).to(device).eval(), payload
 
 
 #: what a command needs -> what a model without it lacks

@@ -109,3 +109,9 @@ def test_the_window_says_so_when_another_run_writes_the_folder(window, qtbot, tm
     assert text.startswith(f"{tmp_path / 'run'}: another training run is writing this folder (process {os.getpid()}")
     qtbot.waitUntil(lambda: not window.bridge.busy, timeout=60_000)
     assert window.panels["training"].state == "error" and not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
+def test_the_compare_demo_replaces_its_own_runs(digits, tmp_path):
+    from core.compare import train_demo_zoo
+    first = train_demo_zoo(digits, "digits", tmp_path, families=("ae",))[0].read_bytes()
+    assert train_demo_zoo(digits, "digits", tmp_path, families=("ae",))[0].read_bytes() != first
