@@ -415,7 +415,7 @@ def train_demo_zoo(data: ImageData, data_source: str, folder: Path, families: tu
                    progress: Progress = lambda m, f: None,
                    cancelled: Callable[[], bool] = lambda: False) -> list[Path]:
     """Train each of ``families`` (default ``DEMO_FAMILIES``), at its ``tiny`` settings and its learning rate, for
-    a few seconds into ``folder/<name>``: something to compare for demos and ``--screenshot``; returns the
+    a few seconds into ``folder/<name>`` (replacing the demo runs kept there): something to compare for demos and ``--screenshot``; returns the
     checkpoints. ``cancelled`` is asked before each model (``Cancelled``)."""
     from .loop import TrainConfig
     from .quicktrain import train_briefly
@@ -426,6 +426,6 @@ def train_demo_zoo(data: ImageData, data_source: str, folder: Path, families: tu
         fam = family(name)
         progress(f"training a {name} for {DEMO_SECONDS:g} s", i / len(families))
         config = TrainConfig(epochs=1000, lr=fam.lr, device="cpu", preview_interval_s=1e9)
-        train_briefly(data, data_source, name, DEMO_SECONDS, config, Path(folder) / name, **fam.tiny)
+        train_briefly(data, data_source, name, DEMO_SECONDS, config, Path(folder) / name, overwrite=True, **fam.tiny)
         paths.append(Path(folder) / name / "checkpoint.pt")
     return paths

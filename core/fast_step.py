@@ -192,6 +192,16 @@ class LossMeans:
     def __bool__(self) -> bool:
         return self.count > 0
 
+    def state(self) -> dict:
+        """The sums and count so far as plain numbers (a checkpoint keeps a half-logged row)."""
+        return {"sums": [] if self._sums is None else self._sums.tolist(), "count": self.count}
+
+    def restore(self, state: dict | None, device: torch.device) -> None:
+        self._sums, self.count = None, 0
+        if state and state.get("count"):
+            self._sums = torch.tensor(state["sums"], device=device)
+            self.count = int(state["count"])
+
     def means(self, names: list[str], reduce: Callable[[torch.Tensor], torch.Tensor] = lambda t: t) -> dict:
         totals = reduce(torch.cat([self._sums, self._sums.new_tensor([self.count])])).tolist()
         self._sums, self.count = None, 0

@@ -6,14 +6,10 @@ a uint8 (H, W, 3) array, ready for Pillow or a QImage.
 """
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-
-from .data import to_uint8_nchw
-from .errors import DataError
 
 
 def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -85,26 +81,3 @@ def save_gif(path: Path, frames: torch.Tensor | np.ndarray, frame_ms: int = 80, 
                    disposal=2)
     return path
 
-
-def load_image_file(path: Path, image_shape: tuple[int, int, int]) -> torch.Tensor:
-    """One picture from disk as uint8 (1, C, H, W) in ``image_shape``: centre-cropped to its aspect,
-    resized, grey or RGB as the model expects. A missing or unreadable file, or one whose header claims
-    more than Pillow's ``MAX_IMAGE_PIXELS`` (a decompression bomb), is a ``DataError`` naming the file."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-    c, h, w = image_shape
-    path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)  # Pillow only warns up to twice the limit
-            with Image.open(path) as im:
-                im.draft("L" if c == 1 else "RGB", (max(w, h), max(w, h)))  # JPEGs decode at a reduced scale
-                im = ImageOps.exif_transpose(im).convert("L" if c == 1 else "RGB")
-                im = ImageOps.fit(im, (w, h), Image.BILINEAR)
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: no such image file") from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DataError(f"{path}: refused, too many pixels for one picture (over {Image.MAX_IMAGE_PIXELS:,}; "
-                        "a decompression bomb?)") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from exc
-    return to_uint8_nchw(np.array(im)[None], str(path))

@@ -21,6 +21,7 @@ model does not reconstruct), ``world_size`` and one key per loss component, plus
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -37,6 +38,7 @@ from .errors import CheckpointError, LatentExplorerError, TrainingError
 from .fast_step import (LossMeans, StepRunner, channels_last_works, has_convolutions, step_seconds, throughput_batch,
                         tune_optimizers)
 from .metrics import MetricsLog
+from .runfolder import RunFolder
 from .runs import write_status
 from .saver import BackgroundSaver
 
@@ -45,6 +47,8 @@ PRECISIONS = ("fp32", "bf16")
 MIN_VALIDATION = 256
 #: the largest batch ``auto_batch`` tries (and never one that leaves an epoch fewer than 8 steps)
 MAX_AUTO_BATCH = 4096
+CHECKPOINT_MIN_GAP_S = 2.0  # cheap checkpoints come this often: a killed run loses about this much training
+CHECKPOINT_SHARE = 0.02  # dearer ones less often: saving takes at most this share of the training time
 
 
 @dataclass
@@ -156,6 +160,7 @@ class TrainerBase:
         self.model = self.optimizers = None
         self.step_runner: StepRunner | None = None
         self._saver = BackgroundSaver(lambda path: self.on_event({"type": "checkpoint", "path": str(path)}))
+        self._losses = LossMeans()  # the losses of the steps since the last train row
 
     # --- hooks ----------------------------------------------------------------------------
     def steps_per_epoch(self) -> int:
@@ -208,6 +213,9 @@ class TrainerBase:
         self.epoch, self.step, self.epoch_step = (int(ts.get(k, 0)) for k in ("epoch", "step", "epoch_step"))
         self.epoch_step = self.epoch_step * int(ts.get("world_size", 1)) // self.ranks.world_size
         self.history = list(payload.get("history", []))
+        self._losses.restore(ts.get("pending"), self.device)
+        if isinstance(ts.get("rng"), torch.Tensor):  # the random numbers go on as if never interrupted
+            torch.set_rng_state(ts["rng"])
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -225,22 +233,30 @@ class TrainerBase:
         path = path or self.checkpoint_path
         if path is None or not self.ranks.main:
             return None
-        params = list(self.model.parameters())
-        if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
+        if not self._weights_finite():
             raise TrainingError(f"the weights stopped being finite numbers at step {self.step}; not saved. "
                                 "Try a lower learning rate")
         train_state = {"epoch": self.epoch, "step": self.step, "epoch_step": self.epoch_step,
                        "world_size": self.ranks.world_size, "config": asdict(self.cfg),
-                       "dataset": self.run.dataset_source, **self.train_state_extra()}
+                       "dataset": self.run.dataset_source, "rng": torch.get_rng_state(),
+                       "pending": self._losses.state(), **self.train_state_extra()}
         self._saver.write(path, checkpoint_payload(self.model, self.optimizers, train_state, self.history))
         return path
 
     # --- the loop -------------------------------------------------------------------------
-    def train(self) -> str:
+    def train(self, overwrite: bool = False) -> str:
         """Train to ``config.epochs``; returns how it ended: ``finished`` or ``stopped``.
 
-        Raises ``TrainingError`` when the loss stops being finite (the last checkpoint is kept).
+        The run folder is held for the whole run (``core.runfolder``): a fresh run refuses a folder that
+        holds a run unless ``overwrite``. Raises ``TrainingError`` when the loss stops being finite (the last
+        checkpoint is kept).
         """
+        out = self.run.out_dir
+        owner = out and self.ranks.main  # (rank 0 alone writes the folder)
+        with RunFolder(out).claim(self.run.resume is None, overwrite) if owner else contextlib.nullcontext():
+            return self._train()
+
+    def _train(self) -> str:
         cfg = self.cfg
         self._batch_note = self._choose_batch() if cfg.auto_batch else ""
         spe = max(1, self.steps_per_epoch())
@@ -251,7 +267,7 @@ class TrainerBase:
         self._session_start = self._trained_since = time.perf_counter()
         self._budget = EvalBudget(cfg.eval_share)
         self._val_cost: float | None = None  # seconds per validation example on this rank
-        self._losses = LossMeans()
+        self._save_costs = [0.0]  # seconds of the last saves
         self._setup_told: dict | None = None
         self.log = MetricsLog(self.run.out_dir / "metrics.jsonl", self.history) \
             if self.run.out_dir and self.ranks.main else None
@@ -279,8 +295,8 @@ class TrainerBase:
                             return "stopped"
                         self._maybe_preview()
                         self._saver.poll()
-                        if i < spe - 1 and self._since_save() >= cfg.checkpoint_interval_s:
-                            self._save_now()  # long epochs: a killed run loses at most the interval
+                    if i < spe - 1 and self._since_save() >= self._save_gap():
+                        self._save_now()  # a killed run loses about the gap
                 self.epoch, self.epoch_step = self.epoch + 1, 0
                 self._end_epoch(total_steps)
             if self.ranks.main and (self._previews == 0 or self._budget.allows(self._preview_cost)):
@@ -425,8 +441,7 @@ class TrainerBase:
                             "loss": val.pop("total"), "r2": val.pop("r2", None), **val,
                             "world_size": self.ranks.world_size, "progress": self.step / total_steps,
                             "time": time.time()})
-        if self.epoch == self.cfg.epochs or self._last_save is None \
-                or self._since_save() >= self.cfg.checkpoint_interval_s:
+        if self.epoch == self.cfg.epochs or self._last_save is None or self._since_save() >= self._save_gap():
             self._save_now()
 
     def _validate(self) -> dict:
@@ -473,11 +488,26 @@ class TrainerBase:
     def _since_save(self) -> float:
         return time.perf_counter() - (self._session_start if self._last_save is None else self._last_save)
 
+    def _save_gap(self) -> float:
+        """Training time between checkpoints: short while saving (the snapshot, and the write on another thread)
+        is cheap, never over the configured interval."""
+        cost = min(self._save_costs[-2:])  # a one-off slow save (the first, a busy disk) does not count
+        return min(self.cfg.checkpoint_interval_s, max(CHECKPOINT_MIN_GAP_S, cost / CHECKPOINT_SHARE))
+
+    def _weights_finite(self) -> bool:
+        params = list(self.model.parameters())
+        return not params or bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
+
     def _save_now(self) -> None:
+        """A checkpoint on the loop's schedule; none while the weights are not finite (the NaN check of the
+        next row stops the run, naming the last good checkpoint)."""
+        if not self._weights_finite():
+            return
         tick = time.perf_counter()
         self._snapshot()
         self._budget.charge(tick)
         self._last_save = time.perf_counter()
+        self._save_costs = [self._save_costs[-1], self._last_save - tick + self._saver.last_write_s]
 
     def _eval(self, hook: Callable, *args):
         """Run an evaluation hook with the model in eval mode and no gradients."""

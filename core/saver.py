@@ -3,6 +3,7 @@ while another thread writes and syncs the file; one write at a time, the newest 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -23,6 +24,7 @@ class BackgroundSaver:
         self._next: tuple[Path, dict] | None = None  # the newest snapshot not yet being written
         self._written: list[Path] = []
         self._error: BaseException | None = None
+        self.last_write_s = 0.0  # how long the last write took
 
     def write(self, path: Path, payload: dict) -> None:
         with self._lock:
@@ -39,7 +41,9 @@ class BackgroundSaver:
                     self._running = False
                     return
             try:
+                tick = time.perf_counter()
                 path = write_checkpoint(*job)
+                self.last_write_s = time.perf_counter() - tick
                 with self._lock:
                     self._written.append(path)
             except BaseException as exc:  # reported on the training thread by poll()

@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
@@ -29,7 +29,7 @@ from .background.latest import LatestOnly
 from .background.tasks import Task
 from .message_line import headline
 from .panels import panel_specs
-from .settings import RECENT_KEY, add_recent_file, app_settings, recent_files, runs_root, write_json
+from .settings import RECENT_KEY, add_recent_file, app_settings, check_settings, recent_files, runs_root, write_json
 
 CHECKPOINT_FILTER = "Checkpoints (*.pt);;All files (*)"
 SETUP_WIDTH = 340  # px, the left dock area's first width
@@ -55,6 +55,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Latent Explorer")
         self.setDockNestingEnabled(True)
         self.settings = app_settings()
+        settings_note = check_settings(self.settings)  # bad values go before the panels read them
         self.context = AppContext(self)
         self.bridge = TrainingBridge(self)
         self.panels: dict[str, QWidget] = {}
@@ -68,6 +69,12 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.device_label = QLabel(f"device: {pick_device('auto')}")
         self.statusBar().addPermanentWidget(self.device_label)
+        self.settings_note = QLabel(settings_note)  # shown for a minute
+        self.settings_note.setToolTip(settings_note)
+        self.settings_note.setMaximumWidth(700)
+        self.settings_note.setVisible(bool(settings_note))
+        self.statusBar().addPermanentWidget(self.settings_note)
+        QTimer.singleShot(60_000, self.settings_note.hide)
         self._connect()
         self._restore_layout()
 
@@ -112,6 +119,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         self.context.status.connect(lambda message: self.statusBar().showMessage(headline(message), 10_000))
+        self.bridge.notice.connect(self.context.status.emit)
         self.context.data_changed.connect(self._on_data_changed)
         self.context.model_changed.connect(self._on_model_changed)
         self.bridge.started.connect(self._on_run_started)

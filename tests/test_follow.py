@@ -14,9 +14,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from core.checkpoint import load_checkpoint
-from core.errors import DataError, TrainingError
+from core.errors import DataError
 from core.follow import RunFollower
-from core.metrics import MetricsLog, read_metrics, writer_active
+from core.metrics import MetricsLog, read_metrics
+from core.runfolder import RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,25 +43,24 @@ def test_follower_reports_new_rows_and_each_checkpoint_rewrite(tmp_path):
 
 
 def test_follower_tells_when_the_writer_let_go_finished_or_stopped(tmp_path):
-    log = MetricsLog(tmp_path / "metrics.jsonl")
-    assert writer_active(tmp_path / "metrics.jsonl") is True
-    with pytest.raises(TrainingError, match="another process is training in this run folder"):
-        MetricsLog(tmp_path / "metrics.jsonl")  # a second writer is refused, the first one's rows stay
-    follower = RunFollower(tmp_path)
-    log.write({"step": 1, "split": "train", "progress": 0.5})
-    assert follower.poll()[0] == [{"step": 1, "split": "train", "progress": 0.5}] and follower.ended == ""
-    log.write({"step": 2, "split": "val", "progress": 1.0})
-    assert len(follower.poll()[0]) == 1 and follower.ended == ""  # the writer may still save its checkpoint
-    log.close()
-    assert writer_active(tmp_path / "metrics.jsonl") is False
+    with RunFolder(tmp_path).claim(fresh=True):
+        log = MetricsLog(tmp_path / "metrics.jsonl")
+        assert RunFolder(tmp_path).state().kind == "owned"
+        follower = RunFollower(tmp_path)
+        log.write({"step": 1, "split": "train", "progress": 0.5})
+        assert follower.poll()[0] == [{"step": 1, "split": "train", "progress": 0.5}] and follower.ended == ""
+        log.write({"step": 2, "split": "val", "progress": 1.0})
+        assert len(follower.poll()[0]) == 1 and follower.ended == ""  # the writer may still save its checkpoint
+        log.close()
     assert follower.poll() == ([], None, False) and follower.ended == "finished"
 
-    resumed = MetricsLog(tmp_path / "metrics.jsonl", read_metrics(tmp_path / "metrics.jsonl"))  # more epochs
-    resumed.write({"step": 3, "split": "train", "progress": 0.75})
-    follower = RunFollower(tmp_path)
-    assert len(follower.poll()[0]) == 3 and follower.ended == ""
-    resumed.close()  # (or its process was killed: the lock goes with it)
-    follower.poll()
+    with RunFolder(tmp_path).claim(fresh=False):  # resumed for more epochs
+        resumed = MetricsLog(tmp_path / "metrics.jsonl", read_metrics(tmp_path / "metrics.jsonl"))
+        resumed.write({"step": 3, "split": "train", "progress": 0.75})
+        follower = RunFollower(tmp_path)
+        assert len(follower.poll()[0]) == 3 and follower.ended == ""
+        resumed.close()
+    follower.poll()  # (or its process was killed: the lock goes with it)
     assert follower.ended == "stopped"  # the last row tells, not the history's 1.0
 
 
@@ -138,3 +138,46 @@ def test_following_a_folder_that_is_not_a_run_says_so(qtbot, window, tmp_path, m
     window.follow_run(tmp_path)
     assert shown == [f"{tmp_path}: not a run folder (it has no metrics.jsonl or checkpoint.pt)"]
     assert window.panels["training"].state == "idle" and window.bridge.follower is None
+
+
+def test_the_follower_survives_garbage_torn_lines_and_a_resumed_run(tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_bytes(b'{"step": 1}\ngarbage\n42\n[1, 2]\n\xff\xfe\n{"step": 2}\n{"step": 3, "lo')
+    follower = RunFollower(tmp_path)  # a new follower does not fail on them
+    assert follower.poll() == ([{"step": 1}, {"step": 2}], None, False) and follower.skipped == 4
+    with open(metrics, "ab") as f:
+        f.write(b'ss": 0.5}\n')  # the torn line, completed
+    assert follower.poll() == ([{"step": 3, "loss": 0.5}], None, False)
+    # resumed into the folder: a new log that starts with the same bytes and is longer than the old one
+    log = MetricsLog(metrics, [{"step": 1}, {"step": 2}, {"step": 3, "loss": 0.5}, {"step": 4}, {"step": 5}])
+    log.write({"step": 6})
+    assert follower.poll() == ([{"step": s} for s in (1, 2)] + [{"step": 3, "loss": 0.5}]
+                               + [{"step": s} for s in (4, 5, 6)], None, True)
+    log.write({"step": 7})
+    assert follower.poll() == ([{"step": 7}], None, False)
+    log.close()
+    metrics.unlink()  # gone for a while: nothing, no error
+    assert follower.poll() == ([], None, False)
+    follower.close()
+
+
+def test_the_window_keeps_following_through_garbage_and_a_resumed_run(qtbot, window, tmp_path):
+    log = MetricsLog(tmp_path / "metrics.jsonl", [{"step": 1, "epoch": 0.5, "split": "train", "loss": 3.0}])
+    rows, restarts, notices = [], [], []
+    window.bridge.metrics.connect(rows.append)
+    window.bridge.following.connect(restarts.append)
+    window.bridge.notice.connect(notices.append)
+    window.follow_run(tmp_path)
+    qtbot.waitUntil(lambda: len(rows) == 1, timeout=10_000)
+    log._file.write("not json\n42\n")  # as a broken writer would
+    log.write({"step": 2, "epoch": 1.0, "split": "train", "loss": 2.0})
+    qtbot.waitUntil(lambda: len(rows) == 2, timeout=10_000)
+    assert notices == [f"{tmp_path / 'metrics.jsonl'}: skipped 2 unreadable line(s)"]
+    assert window.statusBar().currentMessage() == notices[0]
+    log.close()
+    resumed = MetricsLog(tmp_path / "metrics.jsonl", rows[:1])  # a run resumed into the folder
+    resumed.write({"step": 2, "epoch": 1.0, "split": "train", "loss": 1.5})
+    qtbot.waitUntil(lambda: len(rows) == 4, timeout=10_000)
+    assert restarts == [str(tmp_path), str(tmp_path)] and rows[2:] == [rows[0], {**rows[1], "loss": 1.5}]
+    assert window.bridge.state == "following" and window.panels["training"].state == "following"
+    resumed.close()

@@ -9,10 +9,16 @@ them per family with their ranges. ``--resume CKPT`` continues a run (model and 
 batch size per process; Gloo on CPUs, NCCL on GPUs, one GPU per process). The same command under
 ``torchrun`` runs across machines, e.g. on each of 2 machines:
 ``torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST:29500 main.py train …``.
+
+The run folder is held while the run writes it: a second run into it is refused, and so is a fresh run into
+a folder that holds one (``--resume`` it, or ``--overwrite`` it). Ctrl-C or SIGTERM stop the run at the
+current step with a checkpoint saved (a second one ends at once).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 from pathlib import Path
 
@@ -22,8 +28,10 @@ from ..audio.dataset import MixConfig
 from ..audio.noise import BUILTIN_NOISES
 from ..data import BUILTIN, load_dataset
 from ..errors import LatentExplorerError
-from ..loop import PRECISIONS, TrainConfig
+from ..loop import PRECISIONS, Control, TrainConfig
 from ..recipe import audio_run, family_of, image_run, needs_base, resumed_run, train_config
+from ..runfolder import RunFolder
+from .options import folder, number, whole
 
 RUN_OPTIONS = ("epochs", "batch_size", "lr", "seed", "device", "precision", "compile")
 
@@ -39,7 +47,9 @@ def setting_flags() -> dict[str, list[tuple[str, SettingSpec]]]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="vae", choices=list(FAMILIES), help="model family (default vae)")
-    p.add_argument("--out", type=Path, required=True, help="run folder: checkpoint.pt and metrics.jsonl go here")
+    p.add_argument("--out", type=folder, required=True, help="run folder: checkpoint.pt and metrics.jsonl go here")
+    p.add_argument("--overwrite", action="store_true", help="replace the run that --out holds (without it, a fresh "
+                                                            "run refuses a folder that holds one)")
     p.add_argument("--dataset", default="digits",
                    help=f"image families: one of {', '.join(BUILTIN)}, or a path (.npz, .mat, image folder)")
     resumed = "with --resume: the checkpoint's"
@@ -57,7 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="train with N processes on this machine (distributed data parallel; see above for torchrun)")
     p.add_argument("--resume", type=Path, help="continue from this checkpoint (model and data set come from it)")
-    p.add_argument("--image-size", type=int, help="image folders: resize to this square size")
+    p.add_argument("--image-size", type=whole(2, 1024), help="image folders: resize to this square size")
     p.add_argument("--base", type=Path, help="latent-diffusion: checkpoint of the trained autoencoder/VAE to work on")
     p.add_argument("--set", dest="settings", metavar="KEY=VALUE", action="append", default=[],
                    help="any model setting, e.g. --set levels=2 --set loss=ns (repeatable)")
@@ -77,9 +87,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--noise", type=Path, help="folder of noise recordings, mixed in on the fly")
     a.add_argument("--noises", nargs="*", choices=BUILTIN_NOISES, metavar="KIND",
                    help=f"built-in noises to mix in too: {', '.join(BUILTIN_NOISES)} (default: all; none: --noises)")
-    a.add_argument("--snr", type=float, nargs=2, metavar=("LOW", "HIGH"),
+    a.add_argument("--snr", type=number(-60, 60), nargs=2, metavar=("LOW", "HIGH"),
                    help=f"range of signal-to-noise ratios in dB (default {MixConfig.snr_db[0]:g} {MixConfig.snr_db[1]:g})")
-    a.add_argument("--segment", type=float, help=f"seconds per training crop (default {MixConfig.segment_s:g})")
+    a.add_argument("--segment", type=number(0.05, 60),
+                   help=f"seconds per training crop (default {MixConfig.segment_s:g})")
 
 
 def model_values(args: argparse.Namespace) -> dict:
@@ -155,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..distributed import from_environment
+    RunFolder(args.out).check(fresh=args.resume is None, overwrite=args.overwrite)  # before the data is loaded
     r = build_run(args)
     main_rank = from_environment().main
     bar = tqdm(total=1000, unit="‰", desc=f"{r.model_name} on {Path(r.dataset_source).name}", file=sys.stderr,
@@ -174,12 +186,20 @@ def run(args: argparse.Namespace) -> int:
                 bar.set_postfix(epoch=f"{e['epoch']:.1f}", **shown, eta=f"{e.get('eta_s', 0):.0f}s", refresh=False)
             bar.refresh()
 
+    control = Control()
     try:
-        r.build_trainer(on_event).train()
+        trainer = r.build_trainer(on_event, control)
+        with stop_on_signals(control) as caught:
+            ended = trainer.train(overwrite=args.overwrite)
     finally:
         bar.close()
+    checkpoint = args.out / "checkpoint.pt"
+    if ended == "stopped":
+        print(f"{caught[0].name}: stopped at step {trainer.step:,} (epoch {trainer.epoch + 1}); saved {checkpoint}; "
+              f"continue with: python main.py train --resume {checkpoint} --out {args.out}", file=sys.stderr)
+        return 128 + caught[0]
     if main_rank:
-        print(f"wrote {args.out / 'checkpoint.pt'} and {args.out / 'metrics.jsonl'}")
+        print(f"wrote {checkpoint} and {args.out / 'metrics.jsonl'}")
     return 0
 
 
@@ -210,3 +230,24 @@ def run_ranks(args: argparse.Namespace) -> int:
         kept = f"; the last good checkpoint is {checkpoint}" if checkpoint.is_file() else "; no checkpoint was written"
         raise LatentExplorerError(f"{ranks.failure}{kept}")
     return code
+
+
+@contextlib.contextmanager
+def stop_on_signals(control: Control):
+    """While the block runs, the first Ctrl-C or SIGTERM asks the loop to stop (it saves where it is, within a
+    step) and is listed in the yielded list; a second one ends at once (KeyboardInterrupt)."""
+    caught: list[signal.Signals] = []
+
+    def handle(signum, _frame):
+        if caught:
+            raise KeyboardInterrupt
+        caught.append(signal.Signals(signum))
+        control.stop()
+
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    before = {kind: signal.signal(kind, handle) for kind in kinds}
+    try:
+        yield caught
+    finally:
+        for kind, handler in before.items():
+            signal.signal(kind, handler)

@@ -19,7 +19,8 @@ from models import GenerativeModel
 from .. import latent
 from ..data import ImageData
 from ..errors import LatentExplorerError
-from ..imaging import export_scale, load_image_file, save_gif, save_grid, to_uint8
+from ..data import read_image_file
+from ..imaging import export_scale, save_gif, save_grid, to_uint8
 from ..quicktrain import faces_demo
 from . import Work
 from .browse import class_name, item_label, label_counts
@@ -51,7 +52,7 @@ def encode_picture(model: GenerativeModel, image: np.ndarray) -> tuple[np.ndarra
 def encode_file(model: GenerativeModel, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(the picture in ``path`` fitted to the model's image shape, its code); unreadable files and
     decompression bombs are a ``DataError`` that names the file."""
-    return encode_picture(model, load_image_file(path, model.image_shape).numpy())
+    return encode_picture(model, read_image_file(path, model.image_shape).numpy())
 
 
 def decode_pictures(model: GenerativeModel, codes: np.ndarray) -> np.ndarray:

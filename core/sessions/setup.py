@@ -22,7 +22,7 @@ from ..data import ImageData, load_dataset
 from ..device import available_devices, pick_device
 from ..errors import LatentExplorerError
 from ..loop import TrainConfig
-from ..metrics import writer_active
+from ..runfolder import RunFolder
 from ..recipe import family_of, image_run, needs_base, resumed_run
 from . import Work
 from .workspace import Workspace
@@ -310,7 +310,7 @@ class SetupSession:
         if not o.dataset:
             return "plan", f"{o.path} does not say which data set it was trained on"
         ours = self._built is not None and self._built.out_dir == o.path.parent  # (the writer is this process)
-        if not ours and writer_active(o.path.parent / "metrics.jsonl"):
+        if not ours and RunFolder(o.path.parent).state().kind == "owned":
             return "plan", "another process is still training it"
         if self.epochs <= o.epoch:
             return "epochs", f"it has trained {o.epoch} epochs: set Epochs above {o.epoch} to continue it"
