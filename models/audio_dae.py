@@ -21,7 +21,6 @@ from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-import torchaudio.functional as AF
 from torch import nn
 
 from .family import Capabilities, Family, SettingError, Settings, setting
@@ -146,10 +145,11 @@ def running_mean(x: torch.Tensor, mean: torch.Tensor, count: torch.Tensor,
             mean, count = alpha * mean + (1 - alpha) * x[:, t:t + 1], count + 1
             out.append(mean / (1 - alpha ** count))
         return torch.cat(out, dim=-1) if n > 1 else out[0], mean, count
+    from torchaudio.functional import lfilter  # (seconds to import: image runs never need it)
     steps = torch.arange(1, n + 1, dtype=x.dtype, device=x.device)
     a = torch.tensor([1.0, -alpha], dtype=x.dtype, device=x.device)
     b = torch.tensor([1.0 - alpha, 0.0], dtype=x.dtype, device=x.device)
-    m = AF.lfilter(x, a, b, clamp=False) + alpha ** steps * mean
+    m = lfilter(x, a, b, clamp=False) + alpha ** steps * mean
     counts = count + steps
     return m / (1 - alpha ** counts), m[:, -1:], counts[:, -1:]
 

@@ -87,7 +87,7 @@ def test_train_with_two_processes_then_sample_and_resume_both_ways(tmp_path, cap
     assert train[-1]["step"] == 13  # 1617 images, half each, 64 a step
     state = read_checkpoint(out / "checkpoint.pt")["train_state"]
     assert (state["epoch"], state["step"], state["world_size"]) == (1, 13, 2)
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.jsonl", "status.json"]  # no .tmp
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "checkpoint.pt", "metrics.jsonl", "status.json"]  # no .tmp
 
     assert run_main("sample", "--model", str(out / "checkpoint.pt"), "--n", "16", "--out", str(tmp_path / "s.png")) == 0
     assert (tmp_path / "s.png").stat().st_size > 0

@@ -11,7 +11,7 @@ import torch
 
 from core.checkpoint import checkpoint_payload, read_checkpoint
 from core.data import ImageData
-from core.errors import LatentExplorerError
+from core.errors import CheckpointError, LatentExplorerError
 from core.fast_step import (LossMeans, StepRunner, channels_last_works, has_convolutions, step_seconds,
                              throughput_batch, tune_optimizers)
 from core.loop import MIN_VALIDATION, EvalBudget, TrainConfig
@@ -158,7 +158,7 @@ def test_background_saver_writes_the_newest_snapshot_and_reports_on_the_training
     assert read_checkpoint(tmp_path / "checkpoint.pt")["train_state"]["step"] == 2
     (tmp_path / "file").write_text("not a folder")
     saver.write(tmp_path / "file" / "checkpoint.pt", checkpoint_payload(model))
-    with pytest.raises(OSError):
+    with pytest.raises(CheckpointError, match="could not write the checkpoint"):
         saver.wait()
 
 

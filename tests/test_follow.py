@@ -162,22 +162,23 @@ def test_the_follower_survives_garbage_torn_lines_and_a_resumed_run(tmp_path):
 
 
 def test_the_window_keeps_following_through_garbage_and_a_resumed_run(qtbot, window, tmp_path):
-    log = MetricsLog(tmp_path / "metrics.jsonl", [{"step": 1, "epoch": 0.5, "split": "train", "loss": 3.0}])
-    rows, restarts, notices = [], [], []
-    window.bridge.metrics.connect(rows.append)
-    window.bridge.following.connect(restarts.append)
-    window.bridge.notice.connect(notices.append)
-    window.follow_run(tmp_path)
-    qtbot.waitUntil(lambda: len(rows) == 1, timeout=10_000)
-    log._file.write("not json\n42\n")  # as a broken writer would
-    log.write({"step": 2, "epoch": 1.0, "split": "train", "loss": 2.0})
-    qtbot.waitUntil(lambda: len(rows) == 2, timeout=10_000)
-    assert notices == [f"{tmp_path / 'metrics.jsonl'}: skipped 2 unreadable line(s)"]
-    assert window.statusBar().currentMessage() == notices[0]
-    log.close()
-    resumed = MetricsLog(tmp_path / "metrics.jsonl", rows[:1])  # a run resumed into the folder
-    resumed.write({"step": 2, "epoch": 1.0, "split": "train", "loss": 1.5})
-    qtbot.waitUntil(lambda: len(rows) == 4, timeout=10_000)
-    assert restarts == [str(tmp_path), str(tmp_path)] and rows[2:] == [rows[0], {**rows[1], "loss": 1.5}]
-    assert window.bridge.state == "following" and window.panels["training"].state == "following"
-    resumed.close()
+    with RunFolder(tmp_path).claim(fresh=True):  # a writer holds the folder throughout
+        log = MetricsLog(tmp_path / "metrics.jsonl", [{"step": 1, "epoch": 0.5, "split": "train", "loss": 3.0}])
+        rows, restarts, notices = [], [], []
+        window.bridge.metrics.connect(rows.append)
+        window.bridge.following.connect(restarts.append)
+        window.bridge.notice.connect(notices.append)
+        window.follow_run(tmp_path)
+        qtbot.waitUntil(lambda: len(rows) == 1, timeout=10_000)
+        log._file.write("not json\n42\n")  # as a broken writer would
+        log.write({"step": 2, "epoch": 1.0, "split": "train", "loss": 2.0})
+        qtbot.waitUntil(lambda: len(rows) == 2, timeout=10_000)
+        assert notices == [f"{tmp_path / 'metrics.jsonl'}: skipped 2 unreadable line(s)"]
+        assert window.statusBar().currentMessage() == notices[0]
+        log.close()
+        resumed = MetricsLog(tmp_path / "metrics.jsonl", rows[:1])  # a run resumed into the folder
+        resumed.write({"step": 2, "epoch": 1.0, "split": "train", "loss": 1.5})
+        qtbot.waitUntil(lambda: len(rows) == 4, timeout=10_000)
+        assert restarts == [str(tmp_path), str(tmp_path)] and rows[2:] == [rows[0], {**rows[1], "loss": 1.5}]
+        assert window.bridge.state == "following" and window.panels["training"].state == "following"
+        resumed.close()

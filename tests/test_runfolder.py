@@ -68,7 +68,7 @@ def test_a_folder_that_cannot_be_made_says_why(tmp_path):
 
 
 def test_a_run_stopped_at_any_step_resumes_to_the_rows_of_an_uninterrupted_one(digits, tmp_path):
-    """Checkpoints at every step (interval 0), a stop between two logged rows (losses pending), resumed twice:
+    """Checkpoints as often as they come (interval 0), a stop between two logged rows (losses pending), resumed twice:
     the log is the uninterrupted run's, row for row."""
     config = dict(epochs=3, batch_size=64, log_every=5, device="cpu", preview_interval_s=0.0)
     image_run("vae", {"latent_dim": 4, "hidden": [32]}, digits, "digits", TrainConfig(**config),
@@ -76,16 +76,19 @@ def test_a_run_stopped_at_any_step_resumes_to_the_rows_of_an_uninterrupted_one(d
 
     run = image_run("vae", {"latent_dim": 4, "hidden": [32]}, digits, "digits",
                     TrainConfig(**config, checkpoint_interval_s=0.0), tmp_path / "run")
-    for stop_after in (13, 31):  # checkpoints: every step, so these are steps 13 and 13 + 31 (mid-epoch, mid-row)
-        control, saved = Control(), []
+    for stop_after in (13, 31):  # steps 13 and 13 + 31: mid-epoch, mid-row
+        control = Control()
+        trainer = run.build_trainer(lambda e: None, control)
+        batches = trainer.batch
 
-        def on_event(e, control=control, saved=saved, stop_after=stop_after):
-            if e["type"] == "checkpoint":
-                saved.append(e)
-                if len(saved) == stop_after:
-                    control.stop()
+        def batch(epoch, index, batches=batches, taken=[], stop_after=stop_after):
+            taken.append(index)
+            if len(taken) == stop_after:
+                control.stop()  # asked during a step: obeyed before the next one
+            return batches(epoch, index)
 
-        assert run.build_trainer(on_event, control).train() == "stopped"
+        trainer.batch = batch
+        assert trainer.train() == "stopped"
         state = read_checkpoint(tmp_path / "run" / "checkpoint.pt")["train_state"]
         assert state["step"] % 5 and state["pending"]  # stopped with losses not yet in a row
         run = resumed_run(tmp_path / "run" / "checkpoint.pt", tmp_path / "run")
