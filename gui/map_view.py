@@ -1,33 +1,33 @@
 """The embedding map's canvas: a pyqtgraph scatter of every item, coloured by label with a legend,
 whose dots give way to the images themselves as the user zooms in.
 
-Level of detail: the view is cut into cells a little wider than a thumbnail; when the items in view are few
-enough for most of them to be seen (at most ``OCCUPANCY`` per occupied cell), each occupied cell shows
-one item's image (the same item while panning), up to ``MAX_THUMBNAILS``. Thumbnail items come from a
-recycled pool and their pixmaps from an LRU cache, so a 70,000-point map pans and zooms smoothly.
+Level of detail: images show once the points in view are no more than the images that fit on screen at
+the chosen thumbnail size (cells a little wider than a thumbnail); each occupied cell then shows one
+item's image (the same item while panning). Thumbnail items come from a recycled pool and their pixmaps
+from an LRU cache, so a 70,000-point map pans and zooms smoothly.
 
-Hover shows a tooltip (index and label); a click emits ``point_clicked``; with the rectangle or lasso
-tool a left drag draws a selection and emits ``selection_drawn`` with the indices inside. Clicking a
-class in the legend hides or shows its points.
+Hovering a point labels it (index and label) for as long as the mouse stays on it; a click emits
+``point_clicked``; with the rectangle or lasso tool a left drag draws a selection and emits
+``selection_drawn`` with the indices inside. The legend can be hidden and dragged (``legend_moved``
+reports where to); clicking a class in it hides or shows its points. Images arrive as uint8 arrays.
 """
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
 import numpy as np
 import pyqtgraph as pg
-import torch
-from PySide6.QtCore import QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QCursor, QPainter, QPainterPath, QPen, QPixmap
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QToolTip
+from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QLabel
 from scipy.spatial import cKDTree
 
 from core.embedding import points_in_polygon
 
 from .image_grid import image_to_qimage
 
-MAX_THUMBNAILS = 400
-OCCUPANCY = 4.0  # thumbnails show when the items in view are at most this many per occupied cell
+MAX_THUMBNAILS = 800  # at most this many images at once, whatever the screen
 CELL = 1.2  # cell side, in thumbnail sides: a little room between neighbouring images
 PIXMAP_CACHE = 3000
 DOT_SIZE = 7
@@ -37,6 +37,8 @@ TOOLS = ("pan", "rect", "lasso")
 TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
          "#17becf"]
 UNLABELLED = "#3b6ea8"
+LEGEND_ROWS = 10  # a legend of many classes fills columns of this many rows
+LEGEND_COMPACT = 12  # above this many classes the legend uses smaller entries
 
 
 def class_colours(n: int) -> list[QColor]:
@@ -106,6 +108,67 @@ class MapViewBox(pg.ViewBox):
             self._on_polygon(polygon, ev.modifiers())
 
 
+class Swatch(pg.ItemSample):
+    """A legend entry's dot: small, hollow while its class is hidden; a click shows or hides the class."""
+    SIDE = 12
+
+    def __init__(self, item):
+        super().__init__(item)
+        self.setFixedWidth(self.SIDE)
+        self.setFixedHeight(self.SIDE)
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self.SIDE, self.SIDE)
+
+    def paint(self, p, *args) -> None:
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        colour = self.item.opts["brush"].color()
+        p.setPen(QPen(colour, 1.5))
+        p.setBrush(colour if self.item.isVisible() else Qt.BrushStyle.NoBrush)
+        p.drawEllipse(QRectF(2, 2, self.SIDE - 4, self.SIDE - 4))
+
+
+class MapLegend(pg.LegendItem):
+    """The classes' colours; dragged with the left button, it stays where it is put (``moved`` reports
+    its new offset, in pyqtgraph's convention: positive from the left/top, zero or negative from the
+    right/bottom of the map)."""
+    moved = Signal(object)
+
+    def __init__(self):
+        super().__init__(offset=(8, 8), labelTextSize="9pt", brush=pg.mkBrush(255, 255, 255, 215),
+                         pen=pg.mkPen(200, 200, 200), sampleType=Swatch, verSpacing=-4)
+
+    def mouseDragEvent(self, ev) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton:
+            return
+        ev.accept()
+        self.setOffset(self._offset_at(self.pos() + ev.pos() - ev.lastPos()))
+        if ev.isFinish():
+            self.moved.emit(tuple(self.offset))
+
+    def _offset_at(self, pos: QPointF) -> tuple[float, float]:
+        """The offset that puts the legend's corner at ``pos`` (in its parent), from the nearest edges."""
+        size, parent = self.boundingRect(), self.parentItem().boundingRect()
+        x = min(max(pos.x(), 0.0), max(parent.width() - size.width(), 0.0))
+        y = min(max(pos.y(), 0.0), max(parent.height() - size.height(), 0.0))
+        right, bottom = x + size.width() - parent.width(), y + size.height() - parent.height()
+        return (max(x, 1.0) if x < -right else min(right, 0.0), max(y, 1.0) if y < -bottom else min(bottom, 0.0))
+
+    def fill(self, colours: list[QColor], names: list[str]) -> list[pg.ScatterPlotItem]:
+        """One entry per class, in columns of ``LEGEND_ROWS`` rows and smaller text for many classes;
+        returns the entries' items (a click on one toggles its visibility)."""
+        self.clear()
+        compact = len(colours) > LEGEND_COMPACT
+        self.opts["labelTextSize"] = "8pt" if compact else "9pt"
+        self.setColumnCount(max(1, math.ceil(len(colours) / LEGEND_ROWS)) if compact else 1)
+        items = []
+        for colour, name in zip(colours, names):
+            item = pg.ScatterPlotItem(brush=pg.mkBrush(colour), pen=None, size=9, symbol="o")
+            self.addItem(item, name)
+            items.append(item)
+        return items
+
+
 class ThumbnailLayer:
     """Image items for some points: a recycled pool of pixmap items at constant pixel size."""
 
@@ -114,12 +177,12 @@ class ThumbnailLayer:
         self.shown: dict[int, QGraphicsPixmapItem] = {}
         self._free: list[QGraphicsPixmapItem] = []
         self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
-        self.images: torch.Tensor | None = None
+        self.images: np.ndarray | None = None
         self.coords = np.zeros((0, 2))
         self.frames: list[QColor] = []  # per point
         self.size = 36
 
-    def reset(self, images: torch.Tensor | None, coords: np.ndarray, frames: list[QColor], size: int) -> None:
+    def reset(self, images: np.ndarray | None, coords: np.ndarray, frames: list[QColor], size: int) -> None:
         self.show([])
         self._pixmaps.clear()
         self.images, self.coords, self.frames, self.size = images, coords, frames, size
@@ -131,7 +194,7 @@ class ThumbnailLayer:
     def _pixmap(self, i: int) -> QPixmap:
         pixmap = self._pixmaps.get(i)
         if pixmap is None:
-            pixmap = thumbnail_pixmap(self.images[i].numpy(), self.size, self.frames[i])
+            pixmap = thumbnail_pixmap(self.images[i], self.size, self.frames[i])
             self._pixmaps[i] = pixmap
             if len(self._pixmaps) > PIXMAP_CACHE:
                 self._pixmaps.popitem(last=False)
@@ -181,6 +244,7 @@ class ThumbnailLayer:
 class MapView(pg.PlotWidget):
     point_clicked = Signal(int)
     selection_drawn = Signal(object, bool)  # indices (int64 array), add to the current selection
+    legend_moved = Signal(object)  # the legend's new offset (x, y), pyqtgraph's convention
 
     def __init__(self, parent=None):
         self.viewbox = MapViewBox(self._polygon_drawn)
@@ -202,9 +266,20 @@ class MapView(pg.PlotWidget):
         for z, mark in zip((5, 20, 21, 22), self.marks.values()):
             mark.setZValue(z)
             self.addItem(mark)
-        self.legend = pg.LegendItem(offset=(8, 8), labelTextSize="9pt", brush=pg.mkBrush(255, 255, 255, 200))
+        self.hover_label = pg.TextItem("", color="#24292f", anchor=(0, 1), fill=pg.mkBrush(255, 255, 255, 230),
+                                       border=pg.mkPen("#8c959f"))
+        self.hover_label.setZValue(900)
+        self.viewbox.addItem(self.hover_label, ignoreBounds=True)
+        self.hover_label.hide()
+        self.legend = MapLegend()
         self.legend.setParentItem(item.vb)
         self.legend.setZValue(1000)  # above the images
+        self.legend.moved.connect(self.legend_moved)
+        self.legend_wanted = True
+        self.empty_note = QLabel(self)
+        self.empty_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_note.setWordWrap(True)
+        self.empty_note.setStyleSheet("color: #57606a; font-size: 11pt; background: transparent;")
         self.thumbnails = ThumbnailLayer(self.viewbox)
         self.show_images = True
         self.coords = np.zeros((0, 2), np.float32)
@@ -222,42 +297,55 @@ class MapView(pg.PlotWidget):
         self.scene().sigMouseMoved.connect(self._mouse_moved)
         self.scene().sigMouseClicked.connect(self._mouse_clicked)
         self.setMouseTracking(True)
+        self.clear_map()
 
     # --- content --------------------------------------------------------------------------
-    def set_map(self, coords: np.ndarray, images: torch.Tensor, labels: np.ndarray | None = None,
+    def set_map(self, coords: np.ndarray, images: np.ndarray, labels: np.ndarray | None = None,
                 class_names: list[str] | None = None, thumbnail_size: int = 36) -> None:
-        """Show ``coords`` (N, 2) of ``images`` (uint8 N, C, H, W), coloured by ``labels``."""
+        """Show ``coords`` (N, 2) of ``images`` (uint8 N, C, H, W), coloured by ``labels`` (class indices
+        named by ``class_names``)."""
         self.coords = np.asarray(coords, np.float64)
         n = len(self.coords)
         self.labels = None if labels is None else np.asarray(labels, np.int64)
-        n_classes = 0 if self.labels is None else int(self.labels.max()) + 1
-        self.names = list(class_names or []) + [str(i) for i in range(len(class_names or []), n_classes)]
-        colours = class_colours(n_classes) if n_classes else [QColor(UNLABELLED)]
+        self.names = list(class_names or []) if self.labels is not None else []
+        colours = class_colours(len(self.names)) if self.names else [QColor(UNLABELLED)]
         brushes = [pg.mkBrush(c) for c in colours]
         per_point = [brushes[i] for i in self.labels] if self.labels is not None else brushes[0]
         self.scatter.setData(pos=self.coords, brush=per_point, size=DOT_SIZE, pen=None)
         frames = [colours[i] for i in self.labels] if self.labels is not None else [colours[0]] * n
         self._rank = np.random.default_rng(0).permutation(n)
-        self._build_legend(colours if n_classes else [])
+        self._build_legend(colours if self.names else [])
         self.visible_mask = np.ones(n, bool)
         self._build_tree()
         for name in self.marks:
             self._mark(name, [])
+        self._hover(-1)
         self.current = np.zeros(0, np.int64)
         self.thumbnails.reset(images, self.coords, frames, thumbnail_size)
+        self.empty_note.setVisible(n == 0)
         self.fit()
 
-    def clear_map(self) -> None:
-        self.set_map(np.zeros((0, 2)), torch.zeros((0, 1, 1, 1), dtype=torch.uint8))
+    def clear_map(self, note: str = "") -> None:
+        """No points; ``note`` in the middle says why (or what to do)."""
+        self.set_map(np.zeros((0, 2)), np.zeros((0, 1, 1, 1), np.uint8))
+        self.empty_note.setText(note)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if "empty_note" in self.__dict__:  # (pyqtgraph resizes the view before __init__ made it)
+            self.empty_note.setGeometry(self.rect().adjusted(40, 40, -40, -40))
 
     def _build_legend(self, colours: list[QColor]) -> None:
-        self.legend.clear()
-        self.legend.setColumnCount(max(1, (len(colours) + 11) // 12))
-        for c, colour in enumerate(colours):
-            sample = pg.ScatterPlotItem(brush=pg.mkBrush(colour), pen=None, size=9, symbol="o")
-            self.legend.addItem(sample, self.names[c])
-            self.legend.items[-1][0].sigClicked.connect(lambda item, c=c: self.set_class_visible(c, item.isVisible()))
-        self.legend.setVisible(bool(colours))
+        for c, item in enumerate(self.legend.fill(colours, self.names)):
+            item.visibleChanged.connect(lambda c=c, item=item: self.set_class_visible(c, item.isVisible()))
+        self.legend.setVisible(bool(colours) and self.legend_wanted)
+
+    def set_legend_shown(self, shown: bool) -> None:
+        self.legend_wanted = shown
+        self.legend.setVisible(shown and bool(self.legend.items))
+
+    def set_legend_offset(self, offset: tuple[float, float]) -> None:
+        self.legend.setOffset(offset)
 
     def set_class_visible(self, label: int, visible: bool) -> None:
         """Show or hide the points of one class (what a click on its legend entry does)."""
@@ -321,13 +409,19 @@ class MapView(pg.PlotWidget):
         return np.flatnonzero(self.visible_mask & (x >= r.left()) & (x <= r.right()) & (y >= r.top())
                               & (y <= r.bottom()))
 
+    def images_fit(self) -> int:
+        """How many images fit on screen at the thumbnail size, one per cell."""
+        cell = self.thumbnails.size * CELL
+        box = self.viewbox.boundingRect()
+        return int(box.width() // cell) * int(box.height() // cell)
+
     def update_detail(self) -> None:
         """Pick the points whose images show now (see the module docstring)."""
         if not self.show_images or len(self.coords) == 0 or self.thumbnails.images is None:
             self.thumbnails.show([])
             return
         idx = self.in_view()
-        if len(idx) == 0:
+        if len(idx) == 0 or len(idx) > self.images_fit():
             self.thumbnails.show([])
             return
         pw, ph = self.viewbox.viewPixelSize()
@@ -336,9 +430,6 @@ class MapView(pg.PlotWidget):
                  + np.floor(self.coords[idx, 1] / (size * ph)).astype(np.int64))
         order = np.argsort(self._rank[idx], kind="stable")
         _, first = np.unique(cells[order], return_index=True)
-        if len(idx) > OCCUPANCY * len(first):
-            self.thumbnails.show([])
-            return
         chosen = idx[order[np.sort(first)]][:MAX_THUMBNAILS]
         self.thumbnails.show(np.union1d(chosen, np.intersect1d(self.current, idx)),
                              front=int(self.current[0]) if len(self.current) else -1)
@@ -363,16 +454,23 @@ class MapView(pg.PlotWidget):
 
     def _mouse_moved(self, scene_pos: QPointF) -> None:
         index = self.index_at(scene_pos)
-        index = -1 if index is None else index
+        self._hover(-1 if index is None else index)
+
+    def _hover(self, index: int) -> None:
+        """Ring and label the point under the mouse; they stay until the mouse leaves it."""
         if index == self.hover_index:
             return
         self.hover_index = index
         self._mark("hover", [index])
         self.hover_text = self.describe(index) if index >= 0 else ""
+        self.hover_label.setText(self.hover_text)
         if index >= 0:
-            QToolTip.showText(QCursor.pos(), self.hover_text, self)
-        else:
-            QToolTip.hideText()
+            self.hover_label.setPos(float(self.coords[index, 0]), float(self.coords[index, 1]))
+        self.hover_label.setVisible(index >= 0)
+
+    def leaveEvent(self, event) -> None:
+        super().leaveEvent(event)
+        self._hover(-1)
 
     def _mouse_clicked(self, ev) -> None:
         on_legend = self.legend.isVisible() and self.legend.sceneBoundingRect().contains(ev.scenePos())

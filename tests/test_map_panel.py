@@ -52,7 +52,7 @@ def panel(qtbot, digits, digits_vae, tmp_path, monkeypatch):
     p = shown_pca_panel(qtbot, context)
     context.set_data(digits, "digits")
     context.set_model(digits_vae)
-    qtbot.waitUntil(lambda: not p.busy and p.embedding is not None, timeout=LONG_MS)
+    qtbot.waitUntil(lambda: not p.busy and p.session.embedding is not None, timeout=LONG_MS)
     qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)
     yield p
     p.cancel()
@@ -92,7 +92,7 @@ def drag(qtbot, widget, points: list[QPoint]) -> None:
 
 def test_the_map_shows_one_point_per_item_with_a_legend(panel, digits):
     assert len(panel.view.scatter.data) == len(digits) == 1797
-    np.testing.assert_allclose(np.column_stack(panel.view.scatter.getData()), panel.embedding.coords, rtol=1e-6)
+    np.testing.assert_allclose(np.column_stack(panel.view.scatter.getData()), panel.session.embedding.coords, rtol=1e-6)
     assert [label.text for _, label in panel.view.legend.items] == [str(i) for i in range(10)]
     assert "Latent space of vae" in panel.banner.text() and "PCA" in panel.banner.text()
 
@@ -196,17 +196,17 @@ def test_hiding_a_class_in_the_legend_hides_its_points(panel, digits):
 
 
 def test_a_new_model_is_projected_again(panel, digits, qtbot):
-    before = panel.embedding.coords.copy()
+    before = panel.session.embedding.coords.copy()
     torch.manual_seed(1)
     other = build_model("vae", {"image_shape": [1, 8, 8], "mean": [0.3], "std": [0.4], "latent_dim": 4}).eval()
     panel.context.set_model(other)
-    qtbot.waitUntil(lambda: not panel.busy and panel.embedding.codes.shape[1] == 4, timeout=LONG_MS)
-    assert panel.embedding.coords.shape == before.shape and not np.allclose(panel.embedding.coords, before)
+    qtbot.waitUntil(lambda: not panel.busy and panel.session.embedding.codes.shape[1] == 4, timeout=LONG_MS)
+    assert panel.session.embedding.coords.shape == before.shape and not np.allclose(panel.session.embedding.coords, before)
     assert "4-d codes" in panel.banner.text()
     wrong = build_model("vae", {"image_shape": [1, 28, 28], "mean": [0.3], "std": [0.4]})
     panel.context.set_model(wrong)
     qtbot.waitUntil(lambda: not panel.busy, timeout=LONG_MS)
-    assert panel.embedding.space == "pixels" and "showing pixel space" in panel.banner.text()
+    assert panel.session.embedding.space == "pixels" and "showing pixel space" in panel.banner.text()
     panel.context.set_model(None)
     qtbot.waitUntil(lambda: not panel.busy, timeout=LONG_MS)
     assert "Train or open a model" in panel.banner.text() and len(panel.view.scatter.data) == len(digits)
@@ -216,15 +216,15 @@ def test_exports_parse_back(panel, digits, tmp_path, qtbot):
     png = panel.export_png(tmp_path / "map.png")
     with Image.open(png) as im:
         assert im.size == (panel.view.width(), panel.view.height())
-    with open(panel.export_csv(tmp_path / "map.csv"), newline="") as f:
+    with open(panel.session.export_csv(tmp_path / "map.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(digits) and rows[5]["label"] == str(digits.labels[5])
-    np.testing.assert_allclose([float(rows[5]["x"]), float(rows[5]["y"])], panel.embedding.coords[5], rtol=1e-5)
+    np.testing.assert_allclose([float(rows[5]["x"]), float(rows[5]["y"])], panel.session.embedding.coords[5], rtol=1e-5)
     task = panel.export_projector(tmp_path / "projector")
     with qtbot.waitSignal(task.done, timeout=LONG_MS) as blocker:
         pass
     tensors = blocker.args[0][0]
-    assert np.loadtxt(tensors, delimiter="\t").shape == panel.embedding.codes.shape
+    assert np.loadtxt(tensors, delimiter="\t").shape == panel.session.embedding.codes.shape
 
 
 def test_cancel_stops_a_projection(panel, qtbot):
@@ -241,10 +241,10 @@ def test_a_hidden_panel_waits_until_it_is_shown(qtbot, digits):
     p = MapPanel(context)
     qtbot.addWidget(p)
     context.set_data(digits, "digits")
-    assert not p.busy and p.embedding is None
+    assert not p.busy and p.session.embedding is None
     p.show()
-    qtbot.waitUntil(lambda: p.embedding is not None, timeout=LONG_MS)
-    assert p.embedding.space == "pixels"
+    qtbot.waitUntil(lambda: p.session.embedding is not None, timeout=LONG_MS)
+    assert p.session.embedding.space == "pixels"
 
 
 # --- the Job helper ---------------------------------------------------------------------------
@@ -295,8 +295,8 @@ def test_a_gan_maps_generated_samples_and_a_click_inspects_one(qtbot, digits, tm
     gan = build_model("gan", {"image_shape": [1, 8, 8], "latent_dim": 8, "channels": [8, 16]}).eval()
     context.set_model(gan)
     assert p.source_box.isVisibleTo(p) and p.source_combo.currentData() == "generated"  # inversion is slow
-    qtbot.waitUntil(lambda: not p.busy and p.embedding is not None, timeout=LONG_MS)
-    assert p.embedding.space == "generated" and len(p.view.scatter.data) == 400
+    qtbot.waitUntil(lambda: not p.busy and p.session.embedding is not None, timeout=LONG_MS)
+    assert p.session.embedding.space == "generated" and len(p.view.scatter.data) == 400
     assert "Generated samples" in p.banner.text() and not p.view.legend.items  # unlabelled: one colour
     # fewer samples: a new map
     p.samples_spin.setValue(300)
@@ -310,12 +310,12 @@ def test_a_gan_maps_generated_samples_and_a_click_inspects_one(qtbot, digits, tm
     assert p.inspector.header.text() == f"Generated sample #{i}" and p.inspector.original.title.text() == "generated"
     assert p.inspector.code_plot.isVisibleTo(p) and not p.inspector.reconstruction.isVisibleTo(p)
     assert context.current_index == -1 and len(p.inspector.neighbours) == 8
-    np.testing.assert_array_equal(p.inspector.code_bars.opts["height"], p.embedding.codes[i])
+    np.testing.assert_array_equal(p.inspector.code_bars.opts["height"], p.session.embedding.codes[i])
     # a model that cannot sample: no source choice, the data set's codes
     ae = build_model("ae", {"image_shape": [1, 8, 8], "latent_dim": 4, "mean": [0.3], "std": [0.3]}).eval()
     context.set_model(ae)
     assert not p.source_box.isVisibleTo(p)
-    qtbot.waitUntil(lambda: not p.busy and p.embedding is not None and p.embedding.space == "latent", timeout=LONG_MS)
+    qtbot.waitUntil(lambda: not p.busy and p.session.embedding is not None and p.session.embedding.space == "latent", timeout=LONG_MS)
     assert len(p.view.scatter.data) == len(digits)
     p.cancel()
     qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)
