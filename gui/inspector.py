@@ -73,7 +73,7 @@ class Inspector(QWidget):
         self.original.title.setText("original")
         for grid in (self.original, self.reconstruction, self.spread):
             grid.clear()
-            grid.setVisible(grid is self.original)
+            grid.hide()
         self.code_plot.setVisible(False)
         self.neighbour_caption.setText("")
         self._set_neighbour_buttons(0)
@@ -87,6 +87,7 @@ class Inspector(QWidget):
         self.header.setText(title)
         self.original.title.setText(original_title)
         self.original.set_images(view.original[None])
+        self.original.show()
         self.reconstruction.setVisible(view.reconstruction is not None)
         if view.reconstruction is not None:
             self.reconstruction.set_images(view.reconstruction[None])

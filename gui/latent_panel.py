@@ -252,7 +252,7 @@ class LatentPanel(QWidget):
                   self.denoise_check):
             w.setEnabled(session.can_sample)
         self.denoise_check.setVisible(session.can_denoise)
-        if session.why_no_samples():
+        if session.model is not None and session.why_no_samples():
             self.samples_view.title.setText(session.why_no_samples())
         self.save_traversal_button.setEnabled(session.traversal is not None)
         self.save_samples_button.setEnabled(session.samples is not None)

@@ -270,11 +270,13 @@ class MapPanel(QWidget):
 
     def _show_map(self) -> None:
         session, embedding = self.session, self.session.embedding
-        self.banner.setText(session.describe())
+        no_data = self.context.data is None
+        self.banner.setText("" if no_data else session.describe())  # (the map itself says what to do)
         self.banner.setStyleSheet("")
         self.inspector.clear()
         if embedding is None:
-            self.view.clear_map(session.describe() if self.context.data is None else "")
+            self.view.clear_map(session.describe() if no_data else "")
+            self.legend_check.setEnabled(False)
             self._show_selection()
             return
         self.view.set_map(embedding.coords, session.images, session.labels, session.class_names,

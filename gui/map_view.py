@@ -19,7 +19,7 @@ from collections import OrderedDict
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QLabel
 from scipy.spatial import cKDTree
 
@@ -108,65 +108,99 @@ class MapViewBox(pg.ViewBox):
             self._on_polygon(polygon, ev.modifiers())
 
 
-class Swatch(pg.ItemSample):
-    """A legend entry's dot: small, hollow while its class is hidden; a click shows or hides the class."""
-    SIDE = 12
+class MapLegend(pg.GraphicsWidgetAnchor, pg.GraphicsWidget):
+    """The classes' colours, in columns of at most ``LEGEND_ROWS`` (smaller text for many classes). A click on
+    an entry hides or shows its class (``toggled``); a left drag moves the legend, which stays where it is
+    put (``moved`` reports its offset, in pyqtgraph's convention: positive from the left/top of the map,
+    zero or negative from the right/bottom)."""
+    toggled = Signal(int, bool)  # class, visible
+    moved = Signal(object)
+    PAD, DOT, GAP = 6, 9, 12
 
-    def __init__(self, item):
-        super().__init__(item)
-        self.setFixedWidth(self.SIDE)
-        self.setFixedHeight(self.SIDE)
+    def __init__(self):
+        pg.GraphicsWidget.__init__(self)
+        pg.GraphicsWidgetAnchor.__init__(self)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        self.names: list[str] = []
+        self.colours: list[QColor] = []
+        self.hidden: set[int] = set()
+        self.offset = (8.0, 8.0)
+        self.font = QFont()
+        self._rows, self._column, self._row = 1, 0.0, 0.0  # rows per column, column width, row height
 
-    def boundingRect(self) -> QRectF:
-        return QRectF(0, 0, self.SIDE, self.SIDE)
+    def set_classes(self, colours: list[QColor], names: list[str]) -> None:
+        self.colours, self.names, self.hidden = list(colours), list(names), set()
+        compact = len(names) > LEGEND_COMPACT
+        self.font.setPointSizeF(8 if compact else 9)
+        metrics = QFontMetricsF(self.font)
+        self._rows = min(len(names), LEGEND_ROWS) if compact else max(len(names), 1)
+        columns = math.ceil(len(names) / self._rows) if names else 0
+        self._row = metrics.height() + (1 if compact else 4)
+        self._column = self.DOT + 5 + max((metrics.horizontalAdvance(n) for n in names), default=0) + self.GAP
+        self.resize(2 * self.PAD + columns * self._column - self.GAP, 2 * self.PAD + self._rows * self._row)
+        self.set_offset(self.offset)
+        self.update()
+
+    def set_offset(self, offset: tuple[float, float]) -> None:
+        """Put the legend ``offset`` px from the map's edges (pyqtgraph's ``LegendItem.setOffset``)."""
+        self.offset = (float(offset[0]), float(offset[1]))
+        corner = (1 if self.offset[0] <= 0 else 0, 1 if self.offset[1] <= 0 else 0)
+        if self.parentItem() is not None:
+            self.anchor(itemPos=corner, parentPos=corner, offset=self.offset)
+
+    def entry_rect(self, k: int) -> QRectF:
+        column, row = divmod(k, self._rows)
+        return QRectF(self.PAD + column * self._column, self.PAD + row * self._row, self._column - self.GAP,
+                      self._row)
+
+    def entry_at(self, pos: QPointF) -> int | None:
+        """The class whose entry is at ``pos`` (in the legend), if any."""
+        return next((k for k in range(len(self.names)) if self.entry_rect(k).contains(pos)), None)
 
     def paint(self, p, *args) -> None:
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        colour = self.item.opts["brush"].color()
-        p.setPen(QPen(colour, 1.5))
-        p.setBrush(colour if self.item.isVisible() else Qt.BrushStyle.NoBrush)
-        p.drawEllipse(QRectF(2, 2, self.SIDE - 4, self.SIDE - 4))
+        p.setPen(QPen(QColor(190, 190, 190)))
+        p.setBrush(QColor(255, 255, 255, 240))
+        p.drawRect(self.boundingRect().adjusted(0.5, 0.5, -0.5, -0.5))
+        p.setFont(self.font)
+        for k, (colour, name) in enumerate(zip(self.colours, self.names)):
+            rect = self.entry_rect(k)
+            dot = QRectF(rect.left(), rect.center().y() - self.DOT / 2, self.DOT, self.DOT)
+            p.setPen(QPen(colour, 1.5))
+            p.setBrush(Qt.BrushStyle.NoBrush if k in self.hidden else colour)
+            p.drawEllipse(dot.adjusted(0.75, 0.75, -0.75, -0.75))
+            p.setPen(QColor("#8c959f") if k in self.hidden else QColor("#24292f"))
+            p.drawText(rect.adjusted(self.DOT + 5, 0, 0, 0), Qt.AlignmentFlag.AlignVCenter, name)
 
+    def hoverEvent(self, ev) -> None:
+        if not ev.isExit():
+            ev.acceptDrags(Qt.MouseButton.LeftButton)
+            ev.acceptClicks(Qt.MouseButton.LeftButton)
 
-class MapLegend(pg.LegendItem):
-    """The classes' colours; dragged with the left button, it stays where it is put (``moved`` reports
-    its new offset, in pyqtgraph's convention: positive from the left/top, zero or negative from the
-    right/bottom of the map)."""
-    moved = Signal(object)
-
-    def __init__(self):
-        super().__init__(offset=(8, 8), labelTextSize="9pt", brush=pg.mkBrush(255, 255, 255, 215),
-                         pen=pg.mkPen(200, 200, 200), sampleType=Swatch, verSpacing=-4)
+    def mouseClickEvent(self, ev) -> None:
+        k = self.entry_at(ev.pos()) if ev.button() == Qt.MouseButton.LeftButton else None
+        if k is None:
+            return
+        ev.accept()
+        self.hidden ^= {k}
+        self.update()
+        self.toggled.emit(k, k not in self.hidden)
 
     def mouseDragEvent(self, ev) -> None:
         if ev.button() != Qt.MouseButton.LeftButton:
             return
         ev.accept()
-        self.setOffset(self._offset_at(self.pos() + ev.pos() - ev.lastPos()))
+        self.set_offset(self._offset_at(self.pos() + ev.pos() - ev.lastPos()))
         if ev.isFinish():
-            self.moved.emit(tuple(self.offset))
+            self.moved.emit(self.offset)
 
     def _offset_at(self, pos: QPointF) -> tuple[float, float]:
-        """The offset that puts the legend's corner at ``pos`` (in its parent), from the nearest edges."""
+        """The offset that puts the legend's corner at ``pos`` (in the map), from the nearest edges."""
         size, parent = self.boundingRect(), self.parentItem().boundingRect()
         x = min(max(pos.x(), 0.0), max(parent.width() - size.width(), 0.0))
         y = min(max(pos.y(), 0.0), max(parent.height() - size.height(), 0.0))
         right, bottom = x + size.width() - parent.width(), y + size.height() - parent.height()
         return (max(x, 1.0) if x < -right else min(right, 0.0), max(y, 1.0) if y < -bottom else min(bottom, 0.0))
-
-    def fill(self, colours: list[QColor], names: list[str]) -> list[pg.ScatterPlotItem]:
-        """One entry per class, in columns of ``LEGEND_ROWS`` rows and smaller text for many classes;
-        returns the entries' items (a click on one toggles its visibility)."""
-        self.clear()
-        compact = len(colours) > LEGEND_COMPACT
-        self.opts["labelTextSize"] = "8pt" if compact else "9pt"
-        self.setColumnCount(max(1, math.ceil(len(colours) / LEGEND_ROWS)) if compact else 1)
-        items = []
-        for colour, name in zip(colours, names):
-            item = pg.ScatterPlotItem(brush=pg.mkBrush(colour), pen=None, size=9, symbol="o")
-            self.addItem(item, name)
-            items.append(item)
-        return items
 
 
 class ThumbnailLayer:
@@ -273,8 +307,10 @@ class MapView(pg.PlotWidget):
         self.hover_label.hide()
         self.legend = MapLegend()
         self.legend.setParentItem(item.vb)
+        self.legend.set_offset(self.legend.offset)
         self.legend.setZValue(1000)  # above the images
         self.legend.moved.connect(self.legend_moved)
+        self.legend.toggled.connect(self.set_class_visible)
         self.legend_wanted = True
         self.empty_note = QLabel(self)
         self.empty_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -336,16 +372,15 @@ class MapView(pg.PlotWidget):
             self.empty_note.setGeometry(self.rect().adjusted(40, 40, -40, -40))
 
     def _build_legend(self, colours: list[QColor]) -> None:
-        for c, item in enumerate(self.legend.fill(colours, self.names)):
-            item.visibleChanged.connect(lambda c=c, item=item: self.set_class_visible(c, item.isVisible()))
+        self.legend.set_classes(colours, self.names)
         self.legend.setVisible(bool(colours) and self.legend_wanted)
 
     def set_legend_shown(self, shown: bool) -> None:
         self.legend_wanted = shown
-        self.legend.setVisible(shown and bool(self.legend.items))
+        self.legend.setVisible(shown and bool(self.legend.names))
 
     def set_legend_offset(self, offset: tuple[float, float]) -> None:
-        self.legend.setOffset(offset)
+        self.legend.set_offset(offset)
 
     def set_class_visible(self, label: int, visible: bool) -> None:
         """Show or hide the points of one class (what a click on its legend entry does)."""

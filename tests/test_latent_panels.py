@@ -168,6 +168,20 @@ def test_a_model_that_does_not_fit_the_data_uses_the_prior(qtbot, context):
     assert not panel.from_item_button.isEnabled()
 
 
+def test_before_a_model_the_panel_says_what_to_do(qtbot, context, vae):
+    panel = LatentPanel(context)
+    qtbot.addWidget(panel)
+    panel.show()
+    assert "No model yet" in panel.info.text() and not panel.sliders
+    assert "once there is a model" in panel.view.canvas.placeholder and not panel.view.has_image
+    assert "once there is a model" in panel.samples_view.canvas.placeholder
+    assert not any(b.isEnabled() for b in (panel.random_button, panel.traverse_button, panel.sample_button))
+    qtbot.mouseClick(panel.random_button, Qt.MouseButton.LeftButton)  # disabled: nothing happens, nothing breaks
+    context.set_model(vae)
+    qtbot.waitUntil(lambda: panel.view.has_image and panel.session.samples is not None, timeout=WAIT_MS)
+    assert panel.random_button.isEnabled() and len(panel.sliders) == 8
+
+
 # --- morph panel -------------------------------------------------------------------------------
 @pytest.fixture
 def morph_panel(qtbot, context, vae):
