@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
                                QLabel, QPushButton, QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
@@ -230,6 +231,8 @@ class LatentPanel(QWidget):
             self.slider_grid.takeAt(0).widget().deleteLater()
         self.sliders, self.slider_values = [], []
         stats = self.session.stats
+        count = len(stats.labels) if stats else 0
+        self._positions, self._texts = [SLIDER_STEPS // 2] * count, ["+0.0σ"] * count  # what the sliders show
         for k, name in enumerate(stats.labels if stats else []):
             slider = QSlider(Qt.Orientation.Horizontal)
             slider.setRange(0, SLIDER_STEPS)
@@ -260,18 +263,27 @@ class LatentPanel(QWidget):
     # --- the code and its sliders -----------------------------------------------------------
     def _on_slider(self, k: int, pos: int) -> None:
         if self.session.ready:
+            self._positions[k] = pos
             lo, hi = self.session.ranges()[k]
             self.session.set_coord(k, float(lo + (hi - lo) * pos / SLIDER_STEPS))
 
     def _show_code(self) -> None:
-        """Move the sliders to the session's code, quietly."""
+        """Move the sliders to the session's code, quietly; only those that moved (a slider follows the hand)."""
         session = self.session
-        ranges, coords, sigmas = session.ranges(), session.coords(), session.sigmas()
-        for slider, value, (lo, hi), c, s in zip(self.sliders, self.slider_values, ranges, coords, sigmas):
-            slider.blockSignals(True)
-            slider.setValue(round((min(max(c, lo), hi) - lo) / (hi - lo) * SLIDER_STEPS))
-            slider.blockSignals(False)
-            value.setText(f"{s:+.1f}σ")
+        (lo, hi), coords = session.ranges().T, session.coords()
+        sigmas = coords / session.stats.scales
+        positions = np.rint((np.clip(coords, lo, hi) - lo) / (hi - lo) * SLIDER_STEPS).astype(int).tolist()
+        for k, (slider, value, pos, sigma) in enumerate(zip(self.sliders, self.slider_values, positions,
+                                                             sigmas.tolist())):
+            if pos != self._positions[k]:
+                self._positions[k] = pos
+                slider.blockSignals(True)
+                slider.setValue(pos)
+                slider.blockSignals(False)
+            text = f"{sigma:+.1f}σ"
+            if text != self._texts[k]:
+                self._texts[k] = text
+                value.setText(text)
 
     def start_from_selected_item(self) -> None:
         work = self.session.item_work()

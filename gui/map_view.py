@@ -1,10 +1,12 @@
 """The embedding map's canvas: a pyqtgraph scatter of every item, coloured by label with a legend,
 whose dots give way to the images themselves as the user zooms in.
 
-Level of detail: images show once the points in view are no more than the images that fit on screen at
-the chosen thumbnail size (cells a little wider than a thumbnail); each occupied cell then shows one
-item's image (the same item while panning). Thumbnail items come from a recycled pool and their pixmaps
-from an LRU cache, so a 70,000-point map pans and zooms smoothly.
+Level of detail: the view is cut into cells a little wider than a thumbnail. Images show as soon as the
+points in view are no more than the cells on screen at the smallest legible thumbnail (``LEGIBLE_PX``):
+at the largest size, up to the one the user chose, at which they all still fit (in steps of
+``SIZE_STEP`` px), so images appear small and grow to the chosen size as the user zooms in. Each occupied
+cell shows one item's image (the same item while panning). Thumbnail items come from a recycled pool and
+their pixmaps from an LRU cache, so a 70,000-point map pans and zooms smoothly.
 
 Hovering a point labels it (index and label) for as long as the mouse stays on it; a click emits
 ``point_clicked``; with the rectangle or lasso tool a left drag draws a selection and emits
@@ -27,8 +29,10 @@ from core.embedding import points_in_polygon
 
 from .image_grid import image_to_qimage
 
-MAX_THUMBNAILS = 800  # at most this many images at once, whatever the screen
+MAX_THUMBNAILS = 1000  # at most this many images at once, whatever the screen
 CELL = 1.2  # cell side, in thumbnail sides: a little room between neighbouring images
+LEGIBLE_PX = 20  # the smallest thumbnail that still reads as a picture
+SIZE_STEP = 4  # thumbnails grow from LEGIBLE_PX to the chosen size in steps of this many px
 PIXMAP_CACHE = 3000
 DOT_SIZE = 7
 PICK_RADIUS_PX = 8
@@ -204,37 +208,47 @@ class MapLegend(pg.GraphicsWidgetAnchor, pg.GraphicsWidget):
 
 
 class ThumbnailLayer:
-    """Image items for some points: a recycled pool of pixmap items at constant pixel size."""
+    """Image items for some points: a recycled pool of pixmap items at constant pixel size, ``size`` px."""
 
     def __init__(self, viewbox: pg.ViewBox):
         self.viewbox = viewbox
         self.shown: dict[int, QGraphicsPixmapItem] = {}
         self._free: list[QGraphicsPixmapItem] = []
-        self._pixmaps: OrderedDict[int, QPixmap] = OrderedDict()
+        self._pixmaps: OrderedDict[tuple[int, int], QPixmap] = OrderedDict()  # by (point, size)
         self.images: np.ndarray | None = None
         self.coords = np.zeros((0, 2))
         self.frames: list[QColor] = []  # per point
         self.size = 36
 
-    def reset(self, images: np.ndarray | None, coords: np.ndarray, frames: list[QColor], size: int) -> None:
+    def reset(self, images: np.ndarray | None, coords: np.ndarray, frames: list[QColor]) -> None:
         self.show([])
         self._pixmaps.clear()
-        self.images, self.coords, self.frames, self.size = images, coords, frames, size
+        self.images, self.coords, self.frames = images, coords, frames
 
     def set_size(self, size: int) -> None:
+        """Draw the images ``size`` px wide from now on (those on show at once)."""
         if size != self.size:
-            self.reset(self.images, self.coords, self.frames, size)
+            self.size = size
+            for i, item in self.shown.items():
+                self._place(item, i)
 
     def _pixmap(self, i: int) -> QPixmap:
-        pixmap = self._pixmaps.get(i)
+        key = (i, self.size)
+        pixmap = self._pixmaps.get(key)
         if pixmap is None:
             pixmap = thumbnail_pixmap(self.images[i], self.size, self.frames[i])
-            self._pixmaps[i] = pixmap
+            self._pixmaps[key] = pixmap
             if len(self._pixmaps) > PIXMAP_CACHE:
                 self._pixmaps.popitem(last=False)
         else:
-            self._pixmaps.move_to_end(i)
+            self._pixmaps.move_to_end(key)
         return pixmap
+
+    def _place(self, item: QGraphicsPixmapItem, i: int) -> None:
+        pixmap = self._pixmap(i)
+        item.setPixmap(pixmap)
+        item.setOffset(-pixmap.width() / 2, -pixmap.height() / 2)
+        item.setPos(float(self.coords[i, 0]), float(self.coords[i, 1]))
 
     def show(self, indices, front: int = -1) -> None:
         """Show exactly the images of ``indices`` (``front`` above the others); items already showing one
@@ -246,10 +260,7 @@ class ThumbnailLayer:
             self._free.append(item)
         for i in wanted - self.shown.keys():
             item = self._free.pop() if self._free else self._new_item()
-            pixmap = self._pixmap(i)
-            item.setPixmap(pixmap)
-            item.setOffset(-pixmap.width() / 2, -pixmap.height() / 2)
-            item.setPos(float(self.coords[i, 0]), float(self.coords[i, 1]))
+            self._place(item, i)
             item.show()
             self.shown[i] = item
         for i, item in self.shown.items():
@@ -317,6 +328,7 @@ class MapView(pg.PlotWidget):
         self.empty_note.setWordWrap(True)
         self.empty_note.setStyleSheet("color: #57606a; font-size: 11pt; background: transparent;")
         self.thumbnails = ThumbnailLayer(self.viewbox)
+        self.thumbnail_px = 36  # the size the user chose: the largest images get
         self.show_images = True
         self.coords = np.zeros((0, 2), np.float32)
         self.labels: np.ndarray | None = None
@@ -357,7 +369,8 @@ class MapView(pg.PlotWidget):
             self._mark(name, [])
         self._hover(-1)
         self.current = np.zeros(0, np.int64)
-        self.thumbnails.reset(images, self.coords, frames, thumbnail_size)
+        self.thumbnail_px = thumbnail_size
+        self.thumbnails.reset(images, self.coords, frames)
         self.empty_note.setVisible(n == 0)
         self.fit()
 
@@ -409,7 +422,8 @@ class MapView(pg.PlotWidget):
         self.viewbox.setRange(xRange=(x - r, x + r), yRange=(y - r, y + r), padding=0)
 
     def set_thumbnail_size(self, size: int) -> None:
-        self.thumbnails.set_size(size)
+        """The size images grow to when few enough points are in view."""
+        self.thumbnail_px = size
         self._detail_timer.start()
 
     def set_show_images(self, on: bool) -> None:
@@ -444,25 +458,32 @@ class MapView(pg.PlotWidget):
         return np.flatnonzero(self.visible_mask & (x >= r.left()) & (x <= r.right()) & (y >= r.top())
                               & (y <= r.bottom()))
 
-    def images_fit(self) -> int:
-        """How many images fit on screen at the thumbnail size, one per cell."""
-        cell = self.thumbnails.size * CELL
+    def images_fit(self, size: int) -> int:
+        """How many images ``size`` px wide fit on screen, one per cell."""
+        cell = size * CELL
         box = self.viewbox.boundingRect()
         return int(box.width() // cell) * int(box.height() // cell)
 
+    def image_size_for(self, count: int) -> int | None:
+        """The size images show at with ``count`` points in view: the largest, from ``LEGIBLE_PX`` up to the
+        chosen size in steps of ``SIZE_STEP`` px, at which that many fit; None if they do not fit even at
+        the smallest."""
+        smallest = min(LEGIBLE_PX, self.thumbnail_px)
+        sizes = sorted({self.thumbnail_px, *range(smallest, self.thumbnail_px, SIZE_STEP)}, reverse=True)
+        return next((size for size in sizes if count <= self.images_fit(size)), None)
+
     def update_detail(self) -> None:
-        """Pick the points whose images show now (see the module docstring)."""
-        if not self.show_images or len(self.coords) == 0 or self.thumbnails.images is None:
+        """Pick the points whose images show now, and their size (see the module docstring)."""
+        idx = self.in_view() if self.show_images and self.thumbnails.images is not None else np.zeros(0, np.int64)
+        size = self.image_size_for(len(idx)) if len(idx) else None
+        if size is None:
             self.thumbnails.show([])
             return
-        idx = self.in_view()
-        if len(idx) == 0 or len(idx) > self.images_fit():
-            self.thumbnails.show([])
-            return
+        self.thumbnails.set_size(size)
         pw, ph = self.viewbox.viewPixelSize()
-        size = self.thumbnails.size * CELL
-        cells = (np.floor(self.coords[idx, 0] / (size * pw)).astype(np.int64) * 1_000_003
-                 + np.floor(self.coords[idx, 1] / (size * ph)).astype(np.int64))
+        cell = size * CELL
+        cells = (np.floor(self.coords[idx, 0] / (cell * pw)).astype(np.int64) * 1_000_003
+                 + np.floor(self.coords[idx, 1] / (cell * ph)).astype(np.int64))
         order = np.argsort(self._rank[idx], kind="stable")
         _, first = np.unique(cells[order], return_index=True)
         chosen = idx[order[np.sort(first)]][:MAX_THUMBNAILS]

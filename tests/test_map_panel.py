@@ -434,29 +434,33 @@ def test_many_classes_get_a_compact_legend_that_starts_hidden(qtbot, shared_data
 
 def test_images_show_as_soon_as_the_points_in_view_fit_on_screen(qtbot, shared_data):
     """10,000 MNIST digits: zooming in with the wheel, images replace dots at the first notch where the points
-    in view are no more than the images that fit."""
+    in view fit on screen at a legible size, and grow to the chosen size as fewer points are in view."""
     from core.data import load_dataset
     from core.projection import pca
-    from gui.map_view import MapView
+    from gui.map_view import LEGIBLE_PX, MapView
     mnist = load_dataset(str(shared_data / "mnist10k.npz"))
     coords = pca(mnist.float_images()[:, 0, ::2, ::2].flatten(1).numpy(), 2)
     view = MapView()
     qtbot.addWidget(view)
     view.resize(1000, 700)
     view.show()
-    view.set_map(coords, mnist.images.numpy(), mnist.labels, [str(i) for i in range(10)])
+    view.set_map(coords, mnist.images.numpy(), mnist.labels, [str(i) for i in range(10)], thumbnail_size=40)
     port = view.viewport()
     centre = QPoint(port.width() // 2, port.height() // 2)
     seen = []
-    for _ in range(14):
+    for _ in range(12):
         wheel(port, centre)
         qtbot.wait(30)  # the level of detail updates once the view settles
-        seen.append((len(view.in_view()), view.images_fit(), len(view.thumbnails.shown)))
-    for in_view, fit, shown in seen:
-        assert (shown > 0) == (0 < in_view <= fit)
-        assert shown <= min(in_view, MAX_THUMBNAILS)
-    first = next(k for k, (_, _, shown) in enumerate(seen) if shown)
-    assert seen[first][2] >= min(seen[first][0], seen[first][1]) // 3  # most of the screen fills with images
+        in_view, shown = len(view.in_view()), list(view.thumbnails.shown.values())
+        seen.append((in_view, len(shown), shown[0].pixmap().width() if shown else 0))
+        assert bool(shown) == (0 < in_view <= view.images_fit(LEGIBLE_PX))
+        if shown:
+            size = view.image_size_for(in_view)
+            assert seen[-1][2] == size and LEGIBLE_PX <= size <= 40 and len(shown) <= view.images_fit(size)
+    first = next(k for k, (_, shown, _) in enumerate(seen) if shown)
+    assert seen[first][1] >= min(seen[first][0], MAX_THUMBNAILS) // 3  # the screen fills with images
+    sizes = [size for _, shown, size in seen if shown]
+    assert sizes == sorted(sizes) and sizes[0] < 40 == sizes[-1]  # small at first, then as chosen
 
 
 def test_before_any_data_the_map_says_what_to_do(qtbot, digits):

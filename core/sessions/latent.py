@@ -158,7 +158,7 @@ class LatentSession:
     def _apply_stats(self, generation: int, stats: CodeStats) -> bool:
         if generation != self._generation:
             return False
-        self.stats = stats
+        self.stats, self._ranges = stats, stats.ranges()
         self.axis = ALL_AXES if len(stats.labels) <= ALL_AXES_MAX else 0
         self.listeners.notify("stats")
         self.set_code(stats.mean, "mean code")
@@ -175,7 +175,7 @@ class LatentSession:
 
     def ranges(self) -> np.ndarray:
         """(K, 2) the sliders' limits."""
-        return self.stats.ranges()
+        return self._ranges
 
     def set_code(self, z: np.ndarray, what: str) -> None:
         """Show code ``z`` (listeners hear "code", and decode it with ``decode_work``)."""
