@@ -168,7 +168,8 @@ def main() -> int:
     repeats = -(-POINTS // len(data))
     rng = np.random.default_rng(0)
     spread = 0.02 * np.ptp(umap, axis=0)
-    coords = np.concatenate([umap + (rng.normal(size=umap.shape) * spread if r else 0) for r in range(repeats)])[:POINTS]
+    coords = np.concatenate([umap + (rng.normal(size=umap.shape) * spread if r else 0)
+                             for r in range(repeats)])[:POINTS]
     big = ImageData("repeated", data.images.repeat(repeats, 1, 1, 1)[:POINTS],
                     None if data.labels is None else np.tile(data.labels, repeats)[:POINTS], data.class_names)
 

@@ -2,11 +2,12 @@
 whose dots give way to the images themselves as the user zooms in.
 
 Level of detail: the view is cut into cells a little wider than a thumbnail. Images show as soon as the
-points in view are no more than the cells on screen at the smallest legible thumbnail (``LEGIBLE_PX``):
-at the largest size, up to the one the user chose, at which they all still fit (in steps of
-``SIZE_STEP`` px), so images appear small and grow to the chosen size as the user zooms in. Each occupied
-cell shows one item's image (the same item while panning). Thumbnail items come from a recycled pool and
-their pixmaps from an LRU cache, so a 70,000-point map pans and zooms smoothly.
+points in view fit on screen, one per cell, or are spread so thinly that the cells they occupy hold at most
+``OCCUPANCY`` each: at the largest size, from the smallest legible one (``LEGIBLE_PX``) up to the one the
+user chose in steps of ``SIZE_STEP`` px, at which that holds, so images appear small and grow to the
+chosen size as the user zooms in. Each occupied cell shows one item's image (the same item while
+panning). Thumbnail items come from a recycled pool and their pixmaps from an LRU cache, so a
+70,000-point map pans and zooms smoothly.
 
 Hovering a point labels it (index and label) for as long as the mouse stays on it; a click emits
 ``point_clicked``; with the rectangle or lasso tool a left drag draws a selection and emits
@@ -32,6 +33,7 @@ from .image_grid import image_to_qimage
 MAX_THUMBNAILS = 1000  # at most this many images at once, whatever the screen
 CELL = 1.2  # cell side, in thumbnail sides: a little room between neighbouring images
 LEGIBLE_PX = 20  # the smallest thumbnail that still reads as a picture
+OCCUPANCY = 4.0  # ...or when the cells the points in view occupy hold at most this many each
 SIZE_STEP = 4  # thumbnails grow from LEGIBLE_PX to the chosen size in steps of this many px
 PIXMAP_CACHE = 3000
 DOT_SIZE = 7
@@ -464,29 +466,39 @@ class MapView(pg.PlotWidget):
         box = self.viewbox.boundingRect()
         return int(box.width() // cell) * int(box.height() // cell)
 
-    def image_size_for(self, count: int) -> int | None:
-        """The size images show at with ``count`` points in view: the largest, from ``LEGIBLE_PX`` up to the
-        chosen size in steps of ``SIZE_STEP`` px, at which that many fit; None if they do not fit even at
-        the smallest."""
-        smallest = min(LEGIBLE_PX, self.thumbnail_px)
-        sizes = sorted({self.thumbnail_px, *range(smallest, self.thumbnail_px, SIZE_STEP)}, reverse=True)
-        return next((size for size in sizes if count <= self.images_fit(size)), None)
-
-    def update_detail(self) -> None:
-        """Pick the points whose images show now, and their size (see the module docstring)."""
-        idx = self.in_view() if self.show_images and self.thumbnails.images is not None else np.zeros(0, np.int64)
-        size = self.image_size_for(len(idx)) if len(idx) else None
-        if size is None:
-            self.thumbnails.show([])
-            return
-        self.thumbnails.set_size(size)
+    def _one_per_cell(self, idx: np.ndarray, size: int) -> np.ndarray:
+        """Of the points ``idx``, the first (by a fixed random rank) in each occupied cell of ``size`` px images."""
         pw, ph = self.viewbox.viewPixelSize()
         cell = size * CELL
         cells = (np.floor(self.coords[idx, 0] / (cell * pw)).astype(np.int64) * 1_000_003
                  + np.floor(self.coords[idx, 1] / (cell * ph)).astype(np.int64))
         order = np.argsort(self._rank[idx], kind="stable")
         _, first = np.unique(cells[order], return_index=True)
-        chosen = idx[order[np.sort(first)]][:MAX_THUMBNAILS]
+        return idx[order[np.sort(first)]]
+
+    def detail(self, idx: np.ndarray) -> tuple[int | None, np.ndarray]:
+        """The size images show at for the points ``idx`` in view, and the points whose images show: the
+        largest size, from ``LEGIBLE_PX`` up to the chosen one in steps of ``SIZE_STEP`` px, at which the
+        points all fit on screen one per cell, or are spread so thinly that the cells they occupy hold at
+        most ``OCCUPANCY`` each; (None, no points) when neither holds even at the smallest size."""
+        smallest = min(LEGIBLE_PX, self.thumbnail_px)
+        for size in sorted({self.thumbnail_px, *range(smallest, self.thumbnail_px, SIZE_STEP)}, reverse=True):
+            fit = self.images_fit(size)
+            if len(idx) == 0 or len(idx) > OCCUPANCY * fit:
+                continue  # too many even if every cell on screen held some
+            chosen = self._one_per_cell(idx, size)
+            if len(idx) <= fit or len(idx) <= OCCUPANCY * len(chosen):
+                return size, chosen[:MAX_THUMBNAILS]
+        return None, idx[:0]
+
+    def update_detail(self) -> None:
+        """Pick the points whose images show now, and their size (see the module docstring)."""
+        idx = self.in_view() if self.show_images and self.thumbnails.images is not None else np.zeros(0, np.int64)
+        size, chosen = self.detail(idx)
+        if size is None:
+            self.thumbnails.show([])
+            return
+        self.thumbnails.set_size(size)
         self.thumbnails.show(np.union1d(chosen, np.intersect1d(self.current, idx)),
                              front=int(self.current[0]) if len(self.current) else -1)
 

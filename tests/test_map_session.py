@@ -135,7 +135,8 @@ def test_selections_become_named_selections_of_the_workspace(workspace, tmp_path
     session.select([3, 4], add=True)
     assert session.selection.tolist() == [1, 2, 3, 4]
     labels = workspace.data.labels[[1, 2, 3, 4]]
-    assert session.selection_summary().startswith("4 points selected — ") and str(labels[0]) in session.selection_summary()
+    summary = session.selection_summary()
+    assert summary.startswith("4 points selected — ") and str(labels[0]) in summary
     assert session.default_selection_name() == "selection 1"
     assert session.save_selection("") == "selection 1"
     assert session.save_selection("  sixes ") == "sixes"

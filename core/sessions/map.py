@@ -253,7 +253,8 @@ class MapSession:
         """What the map shows, for the line above it."""
         data, embedding = self.workspace.data, self.embedding
         if data is None:
-            return "No data yet: open a data set in the Setup panel (or a checkpoint with File ▸ Open) to see its map."
+            return ("No data yet: open a data set in the Setup panel (or a checkpoint with File ▸ Open) to see "
+                    "its map.")
         if embedding is None:
             return ""
         method, dims = METHODS[embedding.method], embedding.codes.shape[1]
