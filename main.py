@@ -7,9 +7,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from core.commands import COMMANDS, load
+
+
+class Terminated(Exception):
+    """SIGTERM ends a command the way Ctrl-C does (training saves first: see core/commands/train.py)."""
+
+
+def _terminate(_signum, _frame):
+    raise Terminated
 
 
 class Parser(argparse.ArgumentParser):
@@ -39,16 +48,31 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser([a for a in argv if a in COMMANDS][:1]).parse_args(argv)
+    command = [a for a in argv if a in COMMANDS][:1]
+    on_sigterm = signal.getsignal(signal.SIGTERM)
+    if command:  # from the start: the command's imports take seconds
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(argv, command)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _run(argv: list[str], command: list[str]) -> int:
+    args = build_parser(command).parse_args(argv)
+    args.argv = argv  # a command that starts itself again in other processes (train --nproc) passes it on
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         if args.command:
             return load(args.command).run(args)
         from gui.app import run_app
         return run_app(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
     except Exception as exc:  # one clear line, unless --debug asks for the traceback
         if args.debug:
             raise

@@ -271,6 +271,13 @@ class Comparison:
     inception: bool = False
 
 
+def run_label(model_name: str, folder: str) -> str:
+    """'vae', or 'vae (run-2)' for a run folder of another name; the app's folders
+    ``<time>_<model>_<data set>`` become 'vae (<time>)'."""
+    run = folder.split(f"_{model_name}_")[0]
+    return model_name if run in ("", model_name) else f"{model_name} ({run})"
+
+
 @dataclass
 class _Reference:
     features: np.ndarray
@@ -333,7 +340,7 @@ class Comparer:
     def score_checkpoint(self, path: Path, ddim_steps: int | None = None) -> ModelReport:
         path = Path(path)
         model, payload = load_checkpoint(path)
-        label = model.name if path.parent.name in ("", model.name) else f"{model.name} ({path.parent.name})"
+        label = run_label(model.name, path.parent.name)
         report = ModelReport(label, model.name, str(path))
         dataset = (payload.get("train_state") or {}).get("dataset", "")
         if tuple(model.image_shape) != tuple(self.data.image_shape):
@@ -404,17 +411,21 @@ def find_checkpoints(root: Path, data_source: str) -> list[Path]:
 DEMO_FAMILIES, DEMO_SECONDS = ("vae", "gan", "flow", "diffusion"), 6.0
 
 
-def train_demo_zoo(data: ImageData, data_source: str, folder: Path, families: tuple[str, ...] = DEMO_FAMILIES,
-                   progress: Progress = lambda m, f: None) -> list[Path]:
-    """Train each of ``families`` (at its ``tiny`` settings and its learning rate) for a few seconds into
-    ``folder/<name>``: something to compare for demos and ``--screenshot``; returns the checkpoints."""
+def train_demo_zoo(data: ImageData, data_source: str, folder: Path, families: tuple[str, ...] | None = None,
+                   progress: Progress = lambda m, f: None,
+                   cancelled: Callable[[], bool] = lambda: False) -> list[Path]:
+    """Train each of ``families`` (default ``DEMO_FAMILIES``), at its ``tiny`` settings and its learning rate, for
+    a few seconds into ``folder/<name>`` (replacing the demo runs kept there): something to compare for demos and ``--screenshot``; returns the
+    checkpoints. ``cancelled`` is asked before each model (``Cancelled``)."""
     from .loop import TrainConfig
     from .quicktrain import train_briefly
-    paths = []
+    paths, families = [], families or DEMO_FAMILIES
     for i, name in enumerate(families):
+        if cancelled():
+            raise Cancelled()
         fam = family(name)
-        progress(f"training a {name} for {DEMO_SECONDS:.0f} s", i / len(families))
+        progress(f"training a {name} for {DEMO_SECONDS:g} s", i / len(families))
         config = TrainConfig(epochs=1000, lr=fam.lr, device="cpu", preview_interval_s=1e9)
-        train_briefly(data, data_source, name, DEMO_SECONDS, config, Path(folder) / name, **fam.tiny)
+        train_briefly(data, data_source, name, DEMO_SECONDS, config, Path(folder) / name, overwrite=True, **fam.tiny)
         paths.append(Path(folder) / name / "checkpoint.pt")
     return paths

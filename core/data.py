@@ -2,11 +2,17 @@
 
 Every source becomes an ``ImageData``: uint8 images (N, C, H, W) kept in memory, optional integer labels
 and class names. Models see ``float_images`` in [0, 1].
+
+Sizes are checked before anything is decoded: an image file over ``MAX_IMAGE_PIXELS`` is refused (skipped
+in a folder), and a data set whose arrays would take over ``MAX_DATASET_BYTES`` is refused from its header.
 """
 from __future__ import annotations
 
+import importlib.util
 import logging
+import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,12 +20,16 @@ import numpy as np
 import torch
 
 from .errors import DataError
+from .split import train_test_split_indices
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 TORCHVISION_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10", "cifar100": "CIFAR100"}
 BUILTIN = ("digits", *TORCHVISION_SETS, "olivetti")
+MAX_IMAGE_PIXELS = 64_000_000  # one image file (a 64-megapixel photo decodes to 192 MB)
+MAX_DATASET_BYTES = 4 << 30  # the arrays of one data set as stored
+GREY_MODES = ("L", "1", "I", "I;16", "F", "LA")
 
 
 def data_root() -> Path:
@@ -67,11 +77,9 @@ class ImageData:
         if self.labels is None:
             perm = rng.permutation(len(self))
             return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-        from sklearn.model_selection import train_test_split
-        idx = np.arange(len(self))
         counts = np.unique(self.labels, return_counts=True)[1]
         stratify = self.labels if counts.min() >= 2 and min(n_val, len(self) - n_val) >= len(counts) else None
-        train, val = train_test_split(idx, test_size=n_val, random_state=seed, stratify=stratify)
+        train, val = train_test_split_indices(len(self), n_val, seed, stratify)
         return np.sort(train), np.sort(val)
 
 
@@ -98,10 +106,17 @@ def to_uint8_nchw(array: np.ndarray, name: str) -> torch.Tensor:
 
 
 def load_digits() -> ImageData:
-    """scikit-learn's 8x8 digits (1,797 images, values 0-16): embedded, no download."""
-    from sklearn.datasets import load_digits as sk_digits
-    d = sk_digits()
-    return ImageData("digits", to_uint8_nchw(d.images / 16.0, "digits"), d.target.astype(np.int64),
+    """scikit-learn's 8x8 digits (1,797 images, values 0-16): embedded, no download. Read from the file
+    scikit-learn ships (as its ``load_digits`` does) without importing it: that takes a second."""
+    shipped = Path(importlib.util.find_spec("sklearn").submodule_search_locations[0]) / "datasets" / "data"
+    if (shipped / "digits.csv.gz").is_file():
+        table = np.loadtxt(shipped / "digits.csv.gz", delimiter=",")
+        images, target = table[:, :-1].reshape(-1, 8, 8), table[:, -1]
+    else:
+        from sklearn.datasets import load_digits as sk_digits
+        d = sk_digits()
+        images, target = d.images, d.target
+    return ImageData("digits", to_uint8_nchw(images / 16.0, "digits"), target.astype(np.int64),
                      [str(i) for i in range(10)])
 
 
@@ -157,9 +172,27 @@ def load_mat(path: Path) -> ImageData:
                      [f"person {i}" for i in range(labels.max() + 1)])
 
 
+def _npz_array_bytes(path: Path) -> int:
+    """What the arrays of an ``.npz`` take once loaded, from their headers (nothing is decompressed)."""
+    total = 0
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            if info.filename.endswith(".npy"):
+                with z.open(info) as f:
+                    fmt = np.lib.format
+                    header = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+                    shape, _, dtype = header(f)
+                total += math.prod(shape) * dtype.itemsize
+    return total
+
+
 def load_npz(path: Path) -> ImageData:
     """Any ``.npz`` with ``images`` and optionally ``labels`` (and ``class_names``)."""
     try:
+        size = _npz_array_bytes(path)
+        if size > MAX_DATASET_BYTES:
+            raise DataError(f"{path}: refused: its arrays would take {size / 2**30:.1f} GiB (the limit is "
+                            f"{MAX_DATASET_BYTES / 2**30:.0f} GiB)")
         with np.load(path, allow_pickle=False) as z:
             if "images" not in z:
                 raise DataError(f"{path}: no 'images' array (found: {', '.join(z.files) or 'nothing'})")
@@ -178,25 +211,63 @@ def load_npz(path: Path) -> ImageData:
     return ImageData(path.stem, to_uint8_nchw(images, str(path)), labels, names)
 
 
+def open_image(path: Path):
+    """A Pillow image of ``path``, not decoded yet, refused (``DataError``) when unreadable or over
+    ``MAX_IMAGE_PIXELS``. Use it in a ``with`` block."""
+    from PIL import Image
+    path = Path(path)
+    try:
+        im = Image.open(path)
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: no such image file") from exc
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{path}: refused: over the limit of {MAX_IMAGE_PIXELS:,} pixels ({exc})") from exc
+    except (OSError, ValueError) as exc:  # UnidentifiedImageError is an OSError
+        raise DataError(f"{path}: not a readable image ({exc})") from exc
+    width, height = im.size
+    if width * height > MAX_IMAGE_PIXELS:
+        im.close()
+        raise DataError(f"{path}: refused: {width:,} x {height:,} pixels, over the limit of {MAX_IMAGE_PIXELS:,}")
+    return im
+
+
+def read_image_file(path: Path, image_shape: tuple[int, int, int]) -> torch.Tensor:
+    """One picture from disk as uint8 (1, C, H, W) in ``image_shape``: centre-cropped to its aspect, resized,
+    grey or RGB as asked. ``DataError`` for a missing, unreadable or oversized file (over
+    ``MAX_IMAGE_PIXELS``: refused before it is decoded)."""
+    from PIL import Image, ImageOps
+    c, h, w = image_shape
+    with open_image(path) as im:
+        try:
+            im = ImageOps.exif_transpose(im).convert("L" if c == 1 else "RGB")
+            pixels = np.array(ImageOps.fit(im, (w, h), Image.BILINEAR))
+        except (OSError, ValueError) as exc:  # a damaged file shows when it is decoded
+            raise DataError(f"{path}: not a readable image ({exc})") from exc
+    return to_uint8_nchw(pixels[None], str(path))
+
+
 def load_image_folder(path: Path, size: int | None = None) -> ImageData:
     """PNG/JPEG/... files below ``path``; sub-folder names become labels. Grey stays grey unless any
     image has colour; every image is resized to ``size`` x ``size`` (default: the first image's size,
-    capped at 64). Unreadable files are skipped and listed in ``skipped``."""
+    capped at 64). Unreadable and oversized files are skipped and listed in ``skipped``."""
     from PIL import Image
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise DataError(f"{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
+    if size is not None and len(files) * size * size * 3 > MAX_DATASET_BYTES:
+        raise DataError(f"{path}: refused: {len(files):,} images of {size} x {size} would take over "
+                        f"{MAX_DATASET_BYTES / 2**30:.0f} GiB; choose a smaller image size")
     arrays, names, skipped, colour = [], [], [], False
     for f in files:
         try:
-            with Image.open(f) as im:
+            with open_image(f) as im:
                 if size is None:
                     size = max(2, min(64, max(im.size)) // 2 * 2)
-                colour |= im.mode not in ("L", "1", "I", "I;16", "F", "LA")
+                colour |= im.mode not in GREY_MODES
                 arrays.append(np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR)))
                 names.append(f)
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError is an OSError
-            log.warning("skipping unreadable image %s: %s", f, exc)
+        except (DataError, OSError, ValueError) as exc:  # a damaged file shows when it is decoded
+            log.warning("skipping image %s: %s", f, exc)
             skipped.append(str(f))
     if not arrays:
         raise DataError(f"{path}: none of the {len(files)} image files could be read")

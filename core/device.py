@@ -36,8 +36,10 @@ def pick_device(preference: str | None = "auto") -> torch.device:
 
 def training_threads() -> int:
     """Torch threads for a training thread: every core but one, so the UI thread stays responsive and no
-    multi-threaded op waits on a core that another process holds (that can make training 10x slower)."""
-    return max(1, (os.cpu_count() or 2) - 1)
+    multi-threaded op waits on a core that another process holds (that can make training 10x slower);
+    shared out between the ranks of a distributed run on this machine (``LOCAL_WORLD_SIZE``)."""
+    ranks_here = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, ((os.cpu_count() or 2) - 1) // ranks_here)
 
 
 def leave_a_core_for_the_ui() -> None:

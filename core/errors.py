@@ -1,4 +1,5 @@
 """Errors the engine raises for bad input: their message is what the user sees, one line."""
+import os
 
 
 class LatentExplorerError(Exception):
@@ -26,3 +27,8 @@ class Cancelled(LatentExplorerError):
 
 class AudioDeviceError(LatentExplorerError):
     """No sound device, a device that cannot be opened with the settings asked for, or one that went away."""
+
+
+def os_error_words(exc: OSError) -> str:
+    """The cause of an OSError in words: 'no space left on device', 'permission denied', ..."""
+    return (os.strerror(exc.errno) if exc.errno else str(exc)).lower()

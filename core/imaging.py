@@ -10,10 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.utils import make_grid
-
-from .data import to_uint8_nchw
-from .errors import DataError
 
 
 def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -28,12 +24,23 @@ def to_uint8(images: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def tile(images: torch.Tensor | np.ndarray, ncols: int | None = None, pad: int = 1, pad_value: int = 40) -> np.ndarray:
-    """(N, C, H, W) images as one (H', W', 3) uint8 picture, ``ncols`` per row (default: all in one row)."""
-    x = torch.from_numpy(to_uint8(images))
+    """(N, C, H, W) images as one (H', W', 3) uint8 picture, ``ncols`` per row (default: all in one row), laid
+    out as torchvision's ``make_grid`` lays them out (importing torchvision would cost seconds of start-up)."""
+    x = to_uint8(images)
     if x.ndim != 4 or len(x) == 0:
         raise ValueError(f"expected a non-empty (N, C, H, W) batch, got shape {tuple(x.shape)}")
-    grid = make_grid(x, nrow=ncols or len(x), padding=pad, pad_value=pad_value)
-    return np.ascontiguousarray(grid.permute(1, 2, 0).numpy())
+    if x.shape[1] == 1:
+        x = np.repeat(x, 3, axis=1)
+    if len(x) == 1:  # one image: no padding
+        return np.ascontiguousarray(x[0].transpose(1, 2, 0))
+    n, c, h, w = x.shape
+    cols = min(ncols or n, n)
+    rows = -(-n // cols)
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), pad_value, dtype=np.uint8)
+    for i, image in enumerate(x):
+        top, left = (i // cols) * (h + pad) + pad, (i % cols) * (w + pad) + pad
+        grid[top:top + h, left:left + w] = image.transpose(1, 2, 0)
+    return grid
 
 
 def upscale(picture: np.ndarray, factor: int) -> np.ndarray:
@@ -74,19 +81,3 @@ def save_gif(path: Path, frames: torch.Tensor | np.ndarray, frame_ms: int = 80, 
                    disposal=2)
     return path
 
-
-def load_image_file(path: Path, image_shape: tuple[int, int, int]) -> torch.Tensor:
-    """One picture from disk as uint8 (1, C, H, W) in ``image_shape``: centre-cropped to its aspect,
-    resized, grey or RGB as the model expects."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-    c, h, w = image_shape
-    path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im).convert("L" if c == 1 else "RGB")
-            im = ImageOps.fit(im, (w, h), Image.BILINEAR)
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: no such image file") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable image ({exc})") from exc
-    return to_uint8_nchw(np.array(im)[None], str(path))

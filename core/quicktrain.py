@@ -19,15 +19,16 @@ FACE_TRAINING = TrainConfig(epochs=300, batch_size=32, lr=2e-3, device="cpu")
 
 def train_briefly(data: ImageData, source: str, model_name: str = "vae", seconds: float = 20.0,
                   config: TrainConfig | None = None, out_dir: Path | None = None, base: Path | None = None,
-                  **settings) -> GenerativeModel:
+                  overwrite: bool = False, **settings) -> GenerativeModel:
     """Train ``model_name`` on ``data`` until ``config.epochs`` or ``seconds`` run out, whichever comes
     first; returns the model in eval mode on the CPU. Nothing is written to disk unless ``out_dir`` is given
-    (then it gets the run's checkpoint.pt and metrics.jsonl); ``base``: a latent diffusion's base checkpoint."""
+    (then it gets the run's checkpoint.pt and metrics.jsonl; a run kept there is replaced only if
+    ``overwrite``); ``base``: a latent diffusion's base checkpoint."""
     config = config or TrainConfig(epochs=1000, device="cpu")
-    return train_for(image_run(model_name, settings, data, source, config, out_dir, base), seconds)
+    return train_for(image_run(model_name, settings, data, source, config, out_dir, base), seconds, overwrite)
 
 
-def train_for(run, seconds: float):
+def train_for(run, seconds: float, overwrite: bool = False):
     """Train ``run`` (image or audio) until its epochs or ``seconds`` run out; the model in eval mode on the CPU."""
     control, deadline = Control(), time.monotonic() + seconds
 
@@ -36,7 +37,7 @@ def train_for(run, seconds: float):
             control.stop()
 
     trainer = run.build_trainer(on_event, control)
-    trainer.train()
+    trainer.train(overwrite)
     return trainer.model.cpu().eval()
 
 

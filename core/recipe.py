@@ -14,7 +14,7 @@ from models import Family, SettingError, build_model, family, names
 
 from .audio.dataset import MixConfig
 from .audio.trainer import AUDIO_TRAIN_DEFAULTS, AudioRun
-from .checkpoint import read_checkpoint
+from .checkpoint import model_from, read_checkpoint
 from .data import ImageData, load_dataset
 from .device import pick_device
 from .errors import LatentExplorerError
@@ -118,6 +118,7 @@ def resumed_run(checkpoint: Path, out_dir: Path | None, image_size: int | None =
     """The run ``checkpoint`` came from, to continue; ``given`` overrides its training settings (e.g. more
     epochs; None: not given). Its data set is loaded again."""
     payload = read_checkpoint(checkpoint)
+    model_from(checkpoint, payload)  # a file that declares more model than it holds is refused before training
     spec, state = payload["model"], payload.get("train_state") or {}
     fam = family_of(spec["name"])
     config = TrainConfig.from_dict({**state.get("config", {}), **{k: v for k, v in given.items() if v is not None}})

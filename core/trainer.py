@@ -1,8 +1,9 @@
 """Training an image family: an ``ImageData`` run through the shared loop (``core.loop``).
 
-Train rows add ``r2`` (of the last batch's reconstructions, for models that reconstruct); validation rows
-add it over the whole validation split. Previews show fixed validation images, their reconstructions and
-samples from fixed noise, as the model's capabilities allow.
+Train rows add ``r2`` (of the reconstructions of the last batch's first ``R2_IMAGES``, for models that
+reconstruct); validation rows add it over the validation images validated. Previews show fixed validation
+images, their reconstructions and samples from fixed noise, as the model's capabilities allow. In a
+distributed run each rank trains on its shard of every epoch's shuffled images.
 """
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ import torch
 from models import GenerativeModel, build_model
 
 from .data import ImageData
+from . import distributed
 from .errors import CheckpointError
 from .loop import Batch, Control, TrainConfig, TrainerBase
 from .metrics import r2_score
 from .model_setup import load_pretrained
 
 PREVIEW_COUNT = 16
+R2_IMAGES = 256  # a train row's R² looks at this many images of the batch: its cost stays small at any batch size
 FLOAT_CACHE_BYTES = 1 << 30  # data sets up to this size as floats live on the training device
 
 
@@ -65,7 +68,7 @@ class Trainer(TrainerBase):
         self._preview_idx = torch.from_numpy(self.val_idx[:PREVIEW_COUNT])
         images = run.data.images
         self._pixels = images.to(self.device).float().div_(255.0) if 4 * images.numel() <= FLOAT_CACHE_BYTES else images
-        self._val_ss_tot: float | None = None
+        self._val_ss_tot: dict[int, float] = {}  # the variance of the first N validation images, by N
         self._order: tuple[int, torch.Tensor] | None = None  # (epoch, its shuffled training indices)
 
     def _load_initial(self, state: dict) -> None:
@@ -83,38 +86,51 @@ class Trainer(TrainerBase):
 
     # --- hooks of the loop ----------------------------------------------------------------
     def steps_per_epoch(self) -> int:
-        return -(-len(self.train_idx) // self.cfg.batch_size)
+        return -(-distributed.shard_length(len(self.train_idx), self.ranks) // self.cfg.batch_size)
 
     def batch(self, epoch: int, index: int) -> Batch:
         if self._order is None or self._order[0] != epoch:  # the same order again when resumed mid-epoch
             shuffle = torch.Generator().manual_seed(self.cfg.seed + epoch)
             perm = torch.from_numpy(self.train_idx)[torch.randperm(len(self.train_idx), generator=shuffle)]
-            self._order = epoch, perm
+            self._order = epoch, distributed.shard(perm, self.ranks).to(self._pixels.device)  # no copy per step
         size = self.cfg.batch_size
         return (self._images(self._order[1][index * size:(index + 1) * size]),)
 
     def step_metrics(self, batch: Batch) -> dict:
-        x = batch[0]
+        x = batch[0][:R2_IMAGES]
         return {"r2": r2_score(x, self.model.reconstruct(x)) if self.model.capabilities.reconstructs else None}
 
-    def validate(self) -> dict:
-        """Loss components and R² (variance-weighted, as ``metrics.r2_score``) over the whole validation split."""
-        idx = torch.from_numpy(self.val_idx)
-        if self._val_ss_tot is None:  # the validation images never change: their variance is computed once
-            x = self._images(idx).cpu().double()
-            self._val_ss_tot = float((x - x.mean(0)).pow(2).sum())
+    def validation_size(self) -> int:
+        return len(self.val_idx)
+
+    def validation_sums(self, positions: list[int]) -> dict[str, torch.Tensor]:
+        """Example-weighted sums of the loss components and the squared reconstruction error, on the device."""
+        sums: dict[str, torch.Tensor] = {}
         reconstructs = self.model.capabilities.reconstructs
-        sums: dict[str, float] = {}
-        ss_res = 0.0
-        for chunk in idx.split(max(self.cfg.batch_size, 256)):
+        for chunk in torch.from_numpy(self.val_idx[positions]).split(max(self.cfg.batch_size, 256)):
             x = self._images(chunk)
             for k, v in self.model.loss(x).items():
-                sums[k] = sums.get(k, 0.0) + float(v) * len(x)
-            if reconstructs:
-                ss_res += float((x - self.model.reconstruct(x)).pow(2).sum())  # float32: MPS has no float64
-        out = {k: v / len(idx) for k, v in sums.items()}
-        out["r2"] = 1.0 - ss_res / self._val_ss_tot if reconstructs and self._val_ss_tot > 0 else None
+                sums[k] = sums.get(k, 0) + v.detach().float() * len(x)
+            if reconstructs:  # float32: MPS has no float64
+                sums["ss_res"] = sums.get("ss_res", 0) + (x - self.model.reconstruct(x)).pow(2).sum()
+        return sums
+
+    def validation_row(self, sums: dict[str, float], count: int) -> dict:
+        """Loss components and R² (variance-weighted, as ``metrics.r2_score``) over the first ``count``
+        validation images."""
+        ss_res = sums.pop("ss_res", None)
+        out = {k: v / count for k, v in sums.items()}
+        ss_tot = self._ss_tot(count)
+        out["r2"] = 1.0 - ss_res / ss_tot if ss_res is not None and ss_tot > 0 else None
         return out
+
+    def _ss_tot(self, count: int) -> float:
+        """Summed squared deviation from their mean of the first ``count`` validation images (computed once
+        per count: they never change)."""
+        if count not in self._val_ss_tot:
+            x = self._images(torch.from_numpy(self.val_idx[:count])).cpu().double()
+            self._val_ss_tot[count] = float((x - x.mean(0)).pow(2).sum())
+        return self._val_ss_tot[count]
 
     def preview(self) -> None:
         """Reconstructions of fixed validation images and samples from fixed noise, as uint8 grids."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -48,13 +49,29 @@ def run_app(args) -> int:
                 window.close()
         print(f"wrote {path}")
         return 0
+    from .run_folders import bring_over_legacy_runs
+    from .settings import app_settings, legacy_runs_root, runs_root
+    bring_over_legacy_runs(app_settings(), legacy_runs_root(), runs_root())
     window = MainWindow()
+    close_on_signals(window)
     startup_done()
     sys.excepthook = lambda kind, exc, tb: window.show_error(
         "Unexpected error", f"{kind.__name__}: {exc}", "".join(traceback.format_exception(kind, exc, tb)))
     window.show()
     window.load_dataset(args.dataset)
     return app.exec()
+
+
+def close_on_signals(window):
+    """Ctrl-C and SIGTERM close the window as its close button does (a training run saves first and says
+    where). Python sees a signal only when it runs, so a timer wakes it four times a second."""
+    from PySide6.QtCore import QTimer
+    for kind in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(kind, lambda _signum, _frame: QTimer.singleShot(0, window.close))
+    wake = QTimer(window)
+    wake.timeout.connect(lambda: None)
+    wake.start(250)
+    return wake
 
 
 def panel_keys() -> list[str]:

@@ -2,9 +2,12 @@
 
 It starts a ``core.worker.TrainingWorker`` and drains its event queue from a QTimer on the UI thread,
 re-emitting each event as a Qt signal. Nothing here computes: the UI thread never trains or waits.
-It can instead follow a run another process writes (``core.follow``), with the same signals.
+It can instead follow a run another process writes (``core.follow``), with the same signals, until that
+process ends (state ``finished`` or ``stopped``) or the user lets it go.
 """
 from __future__ import annotations
+
+import sys
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -23,12 +26,16 @@ class TrainingBridge(QObject):
     error = Signal(str, str)  # message, traceback ('' for expected errors)
     started = Signal(object)  # the Run that started
     following = Signal(str)  # the run folder now followed
+    notice = Signal(str)  # something worth a line in the status bar (a followed log's unreadable lines, ...)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.worker: TrainingWorker | None = None
         self.follower: RunFollower | None = None
         self.state = "idle"
+        self.last_checkpoint: str | None = None  # the newest checkpoint the worker saved
+        self._follow_problem = ""
+        self._skipped_shown = 0
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -40,7 +47,8 @@ class TrainingBridge(QObject):
     def start(self, run: Run) -> None:
         if self.busy:
             raise RuntimeError("a training run is already going")
-        self.follower = None
+        self._let_go_of_follower()
+        self.last_checkpoint = None
         self.worker = TrainingWorker(run).start()
         self._timer.start()
         self.started.emit(run)
@@ -49,7 +57,9 @@ class TrainingBridge(QObject):
         """Show the run another process writes in ``run_dir``; DataError if it is not a run folder."""
         if self.busy:
             raise RuntimeError("a training run is going")
-        self.follower = RunFollower(run_dir)
+        follower = RunFollower(run_dir)
+        self._let_go_of_follower()
+        self.follower, self._follow_problem, self._skipped_shown = follower, "", 0
         self._timer.start()
         self.following.emit(str(run_dir))
         self._set_state("following")
@@ -63,17 +73,26 @@ class TrainingBridge(QObject):
             self.worker.resume()
 
     def stop(self, wait_s: float = 0.0) -> None:
-        """Ask the worker to stop (it saves a checkpoint first); optionally wait for it and drain. A followed
-        run is let go (it goes on in its own process)."""
+        """Ask the worker to stop (it saves a checkpoint first); optionally wait for it, drain, and say on
+        stderr where the run was saved (the window is closing). A followed run is let go (it goes on in its
+        own process)."""
         if self.follower is not None:
-            self.follower = None
+            self._let_go_of_follower()
             self._timer.stop()
             self._set_state("stopped")
         if self.worker:
+            was_running = self.worker.alive
             self.worker.stop()
             if wait_s:
                 self.worker.join(wait_s)
                 self._poll()
+                if was_running and self.last_checkpoint:
+                    print(f"training stopped; saved {self.last_checkpoint}", file=sys.stderr)
+
+    def _let_go_of_follower(self) -> None:
+        if self.follower is not None:
+            self.follower.close()
+            self.follower = None
 
     def _set_state(self, state: str) -> None:
         self.state = state
@@ -81,19 +100,7 @@ class TrainingBridge(QObject):
 
     def _poll(self) -> None:
         if self.follower is not None:
-            try:
-                rows, checkpoint, restarted = self.follower.poll()
-            except (OSError, ValueError) as exc:  # unreadable, or a line that is not JSON
-                self.follower = None
-                self._set_state("error")
-                self.error.emit(f"Stopped following the run: {exc}", "")
-                return
-            if restarted:
-                self.following.emit(str(self.follower.run_dir))  # the curves start over with the log
-            for row in rows:
-                self.metrics.emit(row)
-            if checkpoint is not None:
-                self.checkpoint_saved.emit(str(checkpoint))
+            self._poll_follower()
         if self.worker is None:
             return
         events = self.worker.drain()
@@ -108,6 +115,7 @@ class TrainingBridge(QObject):
             elif kind == "state":
                 self._set_state(e["state"])
             elif kind == "checkpoint":
+                self.last_checkpoint = e["path"]
                 self.checkpoint_saved.emit(e["path"])
             elif kind == "error":
                 self._set_state("error")
@@ -116,3 +124,30 @@ class TrainingBridge(QObject):
                 self._timer.stop()
                 if self.state in ("running", "paused"):
                     self._set_state("stopped")
+
+    def _poll_follower(self) -> None:
+        """New rows and checkpoints of the followed run. Nothing the writer does ends the following: an
+        unreadable folder is reported once and tried again, unreadable lines are counted."""
+        follower = self.follower
+        try:
+            rows, checkpoint, restarted = follower.poll()
+        except OSError as exc:
+            problem = f"Cannot read {follower.run_dir} for now ({exc.strerror or exc}); still following"
+            if problem != self._follow_problem:
+                self._follow_problem = problem
+                self.notice.emit(problem)
+            return
+        self._follow_problem = ""
+        if restarted:
+            self.following.emit(str(follower.run_dir))  # the curves start over with the log
+        for row in rows:
+            self.metrics.emit(row)
+        if checkpoint is not None:
+            self.checkpoint_saved.emit(str(checkpoint))
+        if follower.skipped != self._skipped_shown:
+            self._skipped_shown = follower.skipped
+            self.notice.emit(f"{follower.metrics_path}: skipped {follower.skipped} unreadable line(s)")
+        if follower.ended:  # its process let go of the run: finished or stopped
+            self._let_go_of_follower()
+            self._timer.stop()
+            self._set_state(follower.ended)

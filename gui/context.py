@@ -1,4 +1,5 @@
-"""The Qt face of the shared ``core.sessions.Workspace``: its changes as signals, plus the status line.
+"""The Qt face of the shared ``core.sessions.Workspace``: its changes as signals, plus the status line; and of
+the ``SetupSession`` (what the next run is: the Setup panel edits it, the Training panel's Start takes it).
 
 Panels read the workspace through this object's properties and listen to its signals; none of them talks
 to another directly.
@@ -12,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.data import ImageData
 from core.sessions import Workspace
+from core.sessions.setup import SetupSession
 from models import GenerativeModel
 
 
@@ -21,11 +23,14 @@ class AppContext(QObject):
     selections_changed = Signal()  # the dict of named selections changed
     current_index_changed = Signal(int)  # the data item the user picked (map click, browser)
     status = Signal(str)  # a message for the status bar
+    setup_changed = Signal(str)  # the setup session changed: "form", "data", "origin" or "run"
 
     def __init__(self, parent: QObject | None = None, workspace: Workspace | None = None):
         super().__init__(parent)
         self.workspace = workspace or Workspace()
+        self.setup = SetupSession(self.workspace)  # (listens first: it has adopted a new model before the panels hear)
         self.workspace.listen(self._emit)
+        self.setup.listen(self.setup_changed.emit)
 
     def _emit(self, what: str) -> None:
         ws = self.workspace
@@ -67,8 +72,9 @@ class AppContext(QObject):
     def set_data(self, data: ImageData, source: str) -> None:
         self.workspace.set_data(data, source)
 
-    def set_model(self, model: GenerativeModel | None, checkpoint_path: Path | None = None) -> None:
-        self.workspace.set_model(model, checkpoint_path)
+    def set_model(self, model: GenerativeModel | None, checkpoint_path: Path | None = None, *,
+                  train_state: dict | None = None, followed: bool = False) -> None:
+        self.workspace.set_model(model, checkpoint_path, train_state=train_state, followed=followed)
 
     def add_selection(self, name: str, indices: np.ndarray) -> None:
         self.workspace.add_selection(name, indices)

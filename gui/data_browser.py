@@ -1,62 +1,53 @@
-"""A small data browser: the data set's images as scrolling thumbnails, filtered by label; pick one.
+"""A small data browser, the view of a ``core.sessions.browse.BrowseSession``: the data set's images as
+scrolling thumbnails, filtered by label; pick one.
 
 Thumbnails are drawn on demand for the rows in view, so 70,000 images open as fast as 70.
 """
 from __future__ import annotations
 
-import numpy as np
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QListView, QVBoxLayout,
                                QWidget)
 
 from core.data import ImageData
+from core.sessions.browse import BrowseSession, class_name, item_label, label_counts
 
 from .image_grid import image_to_qimage
 
 THUMB = 56  # px
 
 
-def item_label(data: ImageData, index: int) -> str:
-    """'item 12 · person 1': the index and, when there are labels, the class."""
-    if data.labels is None:
-        return f"item {index}"
-    label = int(data.labels[index])
-    name = data.class_names[label] if data.class_names and label < len(data.class_names) else str(label)
-    return f"item {index} · {name}"
-
-
 class ThumbnailModel(QAbstractListModel):
-    """The items ``indices`` of a data set; the thumbnail of a row is made when the view first asks."""
+    """The items the session shows; the thumbnail of a row is made when the view first asks."""
 
-    def __init__(self, data: ImageData, parent=None):
+    def __init__(self, session: BrowseSession, parent=None):
         super().__init__(parent)
-        self.data_set = data
-        self.indices = np.arange(len(data))
+        self.session = session
         self._cache: dict[int, QPixmap] = {}
 
-    def set_indices(self, indices: np.ndarray) -> None:
+    def show_label(self, label: int | None) -> None:
         self.beginResetModel()
-        self.indices = np.asarray(indices, dtype=np.int64)
+        self.session.show_label(label)
         self.endResetModel()
 
     def rowCount(self, parent=QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.indices)
+        return 0 if parent.isValid() else len(self.session.indices)
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        item = int(self.indices[index.row()])
+        item = self.session.item(index.row())
         if role == Qt.ItemDataRole.DecorationRole:
             if item not in self._cache:
-                image = image_to_qimage(self.data_set.images[item].numpy())
+                image = image_to_qimage(self.session.picture(item))
                 mode = Qt.TransformationMode.FastTransformation if image.width() < THUMB else \
                     Qt.TransformationMode.SmoothTransformation
                 self._cache[item] = QPixmap.fromImage(image.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
                                                                    mode))
             return self._cache[item]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return item_label(self.data_set, item)
+            return item_label(self.session.data, item)
         if role == Qt.ItemDataRole.UserRole:
             return item
         return None
@@ -69,8 +60,8 @@ class DataBrowser(QDialog):
         super().__init__(parent)
         self.setWindowTitle(title)
         self.resize(560, 480)
-        self.data_set = data
-        self.model = ThumbnailModel(data, self)
+        self.session = BrowseSession(data)
+        self.model = ThumbnailModel(self.session, self)
         self.view = QListView()
         self.view.setViewMode(QListView.ViewMode.IconMode)
         self.view.setIconSize(QSize(THUMB, THUMB))
@@ -82,37 +73,37 @@ class DataBrowser(QDialog):
         self.view.doubleClicked.connect(lambda _index: self.accept())
         self.label_filter = QComboBox()
         self.label_filter.addItem("All items", -1)
-        if data.labels is not None:
-            for label in np.unique(data.labels):
-                name = data.class_names[label] if data.class_names and label < len(data.class_names) else str(label)
-                self.label_filter.addItem(f"{name} ({int(np.sum(data.labels == label))})", int(label))
-        self.label_filter.setVisible(data.labels is not None)
+        for label, count in label_counts(data):
+            self.label_filter.addItem(f"{class_name(data, label)} ({count})", label)
+        self.label_filter.setVisible(self.label_filter.count() > 1)
         self.label_filter.currentIndexChanged.connect(lambda _i: self._filter())
         self.count = QLabel()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
         top = QHBoxLayout()
         top.addWidget(self.label_filter)
         top.addWidget(self.count, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.view, 1)
-        layout.addWidget(buttons)
+        layout.addWidget(self.buttons)
         self._filter()
 
     def _filter(self) -> None:
         label = self.label_filter.currentData()
-        indices = np.arange(len(self.data_set)) if label in (None, -1) else np.flatnonzero(self.data_set.labels == label)
-        self.model.set_indices(indices)
-        self.count.setText(f"{len(indices):,} images")
-        if len(indices):
+        self.model.show_label(None if label in (None, -1) else label)
+        self.count.setText(self.session.describe())
+        if self.model.rowCount():
             self.view.setCurrentIndex(self.model.index(0))
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(self.model.rowCount() > 0)
 
     def select_item(self, item: int) -> None:
         """Show all items and select data item ``item``."""
         self.label_filter.setCurrentIndex(0)
-        self.view.setCurrentIndex(self.model.index(int(item)))
+        row = self.session.row_of(int(item))
+        if row is not None:
+            self.view.setCurrentIndex(self.model.index(row))
 
     @property
     def chosen(self) -> int | None:

@@ -1,8 +1,9 @@
 """The main window: one dock per registered panel, the File and View menus, the status bar.
 
 It owns the shared ``AppContext`` and ``TrainingBridge``, opens and saves checkpoints (off the UI
-thread), loads a finished run's checkpoint into the context so every panel sees the trained model,
-and turns worker errors into dialogs. Window layout, recent files and setup choices persist in
+thread), loads a finished run's checkpoint into the context (with its training state, so Setup shows how
+it was trained) so every panel sees the trained model, and turns worker errors into dialogs. Window layout,
+recent files (each file opened, saved or trained; the menu follows at once) and setup choices persist in
 ``gui.settings.app_settings()``.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
@@ -25,9 +26,10 @@ from .bridge import TrainingBridge
 from .context import AppContext
 from .background.jobs import Job
 from .background.latest import LatestOnly
-from .panels import panel_specs
-from .settings import RECENT_KEY, add_recent_file, app_settings, recent_files, runs_root, write_json
 from .background.tasks import Task
+from .message_line import headline
+from .panels import panel_specs
+from .settings import RECENT_KEY, add_recent_file, app_settings, check_settings, recent_files, runs_root, write_json
 
 CHECKPOINT_FILTER = "Checkpoints (*.pt);;All files (*)"
 SETUP_WIDTH = 340  # px, the left dock area's first width
@@ -53,19 +55,26 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Latent Explorer")
         self.setDockNestingEnabled(True)
         self.settings = app_settings()
+        settings_note = check_settings(self.settings)  # bad values go before the panels read them
         self.context = AppContext(self)
         self.bridge = TrainingBridge(self)
         self.panels: dict[str, QWidget] = {}
         self.docks: dict[str, QDockWidget] = {}
         self._run_checkpoint: str | None = None
         self._checkpoint_generation = 0
-        self._pending_model: tuple[GenerativeModel, Path] | None = None
+        self._pending_model: tuple[GenerativeModel, Path, dict, bool] | None = None  # waiting for its data set
 
         self.resize(1400, 860)
         self._build_docks()
         self._build_menus()
         self.device_label = QLabel(f"device: {pick_device('auto')}")
         self.statusBar().addPermanentWidget(self.device_label)
+        self.settings_note = QLabel(settings_note)  # shown for a minute
+        self.settings_note.setToolTip(settings_note)
+        self.settings_note.setMaximumWidth(700)
+        self.settings_note.setVisible(bool(settings_note))
+        self.statusBar().addPermanentWidget(self.settings_note)
+        QTimer.singleShot(60_000, self.settings_note.hide)
         self._connect()
         self._restore_layout()
 
@@ -93,11 +102,11 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         self.open_action = file_menu.addAction("&Open checkpoint…", QKeySequence.StandardKey.Open,
-                                               lambda: self.open_checkpoint())
+                                               lambda _checked=False: self.open_checkpoint())
         self.save_action = file_menu.addAction("&Save checkpoint as…", QKeySequence.StandardKey.SaveAs,
-                                               lambda: self.save_checkpoint_as())
+                                               lambda _checked=False: self.save_checkpoint_as())
         self.save_action.setEnabled(False)
-        self.follow_action = file_menu.addAction("&Follow a run folder…", lambda: self.follow_run())
+        self.follow_action = file_menu.addAction("&Follow a run folder…", lambda _checked=False: self.follow_run())
         self.follow_action.setToolTip("Watch a run that another process trains (python main.py train …)")
         self.recent_menu = file_menu.addMenu("Recent files")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
@@ -109,7 +118,8 @@ class MainWindow(QMainWindow):
             view_menu.addAction(dock.toggleViewAction())
 
     def _connect(self) -> None:
-        self.context.status.connect(lambda message: self.statusBar().showMessage(message, 10_000))
+        self.context.status.connect(lambda message: self.statusBar().showMessage(headline(message), 10_000))
+        self.bridge.notice.connect(self.context.status.emit)
         self.context.data_changed.connect(self._on_data_changed)
         self.context.model_changed.connect(self._on_model_changed)
         self.bridge.started.connect(self._on_run_started)
@@ -132,9 +142,10 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     # --- checkpoints ----------------------------------------------------------------------
-    def open_checkpoint(self, path: str | Path | None = None) -> None:
-        """File ▸ Open checkpoint: load it off the UI thread; the model goes into the context. If it was
-        trained on images of another shape than the open data set, its data set is opened first."""
+    def open_checkpoint(self, path: str | Path | None = None, followed: bool = False) -> None:
+        """File ▸ Open checkpoint: load it off the UI thread; the model goes into the context with its training
+        state (``followed``: the checkpoint of a run another process trains). If it was trained on images of
+        another shape than the open data set, its data set is opened first."""
         if path is None:
             start = str(Path(recent_files(self.settings)[0]).parent) if recent_files(self.settings) else ""
             path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", start, CHECKPOINT_FILTER)
@@ -145,32 +156,35 @@ class MainWindow(QMainWindow):
         generation = self._checkpoint_generation
         self.context.status.emit(f"Opening {path}…")
         task = Task(load_checkpoint, path, parent=self)
-        task.done.connect(lambda result: self._on_checkpoint_loaded(generation, path, *result))
+        task.done.connect(lambda result: self._on_checkpoint_loaded(generation, path, *result, followed))
         task.failed.connect(lambda message, tb: self.show_error("Could not open the checkpoint", message, tb))
         task.start()
 
-    def _on_checkpoint_loaded(self, generation: int, path: Path, model: GenerativeModel, payload: dict) -> None:
+    def _on_checkpoint_loaded(self, generation: int, path: Path, model: GenerativeModel, payload: dict,
+                              followed: bool) -> None:
         if generation != self._checkpoint_generation:
             return  # a newer open superseded this one
-        add_recent_file(self.settings, path)
+        self.remember_recent(path)
         if model.capabilities.modality == "audio" and "audio" in self.panels:  # denoisers: the audio panel's
             self.panels["audio"].set_model(model, path)
+            if followed and "training" in self.panels:
+                self.panels["training"].show_followed_model(model.name, model.capabilities)
             self.context.status.emit(f"Denoiser {model.name} from {path} (Audio panel)")
             return
         data = self.context.data
-        source = payload.get("train_state", {}).get("dataset")
-        if (data is None or list(data.image_shape) != list(model.image_shape)) and source and "setup" in self.panels:
-            self._pending_model = (model, path)
-            self.load_dataset(source)
-            return
-        self.context.set_model(model, path)
-        self.context.status.emit(f"Model {model.name} from {path}")
+        train_state = payload.get("train_state") or {}
+        source = train_state.get("dataset")
+        self._pending_model = (model, path, train_state, followed)
+        if (data is None or list(data.image_shape) != list(model.image_shape)) and source and "setup" in self.panels \
+                and self.panels["setup"].load_source(source):
+            return  # (the model follows its data set)
+        self._apply_pending_model()
 
     def _apply_pending_model(self) -> None:
         if self._pending_model is not None:
-            model, path = self._pending_model
+            model, path, train_state, followed = self._pending_model
             self._pending_model = None
-            self.context.set_model(model, path)
+            self.context.set_model(model, path, train_state=train_state, followed=followed)
             self.context.status.emit(f"Model {model.name} from {path}")
 
     def save_checkpoint_as(self, path: str | Path | None = None) -> None:
@@ -184,10 +198,19 @@ class MainWindow(QMainWindow):
                 return
         path = Path(path)
         task = Task(copy_checkpoint, self.context.checkpoint_path, path, self.context.model, parent=self)
-        task.done.connect(lambda saved: (add_recent_file(self.settings, saved),
-                                         self.context.status.emit(f"Saved {saved}")))
+        task.done.connect(lambda saved: (self.remember_recent(saved), self.context.status.emit(f"Saved {saved}")))
         task.failed.connect(lambda message, tb: self.show_error("Could not save the checkpoint", message, tb))
         task.start()
+
+    def remember_recent(self, path: str | Path) -> None:
+        """Put ``path`` first in File ▸ Recent files (the menu is refilled now: a disabled menu never opens to
+        refill itself)."""
+        add_recent_file(self.settings, path)
+        self._fill_recent_menu()
+
+    def _clear_recent(self) -> None:
+        write_json(self.settings, RECENT_KEY, [])
+        self._fill_recent_menu()
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -198,7 +221,7 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, f=file: self.open_checkpoint(f))
         if files:
             self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", lambda: write_json(self.settings, RECENT_KEY, []))
+            self.recent_menu.addAction("Clear list", lambda _checked=False: self._clear_recent())
         self.recent_menu.setEnabled(bool(files))
 
     # --- training runs --------------------------------------------------------------------
@@ -227,7 +250,7 @@ class MainWindow(QMainWindow):
 
     def _on_checkpoint_saved(self, path: str) -> None:
         if self.bridge.state == "following":
-            self.open_checkpoint(path)  # a followed run's latest model, for every panel
+            self.open_checkpoint(path, followed=True)  # a followed run's latest model, for every panel
             return
         self._run_checkpoint = path
 

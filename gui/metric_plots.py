@@ -16,12 +16,14 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 
-BOOKKEEPING = {"type", "step", "epoch", "progress", "eta_s", "samples_per_s", "time", "split"}
+BOOKKEEPING = {"type", "step", "epoch", "progress", "eta_s", "samples_per_s", "time", "split", "world_size",
+               "val_items"}
 TITLES = {"loss": "loss (total)", "r2": "R² (reconstruction)", "recon": "reconstruction", "kl": "KL divergence",
           "d_loss": "discriminator loss", "g_loss": "generator loss", "d_real": "D(real)", "d_fake": "D(fake)",
           "sisdr": "SI-SDR of the output (dB)", "sisdr_improvement": "SI-SDR improvement (dB)",
           "sisdr_input": "SI-SDR of the noisy input (dB)"}
 TICK_MS = 40
+WAITING = "The curves appear with the first logged steps…"
 SPLITS = ("train", "val")
 STYLES = {
     "train": dict(pen=pg.mkPen("#1f77b4", width=1.5), name="train", antialias=True),
@@ -84,6 +86,7 @@ class MetricPlots(pg.GraphicsLayoutWidget):
         self.x_limit = math.inf  # the run's last epoch, when known: the x range never goes past it
         self._timer = QTimer(self, interval=TICK_MS)
         self._timer.timeout.connect(self._tick)
+        self.waiting = self.ci.addLabel(WAITING, color="#57606a")  # until the first plot (None after)
 
     def keys(self) -> list[str]:
         """The metrics shown (or about to be), in display order."""
@@ -95,6 +98,7 @@ class MetricPlots(pg.GraphicsLayoutWidget):
         self.clear()
         for store in (self.plots, self.curves, self.series, self._new, self._dirty, self._manual):
             store.clear()
+        self.waiting = self.ci.addLabel(WAITING, color="#57606a")
 
     def add_row(self, row: dict) -> None:
         split = "val" if row.get("split") == "val" else "train"
@@ -173,6 +177,9 @@ class MetricPlots(pg.GraphicsLayoutWidget):
             curve.setDownsampling(auto=True, method="peak")
             self.curves[key, split] = curve
         self.plots[key] = plot
+        if self.waiting is not None:
+            self.ci.removeItem(self.waiting)
+            self.waiting = None
         order = sorted(self.plots, key=plot_order)
         if order[-1] == key:  # the usual case: plots arrive in display order
             i = len(order) - 1

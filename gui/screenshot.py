@@ -125,9 +125,12 @@ def stage_compare(window) -> None:
     """With nothing to compare, the demo: a VAE, GAN, flow and diffusion model trained for a few seconds
     each on the open data set, then compared."""
     panel = window.panels["compare"]
-    if panel.list.count() == 0:
+    if not panel.checkpoints:
         panel.samples_spin.setValue(300)
         panel.demo_button.click()
+        wait_until(lambda: panel.task is None, STAGE_TIMEOUT_S, "the demo models")
+        if panel.comparison is None:
+            raise LatentExplorerError(f"--screenshot: {panel.status.text()}")
 
 
 def stage_audio(window) -> None:

@@ -1,36 +1,69 @@
 """Training panel: Start / Pause / Stop, progress with ETA, live loss curves and preview images.
 
-Start asks for a run (``start_requested``; the main window hands it to the setup panel, which builds
-the ``Run`` and starts the bridge). Everything else follows the bridge's signals.
+Start takes what the Setup session says (``context.setup``: a new run, or the loaded run continued; the
+button says which, and stays off with the reasons while the setup is not valid); the main window hands the
+request to the Setup panel, which builds the run and starts the bridge. Everything else follows the bridge's
+signals. Before the first run the panel says how to get one; the preview grids follow what the model can do
+(a GAN's say that it does not reconstruct, an audio run's show spectrograms); a followed run ends Finished or
+Stopped when the process that trains it ends.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QSplitter, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QSplitter,
+                               QStackedWidget, QVBoxLayout, QWidget)
 
 from core.follow import preview_of
-from core.trainer import Run
+from core.sessions.setup import CONTINUE
+from models import Capabilities, family
 
+from .background.tasks import Task
 from .bridge import TrainingBridge
 from .context import AppContext
 from .image_grid import ImageGrid
+from .message_line import MessageLine, headline
 from .metric_plots import MetricPlots
-from .background.tasks import Task
 
-PREVIEWS = (("original", "Validation images"), ("reconstruction", "Reconstructions"), ("samples", "Samples"))
+PREVIEWS = ("original", "reconstruction", "samples")
 STATE_TEXT = {"idle": "Ready", "starting": "Starting…", "running": "Training", "paused": "Paused",
               "stopping": "Stopping…", "stopped": "Stopped", "finished": "Finished", "error": "Failed",
               "following": "Following"}
 STATE_COLOUR = {"running": "#1a7f37", "paused": "#9a6700", "error": "#cf222e", "finished": "#0969da",
                 "following": "#1a7f37"}
 BUSY = ("starting", "running", "paused", "stopping")
+EMPTY_TEXT = ("<h3>No training run yet</h3>"
+              "<p>Pick a data set and a model in <b>Setup</b>, then press <b>Start</b>.</p>"
+              "<p>Or look at a model trained before: <b>File ▸ Open checkpoint…</b><br>"
+              "or watch a run another process trains (<code>python main.py train …</code>): "
+              "<b>File ▸ Follow a run folder…</b></p>")
 
 
 def format_duration(seconds: float) -> str:
     s = int(round(seconds))
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def kind_of(name: str) -> str:
+    """A family's kind in a word or two, from its summary: 'GAN', 'Diffusion', 'Variational autoencoder'."""
+    return family(name).summary.split(":")[0].split(",")[0].split(" (")[0]
+
+
+def preview_layout(name: str, caps: Capabilities) -> dict[str, tuple[str, str] | None]:
+    """For each preview grid of a ``name`` model: (title, what it says while empty), or None: not shown."""
+    if caps.modality == "audio":
+        return {"original": ("Noisy input (spectrogram)", "no spectrograms yet"),
+                "reconstruction": ("Denoised (spectrogram)", "no spectrograms yet"), "samples": None}
+    if caps.reconstructs:
+        layout = {"original": ("Validation images", "no images yet"), "reconstruction": ("Reconstructions", "no images yet")}
+    else:
+        layout = {"original": None, "reconstruction": (
+            "Reconstructions", f"{kind_of(name)} models do not reconstruct images: they make new ones from noise"
+            + (" (see Samples)" if caps.samples else ""))}
+    layout["samples"] = ("Samples", "no samples yet") if caps.samples else None
+    return layout
 
 
 class TrainingPanel(QWidget):
@@ -39,31 +72,38 @@ class TrainingPanel(QWidget):
     def __init__(self, context: AppContext, bridge: TrainingBridge, parent: QWidget | None = None):
         super().__init__(parent)
         self.context, self.bridge = context, bridge
+        self.session = context.setup
         self.state = "idle"
         self.epochs = 0
         self.unit = "images"
+        self.followed: Path | None = None
 
         self.start_button = QPushButton("Start")
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
-        self.start_button.setToolTip("Train the model chosen in Setup on the open data set")
         self.stop_button.setToolTip("Stop after the current step; the checkpoint is saved")
         self.state_label = QLabel()
+        self.note = MessageLine(max_lines=2)  # why Start is off, or why it did not start
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
         self.run_label = QLabel()
         self.run_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.run_label.setWordWrap(True)
+        self.run_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         self.plots = MetricPlots(columns=2)
-        self.previews = {key: ImageGrid(title) for key, title in PREVIEWS}
+        self.previews = {key: ImageGrid() for key in PREVIEWS}
         preview_row = QWidget()
         row = QHBoxLayout(preview_row)
         row.setContentsMargins(0, 0, 0, 0)
         for grid in self.previews.values():
             row.addWidget(grid)
-        self.previews["samples"].hide()
+        self.empty = QLabel(EMPTY_TEXT)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.setTextFormat(Qt.TextFormat.RichText)
+        self.empty.setStyleSheet("color: #57606a; padding: 24px;")
 
         buttons = QHBoxLayout()
         for b in (self.start_button, self.pause_button, self.stop_button):
@@ -75,11 +115,16 @@ class TrainingPanel(QWidget):
         splitter.addWidget(preview_row)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.empty)
+        self.pages.addWidget(splitter)
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
+        layout.addWidget(self.note)
         layout.addWidget(self.progress)
         layout.addWidget(self.run_label)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.pages, 1)
+        self.progress.hide()  # until there is a run
 
         self.start_button.clicked.connect(self._on_start)
         self.pause_button.clicked.connect(self._on_pause)
@@ -89,9 +134,14 @@ class TrainingPanel(QWidget):
         bridge.state_changed.connect(self._set_state)
         bridge.metrics.connect(self._on_metrics)
         bridge.preview.connect(self._on_preview)
-        context.data_changed.connect(lambda _data: self._update_buttons())
-        context.model_changed.connect(self._preview_followed_model)
+        context.setup_changed.connect(lambda _what: self._update_buttons())
+        context.model_changed.connect(self._on_model)
         self._set_state("idle")
+
+    @property
+    def has_run(self) -> bool:
+        """Whether the panel shows a run (trained here or followed) rather than how to get one."""
+        return self.pages.currentIndex() == 1
 
     # --- buttons --------------------------------------------------------------------------
     def _on_start(self) -> None:
@@ -101,7 +151,7 @@ class TrainingPanel(QWidget):
     def start_failed(self, message: str) -> None:
         """The run could not be built (bad setup): back to ready; the setup panel shows why."""
         self._set_state("idle")
-        self.run_label.setText(f"Not started: {message}")
+        self.note.set_text(f"Not started: {headline(message)}")
 
     def _on_pause(self) -> None:
         if self.state == "paused":
@@ -117,6 +167,10 @@ class TrainingPanel(QWidget):
     def _set_state(self, state: str) -> None:
         if self.state == "stopping" and state in ("running", "paused"):
             return  # a late report from before the stop request
+        if self.state in ("following", "stopping") and self.followed is not None and state in ("finished", "stopped"):
+            self._followed_ended(state, let_go=self.state == "stopping")
+        if state in ("finished", "stopped", "error") and self.has_run:
+            self.progress.setFormat(self.progress.format().split("  ·  ETA")[0])  # no ETA once it has ended
         self.state = state
         colour = STATE_COLOUR.get(state, "#57606a")
         self.state_label.setText(f"<b style='color:{colour}'>{STATE_TEXT.get(state, state)}</b>")
@@ -124,47 +178,104 @@ class TrainingPanel(QWidget):
 
     def _update_buttons(self) -> None:
         busy = self.state in BUSY
-        self.start_button.setEnabled(not busy and self.context.data is not None)
+        problems = self.session.problems()
+        self.start_button.setEnabled(not busy and self.state != "following" and not problems)
+        self.start_button.setText("Continue" if self.session.plan_now == CONTINUE else "Start")
+        self.start_button.setToolTip(
+            "Start is off: " + "; ".join(problems.values()) if problems else
+            "Stop following first" if self.state == "following" else self.session.describe_start())
         self.pause_button.setEnabled(self.state in ("running", "paused"))
         self.pause_button.setText("Resume" if self.state == "paused" else "Pause")
         self.stop_button.setEnabled(self.state in ("running", "paused", "following"))
+        if busy or self.state == "following":
+            self.note.set_text("")
+        elif problems:
+            self.note.set_text("Start is off: " + "; ".join(problems.values()))
+        elif not self.note.text().startswith("Not started"):
+            self.note.set_text("")
 
     # --- what the worker reports ----------------------------------------------------------
-    def _on_started(self, run: Run) -> None:
-        self.epochs = run.config.epochs
-        self.plots.reset(x_limit=run.config.epochs)
-        for grid in self.previews.values():
-            grid.clear()
+    def _show_run(self, name: str, caps: Capabilities | None) -> None:
+        """A new run on the page: empty curves, and preview grids that fit what its model can do."""
+        self.pages.setCurrentIndex(1)
+        self.progress.show()
+        self.note.set_text("")
+        self.plots.reset(x_limit=self.epochs or float("inf"))
+        self._layout_previews(name, caps)
         self.progress.setValue(0)
+
+    def _layout_previews(self, name: str, caps: Capabilities | None) -> None:
+        layout = preview_layout(name, caps) if caps is not None else {
+            "original": ("Validation images", "no images yet"), "reconstruction": ("Reconstructions", "no images yet"),
+            "samples": None}
+        for key, grid in self.previews.items():
+            shown = layout[key]
+            grid.setVisible(shown is not None)
+            if shown is not None:
+                grid.title.setText(shown[0])
+                grid.clear(shown[1])
+
+    def _on_started(self, run) -> None:
+        self.followed = None
+        self.epochs = run.config.epochs
+        self.unit = run.unit
+        self._show_run(run.model_name, family(run.model_name).capabilities)
+        for row in (run.resume or {}).get("history", []):  # a continued run's curves so far
+            self.plots.add_row(row)
         self.progress.setFormat("starting…")
         where = f" → {run.out_dir}" if run.out_dir else ""
-        self.unit = run.unit
-        data = run.describe()
-        self.run_label.setText(f"<b>{run.model_name}</b> on <b>{data}</b>, "
+        verb = "Continuing " if run.resume is not None else ""
+        self.run_label.setText(f"{verb}<b>{run.model_name}</b> on <b>{run.describe()}</b>, "
                                f"{run.config.epochs} epochs{where}")
         self._set_state("running")
 
     def _on_following(self, run_dir: str) -> None:
+        self.followed = Path(run_dir)
         self.epochs = None  # until a row tells (epoch / progress)
-        self.plots.reset()
-        for grid in self.previews.values():
-            grid.clear()
-        self.progress.setValue(0)
-        self.progress.setFormat("waiting for the run…")
         self.unit = "images"
+        self._show_run("", None)
+        self.progress.setFormat("waiting for the run…")
         self.run_label.setText(f"Following <b>{run_dir}</b> (trained by another process; Stop lets it go)")
 
-    def _preview_followed_model(self, model) -> None:
-        """A followed run's newest checkpoint was loaded: its reconstructions and samples, computed here
-        (the run's own previews stay in its process)."""
+    def _followed_ended(self, state: str, let_go: bool) -> None:
+        if let_go:
+            text = "let go: it goes on in its own process"
+        elif state == "finished":
+            text = "the run finished"
+        else:
+            text = "its process ended before the last epoch (stopped or killed); File ▸ Follow again if it resumes"
+        self.run_label.setText(f"Followed <b>{self.followed}</b>: {text}")
+        self.followed = None
+
+    def show_followed_model(self, name: str, caps: Capabilities) -> None:
+        """The followed run's model is known (from its checkpoint): preview grids that fit it."""
+        if self.state == "following":
+            self._layout_previews(name, caps)
+
+    def _on_model(self, model) -> None:
+        """A followed run's newest checkpoint was loaded: its previews, computed here (the run's own previews
+        stay in its process)."""
+        if not self.has_run:
+            self._show_empty()
         data = self.context.data
-        if self.state != "following" or model is None or data is None or model.capabilities.modality != "image" \
-                or list(model.image_shape) != list(data.image_shape):
+        if self.state != "following" or model is None or model.capabilities.modality != "image":
+            return
+        self.show_followed_model(model.name, model.capabilities)
+        if data is None or list(model.image_shape) != list(data.image_shape):
             return
         task = Task(preview_of, model, data, parent=self)
         task.done.connect(lambda grids: self._on_preview(grids) if self.state == "following" else None)
         task.failed.connect(lambda message, _tb: self.context.status.emit(f"No previews of the followed model: {message}"))
         task.start()
+
+    def _show_empty(self) -> None:
+        """How to get a run; with a model open, that Start can continue it."""
+        model, path = self.context.model, self.context.checkpoint_path
+        opened = "" if model is None else (
+            f"<p>Open now: <b>{model.name}</b>" + (f" from {path}" if path else "") +
+            ". Setup shows its settings: Start " + ("continues its run or " if path else "") +
+            "trains a new one with them.</p>")
+        self.empty.setText(EMPTY_TEXT + opened)
 
     def _on_metrics(self, row: dict) -> None:
         self.plots.add_row(row)
@@ -182,6 +293,6 @@ class TrainingPanel(QWidget):
     def _on_preview(self, event: dict) -> None:
         for key, grid in self.previews.items():
             images = event.get(key)
-            grid.setVisible(images is not None or key != "samples")
             if isinstance(images, np.ndarray) and len(images):
                 grid.set_images(images)
+                grid.show()

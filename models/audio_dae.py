@@ -5,20 +5,23 @@ ConvTranspose1d decoder. It looks ahead and behind, so it denoises files, not li
 
 ``CausalDenoiser`` is its streaming variant. The encoder is still a strided Conv1d and the decoder a
 ConvTranspose1d, but with fixed short-time Fourier kernels (a sqrt-Hann STFT of ``kernel`` samples,
-hop ``stride``), which trains far faster than a learned filterbank. Between them, a causal stack of
-dilated depthwise convolution blocks with residual connections (receptive field about a second, no
-look-ahead past the current frame) reads the log spectrum and predicts a mask per frequency bin; the
-masked spectrum (the skip from encoder to decoder) is turned back into a wave. SiLU stands in for the
-lecture's Mish: same shape, several times faster on small CPU tensors. ``stream_step`` runs it block by
-block with carried state and gives the offline output exactly, ``stream_delay`` samples later.
+hop ``stride``: 20 ms frames every 10 ms at 16 kHz), which trains far faster than a learned filterbank.
+Between them, in the manner of RNNoise, gated recurrent units read each frame's log spectrum (less its
+running level, so the microphone's loudness does not matter) and predict a gain per frequency bin; the
+masked spectrum (the skip from encoder to decoder) is turned back into a wave. A GRU's memory has no
+horizon: trained on several seconds of continuous speech, it tracks the noise for as long as a stream
+runs. ``stream_step`` runs it block by block with carried state and gives the offline output exactly,
+``stream_delay`` samples later.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
+import torchaudio.functional as AF
 from torch import nn
 
 from .family import Capabilities, Family, SettingError, Settings, setting
@@ -110,44 +113,6 @@ class SeedDenoisingAE(AudioModel):
         return self.decoder(self.encoder(x))[..., :n]
 
 
-class CausalDepthwise(nn.Module):
-    """Dilated depthwise convolution over time on (B, T, C) frames, looking only into the past.
-
-    Written as ``kernel`` shifted multiply-adds: for a handful of frames this is several times faster
-    than a grouped ``Conv1d`` call on a CPU, and it is the same code offline and streaming.
-    """
-
-    def __init__(self, channels: int, kernel: int, dilation: int):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(kernel, channels) / kernel ** 0.5)
-        self.bias = nn.Parameter(torch.zeros(channels))
-        self.dilation = dilation
-        self.history = (kernel - 1) * dilation  # past frames needed
-
-    def forward(self, u: torch.Tensor) -> torch.Tensor:
-        """u: (B, history + n, C) -> (B, n, C)."""
-        n = u.shape[1] - self.history
-        out = torch.addcmul(self.bias, u[:, :n], self.weight[0])
-        for j in range(1, len(self.weight)):
-            out = torch.addcmul(out, u[:, j * self.dilation:j * self.dilation + n], self.weight[j])
-        return out
-
-
-class CausalBlock(nn.Module):
-    """Pointwise up, causal dilated depthwise conv, pointwise down; added to its input (residual)."""
-
-    def __init__(self, channels: int, hidden: int, kernel: int, dilation: int):
-        super().__init__()
-        self.up = nn.Sequential(nn.Linear(channels, hidden), nn.SiLU(), nn.LayerNorm(hidden))
-        self.depthwise = CausalDepthwise(hidden, kernel, dilation)
-        self.down = nn.Sequential(nn.SiLU(), nn.LayerNorm(hidden), nn.Linear(hidden, channels))
-
-    def forward(self, x: torch.Tensor, past: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x: (B, n, C) frames; past: the last ``history`` frames of ``up``'s output. Returns (out, new past)."""
-        u = torch.cat([past, self.up(x)], dim=1)
-        return x + self.down(self.depthwise(u)), u[:, u.shape[1] - self.depthwise.history:]
-
-
 def stft_kernels(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Kernels of a sqrt-Hann STFT, (n, 2 * bins), and of its inverse, (2 * bins, n).
 
@@ -165,43 +130,69 @@ def stft_kernels(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return analysis.float().T.contiguous(), synthesis.float()
 
 
+SHORT_FRAMES = 8  # running_mean: up to this many frames, a loop beats an IIR filter call
+
+
+def running_mean(x: torch.Tensor, mean: torch.Tensor, count: torch.Tensor,
+                 alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Exponential moving average over the last axis of (B, T) ``x``, bias-corrected as Adam's (so the
+    first frames are averaged over what there is, not pulled towards zero). State: the uncorrected
+    average and the frame count so far, each (B, 1). Returns (averages (B, T), new mean, new count).
+    A live block's few frames take a plain loop; longer inputs one IIR filter (``lfilter``), same result."""
+    n = x.shape[-1]
+    if n <= SHORT_FRAMES:
+        out = []
+        for t in range(n):
+            mean, count = alpha * mean + (1 - alpha) * x[:, t:t + 1], count + 1
+            out.append(mean / (1 - alpha ** count))
+        return torch.cat(out, dim=-1) if n > 1 else out[0], mean, count
+    steps = torch.arange(1, n + 1, dtype=x.dtype, device=x.device)
+    a = torch.tensor([1.0, -alpha], dtype=x.dtype, device=x.device)
+    b = torch.tensor([1.0 - alpha, 0.0], dtype=x.dtype, device=x.device)
+    m = AF.lfilter(x, a, b, clamp=False) + alpha ** steps * mean
+    counts = count + steps
+    return m / (1 - alpha ** counts), m[:, -1:], counts[:, -1:]
+
+
 @dataclass(frozen=True)
 class CausalSettings(AudioSettings):
     kernel: int = setting(320, "STFT frame in samples (even; the hop is half of it, the latency all of it)",
                           low=16, high=8192)
-    bottleneck: int = setting(128, "Width of the mask network", low=1, high=4096)
-    hidden: int = setting(256, "Width inside each causal block", low=1, high=4096, label="Hidden width")
-    blocks: int = setting(6, "Causal dilated blocks (dilations 1, 2, 4, …)", low=1, high=16)
-    block_kernel: int = setting(3, "Kernel of each block's dilated convolution", low=1, high=16)
+    hidden: int = setting(128, "Width of the GRUs that predict the gains", low=1, high=4096, label="Hidden width")
+    layers: int = setting(2, "Stacked GRU layers", low=1, high=8)
+    level_s: float = setting(3.0, "Time constant (s) of the running level the spectrum is taken relative to",
+                             low=0.05, high=600.0, label="Level time")
 
     def check(self):
         if self.kernel % 2:
-            raise SettingError(f"kernel: must be even (the hop is half of it), got {self.kernel}")
+            raise SettingError(f"kernel must be even (the hop is half of it), got {self.kernel}")
 
 
 class CausalDenoiser(AudioModel):
-    """Streaming denoiser: STFT as a strided Conv1d -> causal mask network -> inverse STFT as ConvTranspose1d.
+    """Streaming denoiser: STFT as a strided Conv1d -> GRU gain per bin -> inverse STFT as ConvTranspose1d.
 
     A frame is ``kernel`` samples advanced by ``stride`` (= kernel / 2); the algorithmic latency is
-    ``kernel`` samples. Each channel of a stereo model gets its own mask, predicted from both channels.
+    ``kernel`` samples. Each channel of a stereo model gets its own gains, predicted from both channels.
+    ``level_s``: time constant of the running level the log spectrum is taken relative to.
     """
+
     Settings = CausalSettings
     capabilities = Capabilities(modality="audio", streams=True)
 
     def __init__(self, settings: CausalSettings | None = None, **values):
         super().__init__(settings, **values)
         s = self.settings
-        channels, kernel, bottleneck, hidden, blocks, block_kernel = (
-            s.channels, s.kernel, s.bottleneck, s.hidden, s.blocks, s.block_kernel)
-        self.kernel, self.stride, self.hidden = kernel, kernel // 2, hidden
+        sample_rate, channels, kernel, hidden, layers = s.sample_rate, s.channels, s.kernel, s.hidden, s.layers
+        self.kernel, self.stride, self.hidden, self.layers = kernel, kernel // 2, hidden, layers
         self.bins = kernel // 2 + 1
+        self.alpha = math.exp(-self.stride / (s.level_s * sample_rate))  # running level: per-frame decay
         analysis, synthesis = stft_kernels(kernel)
         self.register_buffer("analysis", analysis, persistent=False)
         self.register_buffer("synthesis", synthesis, persistent=False)
         features = channels * self.bins
-        self.bottleneck = nn.Sequential(nn.LayerNorm(features), nn.Linear(features, bottleneck))
-        self.blocks = nn.ModuleList(CausalBlock(bottleneck, hidden, block_kernel, 2 ** b) for b in range(blocks))
-        self.mask = nn.Sequential(nn.SiLU(), nn.Linear(bottleneck, features), nn.Sigmoid())
+        self.embed = nn.Sequential(nn.Linear(features, hidden), nn.SiLU())
+        self.gru = nn.GRU(hidden, hidden, layers, batch_first=True)
+        self.mask = nn.Sequential(nn.Linear(hidden, features), nn.Sigmoid())
 
     @property
     def stream_delay(self) -> int:
@@ -213,19 +204,20 @@ class CausalDenoiser(AudioModel):
         """Algorithmic latency: from a sample entering to its denoised sample leaving, at the earliest."""
         return self.kernel
 
-    @property
-    def receptive_field_s(self) -> float:
-        frames = 1 + sum(b.depthwise.history for b in self.blocks)
-        return (frames * self.stride + self.kernel) / self.sample_rate
-
     def init_state(self, batch: int = 1) -> list[torch.Tensor]:
-        """Zeros: input history, one frame history per block, the decoder's overlap-add tail."""
+        """Zeros: input history, running level (average, frame count), GRU state, the decoder's overlap-add tail."""
         p = self.analysis
-        pad = self.kernel - self.stride
         zeros = lambda *shape: torch.zeros(*shape, dtype=p.dtype, device=p.device)  # noqa: E731
-        return [zeros(batch, self.channels, pad),
-                *(zeros(batch, b.depthwise.history, self.hidden) for b in self.blocks),
-                zeros(batch, self.channels, pad)]
+        pad = self.kernel - self.stride
+        return [zeros(batch, self.channels, pad), zeros(batch, 1), zeros(batch, 1),
+                zeros(self.layers, batch, self.hidden), zeros(batch, self.channels, pad)]
+
+    def gains(self, log_power: torch.Tensor, state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(B, frames, channels * bins) log10 power -> gains in [0, 1] of the same shape, new state."""
+        mean, count, h = state
+        level, mean, count = running_mean(log_power.mean(-1), mean, count, self.alpha)
+        out, h = self.gru(self.embed(log_power - level[..., None]), h)
+        return self.mask(out), [mean, count, h]
 
     def stream_step(self, x: torch.Tensor, state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Denoise the next (B, C, n * stride) samples; returns as many output samples and the new state."""
@@ -239,17 +231,14 @@ class CausalDenoiser(AudioModel):
         re, im = spec.chunk(2, dim=-1)
         frames = spec.shape[1]
         power = (re * re + im * im).reshape(b, c, frames, self.bins).transpose(1, 2).reshape(b, frames, -1)
-        h, pasts = self.bottleneck(torch.log(power + 1e-10)), []
-        for block, past in zip(self.blocks, state[1:-1]):
-            h, past = block(h, past)
-            pasts.append(past)
-        mask = self.mask(h).reshape(b, frames, c, self.bins).transpose(1, 2).reshape(b * c, frames, self.bins)
-        # ConvTranspose1d with the inverse kernels: each frame's two halves overlap-add onto its neighbours
-        halves = ((spec * mask.repeat(1, 1, 2)) @ self.synthesis).reshape(b * c, frames, 2, s)
-        z = F.pad(halves[:, :, 0].reshape(b * c, -1), (0, s)) + F.pad(halves[:, :, 1].reshape(b * c, -1), (s, 0))
-        z = z.reshape(b, c, -1)  # (B, C, n + s)
-        z = torch.cat([z[..., :s] + state[-1], z[..., s:]], dim=-1)  # the previous block's tail
-        return z[..., :n], [xin[..., n:], *pasts, z[..., n:]]
+        gain, net_state = self.gains(torch.log10(power + 1e-10), state[1:-1])
+        gain = gain.reshape(b, frames, c, self.bins).transpose(1, 2).reshape(b * c, frames, self.bins)
+        # ConvTranspose1d with the inverse kernels: each frame's second half overlap-adds onto the next
+        # frame's first half; the last one is carried to the next block as the tail
+        halves = ((spec * torch.cat([gain, gain], dim=-1)) @ self.synthesis).reshape(b, c, frames, 2, s)
+        first, second = halves[..., 0, :].reshape(b, c, n), halves[..., 1, :].reshape(b, c, n)
+        y = first + torch.cat([state[-1], second[..., :n - s]], dim=-1)
+        return y, [xin[..., n:], *net_state, second[..., n - s:]]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Offline: (B, C, T) -> (B, C, T), aligned with the input: one stream step over the whole wave
@@ -260,7 +249,7 @@ class CausalDenoiser(AudioModel):
         return torch.cat([y, state[-1]], dim=-1)[..., pad:pad + n]
 
 
-AUDIO_DAE = Family("audio-dae", CausalDenoiser, "Audio denoiser that streams: causal, 20 ms frames (live use)",
-                   tiny={"hidden": 64, "bottleneck": 32, "blocks": 4})
+AUDIO_DAE = Family("audio-dae", CausalDenoiser, "Audio denoiser that streams: GRU gains per frequency, 20 ms frames "
+                   "(live use)", tiny={"hidden": 64, "layers": 1})
 AUDIO_DAE_SEED = Family("audio-dae-seed", SeedDenoisingAE, "The lecture's stereo denoising autoencoder (files only)",
                         tiny={"widths": [8, 16, 32]})

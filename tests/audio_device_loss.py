@@ -1,6 +1,7 @@
 """Run by test_audio_jack.py in its own process: the live view streams through a JACK server, the
 server is killed, and the view must stop cleanly with a message while the rest keeps working; then the
-process must exit normally. Prints ``key: value`` lines for the test to check."""
+process must exit normally. With ``idle``: the server quits while nothing streams; a rescan says so and
+the process exits normally. Prints ``key: value`` lines for the test to check."""
 from __future__ import annotations
 
 import os
@@ -27,11 +28,20 @@ def pump(seconds: float, until=lambda: False) -> None:
         time.sleep(0.01)
 
 
+def idle() -> int:
+    from core.audio.devices import list_devices
+    server = JackServer().start()
+    print(f"devices_before: {len(list_devices()[0])}")
+    server.kill()
+    print(f"devices: {list_devices(rescan=True)[1]}")
+    return 0
+
+
 def main() -> int:
     app = QApplication.instance() or QApplication([])
     server = JackServer().start()
     view = LiveView()
-    view.set_model(build_model("audio-dae", {"hidden": 32, "bottleneck": 16, "blocks": 3}))
+    view.set_model(build_model("audio-dae", {"hidden": 32, "layers": 1}))
     if not view.start():
         print(f"message: {view.message.text()}")
         return 1
@@ -53,4 +63,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(idle() if sys.argv[1:] == ["idle"] else main())

@@ -52,6 +52,15 @@ def digits():
     return load_digits()
 
 
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory) -> Path:
+    """The app's cache (feature classifiers, codes, maps) in a fresh folder for the test module."""
+    with pytest.MonkeyPatch.context() as mp:
+        folder = tmp_path_factory.mktemp("cache")
+        mp.setenv("LATENT_EXPLORER_CACHE", str(folder))
+        yield folder
+
+
 @pytest.fixture(autouse=True)
 def isolated_user_dirs(tmp_path_factory, monkeypatch) -> Path:
     """The app's settings file and run folders live in a fresh temporary folder: tests never read or

@@ -1,5 +1,5 @@
-"""Audio data: reading and resampling, built-in noises, mixing at an exact SNR, the held-out split,
-SI-SDR, and clear errors for bad files and folders."""
+"""Audio data: reading and resampling, built-in noises, mixing at an exact SNR, continuous speech and
+changing noise, the held-out split, SI-SDR, and clear errors for bad files and folders."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from core.audio.continuous import band_limited, changing_noise, speech_track
 from core.audio.dataset import MixConfig, SpeechNoiseData
 from core.audio.io import list_audio_files, read_audio, write_audio
 from core.audio.metrics import si_sdr, si_sdr_improvement
@@ -88,13 +89,47 @@ def test_bad_audio_files_and_folders_say_why(tmp_path):
         MixConfig(builtin=("rain",))
 
 
+def test_continuous_speech_changing_noise_and_band_limits():
+    rate, rng = 8000, np.random.default_rng(0)
+    clips = [np.full(int(rate * d), a, np.float32) for d, a in ((0.4, 0.1), (0.5, 0.2), (0.3, 0.3))]
+    track = speech_track(clips, 20 * rate, rate, rng)
+    loud = np.abs(track) > 0
+    starts = np.flatnonzero(np.diff(loud.astype(int)) == 1)
+    pauses = np.diff(starts) / rate - 0.3  # at least 0.05 s between utterances of at most 0.5 s
+    assert len(starts) > 15 and pauses.min() > -0.25 and 0.3 < loud.mean() < 0.9
+    assert {round(float(np.abs(track[s + 1])), 1) for s in starts} <= {0.1, 0.2, 0.3, 0.4}  # +-3 dB per utterance
+    ordered = speech_track(clips, 3 * rate, rate, rng, in_order=True, long_pause_p=0.0)
+    assert not ordered[:10].any()  # in order: it starts with a pause, then clip 0
+    mid = [speech_track(clips, 2 * rate, rate, np.random.default_rng(seed))[0] != 0 for seed in range(40)]
+    assert 5 < sum(mid) < 35  # about half the tracks start in the middle of an utterance
+    long = np.arange(5 * rate, dtype=np.float32)
+    assert np.all(np.diff(speech_track([long], rate, rate, rng)) == 1)  # a long recording is cropped as it is
+    sources = {"a": np.ones(4 * rate, np.float32), "b": -np.ones(4 * rate, np.float32)}
+    switched = 0
+    for seed in range(30):
+        noise = changing_noise(lambda kind: sources[kind], ["a", "b"], 4 * rate, rate, np.random.default_rng(seed))
+        assert np.sqrt(np.mean(noise ** 2)) == pytest.approx(1.0, rel=1e-4)
+        level_db = 20 * np.log10(np.abs(noise[-rate // 10:]).mean() / np.abs(noise[:rate // 10]).mean())
+        assert abs(level_db) < 6.5  # a drift of at most 6 dB (plus the fade)
+        switched += bool((np.sign(noise) != np.sign(noise[0])).any())
+    assert 3 < switched < 20  # the noise changes within some tracks
+    waves = np.random.default_rng(1).standard_normal((2, 1, 16000)).astype(np.float32)
+    cut = [band_limited(waves, 16000, np.random.default_rng(seed)) for seed in range(20)]
+    limited = [c for c in cut if c is not waves]
+    assert 4 < len(limited) < 16
+    for c in limited:  # speech and noise through one filter: the top of the band cut, below 4.4 kHz untouched
+        for i in range(2):
+            assert band_power(c[i, 0], 16000, 7950, 8000) < 0.5 * band_power(waves[i, 0], 16000, 7950, 8000)
+            assert np.allclose(np.fft.rfft(c[i, 0])[:4400], np.fft.rfft(waves[i, 0])[:4400], atol=1e-2)
+
+
 def test_held_out_split_batches_and_fixed_validation(tmp_path, shared_data):
     speech = tmp_path / "speech"
     speech.mkdir()
     for f in sorted((shared_data / "fsdd").glob("*.wav"))[::50]:
         (speech / f.name).write_bytes(f.read_bytes())
     (speech / "broken.wav").write_bytes(b"nope")
-    mix = MixConfig(segment_s=0.25, snr_db=(0.0, 0.0), level_db=(0.0, 0.0), val_fraction=0.25)
+    mix = MixConfig(segment_s=1.5, snr_db=(0.0, 0.0), level_db=(0.0, 0.0), val_fraction=0.25, val_s=2.0)
     data = SpeechNoiseData.load(speech, shared_data / "noise", 16000, 2, mix, seed=3)
     assert data.skipped == [str(speech / "broken.wav")]
     assert len(data.val_speech) == 10 and len(data.train_speech) == 30
@@ -104,10 +139,15 @@ def test_held_out_split_batches_and_fixed_validation(tmp_path, shared_data):
     for name, train_part in data.noise_train.items():  # the held-out part is the end of each noise file
         full, _ = read_audio(shared_data / "noise" / name, rate=16000, channels=1)
         assert np.array_equal(np.concatenate([train_part, data.noise_val[name]]), full[0])
+    assert data.batches_per_epoch(4) == int(np.ceil(sum(map(len, data.train_speech)) / (4 * 1.5 * 16000)))
     noisy, clean = data.batch(6, np.random.default_rng(0))
-    assert noisy.shape == clean.shape == (6, 2, 4000)
+    assert noisy.shape == clean.shape == (6, 2, 24000)
     measured = 10 * torch.log10(clean.pow(2).sum(-1) / (noisy - clean).pow(2).sum(-1))
     assert torch.allclose(measured, torch.zeros(6, 2), atol=1e-2)  # every mixture at 0 dB, both channels
+    assert ((clean != 0).float().mean(-1) > 0.2).all()  # continuous speech, not one clip in silence
     first, again = data.validation(seed=3), data.validation(seed=3)
-    assert len(first) == 10 and all(np.array_equal(a.noisy, b.noisy) for a, b in zip(first, again))
-    assert {m.noise for m in first} == set(data.noise_kinds)
+    assert all(np.array_equal(a.noisy, b.noisy) for a, b in zip(first, again))
+    assert {m.noise for m in first} == set(data.noise_kinds) and all(m.clean.shape == (2, 32000) for m in first)
+    # every held-out file is heard: its samples turn up in some validation recording
+    heard = np.concatenate([m.clean[0] for m in first])
+    assert all(np.isin(v[np.abs(v) > 1e-3][:20], heard).any() for v in data.val_speech)

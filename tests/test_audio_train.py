@@ -1,5 +1,7 @@
-"""Training the denoiser on real spoken digits + real noise: it must improve SI-SDR on held-out
-mixtures; its events match the image trainer's; the worker, the CLI (train, denoise, resume) work."""
+"""Training the denoiser on real spoken digits + real noise: on long recordings of a talker it never
+heard, in held-out noise, it must beat the non-learned baselines (a band-pass filter and noisereduce's
+spectral gating, measured here) for every kind of noise; its events match the image trainer's; the
+worker and the CLI (train, denoise, resume) work."""
 from __future__ import annotations
 
 import json
@@ -9,10 +11,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from audio_helpers import speech_subset, trained_denoiser
-from core.audio.dataset import MixConfig, SpeechNoiseData
-from core.audio.demo import TINY_DENOISER, demo_mixture
-from core.audio.metrics import si_sdr
+from audio_helpers import TEST_TRAINING, held_out_recording, speech_subset, trained_denoiser, trained_model
+from core.audio.dataset import MixConfig
+from core.audio.demo import TINY_DENOISER
+from core.audio.evaluate import band_pass, score, spectral_gating
 from core.audio.offline import denoise_wave
 from core.audio.stream import StreamDenoiser
 from core.audio.trainer import AudioRun
@@ -21,31 +23,32 @@ from core.loop import TrainConfig
 from core.worker import TrainingWorker
 from main import main
 
+SNRS = (0.0, 5.0, 10.0)
+MARGIN_DB = 1.0  # the learned denoiser must beat the best non-learned one by this much, noise by noise
+
 
 @pytest.fixture(scope="module")
 def trained(shared_data):
     return trained_denoiser(shared_data)
 
 
-def test_trained_denoiser_improves_si_sdr_on_held_out_mixtures(trained, shared_data):
-    path, events = trained
-    model, payload = load_checkpoint(path)
-    state = payload["train_state"]
-    held_out = set(state["val_files"])
-    # Fresh mixtures of the held-out files with the held-out end of each real noise file, at 0 and 5 dB.
-    data = SpeechNoiseData.load(state["speech_dir"], shared_data / "noise", model.sample_rate, 1,
-                                MixConfig.from_dict(state["mix"]), seed=state["config"]["seed"])
-    assert set(data.val_files) == held_out
-    gains = {}
-    for noise in data.noise_val:
-        for snr in (0.0, 5.0):
-            noisy, clean = demo_mixture(data, seconds=3.0, snr_db=snr, noise=noise, seed=7)
-            gains[noise, snr] = float(si_sdr(denoise_wave(model, noisy), clean) - si_sdr(noisy, clean))
-    print("SI-SDR improvement on held-out mixtures (dB):", {f"{k[0]}@{k[1]:g}": round(v, 2) for k, v in gains.items()})
-    assert np.mean(list(gains.values())) > 2.0
-    assert sum(g > 0 for g in gains.values()) >= len(gains) - 1  # (nearly) every noise type improves
-    val = [e for e in events if e["type"] == "metrics" and e["split"] == "val"]
-    assert val[-1]["sisdr_improvement"] > 2.0 and val[-1]["sisdr"] > val[-1]["sisdr_input"]
+def test_trained_denoiser_beats_non_learned_baselines_for_every_noise(shared_data):
+    model, data = trained_model(shared_data)
+    rate = model.sample_rate
+    methods = {"model": lambda x: denoise_wave(model, x), "band-pass": lambda x: band_pass(x, rate),
+               "noisereduce": lambda x: spectral_gating(x, rate)}
+    table = {}
+    for kind in [*data.noise_val, "pink"]:
+        gains = {name: [] for name in methods}
+        for i, snr in enumerate(SNRS):
+            noisy, clean = held_out_recording(data, kind, snr, seconds=10.0, seed=i)
+            for name, denoise in methods.items():
+                gains[name].append(score(denoise(noisy), noisy, clean, rate, with_perceptual=False)["sisdr_gain"])
+        table[kind] = {name: float(np.mean(g)) for name, g in gains.items()}
+    print("mean SI-SDR improvement (dB) at 0/5/10 dB on 10 s of a new talker:",
+          {k: {m: round(v, 1) for m, v in row.items()} for k, row in table.items()})
+    for kind, row in table.items():
+        assert row["model"] > max(row["band-pass"], row["noisereduce"]) + MARGIN_DB, (kind, row)
 
 
 def test_events_follow_the_image_trainers_schema(trained):
@@ -58,7 +61,8 @@ def test_events_follow_the_image_trainers_schema(trained):
     for row in rows:
         assert {"step", "epoch", "split", "loss", "sisdr", "sisdr_improvement", "progress", "time"} <= set(row)
         assert all(np.isfinite(row[k]) for k in ("loss", "sisdr", "sisdr_improvement"))
-    assert [r["epoch"] for r in rows if r["split"] == "val"] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert [r["epoch"] for r in rows if r["split"] == "val"] == [float(e) for e in range(1, TEST_TRAINING.epochs + 1)]
+    assert all(np.isfinite(r["sisdr_decay"]) for r in rows if r["split"] == "val")
     assert rows[-1]["progress"] == 1.0
     logged = [json.loads(line) for line in (path.parent / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in logged] == [r["step"] for r in rows]
@@ -86,7 +90,7 @@ def test_worker_runs_an_audio_run_and_stops_on_request(shared_data, tmp_path):
 def test_cli_trains_denoises_and_resumes(shared_data, tmp_path, capsys):
     speech = speech_subset(shared_data, tmp_path / "speech", every=40)
     out = tmp_path / "run"
-    small = ["--set", "hidden=32", "--set", "bottleneck=16", "--set", "blocks=3"]
+    small = ["--set", "hidden=32", "--set", "layers=1"]
     assert main(["train", "--model", "audio-dae", "--speech", str(speech), "--noise", str(shared_data / "noise"),
                  "--out", str(out), "--epochs", "1", "--batch-size", "8", "--segment", "0.25", *small]) == 0
     assert (out / "checkpoint.pt").is_file() and "sisdr_improvement" in (out / "metrics.jsonl").read_text()

@@ -87,3 +87,48 @@ def test_learning_rate_defaults_to_the_familys_own_unless_given(tmp_path, model,
     assert build_run(args).config.lr == lr
     args = main.build_parser().parse_args(["train", "--model", model, "--lr", "0.01", "--out", str(tmp_path)])
     assert build_run(args).config.lr == 0.01
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--batch-size", "0"], "error: batch size must be a whole number from 1 to 1,048,576, got 0"),
+    (["--batch-size", "-5"], "error: batch size must be a whole number from 1 to 1,048,576, got -5"),
+    (["--epochs", "0"], "error: epochs must be a whole number from 1 to 10,000,000, got 0"),
+    (["--epochs", "-1"], "error: epochs must be a whole number from 1 to 10,000,000, got -1"),
+    (["--seed", "-1"], "error: seed must be a whole number from 0 to 9,223,372,036,854,775,807, got -1"),
+    (["--lr", "nan"], "error: lr must be a number from 1e-12 to 10, got nan"),
+    (["--latent-dim", "-3"], "error: --latent-dim must be at least 1, got -3"),
+    (["--latent-dim", "0"], "error: --latent-dim must be at least 1, got 0"),
+    (["--hidden", "0"], "error: --hidden must be at least 1, got 0"),
+    (["--beta", "-1"], "error: --beta must be at least 0, got -1"),
+    (["--model", "dae", "--noise-std", "-1"], "error: --noise-std must be at least 0, got -1"),
+    (["--set", "latent_dim=1e400"], "error: --set latent_dim must be a whole number, got inf"),
+    (["--set", "image_shape=[3,64,64]"], "error: --set image_shape: not a setting you choose"),
+    (["--set", "std=[0]"], "error: --set std: not a setting you choose"),
+    (["--out", ""], "error: argument --out: give a folder (an empty path would write into the current folder)"),
+    (["--image-size", "0"], "error: argument --image-size: must be a whole number from 2 to 1,024, got '0'"),
+    (["--model", "audio-dae", "--speech", ".", "--segment", "inf"],
+     "error: argument --segment: must be a number from 0.05 to 60, got 'inf'"),
+])
+def test_every_numeric_option_is_checked_before_any_work(tmp_path, capsys, args, expected):
+    out = tmp_path / "run"
+    argv = ["train", *(["--out", str(out)] if "--out" not in args else []), *args]
+    try:
+        code = main.main(argv)
+    except SystemExit as exc:  # a usage error: argparse ends the program
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code in (1, 2) and err.startswith(expected) and err.count("\n") == 1, err
+    assert not out.exists() and not Path("checkpoint.pt").exists()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--n", "0"], "argument --n: must be a whole number from 1 to 100,000, got '0'"),
+    (["--batch-size", "-1"], "argument --batch-size: must be a whole number from 1 to 65,536, got '-1'"),
+    (["--temperature", "nan"], "argument --temperature: must be a number from 0 to 100, got 'nan'"),
+    (["--steps", "0"], "argument --steps: must be a whole number from 1 to 100,000, got '0'"),
+    (["--seed", "-1"], "argument --seed: must be a whole number from 0 to 9,223,372,036,854,775,807, got '-1'"),
+])
+def test_sample_options_are_checked(tmp_path, capsys, args, expected):
+    with pytest.raises(SystemExit) as exit_:
+        main.main(["sample", "--model", str(tmp_path / "c.pt"), "--out", str(tmp_path / "s.png"), *args])
+    assert exit_.value.code == 2 and capsys.readouterr().err.startswith(f"error: {expected}")

@@ -22,14 +22,6 @@ def zoo(digits, tmp_path_factory):
     return {name: train_tiny(name, digits, root / name, epochs=n)[1] for name, n in epochs.items()}
 
 
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        folder = tmp_path_factory.mktemp("cache")
-        mp.setenv("LATENT_EXPLORER_CACHE", str(folder))
-        yield folder
-
-
 # --- statistics ------------------------------------------------------------------------------
 def test_frechet_distance_of_gaussians():
     rng = np.random.default_rng(0)

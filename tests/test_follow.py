@@ -1,5 +1,6 @@
 """Following a run another process writes: headless (core.follow) and in the window (File ▸ Follow a run
-folder), against a real `python main.py train` subprocess."""
+folder), against a real `python main.py train` subprocess: curves, previews and the Setup panel follow it, and
+it ends Finished or Stopped when that process ends."""
 from __future__ import annotations
 
 import json
@@ -12,9 +13,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
+from core.checkpoint import load_checkpoint
 from core.errors import DataError
 from core.follow import RunFollower
-from core.metrics import read_metrics
+from core.metrics import MetricsLog, read_metrics
+from core.runfolder import RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,30 +42,91 @@ def test_follower_reports_new_rows_and_each_checkpoint_rewrite(tmp_path):
     assert follower.poll() == ([{"step": 1, "loss": 9.0}], None, True)
 
 
-def test_the_window_follows_a_headless_run_as_it_trains(qtbot, window, tmp_path):
+def test_follower_tells_when_the_writer_let_go_finished_or_stopped(tmp_path):
+    with RunFolder(tmp_path).claim(fresh=True):
+        log = MetricsLog(tmp_path / "metrics.jsonl")
+        assert RunFolder(tmp_path).state().kind == "owned"
+        follower = RunFollower(tmp_path)
+        log.write({"step": 1, "split": "train", "progress": 0.5})
+        assert follower.poll()[0] == [{"step": 1, "split": "train", "progress": 0.5}] and follower.ended == ""
+        log.write({"step": 2, "split": "val", "progress": 1.0})
+        assert len(follower.poll()[0]) == 1 and follower.ended == ""  # the writer may still save its checkpoint
+        log.close()
+    assert follower.poll() == ([], None, False) and follower.ended == "finished"
+
+    with RunFolder(tmp_path).claim(fresh=False):  # resumed for more epochs
+        resumed = MetricsLog(tmp_path / "metrics.jsonl", read_metrics(tmp_path / "metrics.jsonl"))
+        resumed.write({"step": 3, "split": "train", "progress": 0.75})
+        follower = RunFollower(tmp_path)
+        assert len(follower.poll()[0]) == 3 and follower.ended == ""
+        resumed.close()
+    follower.poll()  # (or its process was killed: the lock goes with it)
+    assert follower.ended == "stopped"  # the last row tells, not the history's 1.0
+
+
+def train_in_another_process(run_dir: Path, epochs: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "main.py", "train", "--dataset", "digits", "--model", "vae",
+                             "--epochs", str(epochs), "--batch-size", "128", "--latent-dim", "4", "--out", str(run_dir)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_the_window_follows_a_headless_run_as_it_trains_until_it_finishes(qtbot, window, tmp_path):
     run_dir = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "main.py", "train", "--dataset", "digits", "--model", "vae",
-                                "--epochs", "4", "--batch-size", "128", "--latent-dim", "4", "--out", str(run_dir)],
-                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    setup, training = window.panels["setup"], window.panels["training"]
+    setup.family_combo.setCurrentIndex(setup.family_combo.findData("gan"))  # the form shows something else
+    process = train_in_another_process(run_dir, epochs=4)
     try:
-        training = window.panels["training"]
         rows = []
         window.bridge.metrics.connect(rows.append)
         qtbot.waitUntil(lambda: (run_dir / "metrics.jsonl").exists(), timeout=60_000)
         window.follow_run(run_dir)
-        assert training.state == "following" and training.stop_button.isEnabled()
+        assert training.state == "following" and training.stop_button.isEnabled() and training.has_run
         assert str(run_dir) in training.run_label.text()
+        assert setup.origin_line.text() == f"Following {run_dir}: another process trains it"
         qtbot.waitUntil(lambda: window.context.checkpoint_path == run_dir / "checkpoint.pt", timeout=60_000)
         assert window.context.model.name == "vae"  # loaded while the run goes on
+        assert setup.family_combo.currentData() == "vae"  # and Setup shows it, saying from where
+        assert setup.origin_line.text().startswith(f"Following {run_dir}: another process trains it · vae, ")
+        assert setup.origin_line.text().endswith(f"so far on digits: the settings of the followed run {run_dir}")
         qtbot.waitUntil(lambda: all(training.previews[k].has_image for k in ("original", "reconstruction", "samples")),
                         timeout=30_000)  # computed here from the loaded model
         assert process.wait(120) == 0, process.stderr.read()
+        qtbot.waitUntil(lambda: training.state == "finished", timeout=30_000)  # not "Following" forever
         written = read_metrics(run_dir / "metrics.jsonl")
-        qtbot.waitUntil(lambda: len(rows) == len(written), timeout=10_000)
         assert rows == written and {"train", "val"} <= {r["split"] for r in rows}
         assert "epoch 4.0 / 4" in training.progress.format()
-        qtbot.mouseClick(training.stop_button, Qt.MouseButton.LeftButton)
+        assert training.run_label.text() == f"Followed <b>{run_dir}</b>: the run finished"
+        assert window.bridge.follower is None and not training.stop_button.isEnabled()
+        assert training.start_button.isEnabled()
+        qtbot.waitUntil(lambda: load_checkpoint(window.context.checkpoint_path)[1]["train_state"]["epoch"] == 4,
+                        timeout=30_000)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_followed_run_is_let_go_by_stop_and_ends_stopped_when_its_process_dies(qtbot, window, tmp_path):
+    run_dir = tmp_path / "run"
+    setup, training = window.panels["setup"], window.panels["training"]
+    process = train_in_another_process(run_dir, epochs=5000)
+    try:
+        qtbot.waitUntil(lambda: (run_dir / "checkpoint.pt").exists(), timeout=60_000)
+        window.follow_run(run_dir)
+        qtbot.waitUntil(lambda: window.context.checkpoint_path == run_dir / "checkpoint.pt", timeout=60_000)
+        assert not setup.continue_radio.isEnabled()
+        assert setup.continue_radio.toolTip() == "Cannot continue: another process is still training it"
+        qtbot.mouseClick(training.stop_button, Qt.MouseButton.LeftButton)  # let it go
         assert training.state == "stopped" and window.bridge.follower is None
+        assert training.run_label.text() == f"Followed <b>{run_dir}</b>: let go: it goes on in its own process"
+        assert process.poll() is None
+
+        window.follow_run(run_dir)
+        qtbot.waitUntil(lambda: training.progress.value() > 0, timeout=60_000)
+        process.kill()  # no chance to tidy up: the lock on its log goes with it
+        process.wait()
+        qtbot.waitUntil(lambda: training.state == "stopped", timeout=30_000)
+        assert "its process ended before the last epoch" in training.run_label.text()
+        assert window.bridge.follower is None and setup.continue_radio.isEnabled()  # now it can be continued here
     finally:
         process.kill()
         process.wait()
@@ -74,3 +138,46 @@ def test_following_a_folder_that_is_not_a_run_says_so(qtbot, window, tmp_path, m
     window.follow_run(tmp_path)
     assert shown == [f"{tmp_path}: not a run folder (it has no metrics.jsonl or checkpoint.pt)"]
     assert window.panels["training"].state == "idle" and window.bridge.follower is None
+
+
+def test_the_follower_survives_garbage_torn_lines_and_a_resumed_run(tmp_path):
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_bytes(b'{"step": 1}\ngarbage\n42\n[1, 2]\n\xff\xfe\n{"step": 2}\n{"step": 3, "lo')
+    follower = RunFollower(tmp_path)  # a new follower does not fail on them
+    assert follower.poll() == ([{"step": 1}, {"step": 2}], None, False) and follower.skipped == 4
+    with open(metrics, "ab") as f:
+        f.write(b'ss": 0.5}\n')  # the torn line, completed
+    assert follower.poll() == ([{"step": 3, "loss": 0.5}], None, False)
+    # resumed into the folder: a new log that starts with the same bytes and is longer than the old one
+    log = MetricsLog(metrics, [{"step": 1}, {"step": 2}, {"step": 3, "loss": 0.5}, {"step": 4}, {"step": 5}])
+    log.write({"step": 6})
+    assert follower.poll() == ([{"step": s} for s in (1, 2)] + [{"step": 3, "loss": 0.5}]
+                               + [{"step": s} for s in (4, 5, 6)], None, True)
+    log.write({"step": 7})
+    assert follower.poll() == ([{"step": 7}], None, False)
+    log.close()
+    metrics.unlink()  # gone for a while: nothing, no error
+    assert follower.poll() == ([], None, False)
+    follower.close()
+
+
+def test_the_window_keeps_following_through_garbage_and_a_resumed_run(qtbot, window, tmp_path):
+    log = MetricsLog(tmp_path / "metrics.jsonl", [{"step": 1, "epoch": 0.5, "split": "train", "loss": 3.0}])
+    rows, restarts, notices = [], [], []
+    window.bridge.metrics.connect(rows.append)
+    window.bridge.following.connect(restarts.append)
+    window.bridge.notice.connect(notices.append)
+    window.follow_run(tmp_path)
+    qtbot.waitUntil(lambda: len(rows) == 1, timeout=10_000)
+    log._file.write("not json\n42\n")  # as a broken writer would
+    log.write({"step": 2, "epoch": 1.0, "split": "train", "loss": 2.0})
+    qtbot.waitUntil(lambda: len(rows) == 2, timeout=10_000)
+    assert notices == [f"{tmp_path / 'metrics.jsonl'}: skipped 2 unreadable line(s)"]
+    assert window.statusBar().currentMessage() == notices[0]
+    log.close()
+    resumed = MetricsLog(tmp_path / "metrics.jsonl", rows[:1])  # a run resumed into the folder
+    resumed.write({"step": 2, "epoch": 1.0, "split": "train", "loss": 1.5})
+    qtbot.waitUntil(lambda: len(rows) == 4, timeout=10_000)
+    assert restarts == [str(tmp_path), str(tmp_path)] and rows[2:] == [rows[0], {**rows[1], "loss": 1.5}]
+    assert window.bridge.state == "following" and window.panels["training"].state == "following"
+    resumed.close()

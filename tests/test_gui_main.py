@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QMessageBox
+from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox
 
 from core.checkpoint import load_checkpoint
 from core.loop import TrainConfig
@@ -21,7 +21,8 @@ from gui.image_grid import ImageGrid
 from gui.main_window import MainWindow
 from gui.metric_plots import MetricPlots
 from gui.panels import panel_specs
-from gui.settings import recent_files
+from gui.run_folders import bring_over_legacy_runs
+from gui.settings import RUNS_ENV, legacy_runs_root, recent_files, runs_root
 from gui.background.tasks import running_tasks
 
 LONG_S = 60_000  # ms: generous waits; the CI machine is slow and shared
@@ -186,15 +187,26 @@ def test_worker_crash_becomes_an_error_dialog_with_traceback(window, qtbot, tmp_
     assert training.state == "error" and training.start_button.isEnabled() and window.isVisible()
 
 
+def retype(qtbot, edit, text: str) -> None:
+    """Replace a line edit's text as a user does: select all, type."""
+    edit.setFocus()
+    edit.selectAll()
+    qtbot.keyClicks(edit, text)
+
+
 def test_invalid_setup_is_reported_inline_and_nothing_starts(window, qtbot):
     tiny_setup(window, epochs=1)
     setup, training = window.panels["setup"], window.panels["training"]
-    setup.family_fields("vae")["hidden"].widget.setText("abc")
+    hidden = setup.family_fields("vae")["hidden"]
+    retype(qtbot, hidden.widget, "abc")
+    assert hidden.error.isVisible() and "Hidden sizes" in setup.message.text()
+    assert not training.start_button.isEnabled() and "Hidden sizes" in training.start_button.toolTip()
     qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
-    assert setup.message.isVisible() and "Hidden sizes" in setup.message.text()
-    assert training.state == "idle" and training.start_button.isEnabled() and window.bridge.worker is None
-    setup.lr_edit.setText("fast")
-    setup.family_fields("vae")["hidden"].widget.setText("32")
+    assert training.state == "idle" and window.bridge.worker is None
+    retype(qtbot, setup.lr_edit, "fast")
+    assert "Learning rate" in setup.message.text() and "Hidden sizes" in setup.message.text()  # both at once
+    retype(qtbot, hidden.widget, "32")
+    assert not hidden.error.isVisible() and "Hidden sizes" not in setup.message.text()
     qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
     assert "Learning rate" in setup.message.text() and window.bridge.worker is None
 
@@ -241,14 +253,14 @@ def test_choices_recent_files_and_layout_persist(qtbot, tmp_path, digits):
     first = MainWindow()
     qtbot.addWidget(first)
     first.show()
+    path = train_checkpoint(tmp_path / "run" / "checkpoint.pt", digits, "digits")
+    first.open_checkpoint(path)  # (Setup shows its ae settings…)
+    qtbot.waitUntil(lambda: first.context.model is not None, timeout=LONG_S)
     setup = first.panels["setup"]
-    setup.family_combo.setCurrentIndex(setup.family_combo.findData("dae"))
+    setup.family_combo.setCurrentIndex(setup.family_combo.findData("dae"))  # (…and then the user's choices)
     setup.family_fields("dae")["noise_std"].widget.setValue(0.35)
     setup.epochs_spin.setValue(7)
     first.docks["training"].toggleViewAction().trigger()  # hide a dock
-    path = train_checkpoint(tmp_path / "run" / "checkpoint.pt", digits, "digits")
-    first.open_checkpoint(path)
-    qtbot.waitUntil(lambda: first.context.model is not None, timeout=LONG_S)
     first.close()
 
     second = MainWindow()
@@ -265,11 +277,13 @@ def test_metric_plots_take_any_loss_keys_and_skip_bookkeeping(qtbot):
     plots = MetricPlots()
     qtbot.addWidget(plots)
     plots.reset(x_limit=2.0)
+    assert plots.waiting.text == "The curves appear with the first logged steps…"  # not a blank white box
     for step in range(1, 4):
         plots.add_row({"type": "metrics", "split": "train", "step": step, "epoch": step / 2, "loss": 1.0 / step,
                        "d_loss": 0.7, "g_loss": 1.2, "d_real": 0.6, "d_fake": float("nan"), "progress": 0.1,
                        "eta_s": 3.0, "samples_per_s": 100.0, "time": 1e9})
     plots.redraw()
+    assert plots.waiting is None
     assert plots.keys() == ["loss", "d_loss", "d_real", "g_loss"]  # NaN-only d_fake: nothing to draw yet
     np.testing.assert_allclose(plots.data("g_loss")[1], [1.2, 1.2, 1.2])
     np.testing.assert_allclose(plots.data("loss")[0], [0.5, 1.0, 1.5])
@@ -311,3 +325,55 @@ def test_screenshot_of_a_panel_and_unknown_panel(qtbot, tmp_path, capsys):
     assert main(["--screenshot", str(out), "--panel", "setup"]) == 0
     assert out.stat().st_size > 1000
     qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_S)
+
+
+# --- the main window's follow-ups (issue 11) ---------------------------------------------------------------
+def test_the_training_panel_says_how_to_get_a_run_until_there_is_one(window, qtbot):
+    training = window.panels["training"]
+    assert not training.has_run and training.empty.isVisible()
+    text = training.empty.text()
+    assert "<b>Setup</b>" in text and "<b>Start</b>" in text and "File ▸ Open checkpoint…" in text
+    assert "File ▸ Follow a run folder…" in text
+    tiny_setup(window, epochs=1)
+    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: training.has_run and training.plots.isVisible(), timeout=LONG_S)
+    assert not training.empty.isVisible()
+    qtbot.waitUntil(lambda: training.state == "finished", timeout=LONG_S)
+
+
+def test_recent_files_enable_as_soon_as_a_run_finishes(window, qtbot):
+    recent = window.recent_menu
+    assert recent_files(window.settings) == [] and not recent.menuAction().isEnabled()
+    tiny_setup(window, epochs=1)
+    qtbot.mouseClick(window.panels["training"].start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.context.checkpoint_path is not None, timeout=LONG_S)
+    path = str(window.context.checkpoint_path.resolve())
+    assert recent.menuAction().isEnabled() and recent_files(window.settings) == [path]
+    entries = [a for a in recent.actions() if a.toolTip() == path]
+    assert len(entries) == 1
+    window.context.set_model(None)
+    entries[0].trigger()  # File ▸ Recent files ▸ 1
+    qtbot.waitUntil(lambda: window.context.model is not None, timeout=LONG_S)
+    next(a for a in recent.actions() if a.text() == "Clear list").trigger()
+    assert recent_files(window.settings) == [] and not recent.menuAction().isEnabled()
+
+
+def test_runs_go_to_one_clean_folder_and_old_runs_are_brought_over(window, qtbot, tmp_path, monkeypatch, digits):
+    monkeypatch.delenv(RUNS_ENV)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))  # the platform's data folder, here
+    root, legacy = runs_root(), legacy_runs_root()
+    assert root == tmp_path / "share" / "latent-explorer" / "runs"
+    assert legacy == tmp_path / "share" / "latent-explorer" / "Latent Explorer" / "runs"  # names doubled
+    old = train_checkpoint(legacy / "20240101-120000_ae_digits" / "checkpoint.pt", digits, "digits")
+    window.remember_recent(old)
+    assert bring_over_legacy_runs(window.settings, legacy, root) == [root / "20240101-120000_ae_digits"]
+    moved = root / "20240101-120000_ae_digits" / "checkpoint.pt"
+    assert moved.is_file() and not legacy.parent.exists()
+    assert recent_files(window.settings) == [str(moved)]
+    from core.compare import find_checkpoints
+    assert find_checkpoints(root, "digits") == [moved]  # Compare's Find runs
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda _parent, _title, start: asked.append(start) or "")
+    window.follow_action.trigger()  # File ▸ Follow a run folder…
+    assert asked == [str(root)]
+    assert bring_over_legacy_runs(window.settings, legacy, root) == []  # once

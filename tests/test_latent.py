@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from core import imaging, latent
+from core.data import read_image_file
 from core.errors import DataError, LatentExplorerError
 from core.quicktrain import train_briefly
 from core.loop import TrainConfig
@@ -236,19 +237,19 @@ def test_load_image_file_fits_the_model_shape(tmp_path):
     rgb = np.zeros((30, 60, 3), np.uint8)
     rgb[:, 20:40] = 255  # a white band in the middle: survives the centre crop
     Image.fromarray(rgb).save(tmp_path / "wide.png")
-    grey = imaging.load_image_file(tmp_path / "wide.png", (1, 10, 10))
+    grey = read_image_file(tmp_path / "wide.png", (1, 10, 10))
     assert grey.shape == (1, 1, 10, 10) and grey.dtype == torch.uint8
     assert grey[0, 0, 5, 5] > 200 and grey[0, 0, 5, 0] < 60
-    colour = imaging.load_image_file(tmp_path / "wide.png", (3, 16, 16))
+    colour = read_image_file(tmp_path / "wide.png", (3, 16, 16))
     assert colour.shape == (1, 3, 16, 16)
 
 
 def test_load_image_file_reports_bad_files(tmp_path):
     (tmp_path / "junk.png").write_bytes(b"not an image at all")
     with pytest.raises(DataError, match="not a readable image"):
-        imaging.load_image_file(tmp_path / "junk.png", (1, 8, 8))
+        read_image_file(tmp_path / "junk.png", (1, 8, 8))
     with pytest.raises(DataError, match="no such image file"):
-        imaging.load_image_file(tmp_path / "nope.png", (1, 8, 8))
+        read_image_file(tmp_path / "nope.png", (1, 8, 8))
 
 
 def test_encode_images_checks_the_shape(digits_vae):

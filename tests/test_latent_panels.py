@@ -1,23 +1,20 @@
-"""pytest-qt tests of the latent panel (sliders, traversal, samples) and the morph panel (A/B, strip,
-scrub, attribute vectors, exports), driven through their real widgets."""
+"""pytest-qt tests of the latent panel (sliders, traversal, samples, watching diffusion denoise), driven through its
+real widgets (the morph panel's are in test_morph_panel.py)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import Qt
 
 from core import latent
 from core.imaging import to_uint8
 from core.quicktrain import train_briefly
 from core.loop import TrainConfig
 from gui.context import AppContext
-from gui.data_browser import DataBrowser
 from gui.image_grid import ImageGrid
 from gui.latent_panel import SLIDER_STEPS, LatentPanel
-from gui.morph_panel import MorphPanel
 from models import build_model
 
 WAIT_MS = 15_000
@@ -180,157 +177,6 @@ def test_before_a_model_the_panel_says_what_to_do(qtbot, context, vae):
     context.set_model(vae)
     qtbot.waitUntil(lambda: panel.view.has_image and panel.session.samples is not None, timeout=WAIT_MS)
     assert panel.random_button.isEnabled() and len(panel.sliders) == 8
-
-
-# --- morph panel -------------------------------------------------------------------------------
-@pytest.fixture
-def morph_panel(qtbot, context, vae):
-    panel = MorphPanel(context)
-    qtbot.addWidget(panel)
-    panel.resize(1000, 760)
-    panel.show()
-    context.set_model(vae)
-    qtbot.waitUntil(lambda: panel.strip_images is not None and panel.scrub_view.has_image, timeout=WAIT_MS)
-    return panel
-
-
-def test_choosing_a_and_b_fills_the_strip(qtbot, morph_panel, context, digits):
-    panel = morph_panel
-    context.set_current_index(11)
-    qtbot.mouseClick(panel.pickers["A"].item_button, Qt.MouseButton.LeftButton)
-    context.set_current_index(20)
-    qtbot.mouseClick(panel.pickers["B"].item_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "item 11" in panel.strip_view.title.text() and "item 20" in panel.strip_view.title.text(),
-                    timeout=WAIT_MS)
-    strip = panel.strip_images
-    assert strip.shape == (8, 1, 8, 8)
-    recon = latent.reconstruct(panel.model, digits.images[[11, 20]])
-    torch.testing.assert_close(strip[0], recon[0], atol=1e-5, rtol=0)
-    torch.testing.assert_close(strip[-1], recon[1], atol=1e-5, rtol=0)
-    panel.steps_spin.setValue(5)
-    panel.method_combo.setCurrentIndex(panel.method_combo.findData("spherical"))
-    qtbot.waitUntil(lambda: len(panel.strip_images) == 5 and "spherical" in panel.strip_view.title.text(),
-                    timeout=WAIT_MS)
-    a, b = panel.codes
-    torch.testing.assert_close(panel.strip_images,
-                               latent.decode_codes(panel.model, latent.interpolate(a, b, 5, "spherical")))
-
-
-def test_the_scrub_slider_morphs_the_large_image(qtbot, morph_panel):
-    panel = morph_panel
-    panel.scrub_slider.setValue(0)
-    qtbot.waitUntil(lambda: panel.scrub_view.title.text() == "Morph at t = 0.00", timeout=WAIT_MS)
-    at_a = shown(panel.scrub_view)
-    panel.scrub_slider.setValue(100)
-    qtbot.waitUntil(lambda: panel.scrub_view.title.text() == "Morph at t = 1.00", timeout=WAIT_MS)
-    assert not np.array_equal(shown(panel.scrub_view), at_a)
-
-
-def test_b_from_an_image_file_and_from_the_data_browser(qtbot, morph_panel, digits, tmp_path):
-    panel = morph_panel
-    picture = (digits.images[7, 0].numpy().repeat(4, 0).repeat(4, 1))  # a 32x32 copy of item 7
-    Image.fromarray(picture).save(tmp_path / "seven.png")
-    panel.pick_file("B", tmp_path / "seven.png")
-    qtbot.waitUntil(lambda: "file seven.png" in panel.strip_view.title.text(), timeout=WAIT_MS)
-    end = panel.ends["B"]
-    assert end.image.shape == (1, 1, 8, 8)  # resized back to the model's 8x8: nearly the same picture
-    assert (end.image.float() - digits.images[7:8].float()).abs().mean() < 20
-    np.testing.assert_allclose(end.code, latent.encode_images(panel.model, end.image)[0], atol=1e-6)
-
-    def pick_in_browser():
-        dialog = QApplication.activeModalWidget()
-        assert isinstance(dialog, DataBrowser)
-        dialog.label_filter.setCurrentIndex(dialog.label_filter.findData(3))
-        assert dialog.model.rowCount() == int(np.sum(digits.labels == 3))
-        dialog.select_item(99)
-        dialog.accept()
-
-    QTimer.singleShot(0, pick_in_browser)
-    panel.browse("A")
-    qtbot.waitUntil(lambda: "item 99" in panel.strip_view.title.text(), timeout=WAIT_MS)
-
-
-def test_a_bad_image_file_gives_a_clear_message(qtbot, morph_panel, tmp_path):
-    (tmp_path / "broken.png").write_bytes(b"\x89PNG but not really")
-    panel = morph_panel
-    end_before = panel.ends["B"]
-    panel.pick_file("B", tmp_path / "broken.png")
-    assert "not a readable image" in panel.info.text()
-    assert panel.ends["B"] is end_before
-
-
-def test_applying_an_attribute_vector_changes_the_image(qtbot, morph_panel, context, digits):
-    panel = morph_panel
-    context.add_selection("loopy", np.flatnonzero(digits.labels == 8))
-    combo_a, combo_b = panel.group_combos["A"], panel.group_combos["B"]
-    assert combo_a.itemText(0).startswith("selection: loopy")
-    combo_a.setCurrentIndex(combo_a.findData("selection:loopy"))
-    combo_b.setCurrentIndex(combo_b.findData("label:3"))
-    qtbot.mouseClick(panel.make_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: panel.vector_list.count() == 1 and panel.vector_view.has_image, timeout=WAIT_MS)
-    vector = panel.vectors[0]
-    assert vector.name == "loopy − 3"
-    codes = latent.encode_data(panel.model, digits)
-    np.testing.assert_allclose(vector.vector, codes[digits.labels == 8].mean(0) - codes[digits.labels == 3].mean(0),
-                               atol=1e-4)
-    assert vector.fingerprint == latent.model_fingerprint(panel.model)
-    panel.strength_slider.setValue(0)
-    qtbot.waitUntil(lambda: "+0.00" in panel.vector_view.title.text(), timeout=WAIT_MS)
-    torch.testing.assert_close(panel.vector_images[1], panel.vector_images[0])  # strength 0: A unchanged
-    pixels = shown(panel.vector_view)
-    panel.strength_slider.setValue(200)
-    qtbot.waitUntil(lambda: "+2.00" in panel.vector_view.title.text(), timeout=WAIT_MS)
-    assert not np.array_equal(shown(panel.vector_view), pixels)
-
-
-def test_vectors_are_named_saved_and_loaded(qtbot, morph_panel, tmp_path):
-    panel = morph_panel
-    panel.add_vectors([latent.AttributeVector("first", np.ones(8, np.float32)),
-                       latent.AttributeVector("second", -np.ones(8, np.float32))])
-    panel.vector_list.item(0).setText("renamed")  # what an in-place edit does
-    assert panel.vectors[0].name == "renamed"
-    path = panel.save_vectors(tmp_path / "vectors.json")
-    panel.vector_list.setCurrentRow(0)
-    qtbot.mouseClick(panel.remove_button, Qt.MouseButton.LeftButton)
-    assert [v.name for v in panel.vectors] == ["second"]
-    panel.load_vectors(path)
-    qtbot.waitUntil(lambda: len(panel.vectors) == 3, timeout=WAIT_MS)
-    assert [v.name for v in panel.vectors] == ["second", "renamed", "second"]
-    assert "Loaded 2 vectors" in panel.info.text()
-    latent.save_vectors(tmp_path / "wide.json", [latent.AttributeVector("wide", np.ones(5, np.float32))])
-    panel.load_vectors(tmp_path / "wide.json")
-    qtbot.waitUntil(lambda: "5 dimensions" in panel.info.text(), timeout=WAIT_MS)
-    assert len(panel.vectors) == 3
-
-
-def test_strip_exports_load_back(qtbot, morph_panel, tmp_path):
-    panel = morph_panel
-    png = panel.save_strip_png(tmp_path / "strip.png")
-    gif = panel.save_strip_gif(tmp_path / "strip.gif")
-    with Image.open(png) as im:
-        w, h = im.size
-        assert w > 7 * h
-    with Image.open(gif) as im:
-        assert im.n_frames == 2 * 8 - 2 and im.size[0] == im.size[1] >= 64
-        im.seek(3)
-        frame = np.asarray(im.convert("L")).astype(int)
-    scale = frame.shape[0] // 8
-    expected = (panel.strip_images[3, 0].numpy() * 255).round()
-    assert np.abs(frame[::scale, ::scale] - expected).mean() < 6
-
-
-def test_faces_demo_fills_the_morph_panel_with_faces(qtbot, context, shared_data, monkeypatch):
-    import gui.morph_panel as morph
-    monkeypatch.setattr(morph, "FACES_DEMO_S", 1.0)
-    panel = MorphPanel(context)
-    qtbot.addWidget(panel)
-    qtbot.mouseClick(panel.demo_button, Qt.MouseButton.LeftButton)  # a real click sends clicked(checked=False)
-    qtbot.waitUntil(lambda: panel.strip_images is not None, timeout=60_000)
-    panel.demo_vector()
-    qtbot.waitUntil(lambda: panel.vector_list.count() == 1, timeout=60_000)
-    assert context.data.image_shape == (1, 64, 64) and len(context.data) == 400
-    assert panel.strip_images.shape == (8, 1, 64, 64)
-    assert panel.vectors[0].name == "person 1 − person 0"
 
 
 def test_latest_only_runs_the_newest_request_and_drops_the_stale_ones(qtbot):

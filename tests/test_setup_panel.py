@@ -1,5 +1,7 @@
-"""Setup panel follow-ups, driven through the real widgets (pytest-qt): latent diffusion's base model row,
-per-family default learning rates, and data sets loaded by other panels.
+"""The Setup panel driven through the real widgets (pytest-qt): latent diffusion's base model row, per-family
+default learning rates, data sets loaded by other panels (listed once), every field checked as the user types,
+a loaded model's settings shown with where they came from and Start continuing its run or starting a new one,
+download errors that fit the panel, and audio runs that are not the image form.
 
 Runs are tiny (digits, 1 epoch); every test leaves no training thread behind.
 """
@@ -7,9 +9,11 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from core.checkpoint import load_checkpoint
 from core.data import load_dataset
+from core.errors import DataError
 from core.loop import TrainConfig
 from core.recipe import image_config
 from core.trainer import Run, Trainer
@@ -81,12 +85,18 @@ def test_bad_base_is_reported_inline_and_nothing_starts(window, qtbot, tmp_path,
         setup.set_base_path(tmp_path / "bad.pt")
     elif problem == "missing":
         setup.set_base_path(tmp_path / "gone.pt")
-    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(setup.message.isVisible, timeout=LONG_S)
     expected = {"corrupt": "bad.pt: not a readable", "missing": "gone.pt: no such checkpoint",
                 "none": "choose its checkpoint as the Base model"}[problem]
+    if problem == "corrupt":  # only reading it tells
+        qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(setup.message.isVisible, timeout=LONG_S)
+        assert training.start_button.isEnabled()
+    else:  # told at once, under the base row; Start stays off and says why
+        assert expected in setup.base_error.text() and setup.base_error.isVisible()
+        assert not training.start_button.isEnabled() and expected in training.start_button.toolTip()
+        qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
     assert expected in setup.message.text()
-    assert window.bridge.worker is None and training.start_button.isEnabled() and training.state == "idle"
+    assert window.bridge.worker is None and training.state == "idle"
 
 
 def test_learning_rate_follows_the_family_until_edited(window, qtbot):
@@ -102,14 +112,164 @@ def test_learning_rate_follows_the_family_until_edited(window, qtbot):
     qtbot.keyClicks(setup.lr_edit, "3e-4")  # typed by hand: it stays
     choose_family(setup, "gan")
     assert setup.lr_edit.text() == "3e-4"
-    assert setup.read_form()[2].lr == 3e-4
+    assert setup.session.train_config().lr == 3e-4
 
 
-def test_data_loaded_elsewhere_shows_in_the_panel(window, qtbot, shared_data):
+def test_data_loaded_elsewhere_shows_in_the_panel_once(window, qtbot, shared_data):
     setup = window.panels["setup"]
     assert setup.data_combo.currentData() == "digits"
     source = str(shared_data / "olivetti" / "olivettifaces.mat")
     faces = load_dataset(source)
     window.context.set_data(faces, source)  # as the morph panel's Faces demo does
-    assert setup.data_combo.currentData() == source
     assert setup.data_info.text().startswith(f"{len(faces):,} images, 1×64×64")
+    labels = [setup.data_combo.itemText(i) for i in range(setup.data_combo.count())]
+    assert [t for t in labels if "livetti" in t] == ["Olivetti faces (64×64)"]  # one entry, not the file again
+    assert setup.data_combo.currentData() == "olivetti" and setup.data_combo.toolTip() == source
+
+
+# --- the form as a view of the setup session (issues 9 and 11) -------------------------------------------
+def retype(qtbot, edit, text: str) -> None:
+    """Replace a line edit's text as a user does: select all, type."""
+    edit.setFocus()
+    edit.selectAll()
+    qtbot.keyClicks(edit, text)
+
+
+def test_every_field_is_checked_as_the_user_types_and_start_says_why_it_is_off(window, qtbot):
+    setup, training = window.panels["setup"], window.panels["training"]
+    hidden = setup.family_fields("vae")["hidden"]
+    assert training.start_button.isEnabled() and not hidden.error.isVisible() and not setup.message.isVisible()
+    retype(qtbot, hidden.widget, "abc")
+    retype(qtbot, setup.lr_edit, "fast")
+    assert hidden.error.isVisible() and hidden.error.text() == "Hidden sizes must be a number, got 'abc'"
+    assert setup.training_errors["lr"].text() == "Learning rate: 'fast' is not a number (e.g. 1e-3)"
+    for text in (training.start_button.toolTip(), training.note.text(), setup.message.text()):
+        assert "Hidden sizes must be a number" in text and "Learning rate: 'fast'" in text  # every reason at once
+    assert not training.start_button.isEnabled()
+    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
+    assert window.bridge.worker is None and training.state == "idle"
+    retype(qtbot, hidden.widget, "32 16")
+    retype(qtbot, setup.lr_edit, "1e-3")
+    assert not hidden.error.isVisible() and not setup.message.isVisible() and not training.note.isVisible()
+    assert training.start_button.isEnabled() and setup.session.model_values()["hidden"] == (32, 16)
+
+
+@pytest.fixture(scope="module")
+def gan_checkpoint(tmp_path_factory, digits):
+    """A tiny GAN trained through core for its one epoch on digits."""
+    out = tmp_path_factory.mktemp("gan")
+    train_idx, _ = digits.split()
+    config = image_config("gan", digits, train_idx, **family("gan").tiny)
+    Trainer(Run("gan", config, digits, "digits", TrainConfig(epochs=1, batch_size=128, lr=5e-4), out)).train()
+    return out / "checkpoint.pt"
+
+
+def test_a_loaded_gan_shows_in_setup_and_start_continues_its_run(window, qtbot, gan_checkpoint, monkeypatch):
+    setup, training = window.panels["setup"], window.panels["training"]
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: (str(gan_checkpoint), ""))
+    window.open_action.trigger()  # File ▸ Open checkpoint…
+    qtbot.waitUntil(lambda: window.context.model is not None, timeout=LONG_S)
+    assert setup.family_combo.currentData() == "gan"  # not the vae the form showed before
+    fields = setup.family_fields("gan")
+    assert fields["latent_dim"].widget.value() == 8 and fields["channels"].widget.text() == "16 32"
+    assert setup.origin_line.text() == f"gan, trained 1 of 1 epochs on digits: the settings of {gan_checkpoint}"
+    assert setup.lr_edit.text() == "0.0005" and setup.batch_spin.value() == 128 and setup.epochs_spin.value() == 1
+    assert setup.new_radio.isChecked() and setup.continue_radio.isVisible()  # it finished: new run by default
+    assert training.start_button.text() == "Start"
+
+    qtbot.mouseClick(setup.continue_radio, Qt.MouseButton.LeftButton)
+    assert setup.continue_radio.isChecked() and training.start_button.text() == "Continue"
+    assert not training.start_button.isEnabled()
+    assert setup.training_errors["epochs"].text() == ("Cannot continue: it has trained 1 epochs: set Epochs above 1 "
+                                                      "to continue it")
+    setup.epochs_spin.setFocus()
+    qtbot.keyClick(setup.epochs_spin, Qt.Key.Key_Up)
+    assert setup.epochs_spin.value() == 2 and training.start_button.isEnabled()
+    assert "Continue gan from epoch 1 to 2, in its folder" in setup.start_info.text()
+
+    started = []
+    window.bridge.started.connect(started.append)
+    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: training.state == "finished", timeout=LONG_S)
+    run = started[0]
+    assert run.resume is not None and run.out_dir == gan_checkpoint.parent and run.model_name == "gan"
+    assert "Continuing <b>gan</b>" in training.run_label.text()
+    recon, original, samples = (training.previews[k] for k in ("reconstruction", "original", "samples"))
+    assert recon.isVisible() and not recon.has_image and not original.isVisible()  # GANs do not reconstruct…
+    assert recon.canvas.placeholder.startswith("GAN models do not reconstruct images")
+    qtbot.waitUntil(samples.isVisible, timeout=LONG_S)  # …they sample
+    qtbot.waitUntil(lambda: load_checkpoint(gan_checkpoint)[1]["train_state"]["epoch"] == 2, timeout=LONG_S)
+
+
+def test_a_setting_changed_after_loading_trains_a_new_run_not_the_loaded_one(window, qtbot, vae_checkpoint):
+    setup, training = window.panels["setup"], window.panels["training"]
+    window.open_checkpoint(vae_checkpoint)
+    qtbot.waitUntil(lambda: window.context.model is not None, timeout=LONG_S)
+    latent = setup.family_fields("vae")["latent_dim"].widget
+    assert latent.value() == 3
+    latent.setFocus()
+    qtbot.keyClick(latent, Qt.Key.Key_Up)
+    assert "changed here since, so Start trains a new run" in setup.origin_line.text()
+    assert not setup.continue_radio.isEnabled() and setup.new_radio.isChecked()
+    assert training.start_button.text() == "Start"
+    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: training.state == "finished", timeout=LONG_S)
+    qtbot.waitUntil(lambda: window.context.checkpoint_path not in (None, vae_checkpoint), timeout=LONG_S)
+    assert window.context.model.latent_dim == 4 and window.context.checkpoint_path.parent != vae_checkpoint.parent
+
+
+MNIST_OFFLINE = ("could not download mnist (RuntimeError: Error downloading train-images-idx3-ubyte.gz:\n"
+                 "Tried https://ossci-datasets.s3.amazonaws.com/mnist/, got:\n<urlopen error [Errno -2] Name or "
+                 "service not known>\nTried http://yann.lecun.com/exdb/mnist/, got:\n<urlopen error [Errno -2] "
+                 "Name or service not known>\n); with no internet, put the MNIST files in /data/MNIST "
+                 "(torchvision's layout) and try again")
+
+
+def test_a_download_error_is_one_short_line_naming_the_folder_with_details_behind_a_button(window, qtbot,
+                                                                                           monkeypatch):
+    setup = window.panels["setup"]
+
+    def offline(source):
+        raise DataError(MNIST_OFFLINE)
+    monkeypatch.setattr("core.sessions.setup.load_dataset", offline)
+    shown = []
+    monkeypatch.setattr(QMessageBox, "open", lambda box: shown.append(box.detailedText()))
+    width = setup.width()
+    setup.data_combo.setFocus()
+    with qtbot.waitSignal(setup.data_failed, timeout=LONG_S):
+        qtbot.keyClick(setup.data_combo, Qt.Key.Key_Down)  # digits -> MNIST
+    line = setup.message
+    assert line.isVisible() and line.text() == MNIST_OFFLINE and line.toolTip() == MNIST_OFFLINE
+    assert "urlopen" not in line.label.text() and "/data/MNIST" in line.label.text().replace("\n", "")
+    assert line.label.text().count("\n") < line.max_lines
+    assert setup.width() == width and line.geometry().right() <= setup.width()  # the panel did not grow
+    assert "\n" not in window.statusBar().currentMessage()
+    assert window.context.data.name == "digits" and setup.data_combo.currentData() == "digits"
+    qtbot.mouseClick(line.details_button, Qt.MouseButton.LeftButton)
+    assert shown == [MNIST_OFFLINE]
+
+
+def test_an_audio_run_is_not_presented_as_the_image_settings(window, qtbot, shared_data, tmp_path):
+    from audio_helpers import speech_subset
+    setup, training, audio = window.panels["setup"], window.panels["training"], window.panels["audio"]
+    audio.train.speech_edit.setText(str(speech_subset(shared_data, tmp_path / "speech", every=100)))
+    audio.train.noise_edit.setText(str(shared_data / "noise"))
+    audio.train.epochs.setValue(1)
+    audio.train.batch.setValue(8)
+    seen = []
+    window.bridge.started.connect(lambda _run: seen.append((setup.origin_line.text(), setup.inputs[1].isEnabled(),
+                                                            training.previews["original"].title.text())))
+    qtbot.mouseClick(audio.train.train_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: training.state in ("finished", "stopped", "error"), timeout=3 * LONG_S)
+    (origin, form_enabled, preview_title), = seen
+    assert origin.startswith("Training audio-dae → ") and "the image settings below are not what trains" in origin
+    assert form_enabled and preview_title == "Noisy input (spectrogram)"
+    assert "audio-dae" not in setup.origin_line.text()  # over
+
+
+def test_headline_drops_long_causes_and_keeps_what_to_do():
+    from gui.message_line import headline
+    assert headline(MNIST_OFFLINE) == ("could not download mnist; with no internet, put the MNIST files in /data/MNIST "
+                                       "(torchvision's layout) and try again")
+    cause = "(" + "x (y) " * 20 + ")"
+    assert headline(f"a.pt: bad {cause}; try b (short)") == "a.pt: bad; try b (short)"

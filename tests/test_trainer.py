@@ -205,8 +205,8 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(di
     assert "the loss became nan at step 40 (epoch 2)" in message and "lower learning rate" in message
     assert str(tmp_path / "checkpoint.pt") in message
     model, payload = load_checkpoint(tmp_path / "checkpoint.pt")
-    # the last checkpoint is the last good one: mid-epoch at the last finite row (interval 0: every chance)
-    assert payload["train_state"]["epoch"] == 1 and payload["train_state"]["step"] == 35
+    # the last checkpoint is the last good one: mid-epoch at the last finite step (interval 0: every step)
+    assert payload["train_state"]["epoch"] == 1 and payload["train_state"]["step"] == 36
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]
     # The weights are NaN now: saving them is refused, the good file stays.

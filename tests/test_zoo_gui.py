@@ -22,11 +22,6 @@ FAMILIES = {
 }
 
 
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
-
-
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_family_is_picked_trained_sampled_saved_and_reloaded(window, qtbot, tmp_path, family, cache_dir):
     settings, curves = FAMILIES[family]
@@ -53,7 +48,8 @@ def test_family_is_picked_trained_sampled_saved_and_reloaded(window, qtbot, tmp_
     qtbot.waitUntil(copy.is_file, timeout=LONG_S)
     reloaded, payload = load_checkpoint(copy)
     assert reloaded.config == model.config and payload["history"]
-    np.testing.assert_array_equal(sample_grid(reloaded, 6, seed=1).numpy(), samples.numpy())
+    # the same samples (to float rounding: panels may run the model in other threads meanwhile)
+    np.testing.assert_allclose(sample_grid(reloaded, 6, seed=1).numpy(), samples.numpy(), atol=1e-6)
     compare = window.panels["compare"]
     assert window.context.checkpoint_path.resolve() in compare.checkpoints  # trained runs join the comparison
 

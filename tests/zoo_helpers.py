@@ -1,12 +1,19 @@
-"""A helper that trains a family at its tiny settings on a data set into a run folder."""
+"""Helpers that make run folders: a family trained at its tiny settings on a data set, or left untrained."""
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from core.checkpoint import save_checkpoint
 from core.loop import TrainConfig
 from core.recipe import image_config
 from core.trainer import Run, Trainer
-from models import family
+from models import build_model, family
+
+HISTORY = [{"step": 10, "time": 100.0}, {"step": 20, "time": 101.0}]  # 0.1 s a step: 2 s of training
+
 
 def train_tiny(name: str, data, out_dir: Path, epochs: int, lr: float = 2e-3, source: str = "digits",
                init_state: dict | None = None, derived: dict | None = None, **settings) -> tuple[Trainer, Path]:
@@ -19,3 +26,11 @@ def train_tiny(name: str, data, out_dir: Path, epochs: int, lr: float = 2e-3, so
                           init_state=init_state))
     trainer.train()
     return trainer, Path(out_dir) / "checkpoint.pt"
+
+
+def untrained(name: str, data, folder: Path, dataset: str = "digits") -> Path:
+    """A run folder with the checkpoint of an untrained model at its tiny settings for ``data``, as if trained on
+    ``dataset`` for 2 s: quick to make, and it samples (noise)."""
+    torch.manual_seed(0)
+    model = build_model(name, image_config(name, data, np.arange(len(data)), **family(name).tiny)).eval()
+    return save_checkpoint(Path(folder) / "checkpoint.pt", model, train_state={"dataset": dataset}, history=HISTORY)

@@ -1,9 +1,11 @@
-"""Training data for the denoiser: clean speech mixed with noise on the fly.
+"""Training data for the denoiser: continuous speech mixed with noise on the fly.
 
 Speech files are split into training and held-out validation files; each noise file is split in time
-(the last ``NOISE_VAL_FRACTION`` is held out). Training batches are random crops of speech, each mixed
-with a random noise (a noise file or a built-in generator) at a random SNR and a random level. The
-validation set is fixed: one mixture per held-out file, drawn once from a seeded generator.
+(the last ``NOISE_VAL_FRACTION`` is held out). A training crop is several seconds of continuous speech
+(utterances joined with natural pauses, ``core.audio.continuous``) in noise that may change within the
+crop (noise files and built-in generators), at a random SNR and level: what the live denoiser hears.
+The validation set is fixed: continuous recordings of the held-out files, each in one held-out noise,
+drawn once from a seeded generator.
 """
 from __future__ import annotations
 
@@ -14,21 +16,25 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .continuous import band_limited, changing_noise, speech_track
 from .io import read_folder
 from .noise import BUILTIN_NOISES, builtin_noise, crop, mix_at_snr
 
-NOISE_VAL_FRACTION = 0.15
+NOISE_VAL_FRACTION = 0.2
+POOLED = ("white", "pink", "brown", "babble")  # stationary built-in noises: cropped from one long take
+POOL_S = 30.0
 
 
 @dataclass
 class MixConfig:
     """How mixtures are made."""
-    segment_s: float = 1.0  # length of a training crop
-    snr_db: tuple[float, float] = (-5.0, 15.0)  # uniform range
-    level_db: tuple[float, float] = (-12.0, 6.0)  # random gain on each mixture (and its clean target)
+    segment_s: float = 4.0  # length of a training crop
+    snr_db: tuple[float, float] = (-5.0, 20.0)  # uniform range
+    level_db: tuple[float, float] = (-20.0, 6.0)  # random gain on each mixture (and its clean target)
     builtin: tuple[str, ...] = BUILTIN_NOISES  # built-in generators used besides the noise files
     val_fraction: float = 0.1
-    max_val: int = 200  # cap on validation mixtures
+    val_s: float = 8.0  # length of a validation recording
+    max_val: int = 200  # cap on held-out speech files
 
     def __post_init__(self):
         unknown = set(self.builtin) - set(BUILTIN_NOISES)
@@ -38,8 +44,9 @@ class MixConfig:
         self.snr_db, self.level_db, self.builtin = tuple(self.snr_db), tuple(self.level_db), tuple(self.builtin)
         if self.snr_db[0] > self.snr_db[1]:
             raise DataError(f"the SNR range {self.snr_db[0]:g}..{self.snr_db[1]:g} dB is upside down")
-        if self.segment_s <= 0:
-            raise DataError(f"training crops must be longer than 0 s, got {self.segment_s:g}")
+        if self.segment_s <= 0 or self.val_s <= 0:
+            raise DataError(f"training crops and validation recordings must be longer than 0 s, "
+                            f"got {self.segment_s:g} and {self.val_s:g}")
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -70,6 +77,7 @@ class SpeechNoiseData:
     noise_train: dict[str, np.ndarray] = field(default_factory=dict)  # noise file name -> training part
     noise_val: dict[str, np.ndarray] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    _pools: dict[tuple[str, bool], np.ndarray] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, speech_dir: Path, noise_dir: Path | None, rate: int, channels: int, mix: MixConfig,
@@ -89,7 +97,7 @@ class SpeechNoiseData:
             for p, w in zip(npaths, nwaves):
                 cut = int(len(w) * (1 - NOISE_VAL_FRACTION))
                 if cut < rate // 4 or len(w) - cut < rate // 4:
-                    raise DataError(f"{p}: noise files must be at least {2 / NOISE_VAL_FRACTION / 4:.0f} s long "
+                    raise DataError(f"{p}: noise files must be at least {0.25 / NOISE_VAL_FRACTION:g} s long "
                                     "(a part of each is held out for validation)")
                 data.noise_train[p.name], data.noise_val[p.name] = w[:cut], w[cut:]
         if not data.noise_train and not mix.builtin:
@@ -101,44 +109,62 @@ class SpeechNoiseData:
         return [*self.noise_train, *self.mix.builtin]
 
     def noise(self, kind: str, n: int, rng: np.random.Generator, val: bool = False) -> np.ndarray:
+        """``n`` samples of noise ``kind`` (a file's name or a built-in kind), training or held-out."""
         files = self.noise_val if val else self.noise_train
         if kind in files:
             return crop(files[kind], n, rng)
-        return builtin_noise(kind, n, self.rate, rng, self.val_speech if val else self.train_speech)
+        clips = self.val_speech if val else self.train_speech
+        if kind not in POOLED:
+            return builtin_noise(kind, n, self.rate, rng, clips)
+        if (kind, val) not in self._pools:  # a different take for validation
+            take = np.random.default_rng([BUILTIN_NOISES.index(kind), int(val)])
+            self._pools[kind, val] = builtin_noise(kind, int(POOL_S * self.rate), self.rate, take, clips)
+        return crop(self._pools[kind, val], n, rng)
 
-    def _noise_channels(self, kind: str, n: int, rng, val: bool = False) -> np.ndarray:
-        return np.stack([self.noise(kind, n, rng, val) for _ in range(self.channels)])
+    def _noise_channels(self, n: int, rng: np.random.Generator, val_kind: str | None = None) -> np.ndarray:
+        """(channels, n), independent per channel: training noise that changes within the crop, or held-out
+        noise of ``val_kind``."""
+        if val_kind is not None:
+            return np.stack([self.noise(val_kind, n, rng, val=True) for _ in range(self.channels)])
+        return np.stack([changing_noise(lambda kind: self.noise(kind, n, rng), self.noise_kinds, n, self.rate, rng)
+                         for _ in range(self.channels)])
+
+    def _mix(self, clean: np.ndarray, noise: np.ndarray, snr_db: np.ndarray) -> torch.Tensor:
+        return mix_at_snr(torch.from_numpy(clean), torch.from_numpy(noise), torch.from_numpy(snr_db).float())
+
+    def batches_per_epoch(self, batch_size: int) -> int:
+        """Batches that hold as much speech as the training files: one epoch sees each about once."""
+        speech = sum(len(s) for s in self.train_speech)
+        return max(1, int(np.ceil(speech / (batch_size * self.mix.segment_s * self.rate))))
 
     def batch(self, size: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(noisy, clean), each float32 (size, channels, segment samples)."""
         n = int(round(self.mix.segment_s * self.rate))
-        clean = np.zeros((size, self.channels, n), dtype=np.float32)
-        noise = np.empty_like(clean)
-        kinds = self.noise_kinds
+        clean, noise = np.empty((2, size, self.channels, n), dtype=np.float32)
         for b in range(size):
-            speech = self.train_speech[int(rng.integers(len(self.train_speech)))]
-            if len(speech) >= n:
-                clean[b] = crop(speech, n, rng)
-            else:
-                start = int(rng.integers(n - len(speech) + 1))
-                clean[b, :, start:start + len(speech)] = speech
-            noise[b] = self._noise_channels(kinds[int(rng.integers(len(kinds)))], n, rng)
-        snr = torch.from_numpy(rng.uniform(*self.mix.snr_db, size=(size, self.channels))).float()
-        clean_t = torch.from_numpy(clean)
-        noisy = mix_at_snr(clean_t, torch.from_numpy(noise), snr)
+            speech = np.repeat(speech_track(self.train_speech, n, self.rate, rng)[None], self.channels, 0)
+            clean[b], noise[b] = band_limited(np.stack([speech, self._noise_channels(n, rng)]), self.rate, rng)
+        noisy = self._mix(clean, noise, rng.uniform(*self.mix.snr_db, size=(size, self.channels)))
         gain = torch.from_numpy(10 ** (rng.uniform(*self.mix.level_db, size=(size, 1, 1)) / 20)).float()
-        return noisy * gain, clean_t * gain
+        return noisy * gain, torch.from_numpy(clean) * gain
 
     def validation(self, seed: int = 0) -> list[Mixture]:
-        """One fixed mixture per held-out speech file, noises and SNRs drawn from ``seed``."""
+        """Fixed continuous recordings of ``mix.val_s`` from the held-out files (every file in at least one,
+        every noise kind in turn, constant held-out noise), noises and SNRs drawn from ``seed``."""
         rng = np.random.default_rng(seed + 1)
-        kinds = self.noise_kinds
+        kinds, n = self.noise_kinds, int(round(self.mix.val_s * self.rate))
+        speech = sum(len(s) for s in self.val_speech)
+        count = min(self.mix.max_val, max(len(kinds), int(np.ceil(speech / (0.6 * n)))))
+        order = [self.val_speech[i] for i in rng.permutation(len(self.val_speech))]
         out = []
-        for i, speech in enumerate(self.val_speech):
+        for i in range(count):
             kind = kinds[i % len(kinds)]
+            start = i * len(order) // count  # each recording starts with its own share of the files
+            clips = order[start:] + order[:start]
+            clean = np.repeat(speech_track(clips, n, self.rate, rng, in_order=True, long_pause_p=0.0, level_db=0.0)[None],
+                              self.channels, 0)
             snr = float(rng.uniform(*self.mix.snr_db))
-            clean = np.repeat(speech[None], self.channels, axis=0)
-            noise = self._noise_channels(kind, len(speech), rng, val=True)
-            noisy = mix_at_snr(torch.from_numpy(clean), torch.from_numpy(noise), torch.full((self.channels,), snr))
+            noisy = self._mix(clean, self._noise_channels(n, rng, kind), np.full(self.channels, snr))
             out.append(Mixture(noisy.numpy(), clean, kind, snr))
         return out
+

@@ -5,22 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from models import family
 from models.audio_dae import AudioModel
 
 from ..loop import TrainConfig
 from ..quicktrain import train_for
 from ..recipe import audio_run
 from .dataset import MixConfig, SpeechNoiseData
-from .noise import mix_at_snr
+from .evaluate import long_recording
 
 #: The spoken digits and noise next to the repository (``../shared/data``), for machines with no internet.
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SHARED_SPEECH, SHARED_NOISE = SHARED_DATA / "fsdd", SHARED_DATA / "noise"
 #: Small enough to learn something in seconds on one CPU core.
-TINY_DENOISER = {"hidden": 64, "bottleneck": 32, "blocks": 4}
-QUICK_MIX = MixConfig(segment_s=0.5, snr_db=(-5.0, 10.0), max_val=40)
+TINY_DENOISER = family("audio-dae").tiny
+QUICK_MIX = MixConfig(segment_s=2.0, snr_db=(-5.0, 10.0), max_val=40, val_s=4.0)
 QUICK_TRAINING = TrainConfig(epochs=1000, batch_size=8, lr=3e-3, device="cpu", log_every=5)
 
 
@@ -36,19 +36,8 @@ def train_briefly(speech_dir: Path, noise_dir: Path | None, seconds: float = 10.
 
 def demo_mixture(data: SpeechNoiseData, seconds: float = 4.0, snr_db: float = 0.0, noise: str | None = None,
                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(noisy, clean), mono float32 (1, T) at ``data.rate``: held-out utterances with short pauses,
+    """(noisy, clean), mono float32 (1, T) at ``data.rate``: held-out utterances spoken one after another,
     under held-out noise (``noise``: a noise file's name or a built-in kind; default the first) at ``snr_db``."""
     rng = np.random.default_rng(seed)
-    total = int(seconds * data.rate)
-    clean = np.zeros(total, dtype=np.float32)
-    pos = int(0.1 * data.rate)
-    for i in rng.permutation(len(data.val_speech)):
-        clip = data.val_speech[i]
-        if pos + len(clip) > total:
-            break
-        clean[pos:pos + len(clip)] = clip
-        pos += len(clip) + int(rng.uniform(0.05, 0.3) * data.rate)
-    kind = noise or data.noise_kinds[0]
-    noisy = mix_at_snr(torch.from_numpy(clean[None]), torch.from_numpy(data.noise(kind, total, rng, val=True)[None]),
-                       torch.tensor([snr_db]))
-    return noisy.numpy(), clean[None]
+    noise_wave = data.noise(noise or data.noise_kinds[0], int(seconds * data.rate), rng, val=True)
+    return long_recording(data.val_speech, noise_wave, snr_db, data.rate, rng)

@@ -3,11 +3,15 @@ a ``LiveEngine`` in PortAudio's callback.
 
 Nothing here raises on a machine without sound: ``list_devices`` says why there is nothing, and the
 rest of the app goes on. A stream that dies (device unplugged, sound server gone) is noticed by
-``LiveStream.problem`` and stopped cleanly.
+``LiveStream.problem`` and stopped cleanly. PortAudio cannot shut down once the JACK server it connected
+to at start-up is gone (its JACK backend asserts and aborts the process): then PortAudio is abandoned
+for the session (no rescans, no shutdown at exit) and the app says to restart it for live audio.
 """
 from __future__ import annotations
 
 import atexit
+import ctypes
+import ctypes.util
 import logging
 import threading
 import time
@@ -21,7 +25,8 @@ log = logging.getLogger(__name__)
 
 STALL_S = 1.0  # no callback for this long while running: the device is gone
 CLOSE_TIMEOUT_S = 1.0
-_abandoned = ""  # set when a dead stream could not be closed: PortAudio is unusable until the app restarts
+_exit_guarded = False
+_abandoned = ""  # set when PortAudio cannot be closed (a dead stream or JACK server): unusable until a restart
 
 
 @dataclass(frozen=True)
@@ -39,12 +44,40 @@ class AudioDevice:
 
 
 def _sounddevice():
-    """The ``sounddevice`` module, or ``AudioDeviceError`` when PortAudio cannot be loaded."""
+    """The ``sounddevice`` module, or ``AudioDeviceError`` when PortAudio cannot be loaded. Its PortAudio
+    shutdown at exit is replaced by one that is skipped when it would abort (see the module's docstring)."""
     try:
         import sounddevice
     except OSError as exc:  # libportaudio missing
         raise AudioDeviceError(f"no sound system: PortAudio could not be loaded ({exc})") from exc
+    global _exit_guarded
+    if not _exit_guarded:
+        atexit.unregister(sounddevice._exit_handler)
+        atexit.register(_terminate_at_exit, sounddevice)
+        _exit_guarded = True
     return sounddevice
+
+
+def _terminate_at_exit(sd) -> None:
+    if not _abandoned and _can_terminate(sd):
+        sd._exit_handler()
+
+
+def _can_terminate(sd) -> bool:
+    """Whether PortAudio can shut down: False when it has a JACK host API whose server no longer answers."""
+    if not any("JACK" in api["name"] for api in sd.query_hostapis()):
+        return True
+    try:
+        jack = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
+    except OSError:
+        return True
+    jack.jack_client_open.restype = ctypes.c_void_p
+    jack.jack_client_close.argtypes = [ctypes.c_void_p]
+    status = ctypes.c_int()
+    client = jack.jack_client_open(b"latent-explorer-probe", ctypes.c_int(1), ctypes.byref(status))  # no start
+    if client:
+        jack.jack_client_close(ctypes.c_void_p(client))
+    return bool(client)
 
 
 def list_devices(rescan: bool = False) -> tuple[list[AudioDevice], str]:
@@ -57,6 +90,9 @@ def list_devices(rescan: bool = False) -> tuple[list[AudioDevice], str]:
         return [], _abandoned
     try:
         sd = _sounddevice()
+        if rescan and not _can_terminate(sd):
+            _abandon_portaudio()
+            return [], _abandoned
         if rescan:
             sd._terminate()  # PortAudio only looks for devices when it starts (documented workaround)
             sd._initialize()
@@ -162,7 +198,8 @@ class LiveStream:
         if not self._stream.active:
             return "the audio device stopped (disconnected, or the sound server quit)"
         if time.monotonic() - self._last_callback > STALL_S:
-            return f"the audio device delivered nothing for over {STALL_S:.0f} s (disconnected?)"
+            return (f"the audio device delivered nothing for over {STALL_S:.0f} s "
+                    "(disconnected, or the sound server quit)")
         return ""
 
     @property
@@ -172,7 +209,9 @@ class LiveStream:
     def stop(self) -> None:
         """Stop and close the stream. Closing runs in a helper thread: a stream whose sound server died
         can block PortAudio for minutes (its JACK backend waits for a server that is gone); such a stream
-        is abandoned, so the app goes on (without live audio until it restarts) and exits cleanly."""
+        is abandoned, so the app goes on (without live audio until it restarts) and exits cleanly; so is
+        PortAudio after a stream died with its JACK server."""
+        died = bool(self.problem)
         self._stopping = True
         stream, self._stream = self._stream, None
         if stream is None:
@@ -180,7 +219,7 @@ class LiveStream:
         closer = threading.Thread(target=_close, args=(stream,), name="audio-stream-close", daemon=True)
         closer.start()
         closer.join(CLOSE_TIMEOUT_S)
-        if closer.is_alive():
+        if closer.is_alive() or (died and not _can_terminate(_sounddevice())):
             _abandon_portaudio()
 
 
@@ -196,7 +235,6 @@ def _abandon_portaudio() -> None:
     """Give up on PortAudio for this process: no more streams, and no PortAudio shutdown at exit (it
     would hang on the dead stream, then abort the process)."""
     global _abandoned
-    _abandoned = ("the sound system went away while streaming and cannot be reopened in this session; "
+    _abandoned = ("the sound system went away and cannot be reopened in this session; "
                   "restart the app to use live audio again")
-    atexit.unregister(_sounddevice()._exit_handler)
     log.warning(_abandoned)

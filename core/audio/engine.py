@@ -7,13 +7,15 @@ updates level meters, scrolling monitors and timing statistics. Its queues, moni
 are allocated up front (per block it makes only block-sized temporaries: the model step's tensors, the
 resampler's output); it never locks, never waits on the UI, and holds the GIL only for the model step
 and a few numpy operations. The UI reads the monitors and statistics whenever it likes (a torn read costs one
-frame of a plot, nothing more).
+frame of a plot, nothing more). ``send``, if set, gets every output block too (the microphone other apps
+hear, ``core.audio.virtual_mic``); it must not block.
 """
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import samplerate
@@ -71,6 +73,7 @@ class LiveEngine:
         largest = int(np.ceil(self.block * self.model_rate / self.rate)) + 64  # model-rate samples per block
         self.denoiser = StreamDenoiser(model, channels, None if self.resampling else self.block, max_block=largest)
         self.wet, self.bypass = 1.0, False
+        self.send: Callable[[np.ndarray], None] | None = None
         self.stats = LiveStats()
         self.monitor_in = Monitor(int(monitor_s * self.model_rate))
         self.monitor_out = Monitor(int(monitor_s * self.model_rate))
@@ -106,6 +109,8 @@ class LiveEngine:
                 self.stats.xruns += 1
         else:
             outdata[:] = y.T
+        if self.send is not None:
+            self.send(outdata)
         self._meter(indata, outdata, time.perf_counter() - t0, frames)
 
     def _meter(self, indata: np.ndarray, outdata: np.ndarray, busy: float, frames: int) -> None:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torchaudio.functional as AF
 
 BUILTIN_NOISES = ("white", "pink", "brown", "hum", "babble")
 COLOUR_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power spectrum ~ 1 / f**exponent
+LOWEST = 1e-3  # cycles per sample (16 Hz at 16 kHz): the spectrum is flat below
 
 
 def unit_rms(x: np.ndarray) -> np.ndarray:
@@ -21,20 +21,21 @@ def unit_rms(x: np.ndarray) -> np.ndarray:
 def coloured_noise(n: int, exponent: float, rng: np.random.Generator) -> np.ndarray:
     """Gaussian noise whose power falls as 1/f**exponent (0 white, 1 pink, 2 brown), shaped in the FFT domain."""
     spectrum = rng.standard_normal(n // 2 + 1) + 1j * rng.standard_normal(n // 2 + 1)
-    f = np.fft.rfftfreq(n)
-    f[0] = f[1] if n > 1 else 1.0
+    f = np.maximum(np.fft.rfftfreq(n), LOWEST)  # no sub-audio drift (brown noise would be mostly that)
     return unit_rms(np.fft.irfft(spectrum * f ** (-exponent / 2), n))
 
 
 def mains_hum(n: int, rate: int, rng: np.random.Generator, harmonics: int = 12) -> np.ndarray:
-    """50 or 60 Hz mains hum (slightly detuned) with random harmonic amplitudes and phases."""
+    """50 or 60 Hz mains hum (slightly detuned) with random harmonic amplitudes and phases, made in the
+    FFT domain (each harmonic on its nearest bin, so the hum repeats seamlessly every ``n`` samples)."""
     f0 = rng.choice([50.0, 60.0]) * (1 + rng.uniform(-0.005, 0.005))
-    t = np.arange(n) / rate
     k = np.arange(1, harmonics + 1)
     k = k[k * f0 < rate / 2]
     amps = rng.uniform(0.2, 1.0, len(k)) / k ** rng.uniform(0.3, 1.2)
     phases = rng.uniform(0, 2 * np.pi, len(k))
-    return unit_rms(np.sin(2 * np.pi * f0 * np.outer(t, k) + phases) @ amps)
+    spectrum = np.zeros(n // 2 + 1, dtype=np.complex128)
+    spectrum[np.round(k * f0 * n / rate).astype(int)] = amps * np.exp(1j * phases)
+    return unit_rms(np.fft.irfft(spectrum, n))
 
 
 def babble(n: int, clips: list[np.ndarray], rng: np.random.Generator, talkers: tuple[int, int] = (3, 7)) -> np.ndarray:
@@ -67,4 +68,5 @@ def builtin_noise(kind: str, n: int, rate: int, rng: np.random.Generator, clips:
 
 def mix_at_snr(clean: torch.Tensor, noise: torch.Tensor, snr_db: torch.Tensor) -> torch.Tensor:
     """clean + noise scaled to ``snr_db`` (one value per wave: shape ``clean.shape[:-1]``)."""
+    import torchaudio.functional as AF  # imported here: image commands need no torchaudio
     return AF.add_noise(clean, noise, snr_db)

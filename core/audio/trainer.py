@@ -3,7 +3,8 @@ the same worker, bridge and training panel show it.
 
 Events: ``metrics`` rows (``step``, ``epoch``, ``split``, ``loss``, one key per loss component, plus
 ``sisdr``: SI-SDR of the denoised output in dB and ``sisdr_improvement``: its gain over the noisy
-input; validation rows also carry ``sisdr_input``), ``preview`` (spectrogram images of held-out
+input; validation rows also carry ``sisdr_input`` and ``sisdr_decay``: the gain over the last third of
+the held-out recordings less that over the first), ``preview`` (spectrogram images of held-out
 mixtures: ``original`` noisy, ``reconstruction`` denoised), ``state`` and ``checkpoint``.
 """
 from __future__ import annotations
@@ -21,10 +22,11 @@ from models import build_model
 from ..errors import TrainingError
 from ..loop import Batch, Control, TrainConfig, TrainerBase
 from .dataset import MixConfig, SpeechNoiseData
+from .evaluate import thirds_gain
 from .metrics import si_sdr
 from .spectrum import spectrogram_db, spectrogram_image
 
-AUDIO_TRAIN_DEFAULTS = {"epochs": 10, "batch_size": 16, "lr": 2e-3}
+AUDIO_TRAIN_DEFAULTS = {"epochs": 40, "batch_size": 16, "lr": 2e-3}
 PREVIEW_CLIPS = 4
 VAL_BATCH = 16
 
@@ -86,12 +88,13 @@ class AudioTrainer(TrainerBase):
 
     # --- hooks of the loop ----------------------------------------------------------------
     def steps_per_epoch(self) -> int:
-        """As many batches as it takes to draw every training file once on average."""
-        return math.ceil(len(self.data.train_speech) / self.cfg.batch_size)
+        """As many batches as hold as much speech as the training files (shared among the ranks)."""
+        return math.ceil(self.data.batches_per_epoch(self.cfg.batch_size) / self.ranks.world_size)
 
     def batch(self, epoch: int, index: int) -> Batch:
-        rng = np.random.default_rng([self.cfg.seed, epoch, index])
-        return tuple(t.to(self.device) for t in self.data.batch(self.cfg.batch_size, rng))
+        """Random mixtures drawn from the step's own seed (each rank its own)."""
+        rng = np.random.default_rng([self.cfg.seed, epoch, index * self.ranks.world_size + self.ranks.rank])
+        return tuple(t.to(self.device, non_blocking=True) for t in self.data.batch(self.cfg.batch_size, rng))
 
     def step_metrics(self, batch: Batch) -> dict:
         noisy, clean = batch
@@ -107,19 +110,30 @@ class AudioTrainer(TrainerBase):
             out += [y[j, :, :w.shape[-1]] for j, w in enumerate(chunk)]
         return out
 
-    def validate(self) -> dict:
-        """Loss, SI-SDR of input and output and the improvement, averaged over the held-out mixtures."""
-        outputs = self.denoise_clips([m.noisy for m in self.val])
-        sums: dict[str, float] = {}
-        sdr_in, sdr_out = [], []
-        for m, y in zip(self.val, outputs):
+    def validation_size(self) -> int:
+        return len(self.val)
+
+    def validation_sums(self, positions: list[int]) -> dict[str, float]:
+        """Sums over the held-out recordings at ``positions`` of the loss, of the SI-SDR of input and output
+        and of the decay (last third's improvement less the first's)."""
+        clips = [self.val[i] for i in positions]
+        outputs = self.denoise_clips([m.noisy for m in clips])
+        sums = {"sdr_in": 0.0, "sdr_out": 0.0, "decay": 0.0}
+        for m, y in zip(clips, outputs):
             for k, v in self.model.criterion(torch.from_numpy(y), torch.from_numpy(m.clean)).items():
                 sums[k] = sums.get(k, 0.0) + float(v)
-            sdr_in.append(float(si_sdr(m.noisy, m.clean).mean()))
-            sdr_out.append(float(si_sdr(y, m.clean).mean()))
-        n = len(self.val)
-        return {**{k: v / n for k, v in sums.items()}, "sisdr": float(np.mean(sdr_out)),
-                "sisdr_improvement": float(np.mean(sdr_out) - np.mean(sdr_in)), "sisdr_input": float(np.mean(sdr_in))}
+            sums["sdr_in"] += float(si_sdr(m.noisy, m.clean).mean())
+            sums["sdr_out"] += float(si_sdr(y, m.clean).mean())
+            first, last = thirds_gain(y, m.noisy, m.clean)
+            sums["decay"] += last - first
+        return sums
+
+    def validation_row(self, sums: dict[str, float], count: int) -> dict:
+        """Loss, SI-SDR of input and output, the improvement and its decay, averaged over the recordings."""
+        sdr_in, sdr_out = sums.pop("sdr_in") / count, sums.pop("sdr_out") / count
+        decay = sums.pop("decay") / count
+        return {**{k: v / count for k, v in sums.items()}, "sisdr": sdr_out, "sisdr_improvement": sdr_out - sdr_in,
+                "sisdr_input": sdr_in, "sisdr_decay": decay}
 
     def preview(self) -> None:
         """Spectrograms of the first held-out mixtures before and after, on the same dB scale."""

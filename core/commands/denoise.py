@@ -1,7 +1,8 @@
 """``python main.py denoise IN OUT --model CKPT``: denoise a recording with a trained audio denoiser.
 
 The result has the input's sample rate, channels and length (the model runs at its own rate; the file is
-resampled on the way in and out). WAV or FLAC by the output's suffix.
+resampled on the way in and out). WAV or FLAC by the output's suffix. The recording is read and written a
+block at a time (memory does not grow with its length); the output appears only once it is complete.
 """
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..audio.io import read_audio, write_audio
-from ..audio.offline import denoise_recording
+from ..audio.offline import denoise_file
 from ..checkpoint import load_for
 from ..errors import LatentExplorerError
 
@@ -23,13 +23,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-    model, _ = load_for(args.model, "denoises")  # on the CPU: a small model, faster than real time there
     if args.output.resolve() == args.input.resolve():
         raise LatentExplorerError("OUT is IN: write the denoised recording to another file")
-    original, rate = read_audio(args.input)
-    with tqdm(total=1000, desc=f"denoising {args.input.name}", file=sys.stderr,
-              bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}") as bar:
-        denoised = denoise_recording(model, original, rate, progress=lambda f: bar.update(round(1000 * f) - bar.n))
-    write_audio(args.output, denoised, rate)
-    print(f"wrote {args.output} ({original.shape[1] / rate:.1f} s at {rate} Hz, {original.shape[0]} channel(s))")
+    model, _ = load_for(args.model, "denoises")  # on the CPU: a small model, faster than real time there
+    bars = []  # made on the first progress, once the file has been found fit to read
+
+    def progress(fraction: float) -> None:
+        if not bars:
+            bars.append(tqdm(total=1000, desc=f"denoising {args.input.name}", file=sys.stderr,
+                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}"))
+        bars[0].update(round(1000 * fraction) - bars[0].n)
+
+    try:
+        frames, rate, channels = denoise_file(model, args.input, args.output, progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    print(f"wrote {args.output} ({frames / rate:.1f} s at {rate} Hz, {channels} channel(s))")
     return 0

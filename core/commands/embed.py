@@ -18,6 +18,7 @@ from ..embedding import Eta, compute_generated_map, compute_map, duration_text, 
 from ..errors import LatentExplorerError
 from ..export import write_coordinates_csv, write_projector
 from ..projection import METHODS, MIN_ITEMS
+from .options import whole
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,9 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="umap", choices=list(METHODS), help="projection (default: umap)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.csv", help="where to write the coordinates")
     p.add_argument("--projector", type=Path, metavar="DIR", help="also write Embedding Projector files here")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=whole(1, 65_536), default=256)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--seed", type=int, help="make UMAP / t-SNE reproducible (UMAP then runs single-threaded)")
+    p.add_argument("--seed", type=whole(0, 2**32 - 1), help="make UMAP / t-SNE reproducible (UMAP then runs single-threaded)")
     p.add_argument("--no-cache", action="store_true", help=f"do not read or write cached codes and maps "
                                                            f"(kept in {cache_root()})")
 

@@ -18,18 +18,19 @@ from ..device import pick_device
 from ..errors import LatentExplorerError
 from ..imaging import save_grid, to_uint8
 from ..latent import sample_grid
+from .options import number, whole
 
 SUFFIXES = (".npz", ".png")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, required=True, metavar="CKPT", help="a checkpoint written by training")
-    p.add_argument("--n", type=int, default=64, help="how many samples (default 64)")
+    p.add_argument("--n", type=whole(1, 100_000), default=64, help="how many samples (default 64)")
     p.add_argument("--out", type=Path, required=True, help="an .npz file (the images as uint8) or a .png grid")
-    p.add_argument("--temperature", type=float, default=1.0, help="scale of the prior noise (default 1)")
-    p.add_argument("--steps", type=int, help="diffusion models: DDIM steps (default: the model's own)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--temperature", type=number(0, 100), default=1.0, help="scale of the prior noise (default 1)")
+    p.add_argument("--steps", type=whole(1, 100_000), help="diffusion models: DDIM steps (default: the model's own)")
+    p.add_argument("--seed", type=whole(0, 2**63 - 1), default=0)
+    p.add_argument("--batch-size", type=whole(1, 65_536), default=256)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
 
 
@@ -46,13 +47,11 @@ def write_samples(path: Path, images: np.ndarray) -> Path:
 def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() not in SUFFIXES:
         raise LatentExplorerError(f"{args.out}: write samples to an .npz or a .png file")
-    if args.n < 1 or args.batch_size < 1:
-        raise LatentExplorerError("--n and --batch-size must be at least 1")
     model, _ = load_for(args.model, "samples", pick_device(args.device))
     if args.steps is not None:
         if not model.capabilities.iterative:
             raise LatentExplorerError(f"--steps is for diffusion models (they sample in steps), not {model.name}")
-        model.sample_steps = max(1, args.steps)
+        model.sample_steps = args.steps
     start = time.perf_counter()
     images = to_uint8(sample_grid(model, args.n, args.temperature, args.seed, args.batch_size))
     seconds = time.perf_counter() - start

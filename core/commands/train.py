@@ -4,10 +4,21 @@ Image families train on ``--dataset``; audio denoisers (``--model audio-dae``) o
 ``--noise``. Each model setting has its own flag (``--latent-dim 8``, ``--hidden 256 128``) made from the
 families' declared settings, and ``--set KEY=VALUE`` reaches any of them; ``python main.py families`` lists
 them per family with their ranges. ``--resume CKPT`` continues a run (model and data come from it).
+
+``--nproc N`` trains with N processes on this machine (data parallel: each its share of every epoch, the
+batch size per process; Gloo on CPUs, NCCL on GPUs, one GPU per process). The same command under
+``torchrun`` runs across machines, e.g. on each of 2 machines:
+``torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HOST:29500 main.py train …``.
+
+The run folder is held while the run writes it: a second run into it is refused, and so is a fresh run into
+a folder that holds one (``--resume`` it, or ``--overwrite`` it). Ctrl-C or SIGTERM stop the run at the
+current step with a checkpoint saved (a second one ends at once).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 from pathlib import Path
 
@@ -17,10 +28,12 @@ from ..audio.dataset import MixConfig
 from ..audio.noise import BUILTIN_NOISES
 from ..data import BUILTIN, load_dataset
 from ..errors import LatentExplorerError
-from ..loop import TrainConfig
+from ..loop import PRECISIONS, Control, TrainConfig
 from ..recipe import audio_run, family_of, image_run, needs_base, resumed_run, train_config
+from ..runfolder import RunFolder
+from .options import folder, number, whole
 
-RUN_OPTIONS = ("epochs", "batch_size", "lr", "seed", "device")
+RUN_OPTIONS = ("epochs", "batch_size", "lr", "seed", "device", "precision", "compile")
 
 
 def setting_flags() -> dict[str, list[tuple[str, SettingSpec]]]:
@@ -34,17 +47,27 @@ def setting_flags() -> dict[str, list[tuple[str, SettingSpec]]]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="vae", choices=list(FAMILIES), help="model family (default vae)")
-    p.add_argument("--out", type=Path, required=True, help="run folder: checkpoint.pt and metrics.jsonl go here")
+    p.add_argument("--out", type=folder, required=True, help="run folder: checkpoint.pt and metrics.jsonl go here")
+    p.add_argument("--overwrite", action="store_true", help="replace the run that --out holds (without it, a fresh "
+                                                            "run refuses a folder that holds one)")
     p.add_argument("--dataset", default="digits",
                    help=f"image families: one of {', '.join(BUILTIN)}, or a path (.npz, .mat, image folder)")
     resumed = "with --resume: the checkpoint's"
     p.add_argument("--epochs", type=int, help=f"total epochs (default {TrainConfig.epochs}; {resumed})")
-    p.add_argument("--batch-size", type=int, help=f"default {TrainConfig.batch_size} ({resumed})")
+    p.add_argument("--batch-size", type=batch_size, help=f"default {TrainConfig.batch_size} ({resumed}); auto: on a "
+                   f"CUDA GPU the batch for throughput from {TrainConfig.batch_size} up, the learning rate scaled")
     p.add_argument("--lr", type=float, help=f"learning rate, default: the family's ({TrainConfig.lr} for most; {resumed})")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, help=f"random seed, default 0 ({resumed})")
+    p.add_argument("--precision", choices=PRECISIONS, help=f"bf16: autocast the step to bfloat16 (default "
+                   f"{TrainConfig.precision}; {resumed})")
+    p.add_argument("--compile", action="store_true", default=None,
+                   help="compile the model's loss with torch.compile for the training steps: faster steps after a "
+                        "compilation of seconds to minutes")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train with N processes on this machine (distributed data parallel; see above for torchrun)")
     p.add_argument("--resume", type=Path, help="continue from this checkpoint (model and data set come from it)")
-    p.add_argument("--image-size", type=int, help="image folders: resize to this square size")
+    p.add_argument("--image-size", type=whole(2, 1024), help="image folders: resize to this square size")
     p.add_argument("--base", type=Path, help="latent-diffusion: checkpoint of the trained autoencoder/VAE to work on")
     p.add_argument("--set", dest="settings", metavar="KEY=VALUE", action="append", default=[],
                    help="any model setting, e.g. --set levels=2 --set loss=ns (repeatable)")
@@ -64,9 +87,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--noise", type=Path, help="folder of noise recordings, mixed in on the fly")
     a.add_argument("--noises", nargs="*", choices=BUILTIN_NOISES, metavar="KIND",
                    help=f"built-in noises to mix in too: {', '.join(BUILTIN_NOISES)} (default: all; none: --noises)")
-    a.add_argument("--snr", type=float, nargs=2, metavar=("LOW", "HIGH"),
+    a.add_argument("--snr", type=number(-60, 60), nargs=2, metavar=("LOW", "HIGH"),
                    help=f"range of signal-to-noise ratios in dB (default {MixConfig.snr_db[0]:g} {MixConfig.snr_db[1]:g})")
-    a.add_argument("--segment", type=float, help=f"seconds per training crop (default {MixConfig.segment_s:g})")
+    a.add_argument("--segment", type=number(0.05, 60),
+                   help=f"seconds per training crop (default {MixConfig.segment_s:g})")
 
 
 def model_values(args: argparse.Namespace) -> dict:
@@ -97,9 +121,22 @@ def model_values(args: argparse.Namespace) -> dict:
     return values
 
 
+def batch_size(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number or auto, got {text!r}") from None
+
+
 def build_run(args: argparse.Namespace):
     """The run these arguments ask for: resumed from a checkpoint, or fresh through the recipe."""
     given = {k: getattr(args, k) for k in RUN_OPTIONS}
+    if args.batch_size == "auto":
+        if args.resume:
+            raise LatentExplorerError("--batch-size auto chooses the batch of a new run; a resumed run keeps its own")
+        given.update(batch_size=None, auto_batch=True)
     if args.resume:
         return resumed_run(args.resume, args.out, args.image_size, **given)
     fam = family_of(args.model)
@@ -124,12 +161,22 @@ def build_run(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.nproc != 1:
+        return run_ranks(args)
     from tqdm import tqdm
+
+    from ..distributed import from_environment
+    RunFolder(args.out).check(fresh=args.resume is None, overwrite=args.overwrite)  # before the data is loaded
     r = build_run(args)
+    main_rank = from_environment().main
     bar = tqdm(total=1000, unit="‰", desc=f"{r.model_name} on {Path(r.dataset_source).name}", file=sys.stderr,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}", disable=not main_rank)
 
     def on_event(e: dict) -> None:
+        if e["type"] == "setup":
+            bar.write(f"steps: {e['step_mode']} on {e['device']}, batch {e['batch_size']}"
+                      + (f" × {e['world_size']} processes" if e["world_size"] > 1 else "")
+                      + "".join(f"; {e[k]}" for k in ("batch_note", "note") if e[k]))
         if e["type"] == "metrics":
             bar.n = round(1000 * e["progress"])
             shown = {k: f"{e[k]:.4g}" for k in ("loss", "r2", "sisdr", "sisdr_improvement") if e.get(k) is not None}
@@ -139,9 +186,68 @@ def run(args: argparse.Namespace) -> int:
                 bar.set_postfix(epoch=f"{e['epoch']:.1f}", **shown, eta=f"{e.get('eta_s', 0):.0f}s", refresh=False)
             bar.refresh()
 
+    control = Control()
     try:
-        r.build_trainer(on_event).train()
+        trainer = r.build_trainer(on_event, control)
+        with stop_on_signals(control) as caught:
+            ended = trainer.train(overwrite=args.overwrite)
     finally:
         bar.close()
-    print(f"wrote {args.out / 'checkpoint.pt'} and {args.out / 'metrics.jsonl'}")
+    checkpoint = args.out / "checkpoint.pt"
+    if ended == "stopped":
+        print(f"{caught[0].name}: stopped at step {trainer.step:,} (epoch {trainer.epoch + 1}); saved {checkpoint}; "
+              f"continue with: python main.py train --resume {checkpoint} --out {args.out}", file=sys.stderr)
+        return 128 + caught[0]
+    if main_rank:
+        print(f"wrote {checkpoint} and {args.out / 'metrics.jsonl'}")
     return 0
+
+
+def run_ranks(args: argparse.Namespace) -> int:
+    """``--nproc N``: this command again in N processes, as the ranks of one run; one line if a rank dies."""
+    import torch
+
+    from ..device import pick_device
+    from ..distributed import from_environment
+    from ..launch import RunProcesses, without_option
+    if args.nproc < 1:
+        raise LatentExplorerError(f"--nproc must be at least 1, got {args.nproc}")
+    if from_environment().distributed:
+        raise LatentExplorerError("--nproc starts the ranks of a run; under torchrun, leave it out")
+    device = pick_device(args.device)
+    if device.type == "cuda" and args.nproc > torch.cuda.device_count():
+        raise LatentExplorerError(f"--nproc {args.nproc} on {device.type}: each process needs a GPU of its own and "
+                                  f"this machine has {torch.cuda.device_count()}")
+    argv = without_option(args.argv, "--nproc")
+    ranks = RunProcesses(argv, args.nproc)
+    try:
+        code = ranks.start().wait()
+    except KeyboardInterrupt:
+        ranks.stop(grace_s=10.0)
+        raise
+    if ranks.failure:
+        checkpoint = args.out / "checkpoint.pt"
+        kept = f"; the last good checkpoint is {checkpoint}" if checkpoint.is_file() else "; no checkpoint was written"
+        raise LatentExplorerError(f"{ranks.failure}{kept}")
+    return code
+
+
+@contextlib.contextmanager
+def stop_on_signals(control: Control):
+    """While the block runs, the first Ctrl-C or SIGTERM asks the loop to stop (it saves where it is, within a
+    step) and is listed in the yielded list; a second one ends at once (KeyboardInterrupt)."""
+    caught: list[signal.Signals] = []
+
+    def handle(signum, _frame):
+        if caught:
+            raise KeyboardInterrupt
+        caught.append(signal.Signals(signum))
+        control.stop()
+
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    before = {kind: signal.signal(kind, handle) for kind in kinds}
+    try:
+        yield caught
+    finally:
+        for kind, handler in before.items():
+            signal.signal(kind, handler)

@@ -1,8 +1,9 @@
-"""What the panels share, in one place: the open data set, the current model with its checkpoint, named
-selections of items and the item in focus. Listeners hear of every change; the GUI's ``AppContext`` turns
-them into Qt signals."""
+"""What the panels share, in one place: the open data set, the current model with where it came from (its
+checkpoint and the training state saved with it), named selections of items and the item in focus.
+Listeners hear of every change; the GUI's ``AppContext`` turns them into Qt signals."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -16,12 +17,20 @@ from ..data import ImageData
 Listener = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the workspace's model came from."""
+    path: Path | None = None  # its checkpoint file; None: made in memory (a demo)
+    train_state: dict = field(default_factory=dict)  # saved with it: epoch, config (TrainConfig's), dataset, …
+    followed: bool = False  # the checkpoint of a run another process is training (File ▸ Follow a run folder)
+
+
 class Workspace:
     def __init__(self):
         self.data: ImageData | None = None
         self.data_source: str = ""
         self.model: GenerativeModel | None = None  # an inference copy, never the one a worker trains
-        self.checkpoint_path: Path | None = None
+        self.model_source = ModelSource()
         self.selections: dict[str, np.ndarray] = {}
         self.current_index: int = -1
         self._listeners: list[Listener] = []
@@ -41,8 +50,16 @@ class Workspace:
         self._changed("data")
         self._changed("selections")
 
-    def set_model(self, model: GenerativeModel | None, checkpoint_path: Path | None = None) -> None:
-        self.model, self.checkpoint_path = model, checkpoint_path
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.model_source.path
+
+    def set_model(self, model: GenerativeModel | None, checkpoint_path: Path | None = None, *,
+                  train_state: dict | None = None, followed: bool = False) -> None:
+        """The current model, from checkpoint ``checkpoint_path`` with its ``train_state`` (None: in memory)."""
+        self.model = model
+        self.model_source = ModelSource(Path(checkpoint_path) if checkpoint_path is not None else None,
+                                        dict(train_state or {}), followed)
         self._changed("model")
 
     @property

@@ -3,6 +3,8 @@
 The audio runs in PortAudio's callback (``core.audio.devices.LiveStream``) or a file feed's thread;
 this widget only starts and stops it, sets the bypass and mix flags the callback reads, and draws the
 engine's monitors and statistics from a timer. Without sound devices it says so and offers the file feed.
+"Send to other apps" makes the denoised voice a microphone call apps can pick while live runs
+(``core.audio.virtual_mic``, made off the UI thread); on a JACK device it says which ports to connect.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from core.audio.devices import AudioDevice, LiveStream, default_devices, list_de
 from core.audio.engine import LiveEngine
 from core.audio.feed import FileFeed
 from core.audio.io import match_channels, read_audio, resample
+from core.audio.virtual_mic import MIC_NAME, VirtualMic
 from core.errors import AudioDeviceError
 
 from ..background.tasks import Task
@@ -37,6 +40,7 @@ class LiveView(QWidget):
         self.engine: LiveEngine | None = None
         self.source: LiveStream | FileFeed | None = None
         self.devices: list[AudioDevice] = []
+        self.mic: VirtualMic | None = None
 
         self.input_combo, self.output_combo = QComboBox(), QComboBox()
         self.input_combo.setPlaceholderText("no input device")
@@ -61,6 +65,11 @@ class LiveView(QWidget):
         self.wet_slider.setRange(0, 100)
         self.wet_slider.setValue(100)
         self.wet_label = QLabel()
+        self.send_check = QCheckBox("Send to other apps")
+        self.send_check.setToolTip(f"While live runs, call apps can pick the microphone “{MIC_NAME}” (PulseAudio "
+                                   "or PipeWire); on JACK, connect this app's output ports to them")
+        self.send_label = QLabel()
+        self.send_label.setWordWrap(True)
         self.in_meter, self.out_meter = LevelMeter("In "), LevelMeter("Out")
         self.stats_label = QLabel()
         self.stats_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -89,12 +98,16 @@ class LiveView(QWidget):
         controls.addWidget(QLabel("Dry/wet"))
         controls.addWidget(self.wet_slider, 1)
         controls.addWidget(self.wet_label)
+        send = QHBoxLayout()
+        send.addWidget(self.send_check)
+        send.addWidget(self.send_label, 1)
         meters = QHBoxLayout()
         meters.addWidget(self.in_meter, 1)
         meters.addWidget(self.out_meter, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(grid)
         layout.addLayout(controls)
+        layout.addLayout(send)
         layout.addLayout(meters)
         layout.addWidget(self.stats_label)
         layout.addWidget(self.message)
@@ -108,6 +121,7 @@ class LiveView(QWidget):
         self.feed_button.clicked.connect(self._choose_feed)
         self.bypass_check.toggled.connect(self._apply_mix)
         self.wet_slider.valueChanged.connect(self._apply_mix)
+        self.send_check.toggled.connect(self._apply_send)
         self._apply_mix()
         self.refresh_devices()
 
@@ -208,6 +222,7 @@ class LiveView(QWidget):
         self.engine, self.source = engine, source
         self._apply_mix()
         self.show_message("")
+        self._apply_send()
         self.timer.start()
         self._update_buttons()
 
@@ -215,8 +230,43 @@ class LiveView(QWidget):
         if self.source is not None:
             self.source.stop()
         self.source = None
+        self._close_send()
         self.timer.stop()
         self._update_buttons()
+
+    # --- send to other apps ---------------------------------------------------------------
+    def _apply_send(self) -> None:
+        """Open or close the microphone for other apps, as the check box says (only while live runs)."""
+        if not self.send_check.isChecked() or not self.running:
+            self._close_send()
+            return
+        if self.mic is not None:
+            return
+        if isinstance(self.source, LiveStream) and "JACK" in self.output_combo.currentText():
+            self.send_label.setText("JACK: connect this app's output ports (PortAudio:out_…) to the other app, "
+                                    "e.g. in a patchbay")
+            return
+        engine, mic = self.engine, VirtualMic(self.engine.rate, self.engine.channels)
+        self.send_label.setText("Making the microphone for other apps…")
+        task = Task(mic.open, parent=self)
+        task.done.connect(lambda opened: self._sending(engine, opened))
+        task.failed.connect(lambda message, _tb: self.send_label.setText(f"Not sent to other apps: {message}"))
+        task.start()
+
+    def _sending(self, engine: LiveEngine, mic: VirtualMic) -> None:
+        if engine is not self.engine or not self.running or not self.send_check.isChecked():
+            mic.close()  # stopped (or unchecked) meanwhile
+            return
+        self.mic, engine.send = mic, mic.write
+        self.send_label.setText(f"Other apps can pick the microphone “{MIC_NAME}”")
+
+    def _close_send(self) -> None:
+        if self.engine is not None:
+            self.engine.send = None
+        if self.mic is not None:
+            self.mic.close()
+            self.mic = None
+        self.send_label.setText("")
 
     # --- the mix --------------------------------------------------------------------------
     def _apply_mix(self) -> None:

@@ -2,8 +2,8 @@
 and hear the cleaned voice; or denoise a file.
 
 It holds its own audio model (the shared context holds image models): opened here, by File ▸ Open
-checkpoint, or from a run started in its Train tab. Tabs: Live (``audio_live``), File
-(``audio_file``), Train (``audio_train``).
+checkpoint, or from a run started in its Train tab. Tabs: Live (``gui.audio.live``), File
+(``gui.audio.file``), Train (``gui.audio.train``).
 """
 from __future__ import annotations
 

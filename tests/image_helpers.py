@@ -1,0 +1,16 @@
+"""Image files for tests of the image loaders."""
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+
+def write_bomb(path: Path, side: int = 100_000) -> Path:
+    """A PNG whose header claims ``side`` × ``side`` pixels (a decompression bomb): a few bytes on disk, refused
+    before anything is decoded."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path
