@@ -60,6 +60,7 @@ def main() -> int:
     context = AppContext()
     context.set_data(data, args.data)
     panel = LatentPanel(context)
+    session = panel.session
     panel.resize(1000, 760)
     panel.show()
     context.set_model(model)
@@ -73,8 +74,8 @@ def main() -> int:
         def eventFilter(self, obj, event):
             if event.type() == QEvent.Type.Paint:
                 obj.paintEvent(event)
-                painted.append((panel.shown_request, time.perf_counter()))
-                if waiting["loop"] is not None and panel.shown_request == waiting["request"]:
+                painted.append((session.shown_request, time.perf_counter()))
+                if waiting["loop"] is not None and session.shown_request == waiting["request"]:
                     waiting["loop"].quit()
                 return True
             return False
@@ -95,7 +96,7 @@ def main() -> int:
             raise SystemExit("timed out waiting for the panel")
 
     deadline = time.perf_counter() + 60
-    while not (panel.stats is not None and panel.shown_request > 0 and painted):
+    while not (session.stats is not None and session.shown_request > 0 and painted):
         if time.perf_counter() > deadline:
             raise SystemExit("timed out waiting for the code statistics")
         QCoreApplication.processEvents()
@@ -104,7 +105,7 @@ def main() -> int:
     sliders = panel.sliders
 
     # pure decode time of one code, for reference
-    z = panel.z.copy()
+    z = session.z.copy()
     for _ in range(20):
         latent.decode_codes(model, z)
     decode_ms = []
@@ -122,7 +123,7 @@ def main() -> int:
             pos = (pos + 1) % (SLIDER_STEPS + 1)
         t0 = time.perf_counter()
         slider.setValue(pos)
-        wait_for_paint(panel.request)
+        wait_for_paint(session.request)
         single.append((painted[-1][1] - t0) * 1000)
 
     # a drag: a change every 8 ms from a timer, frames painted whenever the decoder catches up
@@ -138,7 +139,7 @@ def main() -> int:
         state["pos"] = pos
         t = time.perf_counter()
         slider.setValue(pos)
-        started[panel.request] = t
+        started[session.request] = t
 
     timer = QTimer(interval=8, timerType=Qt.TimerType.PreciseTimer)
     timer.timeout.connect(move)
@@ -147,7 +148,7 @@ def main() -> int:
     timer.start()
     loop.exec()
     timer.stop()
-    wait_for_paint(panel.request)
+    wait_for_paint(session.request)
     frames = {}
     for request, t in painted:
         frames.setdefault(request, t)  # the first paint of each decoded request

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -51,6 +52,33 @@ def _no_progress(_fraction: float, _text: str) -> None:
     pass
 
 
+def duration_text(seconds: float) -> str:
+    """A duration for people: "40 s", "2 min 10 s", "1 h 5 min"."""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
+    return f"{s // 3600} h {s // 60 % 60} min"
+
+
+class Eta:
+    """Time left of a job that is ``fraction`` done, from the time it has taken so far."""
+
+    def __init__(self):
+        self.start = time.monotonic()
+
+    def seconds_left(self, fraction: float) -> float | None:
+        if fraction <= 0:
+            return None
+        return (time.monotonic() - self.start) * (1 - fraction) / fraction
+
+    def text(self, fraction: float) -> str:
+        """", about 2 min left" (nothing at the start or the end)."""
+        left = self.seconds_left(fraction)
+        return f", about {duration_text(left)} left" if left is not None and fraction < 1 else ""
+
+
 def _check(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Cancelled()
@@ -63,12 +91,20 @@ def data_fingerprint(data: ImageData) -> str:
     return h.hexdigest()[:16]
 
 
+def class_names(data: ImageData) -> list[str]:
+    """One name per class index: the data's class names, else the index as text (none without labels)."""
+    if data.labels is None:
+        return []
+    names = list(data.class_names or [])
+    return names + [str(i) for i in range(len(names), int(data.labels.max()) + 1)]
+
+
 def label_names(data: ImageData) -> list[str]:
     """Each item's label as text (its class name when there is one); empty strings without labels."""
     if data.labels is None:
         return [""] * len(data)
-    names = data.class_names or []
-    return [names[i] if 0 <= i < len(names) else str(i) for i in data.labels.tolist()]
+    names = class_names(data)
+    return [names[i] for i in data.labels.tolist()]
 
 
 # --- codes ------------------------------------------------------------------------------------
@@ -83,13 +119,13 @@ def encode_dataset(model: GenerativeModel, data: ImageData, *, batch_size: int =
                                   f"{data.name} has {tuple(data.image_shape)}")
     was_training = model.training
     model.eval()
-    parts, n = [], len(data)
+    parts, n, eta = [], len(data), Eta()
     try:
         for start in range(0, n, batch_size):
             _check(cancel)
             parts.append(encode_images(model, data.images[start:start + batch_size], batch_size))
             done = min(start + batch_size, n)
-            report(done / n, f"encoding: {done:,} of {n:,} images")
+            report(done / n, f"encoding: {done:,} of {n:,} images{eta.text(done / n)}")
     finally:
         model.train(was_training)
     codes = np.concatenate(parts).astype(np.float32)
@@ -125,14 +161,14 @@ def generate_samples(model: GenerativeModel, n: int = GENERATED_SAMPLES, *, temp
     z = model.sample_latents(n, temperature, gen)
     was_training = model.training
     model.eval()
-    parts = []
+    parts, eta = [], Eta()
     try:
         for start in range(0, n, batch_size):
             _check(cancel)
             images = model.decode(z[start:start + batch_size]).float().clamp(0, 1)
             parts.append(images.mul(255).round().byte().cpu())
             done = min(start + batch_size, n)
-            report(done / n, f"generating: {done:,} of {n:,} samples")
+            report(done / n, f"generating: {done:,} of {n:,} samples{eta.text(done / n)}")
     finally:
         model.train(was_training)
     codes = z.float().cpu().numpy()
@@ -205,6 +241,11 @@ def compute_generated_map(model: GenerativeModel, method: str = "umap", n: int =
                                      progress=progress, cancel=cancel)
     return project_codes(codes, "generated", method, seed=seed, cache_dir=cache_dir, progress=progress,
                          cancel=cancel, isolate=isolate, images=images)
+
+
+def generated_data(embedding: Embedding) -> ImageData:
+    """The images of a map of generated samples as an (unlabelled) data set, e.g. to export them."""
+    return ImageData("generated samples", embedding.images)
 
 
 def knn_accuracy(coords: np.ndarray, labels: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray,

@@ -15,6 +15,7 @@ from .map_view import thumbnail_pixmap
 
 NEIGHBOUR_PX = 52
 NEIGHBOURS_PER_ROW = 4
+HINT = "Click a point on the map to inspect it"
 
 
 def heatmap(values: np.ndarray) -> np.ndarray:
@@ -31,7 +32,7 @@ class Inspector(QWidget):
         super().__init__(parent)
         self.index = -1
         self.neighbours = np.zeros(0, np.int64)
-        self.header = QLabel("Click a point on the map to inspect it")
+        self.header = QLabel(HINT)
         self.header.setWordWrap(True)
         self.header.setStyleSheet("font-weight: 600;")
         self.original = ImageGrid("original")
@@ -65,24 +66,28 @@ class Inspector(QWidget):
         layout.addStretch(1)
         self.clear()
 
-    def clear(self, message: str = "Click a point on the map to inspect it") -> None:
+    def clear(self, message: str = HINT) -> None:
         self.index = -1
         self.neighbours = np.zeros(0, np.int64)
         self.header.setText(message)
+        self.original.title.setText("original")
         for grid in (self.original, self.reconstruction, self.spread):
             grid.clear()
-            grid.setVisible(grid is self.original)
+            grid.hide()
         self.code_plot.setVisible(False)
         self.neighbour_caption.setText("")
         self._set_neighbour_buttons(0)
 
-    def show_item(self, view: ItemView, images, names: list[str]) -> None:
-        """Fill in item ``view`` of the data set whose uint8 ``images`` and label ``names`` are given."""
+    def show_item(self, view: ItemView, title: str, images: np.ndarray, names: list[str],
+                  original_title: str = "original") -> None:
+        """Fill in ``view`` under the heading ``title``: one of the points whose uint8 ``images`` and label
+        ``names`` are given (for its neighbours)."""
         i = view.index
         self.index, self.neighbours = i, view.neighbours
-        label = f" · {names[i]}" if names[i] else ""
-        self.header.setText(f"Item #{i}{label}")
+        self.header.setText(title)
+        self.original.title.setText(original_title)
         self.original.set_images(view.original[None])
+        self.original.show()
         self.reconstruction.setVisible(view.reconstruction is not None)
         if view.reconstruction is not None:
             self.reconstruction.set_images(view.reconstruction[None])
@@ -103,7 +108,7 @@ class Inspector(QWidget):
         self.neighbour_caption.setText(caption + " (click one to inspect it)")
         self._set_neighbour_buttons(len(view.neighbours))
         for button, j, d in zip(self.neighbour_buttons, view.neighbours, view.distances):
-            button.setIcon(QIcon(thumbnail_pixmap(images[int(j)].numpy(), NEIGHBOUR_PX)))
+            button.setIcon(QIcon(thumbnail_pixmap(images[int(j)], NEIGHBOUR_PX)))
             button.setToolTip(f"#{int(j)}{' · ' + names[j] if names[j] else ''} — distance {float(d):.3g}")
             button.setProperty("index", int(j))
 

@@ -98,12 +98,13 @@ def stage_map(window) -> None:
     panel = window.panels["map"]
     trained_model(window, 20.0)
     if panel.method != "umap" or not panel.busy:  # (setting the model may have started the UMAP map already)
-        panel.method_combo.setCurrentIndex(panel.method_combo.findData("umap"))
-        panel.refresh(force=True)
+        panel.set_method("umap")
+        if not panel.busy:
+            panel.refresh(force=True)
     wait_until(lambda: not panel.busy, STAGE_TIMEOUT_S, "the map")
-    if panel.embedding is None:
+    if panel.session.embedding is None:
         raise LatentExplorerError(f"--screenshot: {panel.banner.text()}")
-    index = panel.boundary_item(MAP_VIEW_ITEMS)
+    index = panel.session.boundary_item(MAP_VIEW_ITEMS)
     panel.view.zoom_to(index, MAP_VIEW_ITEMS)
     panel.view.update_detail()
     panel.view.point_clicked.emit(index)

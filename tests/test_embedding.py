@@ -295,3 +295,46 @@ def test_a_process_with_an_idle_projection_worker_exits_promptly():
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "(60, 2)" in done.stdout
+
+
+# --- the command line with a slow encoder -----------------------------------------------------
+@pytest.fixture(scope="module")
+def gan_checkpoint(digits, tmp_path_factory):
+    """A small GAN (a few inversion steps, so that encoding stays quick here) trained one epoch on 90 digits
+    of an .npz file."""
+    from core.data import ImageData
+    out = tmp_path_factory.mktemp("gan")
+    np.savez(out / "few.npz", images=digits.images[:90, 0].numpy(), labels=digits.labels[:90])
+    few = ImageData("few", digits.images[:90], digits.labels[:90])
+    config = image_config("gan", few, np.arange(90), latent_dim=8, channels=[8, 16], invert_steps=3)
+    Trainer(Run("gan", config, few, str(out / "few.npz"), TrainConfig(epochs=1, device="cpu"), out)).train()
+    return out / "checkpoint.pt"
+
+
+def test_embed_warns_before_a_slow_encoder_starts_then_estimates_and_shows_the_time_left(gan_checkpoint, tmp_path,
+                                                                                         capsys):
+    out = tmp_path / "map.csv"
+    assert main.main(["embed", "--model", str(gan_checkpoint), "--method", "pca", "--batch-size", "30",
+                      "--out", str(out), "--no-cache"]) == 0
+    err = capsys.readouterr().err
+    warning, estimate = err.find("warning: gan models encode each image by a search"), err.find("estimated time")
+    assert 0 <= warning < estimate and "--generated N" in err[warning:estimate]
+    assert "encoding 90 images" not in err and "estimated time to encode 90 images: about " in err
+    assert "encoding: 30 of 90 images, about " in err and " left" in err  # the time left, as it goes
+    with open(out, newline="") as f:
+        assert len(list(csv.reader(f))) == 91
+
+
+def test_embed_generated_maps_n_samples_without_encoding(gan_checkpoint, tmp_path, capsys):
+    out = tmp_path / "samples.csv"
+    assert main.main(["embed", "--model", str(gan_checkpoint), "--generated", "150", "--method", "pca",
+                      "--out", str(out), "--projector", str(tmp_path / "proj"), "--no-cache"]) == 0
+    captured = capsys.readouterr()
+    assert "150 generated samples" in captured.out and "warning" not in captured.err
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 150 and {r["label"] for r in rows} == {""}
+    assert np.loadtxt(tmp_path / "proj" / "tensors.tsv", delimiter="\t").shape == (150, 8)
+    assert main.main(["embed", "--model", str(gan_checkpoint), "--generated", "2", "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "at least 5" in err and len(err.splitlines()) == 1

@@ -9,6 +9,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from core import latent
+from core.imaging import to_uint8
 from core.quicktrain import train_briefly
 from core.loop import TrainConfig
 from gui.context import AppContext
@@ -45,8 +46,9 @@ def latent_panel(qtbot, context, vae):
     panel.resize(900, 700)
     panel.show()
     context.set_model(vae)
-    qtbot.waitUntil(lambda: panel.stats is not None and panel.view.has_image and panel.sample_images is not None
-                    and panel.traversal_images is not None, timeout=WAIT_MS)
+    session = panel.session
+    qtbot.waitUntil(lambda: session.stats is not None and panel.view.has_image and session.samples is not None
+                    and session.traversal is not None, timeout=WAIT_MS)
     return panel
 
 
@@ -54,13 +56,14 @@ def latent_panel(qtbot, context, vae):
 def test_moving_a_slider_changes_the_decoded_image(qtbot, latent_panel):
     panel = latent_panel
     assert len(panel.sliders) == 8 and panel.sliders[0].value() == SLIDER_STEPS // 2
-    before, z_before = shown(panel.view), panel.z.copy()
+    session = panel.session
+    before, z_before = shown(panel.view), session.z.copy()
     panel.sliders[3].setFocus()
     with qtbot.waitSignal(panel.decoded, timeout=WAIT_MS):
         qtbot.keyClick(panel.sliders[3], Qt.Key.Key_End)  # the hand pushes slider z3 to its top
     assert panel.sliders[3].value() == SLIDER_STEPS
-    moved = panel.z - z_before
-    assert moved[3] == pytest.approx(3 * panel.stats.scales[3], rel=1e-4)
+    moved = session.z - z_before
+    assert moved[3] == pytest.approx(3 * session.stats.scales[3], rel=1e-4)
     assert np.allclose(np.delete(moved, 3), 0, atol=1e-6)
     assert panel.slider_values[3].text() == "+3.0σ"
     assert not np.array_equal(shown(panel.view), before)
@@ -77,9 +80,10 @@ def test_many_quick_slider_moves_end_on_the_last_position(qtbot, latent_panel):
     panel = latent_panel
     for pos in range(0, SLIDER_STEPS + 1, 50):
         panel.sliders[1].setValue(pos)
-    last = panel.request
-    qtbot.waitUntil(lambda: panel.shown_request == last, timeout=WAIT_MS)
-    assert np.array_equal(shown(panel.view), rendered(latent.decode_codes(panel.model, panel.z)))
+    session = panel.session
+    last = session.request
+    qtbot.waitUntil(lambda: session.shown_request == last, timeout=WAIT_MS)
+    assert np.array_equal(shown(panel.view), rendered(latent.decode_codes(panel.model, session.z)))
 
 
 def test_start_from_selected_item_random_and_reset(qtbot, latent_panel, context, digits):
@@ -89,23 +93,25 @@ def test_start_from_selected_item_random_and_reset(qtbot, latent_panel, context,
     assert panel.from_item_button.isEnabled()
     qtbot.mouseClick(panel.from_item_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: panel.view.title.text() == "Decoded: item 42", timeout=WAIT_MS)
-    np.testing.assert_allclose(panel.z, latent.encode_data(panel.model, digits, [42])[0], atol=1e-5)
+    session = panel.session
+    np.testing.assert_allclose(session.z, latent.encode_data(panel.model, digits, [42])[0], atol=1e-5)
     qtbot.mouseClick(panel.random_button, Qt.MouseButton.LeftButton)
-    assert not np.allclose(panel.z, panel.stats.mean)
+    assert not np.allclose(session.z, session.stats.mean)
     qtbot.mouseClick(panel.reset_button, Qt.MouseButton.LeftButton)
-    np.testing.assert_allclose(panel.z, panel.stats.mean)
+    np.testing.assert_allclose(session.z, session.stats.mean)
     assert all(s.value() == SLIDER_STEPS // 2 for s in panel.sliders)
 
 
 def test_traversal_grid_sweeps_the_chosen_axis_and_saves(qtbot, latent_panel, tmp_path):
     panel = latent_panel
-    assert len(panel.traversal_images) == 8 * 9  # all axes, 9 steps, filled when the model arrived
+    session = panel.session
+    assert len(session.traversal.images) == 8 * 9  # all axes, 9 steps, filled when the model arrived
     panel.axis_combo.setCurrentIndex(panel.axis_combo.findData(2))
     panel.steps_spin.setValue(5)
     qtbot.mouseClick(panel.traverse_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(panel.traversal_images) == 5, timeout=WAIT_MS)
-    expected = latent.decode_codes(panel.model, latent.traversal(panel.stats, panel.z, [2], 5))
-    torch.testing.assert_close(panel.traversal_images, expected)
+    qtbot.waitUntil(lambda: len(session.traversal.images) == 5, timeout=WAIT_MS)
+    expected = latent.decode_codes(panel.model, latent.traversal(session.stats, session.z, [2], 5))
+    np.testing.assert_array_equal(session.traversal.images, to_uint8(expected))
     path = panel.save_traversal(tmp_path / "traversal.png")
     with Image.open(path) as im:
         assert im.size[0] > 5 * 8 and im.size[0] / im.size[1] == pytest.approx(5, rel=0.1)
@@ -116,20 +122,21 @@ def test_sample_grid_fixed_and_new_seeds_temperature_and_png(qtbot, latent_panel
     panel.grid_combo.setCurrentIndex(panel.grid_combo.findData(4))
     panel.seed_spin.setValue(7)
     qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: panel.sample_images is not None and len(panel.sample_images) == 16, timeout=WAIT_MS)
-    first = panel.sample_images
-    torch.testing.assert_close(first, latent.sample_grid(panel.model, 16, 1.0, 7))
-    panel.sample_images = None
+    session = panel.session
+    qtbot.waitUntil(lambda: session.samples is not None and len(session.samples.images) == 16, timeout=WAIT_MS)
+    first = session.samples.images
+    np.testing.assert_array_equal(first, to_uint8(latent.sample_grid(panel.model, 16, 1.0, 7)))
+    session.samples = None
     qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: panel.sample_images is not None, timeout=WAIT_MS)
-    torch.testing.assert_close(panel.sample_images, first)  # fixed seed: the same grid
+    qtbot.waitUntil(lambda: session.samples is not None, timeout=WAIT_MS)
+    np.testing.assert_array_equal(session.samples.images, first)  # fixed seed: the same grid
     qtbot.mouseClick(panel.new_seed_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: panel.seed_spin.value() != 7 and panel.sample_images is not first
-                    and not torch.equal(panel.sample_images, first), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.seed_spin.value() != 7 and session.samples.images is not first
+                    and not np.array_equal(session.samples.images, first), timeout=WAIT_MS)
     panel.temperature_spin.setValue(0.0)
     qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "temperature 0," in panel.samples_view.title.text(), timeout=WAIT_MS)
-    assert torch.equal(panel.sample_images, panel.sample_images[:1].expand_as(panel.sample_images))
+    assert (session.samples.images == session.samples.images[:1]).all()
     path = panel.save_samples(tmp_path / "samples.png")
     with Image.open(path) as im:
         assert im.size[0] == im.size[1] and im.size[0] >= 4 * 8
@@ -140,7 +147,7 @@ def test_models_without_a_prior_cannot_sample(qtbot, context):
     qtbot.addWidget(panel)
     ae = build_model("ae", {"image_shape": [1, 8, 8], "mean": [0.3], "std": [0.3], "latent_dim": 4}).eval()
     context.set_model(ae)
-    qtbot.waitUntil(lambda: panel.stats is not None and panel.view.has_image, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.session.stats is not None and panel.view.has_image, timeout=WAIT_MS)
     assert len(panel.sliders) == 4
     assert not panel.sample_button.isEnabled() and not panel.new_seed_button.isEnabled()
     assert "no prior" in panel.samples_view.title.text()
@@ -152,10 +159,24 @@ def test_a_model_that_does_not_fit_the_data_uses_the_prior(qtbot, context):
     context.set_current_index(3)
     big = build_model("vae", {"image_shape": [1, 28, 28], "mean": [0.1], "std": [0.3], "latent_dim": 70}).eval()
     context.set_model(big)
-    qtbot.waitUntil(lambda: panel.stats is not None, timeout=WAIT_MS)
-    assert panel.stats.count == 0 and len(panel.sliders) == 64
+    qtbot.waitUntil(lambda: panel.session.stats is not None, timeout=WAIT_MS)
+    assert panel.session.stats.count == 0 and len(panel.sliders) == 64
     assert "prior" in panel.info.text()
     assert not panel.from_item_button.isEnabled()
+
+
+def test_before_a_model_the_panel_says_what_to_do(qtbot, context, vae):
+    panel = LatentPanel(context)
+    qtbot.addWidget(panel)
+    panel.show()
+    assert "No model yet" in panel.info.text() and not panel.sliders
+    assert "once there is a model" in panel.view.canvas.placeholder and not panel.view.has_image
+    assert "once there is a model" in panel.samples_view.canvas.placeholder
+    assert not any(b.isEnabled() for b in (panel.random_button, panel.traverse_button, panel.sample_button))
+    qtbot.mouseClick(panel.random_button, Qt.MouseButton.LeftButton)  # disabled: nothing happens, nothing breaks
+    context.set_model(vae)
+    qtbot.waitUntil(lambda: panel.view.has_image and panel.session.samples is not None, timeout=WAIT_MS)
+    assert panel.random_button.isEnabled() and len(panel.sliders) == 8
 
 
 def test_latest_only_runs_the_newest_request_and_drops_the_stale_ones(qtbot):
@@ -193,6 +214,11 @@ def test_latest_only_runs_the_newest_request_and_drops_the_stale_ones(qtbot):
 
 
 # --- watching a diffusion model denoise ------------------------------------------------------------
+def close_uint8(images: np.ndarray, expected) -> bool:
+    """Whether uint8 ``images`` are float ``expected`` in [0, 1], up to one rounding step."""
+    return int(np.abs(images.astype(int) - to_uint8(expected).astype(int)).max()) <= 1
+
+
 def tiny_diffusion(sample_steps: int):
     torch.manual_seed(0)  # an untrained model: some random weights predict the same clamped images at every step
     return build_model("diffusion", {"image_shape": [1, 8, 8], "channels": [8, 8], "sample_steps": sample_steps}).eval()
@@ -203,10 +229,10 @@ def test_show_denoising_is_offered_for_diffusion_models_only(qtbot, context):
     qtbot.addWidget(panel)
     panel.show()
     context.set_model(build_model("vae", {"image_shape": [1, 8, 8], "mean": [0.3], "std": [0.3], "latent_dim": 4}))
-    qtbot.waitUntil(lambda: panel.sample_images is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.session.samples is not None, timeout=WAIT_MS)
     assert not panel.denoise_check.isVisible()
     context.set_model(tiny_diffusion(4))
-    qtbot.waitUntil(lambda: panel.stats is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.session.stats is not None, timeout=WAIT_MS)
     assert panel.denoise_check.isVisible() and panel.denoise_check.isEnabled()
 
 
@@ -217,7 +243,8 @@ def test_show_denoising_updates_the_grid_after_every_step(qtbot, context):
     panel.show()
     model = tiny_diffusion(8)
     context.set_model(model)
-    qtbot.waitUntil(lambda: panel.sample_images is not None, timeout=WAIT_MS)
+    session = panel.session
+    qtbot.waitUntil(lambda: session.samples is not None, timeout=WAIT_MS)
     steps, titles, pictures = [], [], []
 
     def on_step(step, total):
@@ -230,14 +257,14 @@ def test_show_denoising_updates_the_grid_after_every_step(qtbot, context):
     assert panel.denoise_check.isChecked()
     panel.grid_combo.setCurrentIndex(panel.grid_combo.findData(4))
     panel.seed_spin.setValue(5)
-    panel.sample_images = None
+    session.samples = None
     qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: panel.sample_images is not None, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: session.samples is not None, timeout=WAIT_MS)
     assert steps == [(k, 8) for k in range(1, 9)]  # one grid update per DDIM step
     assert titles[0].startswith("Denoising: step 1/8, t = ") and "t = -1" in titles[-1]
     assert not np.array_equal(pictures[0], pictures[-1]), "the predictions change as the noise goes"
-    assert panel.sample_images.shape == (16, 1, 8, 8)
-    torch.testing.assert_close(panel.sample_images, latent.sample_grid(model, 16, 1.0, 5))  # the same samples
+    assert session.samples.images.shape == (16, 1, 8, 8)
+    assert close_uint8(session.samples.images, latent.sample_grid(model, 16, 1.0, 5))  # the same samples
     assert panel.samples_view.title.text().startswith("16 samples from the prior")
 
 
@@ -247,21 +274,22 @@ def test_drawing_again_cancels_the_denoising_being_watched(qtbot, context):
     panel.show()
     model = tiny_diffusion(3)
     context.set_model(model)
-    qtbot.waitUntil(lambda: panel.sample_images is not None, timeout=WAIT_MS)
+    session = panel.session
+    qtbot.waitUntil(lambda: session.samples is not None, timeout=WAIT_MS)
     model.sample_steps = 400  # a long denoising, to cut short
     panel.denoise_check.setChecked(True)
     panel.grid_combo.setCurrentIndex(panel.grid_combo.findData(10))
     panel.seed_spin.setValue(1)
     with qtbot.waitSignal(panel.denoise_shown, timeout=WAIT_MS):
         qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
-    first = panel._sample_job
+    first = panel.sample_job
     model.sample_steps = 3
     panel.grid_combo.setCurrentIndex(panel.grid_combo.findData(2))
     panel.seed_spin.setValue(2)
-    panel.sample_images = None
+    session.samples = None
     with qtbot.waitSignal(first.cancelled, timeout=WAIT_MS):
         qtbot.mouseClick(panel.sample_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: panel.sample_images is not None, timeout=WAIT_MS)
-    assert panel.sample_images.shape == (4, 1, 8, 8)  # the new grid, never the cancelled one
-    torch.testing.assert_close(panel.sample_images, latent.sample_grid(model, 4, 1.0, 2))
+    qtbot.waitUntil(lambda: session.samples is not None, timeout=WAIT_MS)
+    assert session.samples.images.shape == (4, 1, 8, 8)  # the new grid, never the cancelled one
+    assert close_uint8(session.samples.images, latent.sample_grid(model, 4, 1.0, 2))
     assert panel.samples_view.title.text().startswith("4 samples from the prior")

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtGui import QHelpEvent, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from core.errors import Cancelled, LatentExplorerError
@@ -52,7 +52,7 @@ def panel(qtbot, digits, digits_vae, tmp_path, monkeypatch):
     p = shown_pca_panel(qtbot, context)
     context.set_data(digits, "digits")
     context.set_model(digits_vae)
-    qtbot.waitUntil(lambda: not p.busy and p.embedding is not None, timeout=LONG_MS)
+    qtbot.waitUntil(lambda: not p.busy and p.session.embedding is not None, timeout=LONG_MS)
     qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)
     yield p
     p.cancel()
@@ -92,8 +92,8 @@ def drag(qtbot, widget, points: list[QPoint]) -> None:
 
 def test_the_map_shows_one_point_per_item_with_a_legend(panel, digits):
     assert len(panel.view.scatter.data) == len(digits) == 1797
-    np.testing.assert_allclose(np.column_stack(panel.view.scatter.getData()), panel.embedding.coords, rtol=1e-6)
-    assert [label.text for _, label in panel.view.legend.items] == [str(i) for i in range(10)]
+    np.testing.assert_allclose(np.column_stack(panel.view.scatter.getData()), panel.session.embedding.coords, rtol=1e-6)
+    assert panel.view.legend.names == [str(i) for i in range(10)] and panel.view.legend.isVisible()
     assert "Latent space of vae" in panel.banner.text() and "PCA" in panel.banner.text()
 
 
@@ -189,24 +189,28 @@ def test_rectangle_and_lasso_select_the_points_inside_and_name_them(panel, qtbot
     assert list(panel.context.selections) == ["selection 2"]
 
 
-def test_hiding_a_class_in_the_legend_hides_its_points(panel, digits):
-    panel.view.set_class_visible(3, False)
+def test_hiding_a_class_in_the_legend_hides_its_points(panel, digits, qtbot):
+    view = panel.view
+    entry = view.mapFromScene(view.legend.mapToScene(view.legend.entry_rect(3).center()))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=entry)  # a click on the legend's "3"
+    assert view.legend.hidden == {3} and panel.context.current_index == -1
     assert (panel.view.scatter.data["visible"] == (digits.labels != 3)).all()
     assert not np.isin(panel.view.in_view(), np.flatnonzero(digits.labels == 3)).any()
 
 
 def test_a_new_model_is_projected_again(panel, digits, qtbot):
-    before = panel.embedding.coords.copy()
+    before = panel.session.embedding.coords.copy()
     torch.manual_seed(1)
     other = build_model("vae", {"image_shape": [1, 8, 8], "mean": [0.3], "std": [0.4], "latent_dim": 4}).eval()
     panel.context.set_model(other)
-    qtbot.waitUntil(lambda: not panel.busy and panel.embedding.codes.shape[1] == 4, timeout=LONG_MS)
-    assert panel.embedding.coords.shape == before.shape and not np.allclose(panel.embedding.coords, before)
+    qtbot.waitUntil(lambda: not panel.busy and panel.session.embedding.codes.shape[1] == 4, timeout=LONG_MS)
+    coords = panel.session.embedding.coords
+    assert coords.shape == before.shape and not np.allclose(coords, before)
     assert "4-d codes" in panel.banner.text()
     wrong = build_model("vae", {"image_shape": [1, 28, 28], "mean": [0.3], "std": [0.4]})
     panel.context.set_model(wrong)
     qtbot.waitUntil(lambda: not panel.busy, timeout=LONG_MS)
-    assert panel.embedding.space == "pixels" and "showing pixel space" in panel.banner.text()
+    assert panel.session.embedding.space == "pixels" and "showing pixel space" in panel.banner.text()
     panel.context.set_model(None)
     qtbot.waitUntil(lambda: not panel.busy, timeout=LONG_MS)
     assert "Train or open a model" in panel.banner.text() and len(panel.view.scatter.data) == len(digits)
@@ -216,15 +220,15 @@ def test_exports_parse_back(panel, digits, tmp_path, qtbot):
     png = panel.export_png(tmp_path / "map.png")
     with Image.open(png) as im:
         assert im.size == (panel.view.width(), panel.view.height())
-    with open(panel.export_csv(tmp_path / "map.csv"), newline="") as f:
+    with open(panel.session.export_csv(tmp_path / "map.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == len(digits) and rows[5]["label"] == str(digits.labels[5])
-    np.testing.assert_allclose([float(rows[5]["x"]), float(rows[5]["y"])], panel.embedding.coords[5], rtol=1e-5)
+    np.testing.assert_allclose([float(rows[5]["x"]), float(rows[5]["y"])], panel.session.embedding.coords[5], rtol=1e-5)
     task = panel.export_projector(tmp_path / "projector")
     with qtbot.waitSignal(task.done, timeout=LONG_MS) as blocker:
         pass
     tensors = blocker.args[0][0]
-    assert np.loadtxt(tensors, delimiter="\t").shape == panel.embedding.codes.shape
+    assert np.loadtxt(tensors, delimiter="\t").shape == panel.session.embedding.codes.shape
 
 
 def test_cancel_stops_a_projection(panel, qtbot):
@@ -241,10 +245,10 @@ def test_a_hidden_panel_waits_until_it_is_shown(qtbot, digits):
     p = MapPanel(context)
     qtbot.addWidget(p)
     context.set_data(digits, "digits")
-    assert not p.busy and p.embedding is None
+    assert not p.busy and p.session.embedding is None
     p.show()
-    qtbot.waitUntil(lambda: p.embedding is not None, timeout=LONG_MS)
-    assert p.embedding.space == "pixels"
+    qtbot.waitUntil(lambda: p.session.embedding is not None, timeout=LONG_MS)
+    assert p.session.embedding.space == "pixels"
 
 
 # --- the Job helper ---------------------------------------------------------------------------
@@ -295,9 +299,9 @@ def test_a_gan_maps_generated_samples_and_a_click_inspects_one(qtbot, digits, tm
     gan = build_model("gan", {"image_shape": [1, 8, 8], "latent_dim": 8, "channels": [8, 16]}).eval()
     context.set_model(gan)
     assert p.source_box.isVisibleTo(p) and p.source_combo.currentData() == "generated"  # inversion is slow
-    qtbot.waitUntil(lambda: not p.busy and p.embedding is not None, timeout=LONG_MS)
-    assert p.embedding.space == "generated" and len(p.view.scatter.data) == 400
-    assert "Generated samples" in p.banner.text() and not p.view.legend.items  # unlabelled: one colour
+    qtbot.waitUntil(lambda: not p.busy and p.session.embedding is not None, timeout=LONG_MS)
+    assert p.session.embedding.space == "generated" and len(p.view.scatter.data) == 400
+    assert "Generated samples" in p.banner.text() and not p.view.legend.names  # unlabelled: one colour
     # fewer samples: a new map
     p.samples_spin.setValue(300)
     p.samples_spin.editingFinished.emit()
@@ -310,12 +314,13 @@ def test_a_gan_maps_generated_samples_and_a_click_inspects_one(qtbot, digits, tm
     assert p.inspector.header.text() == f"Generated sample #{i}" and p.inspector.original.title.text() == "generated"
     assert p.inspector.code_plot.isVisibleTo(p) and not p.inspector.reconstruction.isVisibleTo(p)
     assert context.current_index == -1 and len(p.inspector.neighbours) == 8
-    np.testing.assert_array_equal(p.inspector.code_bars.opts["height"], p.embedding.codes[i])
+    np.testing.assert_array_equal(p.inspector.code_bars.opts["height"], p.session.embedding.codes[i])
     # a model that cannot sample: no source choice, the data set's codes
     ae = build_model("ae", {"image_shape": [1, 8, 8], "latent_dim": 4, "mean": [0.3], "std": [0.3]}).eval()
     context.set_model(ae)
     assert not p.source_box.isVisibleTo(p)
-    qtbot.waitUntil(lambda: not p.busy and p.embedding is not None and p.embedding.space == "latent", timeout=LONG_MS)
+    qtbot.waitUntil(lambda: not p.busy and p.session.embedding is not None and p.session.embedding.space == "latent",
+                    timeout=LONG_MS)
     assert len(p.view.scatter.data) == len(digits)
     p.cancel()
     qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)
@@ -340,3 +345,139 @@ def test_view_choices_are_remembered_and_a_chosen_projection_is_kept(qtbot, pane
     fresh.cancel()
     again.cancel()
     qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)
+
+
+# --- what users reported (issue 11) -----------------------------------------------------------
+def wheel(widget, pos: QPoint, notches: int = 1) -> None:
+    """Turn the mouse wheel over ``pos`` by ``notches`` (positive: zoom in)."""
+    QApplication.sendEvent(widget, QWheelEvent(QPointF(pos), QPointF(widget.mapToGlobal(pos)), QPoint(0, 0),
+                                               QPoint(0, 120 * notches), Qt.MouseButton.NoButton,
+                                               Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False))
+
+
+def test_the_hover_label_stays_while_the_mouse_stays_on_the_point(panel, digits, qtbot):
+    view, port = panel.view, panel.view.viewport()
+    view.zoom_to(300, 40)
+    pos = viewport_pos(panel, 300)
+    mouse(port, QEvent.Type.MouseMove, pos, Qt.MouseButton.NoButton, Qt.MouseButton.NoButton)
+    i = view.hover_index
+    assert i >= 0 and view.hover_label.isVisible()
+    assert view.hover_label.textItem.toPlainText() == f"#{i} · {digits.labels[i]}"
+    QApplication.sendEvent(port, QHelpEvent(QEvent.Type.ToolTip, pos, port.mapToGlobal(pos)))  # Qt's tooltip time
+    qtbot.wait(2500)
+    assert view.hover_label.isVisible() and view.hover_index == i  # still there, mouse unmoved
+    qtbot.wait(30)  # (pyqtgraph drops mouse moves faster than its rate limit)
+    mouse(port, QEvent.Type.MouseMove, pos + QPoint(0, 1), Qt.MouseButton.NoButton, Qt.MouseButton.NoButton)
+    assert view.hover_label.isVisible()  # a pixel further, still on the point
+    qtbot.wait(30)
+    mouse(port, QEvent.Type.MouseMove, QPoint(2, 2), Qt.MouseButton.NoButton, Qt.MouseButton.NoButton)
+    assert not view.hover_label.isVisible() and view.hover_index == -1
+
+
+def test_a_selection_is_named_as_typed_or_by_default(panel, qtbot):
+    port = panel.view.viewport()
+    panel.set_tool("rect")
+    w, h = port.width(), port.height()
+    drag(qtbot, port, [QPoint(w // 4, h // 4), QPoint(w // 2, h // 2)])
+    assert len(panel.selection) > 0 and panel.save_selection_button.isEnabled()
+    assert panel.selection_name.text() == "" and "selection 1" in panel.selection_name.placeholderText()
+    qtbot.keyClicks(panel.selection_name, "sixes")
+    assert panel.selection_name.text() == "sixes"  # not "selection 1sixes"
+    qtbot.mouseClick(panel.save_selection_button, Qt.MouseButton.LeftButton)
+    assert list(panel.context.selections) == ["sixes"] and panel.selection_name.text() == ""
+    drag(qtbot, port, [QPoint(w // 2, h // 2), QPoint(3 * w // 4, 3 * h // 4)])
+    assert "selection 2" in panel.selection_name.placeholderText()
+    qtbot.mouseClick(panel.save_selection_button, Qt.MouseButton.LeftButton)  # left empty: the default name
+    assert list(panel.context.selections) == ["sixes", "selection 2"]
+
+
+def test_the_legend_can_be_hidden_and_dragged_and_stays_where_it_was_put(panel, qtbot):
+    view, port = panel.view, panel.view.viewport()
+    assert panel.legend_check.isChecked() and view.legend.isVisible()  # ten digits: shown
+    qtbot.mouseClick(panel.legend_check, Qt.MouseButton.LeftButton)
+    assert not view.legend.isVisible() and panel.session.choices.legend is False
+    qtbot.mouseClick(panel.legend_check, Qt.MouseButton.LeftButton)
+    assert view.legend.isVisible()
+    start = view.mapFromScene(view.legend.sceneBoundingRect().center())
+    mouse(port, QEvent.Type.MouseMove, start, Qt.MouseButton.NoButton, Qt.MouseButton.NoButton)  # hover first
+    before = view.legend.sceneBoundingRect()
+    drag(qtbot, port, [start, start + QPoint(300, 200)])
+    after = view.legend.sceneBoundingRect()
+    assert (after.left() - before.left(), after.top() - before.top()) == pytest.approx((300, 200), abs=3)
+    assert panel.session.choices.legend_offset is not None
+    assert len(panel.context.selections) == 0 and len(panel.selection) == 0  # a drag of the legend, not a selection
+    panel.save_settings()
+    again = MapPanel(panel.context)
+    qtbot.addWidget(again)
+    again.resize(1000, 700)
+    again.show()
+    qtbot.waitUntil(lambda: not again.busy and again.session.embedding is not None, timeout=LONG_MS)
+    moved = again.view.legend.sceneBoundingRect()
+    assert (moved.left(), moved.top()) == pytest.approx((after.left(), after.top()), abs=3)
+    again.cancel()
+
+
+def test_many_classes_get_a_compact_legend_that_starts_hidden(qtbot, shared_data, tmp_path, monkeypatch):
+    from core.data import load_dataset
+    monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
+    faces = load_dataset(str(shared_data / "olivetti" / "olivettifaces.mat"))
+    context = AppContext()
+    p = shown_pca_panel(qtbot, context)
+    context.set_data(faces, "olivetti")
+    qtbot.waitUntil(lambda: not p.busy and p.session.embedding is not None, timeout=LONG_MS)
+    view = p.view
+    assert len(view.legend.names) == 40 and not view.legend.isVisible() and not p.legend_check.isChecked()
+    qtbot.mouseClick(p.legend_check, Qt.MouseButton.LeftButton)
+    assert view.legend.isVisible() and view.legend.boundingRect().width() > 3 * view.legend.boundingRect().height() / 4
+    legend, box = view.legend.sceneBoundingRect(), view.viewbox.sceneBoundingRect()
+    assert legend.width() * legend.height() < 0.15 * box.width() * box.height()
+    assert box.contains(legend)
+    p.cancel()
+
+
+def test_images_show_as_soon_as_the_points_in_view_fit_on_screen(qtbot, shared_data):
+    """10,000 MNIST digits: zooming in with the wheel, images replace dots at the first notch where the points
+    in view fit on screen at a legible size (or are spread thinly), and grow to the chosen size."""
+    from core.data import load_dataset
+    from core.projection import pca
+    from gui.map_view import CELL, LEGIBLE_PX, MapView
+    mnist = load_dataset(str(shared_data / "mnist10k.npz"))
+    coords = pca(mnist.float_images()[:, 0, ::2, ::2].flatten(1).numpy(), 2)
+    view = MapView()
+    qtbot.addWidget(view)
+    view.resize(1000, 700)
+    view.show()
+    view.set_map(coords, mnist.images.numpy(), mnist.labels, [str(i) for i in range(10)], thumbnail_size=40)
+    port = view.viewport()
+    centre = QPoint(port.width() // 2, port.height() // 2)
+    seen = []
+    for _ in range(12):
+        wheel(port, centre)
+        qtbot.wait(30)  # the level of detail updates once the view settles
+        in_view, shown = view.in_view(), list(view.thumbnails.shown.values())
+        size, _ = view.detail(in_view)
+        seen.append((len(in_view), len(shown), shown[0].pixmap().width() if shown else 0))
+        assert bool(shown) == (size is not None)
+        if len(in_view) <= view.images_fit(LEGIBLE_PX):
+            assert shown  # they fit on screen: images
+        if shown:
+            assert seen[-1][2] == size and LEGIBLE_PX <= size <= 40 and len(shown) <= MAX_THUMBNAILS
+            pixel = np.array(view.viewbox.viewPixelSize())
+            cells = np.floor(view.coords[list(view.thumbnails.shown)] / (size * CELL * pixel))
+            assert len(np.unique(cells, axis=0)) == len(shown)  # one image per cell
+    first = next(k for k, (_, shown, _) in enumerate(seen) if shown)
+    assert seen[first][1] >= min(seen[first][0], MAX_THUMBNAILS) // 4  # images fill the screen
+    sizes = [size for _, shown, size in seen if shown]
+    assert sizes == sorted(sizes) and sizes[0] < 40 == sizes[-1]  # small at first, then as chosen
+
+
+def test_before_any_data_the_map_says_what_to_do(qtbot, digits):
+    context = AppContext()
+    p = shown_pca_panel(qtbot, context)
+    assert p.view.empty_note.isVisible() and "open a data set" in p.view.empty_note.text()
+    assert not p.legend_check.isEnabled() and not p.busy
+    qtbot.mouseClick(p.view.viewport(), Qt.MouseButton.LeftButton, pos=p.view.viewport().rect().center())
+    assert p.inspector.index == -1  # nothing to click on, nothing breaks
+    context.set_data(digits, "digits")
+    qtbot.waitUntil(lambda: not p.busy and p.session.embedding is not None, timeout=LONG_MS)
+    assert not p.view.empty_note.isVisible() and p.legend_check.isEnabled()

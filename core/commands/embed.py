@@ -1,5 +1,9 @@
 """``python main.py embed``: encode a data set through a trained model and write its 2-D map as CSV
-(columns index, x, y, label); optionally the TensorBoard Embedding Projector files too."""
+(columns index, x, y, label); optionally the TensorBoard Embedding Projector files too.
+
+Models whose encoder is slow (GAN inversion and DDIM inversion optimise or integrate per image) get a
+warning before they start, the estimated time once the first batch is done, and the time left as they
+go; ``--generated N`` maps N samples the model generates instead, as the Map panel does for them."""
 from __future__ import annotations
 
 import argparse
@@ -10,10 +14,10 @@ from ..cache import cache_root
 from ..data import BUILTIN, load_dataset
 from ..checkpoint import load_for
 from ..device import pick_device
-from ..embedding import compute_map, knn_accuracy
+from ..embedding import Eta, compute_generated_map, compute_map, duration_text, generated_data, knn_accuracy
 from ..errors import LatentExplorerError
 from ..export import write_coordinates_csv, write_projector
-from ..projection import METHODS
+from ..projection import METHODS, MIN_ITEMS
 from .options import whole
 
 
@@ -21,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, required=True, metavar="CKPT", help="a checkpoint written by train")
     p.add_argument("--dataset", help=f"one of {', '.join(BUILTIN)}, or a path (.npz, .mat, image folder); "
                                      "default: the data set the model was trained on")
+    p.add_argument("--generated", type=int, metavar="N", help="map N samples the model generates from random z "
+                                                              "instead of a data set (fast for GANs, whose "
+                                                              "encoding is inversion by optimisation)")
     p.add_argument("--method", default="umap", choices=list(METHODS), help="projection (default: umap)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.csv", help="where to write the coordinates")
     p.add_argument("--projector", type=Path, metavar="DIR", help="also write Embedding Projector files here")
@@ -33,27 +40,46 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
-    model, payload = load_for(args.model, "encodes", pick_device(args.device))
-    source = args.dataset or payload.get("train_state", {}).get("dataset")
-    if not source:
-        raise LatentExplorerError(f"{args.model}: the checkpoint does not say which data set it was trained on; "
-                                  "pass --dataset")
-    data = load_dataset(source)
-    bar = tqdm(total=1000, file=sys.stderr, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
+    if args.batch_size < 1:
+        raise LatentExplorerError("--batch-size must be at least 1")
+    if args.generated is not None and args.generated < MIN_ITEMS:
+        raise LatentExplorerError(f"--generated needs at least {MIN_ITEMS} samples, got {args.generated}")
+    model, payload = load_for(args.model, "samples" if args.generated is not None else "encodes",
+                              pick_device(args.device))
+    cache_dir = None if args.no_cache else cache_root()
+    data = _dataset(args, payload) if args.generated is None else None
+    slow = data is not None and model.capabilities.encodes_slowly
+    if slow:
+        print(f"warning: {model.name} models encode each image by a search (slow): the {len(data):,} images may "
+              f"take minutes; the estimate follows the first batch of {min(args.batch_size, len(data))}. "
+              "--generated N maps N generated samples instead, in seconds", file=sys.stderr)
+    bar = tqdm(total=1000, file=sys.stderr, bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}")
+    eta, told = Eta(), []  # told: whether the estimate has been printed
 
     def progress(fraction: float, text: str) -> None:
-        bar.set_description_str(text.split(":")[0])
+        bar.set_description_str(text)
         if fraction >= 0:
             bar.n = round(1000 * fraction)
         bar.refresh()
+        if slow and not told and text.startswith("encoding:") and 0 < fraction < 1:
+            told.append(True)
+            bar.write(f"estimated time to encode {len(data):,} images: about "
+                      f"{duration_text(eta.seconds_left(fraction) / (1 - fraction))}", file=sys.stderr)
 
     try:
-        embedding = compute_map(model, data, args.method, seed=args.seed, progress=progress, isolate=False,
-                                cache_dir=None if args.no_cache else cache_root(), batch_size=args.batch_size)
+        if data is None:
+            embedding = compute_generated_map(model, args.method, args.generated, seed=args.seed or 0,
+                                              progress=progress, isolate=False, cache_dir=cache_dir,
+                                              batch_size=args.batch_size)
+            data, what = generated_data(embedding), "generated samples"
+        else:
+            embedding = compute_map(model, data, args.method, seed=args.seed, progress=progress, isolate=False,
+                                    cache_dir=cache_dir, batch_size=args.batch_size)
+            what = "items"
     finally:
         bar.close()
     write_coordinates_csv(args.out, embedding.coords, data)
-    print(f"wrote {args.out} ({len(data):,} items, {METHODS[args.method]} of {embedding.codes.shape[1]}-d codes)")
+    print(f"wrote {args.out} ({len(data):,} {what}, {METHODS[args.method]} of {embedding.codes.shape[1]}-d codes)")
     if data.labels is not None and len(data) >= 20:
         train_idx, val_idx = data.split()
         accuracy = knn_accuracy(embedding.coords, data.labels, train_idx, val_idx)
@@ -62,3 +88,11 @@ def run(args: argparse.Namespace) -> int:
         write_projector(args.projector, embedding.codes, data, name=f"{model.name} codes")
         print(f"wrote Embedding Projector files in {args.projector} (tensorboard --logdir {args.projector})")
     return 0
+
+
+def _dataset(args: argparse.Namespace, payload: dict):
+    source = args.dataset or payload.get("train_state", {}).get("dataset")
+    if not source:
+        raise LatentExplorerError(f"{args.model}: the checkpoint does not say which data set it was trained on; "
+                                  "pass --dataset (or map generated samples with --generated N)")
+    return load_dataset(source)
