@@ -1,4 +1,4 @@
-"""The design holds: layers (gui on core on models, no Qt below gui; import-linter's contracts in
+"""The design holds: layers (gui on core on models, no Qt below gui, no torch in gui; import-linter's contracts in
 pyproject.toml) and no import cycles anywhere, function-level imports included."""
 from __future__ import annotations
 
