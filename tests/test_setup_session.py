@@ -14,6 +14,7 @@ from core.errors import LatentExplorerError
 from core.loop import TrainConfig
 from core.metrics import MetricsLog
 from core.recipe import image_config
+from core.runfolder import RunFolder
 from core.sessions import Workspace
 from core.sessions.setup import CONTINUE, DATASETS, NEW, SetupSession, data_key
 from core.trainer import Run, Trainer
@@ -126,8 +127,8 @@ def test_a_followed_run_cannot_be_continued_while_its_writer_goes_on_and_keeps_e
     folder = tmp_path / "followed"
     folder.mkdir()
     (folder / "checkpoint.pt").write_bytes(vae_run.read_bytes())
-    writer = MetricsLog(folder / "metrics.jsonl")  # another process still trains it
-    try:
+    with RunFolder(folder).claim(fresh=False):  # another process still trains it
+        MetricsLog(folder / "metrics.jsonl").close()
         session.following(folder)
         assert session.running.describe() == f"Following {folder}: another process trains it"
         open_checkpoint(session, folder / "checkpoint.pt", followed=True)
@@ -140,8 +141,6 @@ def test_a_followed_run_cannot_be_continued_while_its_writer_goes_on_and_keeps_e
         session.set_value("latent_dim", 6)
         open_checkpoint(session, folder / "checkpoint.pt", followed=True)  # its next checkpoint
         assert session.value("latent_dim") == 6  # the user's change stays
-    finally:
-        writer.close()
     session.run_ended()
     session.set_value("latent_dim", 3)
     assert not session.edited and session.plan_now == CONTINUE and not session.problems()
