@@ -104,6 +104,7 @@ class RunsList(QWidget):
                     item = QTreeWidgetItem()
                     item.setData(0, FOLDER_ROLE, str(row.folder))
                     item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+                    item.setCheckState(0, Qt.CheckState.Unchecked)  # (shows the box)
                     self.tree.addTopLevelItem(item)
                     items[str(row.folder)] = item
             for row in rows:
