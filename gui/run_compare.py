@@ -10,6 +10,8 @@ from core.sessions.runs import Table
 
 from .metric_plots import RUN_COLOURS, OverlayPlots
 
+TABLE_ROWS_SHOWN = 5
+
 
 class RunCompare(QWidget):
     def __init__(self, parent: QWidget | None = None):
@@ -46,6 +48,9 @@ class RunCompare(QWidget):
                     item.setBackground(QColor(RUN_COLOURS[r % len(RUN_COLOURS)]))
                 self.table.setItem(r, c, item)
         self.table.resizeColumnsToContents()
+        shown = min(len(table.rows), TABLE_ROWS_SHOWN)  # every row up to a few, without scrolling
+        self.table.setMinimumHeight(self.table.horizontalHeader().height() + shown * self.table.verticalHeader()
+                                    .defaultSectionSize() + 2 * self.table.frameWidth() + 4)
 
     def show_curves(self, overlay) -> None:
         self.plots.show_runs(overlay)
