@@ -3,8 +3,8 @@ distributed run on this machine (``train --nproc N``). Importing this module sta
 
 ``RunProcesses(argv, nproc).start()`` starts them; ``poll()`` says whether they still run (the GUI polls it
 from a timer); ``wait()`` blocks. When a rank ends with an error or is killed, the others are stopped and
-``failure`` says which rank died and how, in one line. ``stop()`` asks every rank to stop (SIGTERM), then
-kills those that are still there after a grace period.
+``failure`` says which rank died and how, in one line. ``interrupt()`` asks every rank to stop (SIGINT) and
+returns; ``stop()`` asks them (SIGTERM), then kills those that are still there after a grace period.
 """
 from __future__ import annotations
 
@@ -128,6 +128,13 @@ class RunProcesses:
         while self.poll() is None:
             time.sleep(POLL_S)
         return self.returncode
+
+    def interrupt(self) -> None:
+        """Ask every rank to stop as Ctrl-C does (SIGINT: the run saves a checkpoint at the current step and
+        ends); returns at once (``poll()`` tells when they have ended)."""
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
 
     def stop(self, grace_s: float = 30.0) -> int:
         """Ask every rank to stop (SIGTERM: a run saves its checkpoint and ends), kill those still running

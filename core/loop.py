@@ -31,6 +31,8 @@ from typing import Callable
 
 import torch
 
+from models import family
+
 from . import distributed
 from .checkpoint import checkpoint_payload
 from .device import pick_device, training_threads
@@ -88,6 +90,12 @@ class TrainConfig:
                 raise LatentExplorerError(f"{name.replace('_', ' ')} must be {kind} from {span}, got {value!r}")
         if self.precision not in PRECISIONS:
             raise LatentExplorerError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+
+def chosen_settings(run) -> dict:
+    """The model settings a user chooses (not those the data decides), as a run's ``status.json`` lists them."""
+    editable = {s.name for s in family(run.model_name).specs(editable_only=True)}
+    return {k: v for k, v in run.model_config.items() if k in editable}
 
 
 class Control:
@@ -279,6 +287,7 @@ class TrainerBase:
                    "world_size": self.ranks.world_size}
         self.on_event(running)
         self._status("running", model=self.run.model_name, dataset=self.run.dataset_source, epochs=cfg.epochs,
+                     batch_size=cfg.batch_size, lr=cfg.lr, settings=chosen_settings(self.run),
                      world_size=self.ranks.world_size, device=str(self.device), started=time.time(), message=None)
         try:
             while self.epoch < cfg.epochs:

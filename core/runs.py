@@ -9,6 +9,7 @@ host), ``finished``, ``stopped`` or ``failed`` (with the one-line message). A ru
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
@@ -16,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STATUS_FILE = "status.json"
+#: keys of a metrics row that are not figures to plot
+BOOKKEEPING = frozenset({"type", "step", "epoch", "progress", "eta_s", "samples_per_s", "time", "split", "world_size",
+                         "val_items"})
 TAIL_BYTES = 1 << 16  # the end of metrics.jsonl read for the latest rows
 
 
@@ -48,6 +52,7 @@ class RunInfo:
     epochs: int | None = None
     progress: float | None = None
     loss: float | None = None  # of the latest validation row (else the latest train row)
+    r2: float | None = None  # of that row
     world_size: int = 1
     message: str | None = None  # why it failed
     updated: float = 0.0  # when a file of the run last changed (seconds since the epoch)
@@ -67,7 +72,7 @@ def run_info(folder: Path) -> RunInfo | None:
     if state == "running" and status.get("host") == socket.gethostname() and not _alive(status.get("pid")):
         state = "died"
     return RunInfo(folder, state, status.get("model"), status.get("dataset"), last.get("epoch"),
-                   status.get("epochs"), last.get("progress"), val.get("loss"),
+                   status.get("epochs"), last.get("progress"), val.get("loss"), val.get("r2"),
                    int(last.get("world_size") or status.get("world_size") or 1), status.get("message"), max(stamps))
 
 
@@ -108,3 +113,9 @@ def _alive(pid) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def metric_values(row: dict) -> dict[str, float]:
+    """The plottable entries of a metrics row: finite numbers under non-bookkeeping keys."""
+    return {k: float(v) for k, v in row.items()
+            if k not in BOOKKEEPING and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}

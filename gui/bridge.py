@@ -3,15 +3,20 @@
 It starts a ``core.worker.TrainingWorker`` and drains its event queue from a QTimer on the UI thread,
 re-emitting each event as a Qt signal. Nothing here computes: the UI thread never trains or waits.
 It can instead follow a run another process writes (``core.follow``), with the same signals, until that
-process ends (state ``finished`` or ``stopped``) or the user lets it go.
+process ends (state ``finished`` or ``stopped``) or the user lets it go. ``start_process`` starts a run in
+processes of its own (``core.launch``) and follows its folder as soon as the run writes it; Stop then asks the
+processes to stop (SIGINT: they save a checkpoint at the current step), and the window closing leaves them
+training.
 """
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.follow import RunFollower
+from core.launch import RunProcesses
 from core.trainer import Run
 from core.worker import TrainingWorker
 
@@ -32,6 +37,9 @@ class TrainingBridge(QObject):
         super().__init__(parent)
         self.worker: TrainingWorker | None = None
         self.follower: RunFollower | None = None
+        self.process: RunProcesses | None = None  # a run started here in processes of its own
+        self.process_folder: Path | None = None
+        self._interrupted = False  # Stop asked the processes to stop
         self.state = "idle"
         self.last_checkpoint: str | None = None  # the newest checkpoint the worker saved
         self._follow_problem = ""
@@ -52,6 +60,23 @@ class TrainingBridge(QObject):
         self.worker = TrainingWorker(run).start()
         self._timer.start()
         self.started.emit(run)
+
+    @property
+    def process_alive(self) -> bool:
+        """Whether a run started here in processes of its own still runs."""
+        return self.process is not None and any(p.poll() is None for p in self.process.procs)
+
+    def start_process(self, argv: list[str], nproc: int, folder: Path) -> RunProcesses:
+        """Start ``python main.py ARGV`` in ``nproc`` processes (their output in ``folder/logs``) and follow
+        ``folder`` once the run writes it."""
+        if self.busy or self.process_alive:
+            raise RuntimeError("a training run is already going")
+        self._let_go_of_follower()
+        self.process_folder, self._interrupted = Path(folder), False
+        self.process = RunProcesses(argv, nproc, log_dir=Path(folder) / "logs").start()
+        self._timer.start()
+        self._set_state("starting")
+        return self.process
 
     def follow(self, run_dir) -> None:
         """Show the run another process writes in ``run_dir``; DataError if it is not a run folder."""
@@ -75,8 +100,12 @@ class TrainingBridge(QObject):
     def stop(self, wait_s: float = 0.0) -> None:
         """Ask the worker to stop (it saves a checkpoint first); optionally wait for it, drain, and say on
         stderr where the run was saved (the window is closing). A followed run is let go (it goes on in its
-        own process)."""
-        if self.follower is not None:
+        own process), unless it is a run started here in processes of its own: those are asked to stop (they
+        save a checkpoint first) and followed until they have."""
+        if self.process_alive:
+            self.process.interrupt()
+            self._interrupted = True
+        elif self.follower is not None:
             self._let_go_of_follower()
             self._timer.stop()
             self._set_state("stopped")
@@ -101,6 +130,8 @@ class TrainingBridge(QObject):
     def _poll(self) -> None:
         if self.follower is not None:
             self._poll_follower()
+        if self.process is not None:
+            self._poll_process()
         if self.worker is None:
             return
         events = self.worker.drain()
@@ -149,5 +180,25 @@ class TrainingBridge(QObject):
             self.notice.emit(f"{follower.metrics_path}: skipped {follower.skipped} unreadable line(s)")
         if follower.ended:  # its process let go of the run: finished or stopped
             self._let_go_of_follower()
-            self._timer.stop()
+            if self.process is None:
+                self._timer.stop()
             self._set_state(follower.ended)
+
+    def _poll_process(self) -> None:
+        """Follow the started run's folder once its log is there; when every process has ended (and the
+        follower has read the end), say how a run that failed ended."""
+        proc, folder = self.process, self.process_folder
+        ended = all(p.poll() is not None for p in proc.procs)
+        if self.state == "starting" and (folder / "metrics.jsonl").is_file():
+            self.follow(folder)
+            return
+        if not ended or self.follower is not None:
+            return
+        code = proc.poll()
+        self.process = None
+        self._timer.stop()
+        if code != 0 and not self._interrupted:
+            self._set_state("error")
+            self.error.emit(f"{folder}: {proc.failure or f'the run ended with exit code {code}'}", "")
+        elif self.state == "starting":
+            self._set_state("stopped")

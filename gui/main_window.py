@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         setup, training = self.panels.get("setup"), self.panels.get("training")
         if setup is not None and training is not None:
             training.start_requested.connect(setup.start_training)
+            training.follow_requested.connect(self.follow_run)
             setup.start_failed.connect(training.start_failed)
             setup.data_failed.connect(lambda _message: self._apply_pending_model())
 
@@ -238,7 +240,7 @@ class MainWindow(QMainWindow):
             run_dir = QFileDialog.getExistingDirectory(self, "Follow a run folder", str(runs_root()))
             if not run_dir:
                 return
-        if self.bridge.busy:
+        if self.bridge.busy or self.bridge.process_alive:
             self.show_error("Cannot follow a run", "A training run is going here; stop it first.")
             return
         try:
@@ -290,6 +292,10 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
     def closeEvent(self, event) -> None:
+        if self.bridge.process_alive:  # a run in processes of its own goes on
+            pids = ", ".join(map(str, self.bridge.process.pids))
+            print(f"the run in {self.bridge.process_folder} goes on training in its own process (pid {pids}); "
+                  f"follow it again with File ▸ Follow a run folder", file=sys.stderr)
         if self.bridge.busy:
             self.bridge.stop(wait_s=10.0)  # the worker saves its checkpoint before it ends
         for job in self.findChildren(Job):  # background work ends with the window

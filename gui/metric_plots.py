@@ -16,8 +16,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 
-BOOKKEEPING = {"type", "step", "epoch", "progress", "eta_s", "samples_per_s", "time", "split", "world_size",
-               "val_items"}
+from core.runs import metric_values
+
 TITLES = {"loss": "loss (total)", "r2": "R² (reconstruction)", "recon": "reconstruction", "kl": "KL divergence",
           "d_loss": "discriminator loss", "g_loss": "generator loss", "d_real": "D(real)", "d_fake": "D(fake)",
           "sisdr": "SI-SDR of the output (dB)", "sisdr_improvement": "SI-SDR improvement (dB)",
@@ -55,12 +55,6 @@ class Series:
     @property
     def y(self) -> np.ndarray:
         return self._xy[1, :self.n]
-
-
-def metric_values(row: dict) -> dict[str, float]:
-    """The plottable entries of a metrics row: finite numbers under non-bookkeeping keys."""
-    return {k: float(v) for k, v in row.items()
-            if k not in BOOKKEEPING and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
 
 
 def plot_order(key: str) -> tuple[int, str]:
@@ -188,3 +182,41 @@ class MetricPlots(pg.GraphicsLayoutWidget):
             self.ci.clear()
             for i, k in enumerate(order):
                 self.ci.addItem(self.plots[k], row=i // self.columns, col=i % self.columns)
+
+
+#: one colour per run (matplotlib's tab10)
+RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+               "#17becf")
+
+
+class OverlayPlots(pg.GraphicsLayoutWidget):
+    """Several runs' curves in one plot per metric, one colour per run, the legend (in the loss plot) by run name.
+    ``show_runs([(name, {metric: (epochs, values)}), …])`` draws them at once (they are read from files, not live)."""
+
+    def __init__(self, columns: int = 2, parent=None):
+        super().__init__(parent)
+        self.columns = columns
+        self.plots: dict[str, pg.PlotItem] = {}
+
+    def show_runs(self, runs: list[tuple[str, dict[str, tuple[list[float], list[float]]]]]) -> None:
+        self.ci.clear()
+        self.plots.clear()
+        keys = sorted({k for _, curves in runs for k in curves}, key=plot_order)
+        for i, key in enumerate(keys):
+            plot = pg.PlotItem(title=TITLES.get(key, key.replace("_", " ")), enableMenu=False)
+            plot.setLabel("bottom", "epoch")
+            plot.getAxis("left").setWidth(48)
+            if i == 0:
+                plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+            for n, (name, curves) in enumerate(runs):
+                if key in curves:
+                    colour = RUN_COLOURS[n % len(RUN_COLOURS)]
+                    x, y = curves[key]
+                    plot.plot(x, y, pen=pg.mkPen(colour, width=2), symbol="o" if len(x) < 60 else None, symbolSize=5,
+                              symbolBrush=colour, symbolPen=None, name=name if i == 0 else None, antialias=True)
+            self.ci.addItem(plot, row=i // self.columns, col=i % self.columns)
+            self.plots[key] = plot
+
+    def curve_count(self, key: str) -> int:
+        """How many runs' curves the plot of ``key`` draws."""
+        return len(self.plots[key].listDataItems()) if key in self.plots else 0

@@ -106,7 +106,8 @@ def _paths(value) -> tuple[list, list[str]]:
 #: every JSON setting the app keeps, and what of a read value is kept
 RULES: dict[str, Cleaner] = {
     "setup/common": _table({"model": _text, "lr": _learning_rate, "batch_size": _whole(1, 65_536),
-                            "epochs": _whole(1, 100_000), "device": _text}),
+                            "epochs": _whole(1, 100_000), "device": _text, "own_process": _flag,
+                            "processes": _whole(1, 64)}),
     "setup/families": _per_family,
     "map/view": _table({"images": _flag, "thumbnail_px": _whole(16, 96),
                         "method": lambda v: "" if v is None else _text(v)}),

@@ -292,8 +292,11 @@ class SetupPanel(QWidget):
     def start_training(self) -> None:
         """Build the run Start means (off the UI thread: data statistics or a checkpoint take a moment) and
         start it; problems show here."""
-        if self.bridge.busy:
+        if self.bridge.busy or self.bridge.process_alive:
             self._fail("A training run is still going")
+            return
+        if self.session.own_process:
+            self._start_process()
             return
         try:
             work = self.session.start(new_run_dir)
@@ -308,6 +311,21 @@ class SetupPanel(QWidget):
         task.done.connect(lambda run: self._start_run(work.apply(run)))
         task.failed.connect(lambda message, _tb: self._fail(message))
         task.start()
+
+    def _start_process(self) -> None:
+        """Start the run in processes of its own (``python main.py train …``); the window follows its folder."""
+        try:
+            argv, folder = self.session.train_argv(new_run_dir)
+            self.save_settings()
+            process = self.bridge.start_process(argv, self.session.processes, folder)
+        except (LatentExplorerError, RuntimeError, OSError) as exc:
+            self._fail(str(exc))
+            return
+        self._start_failure = ""
+        self._refresh()
+        pids = ", ".join(map(str, process.pids))
+        self.context.status.emit(f"Training in its own process{'es' if len(process.pids) > 1 else ''} (pid {pids}) "
+                                 f"→ {folder}; closing the window leaves it training")
 
     def _start_run(self, run) -> None:
         self._building = False

@@ -6,18 +6,25 @@ request to the Setup panel, which builds the run and starts the bridge. Everythi
 signals. Before the first run the panel says how to get one; the preview grids follow what the model can do
 (a GAN's say that it does not reconstruct, an audio run's show spectrograms); a followed run ends Finished or
 Stopped when the process that trains it ends.
+
+"Own process" next to Start trains the run in processes of its own (``python main.py train …``, N ranks when
+more than one), which the panel follows through its folder; closing the window leaves them training, Stop asks
+them to save and end. Under the curves, the runs list (``gui/runs_list.py``); ticking runs there overlays their
+curves, with a table of their settings and final metrics (``gui/run_compare.py``), until every tick is off.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QSplitter,
-                               QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QSpinBox,
+                               QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from core.follow import preview_of
-from core.sessions.setup import CONTINUE
+from core.sessions.runs import RunsSession
+from core.sessions.setup import CONTINUE, MAX_PROCESSES
 from models import Capabilities, family
 
 from .background.tasks import Task
@@ -26,6 +33,9 @@ from .context import AppContext
 from .image_grid import ImageGrid
 from .message_line import MessageLine, headline
 from .metric_plots import MetricPlots
+from .run_compare import RunCompare
+from .runs_list import RunsList
+from .settings import runs_root
 
 PREVIEWS = ("original", "reconstruction", "samples")
 STATE_TEXT = {"idle": "Ready", "starting": "Starting…", "running": "Training", "paused": "Paused",
@@ -66,8 +76,12 @@ def preview_layout(name: str, caps: Capabilities) -> dict[str, tuple[str, str] |
     return layout
 
 
+LIVE, COMPARE = 1, 2  # pages after the empty one
+
+
 class TrainingPanel(QWidget):
     start_requested = Signal()
+    follow_requested = Signal(str)  # a run folder double-clicked in the runs list
 
     def __init__(self, context: AppContext, bridge: TrainingBridge, parent: QWidget | None = None):
         super().__init__(parent)
@@ -82,6 +96,13 @@ class TrainingPanel(QWidget):
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop after the current step; the checkpoint is saved")
+        self.own_process_box = QCheckBox("Own process")
+        self.own_process_box.setToolTip("Train in a process of its own (python main.py train …), followed here; it "
+                                        "goes on training when the window closes")
+        self.processes_spin = QSpinBox()
+        self.processes_spin.setRange(1, max(1, min(MAX_PROCESSES, os.cpu_count() or 1)))
+        self.processes_spin.setPrefix("× ")
+        self.processes_spin.setToolTip("Processes: more than one trains data parallel (each its share of every epoch)")
         self.state_label = QLabel()
         self.note = MessageLine(max_lines=2)  # why Start is off, or why it did not start
         self.progress = QProgressBar()
@@ -106,7 +127,7 @@ class TrainingPanel(QWidget):
         self.empty.setStyleSheet("color: #57606a; padding: 24px;")
 
         buttons = QHBoxLayout()
-        for b in (self.start_button, self.pause_button, self.stop_button):
+        for b in (self.start_button, self.own_process_box, self.processes_spin, self.pause_button, self.stop_button):
             buttons.addWidget(b)
         buttons.addSpacing(12)
         buttons.addWidget(self.state_label, 1)
@@ -115,20 +136,38 @@ class TrainingPanel(QWidget):
         splitter.addWidget(preview_row)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        self.compare = RunCompare()
         self.pages = QStackedWidget()
         self.pages.addWidget(self.empty)
         self.pages.addWidget(splitter)
+        self.pages.addWidget(self.compare)
+        self._live_page = 0  # the empty page until there is a run
+        self.runs_session = RunsSession(runs_root())
+        self.runs = RunsList(self.runs_session)
+        self._reading_curves = False
+        outer = QSplitter(Qt.Orientation.Vertical)
+        outer.addWidget(self.pages)
+        outer.addWidget(self.runs)
+        outer.setStretchFactor(0, 5)
+        outer.setStretchFactor(1, 1)
+        outer.setSizes([800, 150])
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addWidget(self.note)
         layout.addWidget(self.progress)
         layout.addWidget(self.run_label)
-        layout.addWidget(self.pages, 1)
+        layout.addWidget(outer, 1)
         self.progress.hide()  # until there is a run
 
         self.start_button.clicked.connect(self._on_start)
         self.pause_button.clicked.connect(self._on_pause)
         self.stop_button.clicked.connect(self._on_stop)
+        self.own_process_box.toggled.connect(lambda on: self._set_launch(on, self.processes_spin.value()))
+        self.processes_spin.valueChanged.connect(lambda n: self._set_launch(self.own_process_box.isChecked(), n))
+        self.runs.ticked_changed.connect(self._read_ticked)
+        self.runs.refreshed.connect(self._on_runs_refreshed)
+        self.runs.open_requested.connect(self.follow_requested.emit)
+        bridge.following.connect(self.runs.add_folder)
         bridge.started.connect(self._on_started)
         bridge.following.connect(self._on_following)
         bridge.state_changed.connect(self._set_state)
@@ -140,8 +179,48 @@ class TrainingPanel(QWidget):
 
     @property
     def has_run(self) -> bool:
-        """Whether the panel shows a run (trained here or followed) rather than how to get one."""
-        return self.pages.currentIndex() == 1
+        """Whether the panel has a run (trained here or followed) to show rather than how to get one."""
+        return self._live_page == LIVE
+
+    def _show_page(self) -> None:
+        """The ticked runs compared while any is ticked, else the live run (or how to get one)."""
+        self.pages.setCurrentIndex(COMPARE if self.runs_session.ticked else self._live_page)
+
+    # --- the runs list and the comparison -------------------------------------------------
+    def _read_ticked(self) -> None:
+        """Read the ticked runs' curves off the UI thread (one read at a time), then show them with their table."""
+        self.compare.show_table(self.runs_session.comparison())
+        self._show_page()
+        if self._reading_curves or not self.runs_session.ticked:
+            return
+        self._reading_curves = True
+        work = self.runs_session.read_ticked()
+        ticked = list(self.runs_session.ticked)
+        task = Task(work.compute, *work.args, parent=self)
+        task.done.connect(lambda curves: self._on_curves(work.apply(curves), ticked))
+        task.failed.connect(lambda message, _tb: self._on_curves_failed(message))
+        task.start()
+
+    def _on_curves(self, _curves, ticked: list) -> None:
+        self._reading_curves = False
+        self.compare.show_curves(self.runs_session.overlay())
+        if ticked != self.runs_session.ticked:
+            self._read_ticked()  # the ticks changed meanwhile
+
+    def _on_curves_failed(self, message: str) -> None:
+        self._reading_curves = False
+        self.context.status.emit(f"Cannot read the runs' curves: {headline(message)}")
+
+    def _on_runs_refreshed(self) -> None:
+        if not self.runs_session.ticked:
+            return
+        self.compare.show_table(self.runs_session.comparison())
+        if any(r.status == "running" for r in self.runs_session.ticked_rows()):
+            self._read_ticked()  # their curves grow
+
+    def _set_launch(self, own_process: bool, processes: int) -> None:
+        if (own_process, processes) != (self.session.own_process, self.session.processes):
+            self.session.set_launch(own_process, processes)
 
     # --- buttons --------------------------------------------------------------------------
     def _on_start(self) -> None:
@@ -184,9 +263,15 @@ class TrainingPanel(QWidget):
         self.start_button.setToolTip(
             "Start is off: " + "; ".join(problems.values()) if problems else
             "Stop following first" if self.state == "following" else self.session.describe_start())
-        self.pause_button.setEnabled(self.state in ("running", "paused"))
+        self.own_process_box.setChecked(self.session.own_process)
+        self.processes_spin.setValue(self.session.processes)
+        self.processes_spin.setEnabled(self.session.own_process)
+        for w in (self.own_process_box, self.processes_spin):
+            w.setEnabled(w.isEnabled() and not busy and self.state != "following")
+        self.pause_button.setEnabled(self.state in ("running", "paused") and self.bridge.process is None)
         self.pause_button.setText("Resume" if self.state == "paused" else "Pause")
-        self.stop_button.setEnabled(self.state in ("running", "paused", "following"))
+        self.stop_button.setEnabled(self.state in ("running", "paused", "following")
+                                    or (self.state == "starting" and self.bridge.process is not None))
         if busy or self.state == "following":
             self.note.set_text("")
         elif problems:
@@ -197,7 +282,8 @@ class TrainingPanel(QWidget):
     # --- what the worker reports ----------------------------------------------------------
     def _show_run(self, name: str, caps: Capabilities | None) -> None:
         """A new run on the page: empty curves, and preview grids that fit what its model can do."""
-        self.pages.setCurrentIndex(1)
+        self._live_page = LIVE
+        self._show_page()
         self.progress.show()
         self.note.set_text("")
         self.plots.reset(x_limit=self.epochs or float("inf"))
@@ -235,10 +321,18 @@ class TrainingPanel(QWidget):
         self.unit = "images"
         self._show_run("", None)
         self.progress.setFormat("waiting for the run…")
-        self.run_label.setText(f"Following <b>{run_dir}</b> (trained by another process; Stop lets it go)")
+        process = self.bridge.process
+        if process is not None:
+            pids = ", ".join(map(str, process.pids))
+            self.run_label.setText(f"Training <b>{run_dir}</b> in its own process (pid {pids}): closing the window "
+                                   "leaves it training; Stop saves it and ends it")
+        else:
+            self.run_label.setText(f"Following <b>{run_dir}</b> (trained by another process; Stop lets it go)")
 
     def _followed_ended(self, state: str, let_go: bool) -> None:
-        if let_go:
+        if let_go and self.bridge.process is not None:
+            text = "stopped at the current step, its checkpoint saved (Setup can continue it)"
+        elif let_go:
             text = "let go: it goes on in its own process"
         elif state == "finished":
             text = "the run finished"

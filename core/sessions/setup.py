@@ -6,11 +6,13 @@ It follows the workspace. A model loaded from a checkpoint, or delivered by a fo
 family and settings, and ``origin`` says where they came from; Start then offers the honest choices
 (``plans``): continue that run from its checkpoint, or a new run with the settings shown, in a new folder.
 Nothing else is ever trained than what is shown. ``problems`` checks every field at once; ``start`` is the
-``Work`` that builds the run (through ``core.recipe``).
+``Work`` that builds the run (through ``core.recipe``), ``train_argv`` the ``python main.py train …`` arguments that
+train the same run in a process (or ``processes`` ranks) of its own, when ``own_process`` is chosen.
 """
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -35,6 +37,7 @@ BUILTIN_FILES = {"olivettifaces.mat": "olivetti"}
 DEFAULT_MODEL = "vae"
 TRAINING_LABELS = {"lr": "Learning rate", "batch_size": "Batch size", "epochs": "Epochs", "device": "Device"}
 NEW, CONTINUE = "new", "continue"
+MAX_PROCESSES = 64  # ranks of one run started from the Setup
 Listener = Callable[[str], None]  # what changed: "form", "data", "origin", "run"
 
 
@@ -106,6 +109,7 @@ class SetupSession:
         self.base = ""  # latent diffusion's base checkpoint
         self.base_chosen = False  # until the user picks one, the base follows the workspace's autoencoder/VAE
         self.plan = NEW
+        self.own_process, self.processes = False, 1  # Start trains in this many processes of its own
         self.origin: Origin | None = None
         self.running: Running | None = None
         self.sources: list[str] = []  # data choices besides the built-ins (files, folders), newest last
@@ -210,6 +214,14 @@ class SetupSession:
 
     def set_device(self, device: str) -> None:
         self.device = device
+        self._changed("form")
+
+    def set_launch(self, own_process: bool, processes: int = 1) -> None:
+        """Start trains here (a thread of this process) or in ``processes`` processes of its own (ranks of one
+        data-parallel run when more than one), which go on when the window closes."""
+        if not 1 <= int(processes) <= MAX_PROCESSES:
+            raise LatentExplorerError(f"Processes must be a whole number from 1 to {MAX_PROCESSES}, got {processes}")
+        self.own_process, self.processes = bool(own_process), int(processes)
         self._changed("form")
 
     @staticmethod
@@ -340,9 +352,15 @@ class SetupSession:
             o = self.origin
             where = "in its folder" if o.path.name == "checkpoint.pt" else "in a new folder"
             return (f"Continue {o.family} from epoch {o.epoch} to {self.epochs}, {where}, on "
-                    f"{Path(o.dataset).name or o.dataset}")
+                    f"{Path(o.dataset).name or o.dataset}{self._describe_launch()}")
         data = self.workspace.data.name if self.workspace.data is not None else "the data set"
-        return f"Train a new {self.family} on {data} for {self.epochs} epochs, in a new run folder"
+        return f"Train a new {self.family} on {data} for {self.epochs} epochs, in a new run folder{self._describe_launch()}"
+
+    def _describe_launch(self) -> str:
+        if not self.own_process:
+            return ""
+        return (" in a process of its own" if self.processes == 1 else f" in {self.processes} processes (data parallel)") \
+            + ", which goes on if the window closes"
 
     # --- checking -----------------------------------------------------------------------------
     def model_values(self) -> dict[str, Any]:
@@ -427,6 +445,27 @@ class SetupSession:
                     (self.family, self.model_values(), ws.data, ws.data_source, config,
                      new_folder(self.family, ws.data_source), base), self._run_built)
 
+    def train_argv(self, new_folder: Callable[[str, str], Path]) -> tuple[list[str], Path]:
+        """The ``python main.py train …`` arguments that train the run ``start`` would build (the same settings,
+        data, seed and folder choice: the same run), and its folder; LatentExplorerError as ``start``."""
+        problems = self.problems()
+        if problems:
+            raise LatentExplorerError("; ".join(problems.values()))
+        common = ["--epochs", str(self.epochs), "--batch-size", str(self.batch_size), "--lr", repr(float(self.lr_text)),
+                  "--device", self.device]
+        if self.plan_now == CONTINUE:
+            o = self.origin
+            folder = o.path.parent if o.path.name == "checkpoint.pt" else new_folder(o.family, o.dataset)
+            return ["train", "--resume", str(o.path), *common, "--out", str(folder)], folder
+        ws = self.workspace
+        folder = new_folder(self.family, ws.data_source)
+        argv = ["train", "--model", self.family, "--dataset", ws.data_source, *common, "--out", str(folder)]
+        for name, value in self.model_values().items():
+            argv += ["--set", f"{name}={json.dumps(value)}"]
+        if self.needs_base:
+            argv += ["--base", self.base]
+        return argv, folder
+
     def _run_built(self, run):
         self._built = run
         return run
@@ -436,7 +475,8 @@ class SetupSession:
         """What the next session starts from (JSON-able)."""
         return {"families": self._typed, "common": {
             "model": self.family, "lr": self.lr_text if self.lr_source == "typed" else None,
-            "batch_size": self.batch_size, "epochs": self.epochs, "device": self.device}}
+            "batch_size": self.batch_size, "epochs": self.epochs, "device": self.device,
+            "own_process": self.own_process, "processes": self.processes}}
 
     def restore(self, families: dict, common: dict) -> None:
         """Start from ``remembered()``'s parts; what does not fit (an unknown family or device) is left out."""
@@ -450,6 +490,10 @@ class SetupSession:
         for name in ("batch_size", "epochs"):
             if isinstance(common.get(name), int):
                 setattr(self, name, common[name])
+        if isinstance(common.get("own_process"), bool):
+            self.own_process = common["own_process"]
+        if isinstance(common.get("processes"), int) and 1 <= common["processes"] <= MAX_PROCESSES:
+            self.processes = common["processes"]
         if common.get("device") in dict(self.devices()):
             self.device = common["device"]
         self._changed("form")
