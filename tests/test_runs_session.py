@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -56,7 +54,6 @@ def test_the_argv_of_a_process_run_builds_the_run_start_would_build(digits, tmp_
 
     # continuing a run: the same resumed run as Start's
     checkpoint = trained(digits, tmp_path / "old") / "checkpoint.pt"
-    from core.checkpoint import load_checkpoint
     model, payload = load_checkpoint(checkpoint)
     workspace.set_model(model, checkpoint, train_state=payload["train_state"])
     session.set_epochs(4)
