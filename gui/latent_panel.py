@@ -230,7 +230,9 @@ class LatentPanel(QWidget):
 
     def _build_sliders(self) -> None:
         while self.slider_grid.count():
-            self.slider_grid.takeAt(0).widget().deleteLater()
+            widget = self.slider_grid.takeAt(0).widget()
+            widget.hide()  # (deleted later: only once the event loop runs, which --screenshot's does not)
+            widget.deleteLater()
         self.sliders, self.slider_values = [], []
         stats = self.session.stats
         count = len(stats.labels) if stats else 0
