@@ -41,14 +41,17 @@ def test_libraries_map_to_debian_packages(library, package):
 @pytest.mark.skipif(shutil.which("dpkg") is None, reason="not a Debian system")
 def test_every_library_of_the_plugin_maps_to_the_package_dpkg_says_ships_it():
     out = subprocess.run(["ldd", str(xcb_plugin())], capture_output=True, text=True, check=True).stdout
+    libraries = [(lib, path) for lib, path in re.findall(r"^\s*(\S+) => (/\S+)", out, re.M) if "PySide6" not in path]
+    paths = {p for _, path in libraries for p in (path, os.path.realpath(path))}
+    owners = {}  # path -> packages (one dpkg call: `dpkg -S` answers "package:arch: path" per path it knows)
+    for line in subprocess.run(["dpkg", "-S", *paths], capture_output=True, text=True).stdout.splitlines():
+        package, _, path = line.partition(": ")
+        owners.setdefault(path, set()).add(package.split(":")[0])
     checked = 0
-    for library, path in re.findall(r"^\s*(\S+) => (/\S+)", out, re.MULTILINE):
-        if "PySide6" in path:
-            continue
-        owners = {subprocess.run(["dpkg", "-S", p], capture_output=True, text=True).stdout.split(":")[0]
-                  for p in (path, os.path.realpath(path))} - {""}
-        assert owners, f"no package ships {path}"
-        assert debian_package(library) in owners, library
+    for library, path in libraries:
+        shipped_by = owners.get(path, set()) | owners.get(os.path.realpath(path), set())
+        assert shipped_by, f"no package ships {path}"
+        assert debian_package(library) in shipped_by, library
         checked += 1
     assert checked > 20
 
