@@ -12,14 +12,19 @@ from core.errors import LatentExplorerError
 
 def make_application():
     """The QApplication (created once), with the app's names, style, pyqtgraph's look, and garbage
-    collection on the UI thread only (see gui/background/collector.py)."""
+    collection on the UI thread only (see gui/background/collector.py). A system library missing for Qt's X11
+    plugin is a LatentExplorerError that names it and its package (gui/qt_platform.py), not an abort."""
     import pyqtgraph as pg
     from PySide6.QtWidgets import QApplication
 
     from .background.collector import collect_on_ui_thread
+    from .qt_platform import check_xcb
     from .settings import APPLICATION, ORGANIZATION
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance()
+    if app is None:
+        check_xcb()
+        app = QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setStyle("Fusion")

@@ -28,6 +28,8 @@ from .context import AppContext
 from .image_grid import ImageGrid
 
 SLIDER_STEPS = 1000  # integer positions across a slider's ±3σ
+SLIDERS_HINT = "One slider per latent dimension shows here once there is a model"
+SLIDERS_WAIT = "The sliders show once the codes of the data are measured…"
 PNG_FILTER = "PNG images (*.png)"
 
 
@@ -228,10 +230,18 @@ class LatentPanel(QWidget):
 
     def _build_sliders(self) -> None:
         while self.slider_grid.count():
-            self.slider_grid.takeAt(0).widget().deleteLater()
+            widget = self.slider_grid.takeAt(0).widget()
+            widget.hide()  # (deleted later: only once the event loop runs, which --screenshot's does not)
+            widget.deleteLater()
         self.sliders, self.slider_values = [], []
         stats = self.session.stats
         count = len(stats.labels) if stats else 0
+        if not count:
+            hint = QLabel(SLIDERS_HINT if self.session.model is None else SLIDERS_WAIT)
+            hint.setWordWrap(True)
+            hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            hint.setStyleSheet("color: #57606a; padding: 16px;")
+            self.slider_grid.addWidget(hint, 0, 0)
         self._positions, self._texts = [SLIDER_STEPS // 2] * count, ["+0.0σ"] * count  # what the sliders show
         for k, name in enumerate(stats.labels if stats else []):
             slider = QSlider(Qt.Orientation.Horizontal)

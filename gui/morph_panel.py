@@ -30,6 +30,9 @@ STRENGTH_RANGE = 300  # the strength slider runs from -3.00 to +3.00 in hundredt
 VECTOR_FILTER = "Attribute vectors (*.json)"
 IMAGE_FILTER = f"Images ({' '.join('*' + s for s in sorted(IMAGE_SUFFIXES))});;All files (*)"
 STRIP_HINT = "Pick A and B"
+STRIP_EMPTY = "the decoded steps from A to B show here"
+SCRUB_EMPTY = "one large step of the morph: drag the slider"
+VECTOR_EMPTY = "A with the vector added shows here"
 VECTOR_HINT = "Make or load a vector: it is applied to A"
 
 
@@ -38,7 +41,7 @@ class EndpointPicker(QGroupBox):
 
     def __init__(self, name: str, parent: QWidget | None = None):
         super().__init__(name, parent)
-        self.view = ImageGrid("")
+        self.view = ImageGrid("", placeholder="no picture")
         self.view.setFixedSize(132, 132)
         self.source = QLabel("not picked")
         self.source.setWordWrap(True)
@@ -114,11 +117,11 @@ class MorphPanel(QWidget):
         ends.addWidget(self.pickers["B"])
         ends.addLayout(strip_controls)
         ends.addStretch(1)
-        self.strip_view = ImageGrid(STRIP_HINT)
+        self.strip_view = ImageGrid(STRIP_HINT, placeholder=STRIP_EMPTY)
         self.strip_view.setMinimumHeight(120)
 
         # --- scrub
-        self.scrub_view = ImageGrid("Morph")
+        self.scrub_view = ImageGrid("Morph", placeholder=SCRUB_EMPTY)
         self.scrub_view.setMinimumSize(220, 220)
         self.scrub_slider = QSlider(Qt.Orientation.Horizontal)
         self.scrub_slider.setRange(0, SCRUB_STEPS)
@@ -151,7 +154,7 @@ class MorphPanel(QWidget):
         self.strength_slider.setValue(round(self.session.strength * 100))
         self.strength_label = QLabel()
         self.strength_slider.valueChanged.connect(lambda v: self._strength_moved(v))
-        self.vector_view = ImageGrid(VECTOR_HINT)
+        self.vector_view = ImageGrid(VECTOR_HINT, placeholder=VECTOR_EMPTY)
         self.vector_view.setMinimumHeight(140)
         vector_box = QGroupBox("Attribute vectors")
         grid = QGridLayout(vector_box)

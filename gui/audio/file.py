@@ -19,6 +19,7 @@ from .live import AUDIO_FILTER
 from .views import SignalPair
 
 POLL_MS = 100
+BEFORE_AFTER_HINTS = ("no audio yet — Open… a recording", "no audio yet — Denoise the recording")
 
 
 class FileView(QWidget):
@@ -44,7 +45,7 @@ class FileView(QWidget):
         self.save_button = QPushButton("Save…")
         self.info = QLabel("Open a recording (WAV, FLAC, OGG) to denoise it.")
         self.info.setWordWrap(True)
-        self.signals = SignalPair(("Before", "After"))
+        self.signals = SignalPair(("Before", "After"), BEFORE_AFTER_HINTS)
 
         row = QHBoxLayout()
         for w in (self.open_button, self.denoise_button, self.cancel_button):

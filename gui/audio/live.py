@@ -30,6 +30,7 @@ BLOCKS = (128, 160, 256, 320, 512, 640, 1024)
 DEFAULT_BLOCK = 320
 TICK_MS = 50
 VIEW_S = 4.0
+LIVE_HINT = "no audio yet — press Start, or Feed a file…"
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.aiff *.aif);;All files (*)"
 
 
@@ -76,7 +77,7 @@ class LiveView(QWidget):
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #9a6700")
-        self.signals = SignalPair(("Input (noisy)", "Output (denoised)"))
+        self.signals = SignalPair(("Input (noisy)", "Output (denoised)"), (LIVE_HINT, LIVE_HINT))
 
         grid = QGridLayout()
         grid.addWidget(QLabel("Input"), 0, 0)

@@ -8,12 +8,14 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QLabel, QProgressBar, QWidget, QHBoxLayout
 
-from core.audio.spectrum import FLOOR_DB, spectrogram_db
+from core.audio.spectrum import spectrogram_db
 
 METER_FLOOR_DB = -60.0
 WAVE_POINTS = 800  # min/max pairs drawn per waveform
 N_FFT = 256
 SPECTRUM_LEVELS = (-100.0, -20.0)  # dB range of the colour map
+EMPTY_SECONDS, EMPTY_RATE = 4.0, 16000  # the axes of a view with no audio yet
+NO_AUDIO = "no audio yet"
 
 
 def to_db(level: float) -> float:
@@ -56,11 +58,15 @@ def envelope(wave: np.ndarray, points: int = WAVE_POINTS) -> tuple[np.ndarray, n
 
 
 class SignalPair(pg.GraphicsLayoutWidget):
-    """Two signals side by side (e.g. noisy input / denoised output): waveform on top, spectrogram below."""
+    """Two signals side by side (e.g. noisy input / denoised output): waveform on top, spectrogram below.
+    A side with no audio says what to do (``hints``) on axes that make sense: ``EMPTY_SECONDS`` of time and
+    frequencies up to half of ``EMPTY_RATE`` (or the other side's duration and rate)."""
 
-    def __init__(self, titles: tuple[str, str] = ("Input", "Output"), parent=None):
+    def __init__(self, titles: tuple[str, str] = ("Input", "Output"), hints: tuple[str, str] = (NO_AUDIO, NO_AUDIO),
+                 parent=None):
         super().__init__(parent)
-        self.waves, self.images, self.spec_plots = [], [], []
+        self.waves, self.images, self.spec_plots, self.hints = [], [], [], []
+        self.hint_texts = hints
         cmap = pg.colormap.get("inferno")
         for col, title in enumerate(titles):
             wave_plot = self.addPlot(row=0, col=col, title=title)
@@ -78,24 +84,47 @@ class SignalPair(pg.GraphicsLayoutWidget):
             image.setColorMap(cmap)
             image.setLevels(SPECTRUM_LEVELS)
             spec_plot.addItem(image)
+            hint = pg.TextItem(anchor=(0.5, 0.5), color="#57606a")
+            spec_plot.addItem(hint, ignoreBounds=True)
             self.images.append(image)
             self.spec_plots.append(spec_plot)
+            self.hints.append(hint)
+            self._show_empty(col, EMPTY_SECONDS, EMPTY_RATE)
         self.ci.layout.setRowStretchFactor(0, 2)
         self.ci.layout.setRowStretchFactor(1, 3)
 
     def show_signals(self, left: np.ndarray, right: np.ndarray, rate: int) -> None:
-        """Draw two mono waves (any length) at ``rate`` Hz."""
-        for i, wave in enumerate((left, right)):
-            wave = np.asarray(wave, dtype=np.float32)
+        """Draw two mono waves (any length) at ``rate`` Hz; an empty one shows its hint."""
+        waves = [np.asarray(wave, dtype=np.float32) for wave in (left, right)]
+        seconds = max(len(wave) for wave in waves) / rate or EMPTY_SECONDS
+        for i, wave in enumerate(waves):
+            if not len(wave):
+                self._show_empty(i, seconds, rate)
+                continue
+            self.hints[i].hide()
             x, y = envelope(wave)
             self.waves[i].setData(x / rate, y)
-            db = spectrogram_db(wave, N_FFT) if len(wave) else np.full((1, N_FFT // 2 + 1), FLOOR_DB)
-            self.images[i].setImage(db.T, autoLevels=False)  # rows: frequency bins, columns: frames
+            self.images[i].setImage(spectrogram_db(wave, N_FFT).T, autoLevels=False)  # rows: bins, columns: frames
             self.images[i].setRect(0, 0, max(len(wave), N_FFT) / rate, rate / 2)
-            self.spec_plots[i].setXRange(0, max(len(wave), 1) / rate, padding=0)
-            self.spec_plots[i].setYRange(0, rate / 2, padding=0)
-            self.waves[i].getViewBox().setXRange(0, max(len(wave), 1) / rate, padding=0)
+            self._set_ranges(i, len(wave) / rate, rate)
 
-    def spectrogram(self, index: int) -> np.ndarray:
-        """The dB image shown under signal ``index`` (bins, frames)."""
+    def _show_empty(self, index: int, seconds: float, rate: int) -> None:
+        self.waves[index].setData([], [])
+        self.images[index].clear()
+        self.hints[index].setText(self.hint_texts[index])
+        self.hints[index].setPos(seconds / 2, rate / 4)
+        self.hints[index].show()
+        self._set_ranges(index, seconds, rate)
+
+    def _set_ranges(self, index: int, seconds: float, rate: int) -> None:
+        self.spec_plots[index].setXRange(0, seconds, padding=0)
+        self.spec_plots[index].setYRange(0, rate / 2, padding=0)
+        self.waves[index].getViewBox().setXRange(0, seconds, padding=0)
+
+    def spectrogram(self, index: int) -> np.ndarray | None:
+        """The dB image shown under signal ``index`` (bins, frames); None while it has no audio."""
         return self.images[index].image
+
+    def hint(self, index: int) -> str:
+        """What the side says while it has no audio ('' while it shows some)."""
+        return self.hints[index].toPlainText() if self.hints[index].isVisible() else ""
