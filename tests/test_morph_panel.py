@@ -125,7 +125,7 @@ def test_b_from_an_image_file_and_a_from_the_data_browser(qtbot, panel, digits, 
 
 
 @pytest.mark.parametrize("content, message", [(b"\x89PNG but not really", "not a readable image"),
-                                              (None, "refused, too many pixels")])
+                                              (None, "refused: over the limit of 64,000,000 pixels")])
 def test_a_bad_image_file_gives_a_clear_message(qtbot, panel, tmp_path, monkeypatch, content, message):
     path = tmp_path / "bad.png"
     write_bomb(path) if content is None else path.write_bytes(content)

@@ -105,7 +105,7 @@ def test_image_files_are_fitted_and_bad_ones_refused(session, digits, tmp_path):
     assert np.abs(b.image.astype(int) - digits.images[7:8].numpy().astype(int)).mean() < 20
     (tmp_path / "broken.png").write_bytes(b"\x89PNG but not really")
     for path, message in ((tmp_path / "broken.png", "broken.png: not a readable image"),
-                          (write_bomb(tmp_path / "bomb.png"), "bomb.png: refused, too many pixels"),
+                          (write_bomb(tmp_path / "bomb.png"), "bomb.png: refused: over the limit of 64,000,000 pixels"),
                           (tmp_path / "gone.png", "gone.png: no such image file")):
         work = session.pick_file("B", path)
         with pytest.raises(DataError, match=message):
