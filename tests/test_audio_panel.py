@@ -263,3 +263,21 @@ def test_the_train_tabs_browse_buttons_fill_the_folders(panel, qtbot, tmp_path, 
     answer_files(monkeypatch, "")  # cancelled: the folder stays
     qtbot.mouseClick(train.noise_edit.parentWidget().findChild(QPushButton), Qt.MouseButton.LeftButton)
     assert train.noise_edit.text() == str(tmp_path / "noise")
+
+
+def test_before_any_signal_the_spectrograms_span_seconds_and_kilohertz_and_say_what_to_do(panel, qtbot, tmp_path,
+                                                                                         monkeypatch):
+    for view, hint in ((panel.live, "press Start, or Feed a file…"), (panel.file, "open a recording to see its "
+                                                                                  "spectrogram")):
+        for plot, note in zip(view.signals.spec_plots, view.signals.placeholders):
+            (x0, x1), (y0, y1) = plot.viewRange()
+            assert (x0, x1, y0, y1) == pytest.approx((0, 4, 0, 8000))  # not pyqtgraph's ±0.5 (in ms and mHz)
+            assert "kHz" in plot.getAxis("left").labelString() and "(s)" in plot.getAxis("bottom").labelString()
+            assert note.isVisible() and note.toPlainText() == hint
+    view = panel.file
+    panel.tabs.setCurrentWidget(view)
+    answer_files(monkeypatch, noise_wav(tmp_path / "two.wav", seconds=2.0))
+    qtbot.mouseClick(view.open_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.original is not None, timeout=LONG_MS)
+    assert not any(note.isVisible() for note in view.signals.placeholders)
+    assert [p.viewRange()[0] for p in view.signals.spec_plots] == [pytest.approx([0, 2])] * 2

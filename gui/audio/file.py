@@ -44,7 +44,7 @@ class FileView(QWidget):
         self.save_button = QPushButton("Save…")
         self.info = QLabel("Open a recording (WAV, FLAC, OGG) to denoise it.")
         self.info.setWordWrap(True)
-        self.signals = SignalPair(("Before", "After"))
+        self.signals = SignalPair(("Before", "After"), "open a recording to see its spectrogram")
 
         row = QHBoxLayout()
         for w in (self.open_button, self.denoise_button, self.cancel_button):

@@ -76,7 +76,7 @@ class LiveView(QWidget):
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setStyleSheet("color: #9a6700")
-        self.signals = SignalPair(("Input (noisy)", "Output (denoised)"))
+        self.signals = SignalPair(("Input (noisy)", "Output (denoised)"), "press Start, or Feed a file…")
 
         grid = QGridLayout()
         grid.addWidget(QLabel("Input"), 0, 0)

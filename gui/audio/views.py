@@ -14,6 +14,7 @@ METER_FLOOR_DB = -60.0
 WAVE_POINTS = 800  # min/max pairs drawn per waveform
 N_FFT = 256
 SPECTRUM_LEVELS = (-100.0, -20.0)  # dB range of the colour map
+EMPTY_S, EMPTY_RATE = 4.0, 16_000  # the axes before the first signals
 
 
 def to_db(level: float) -> float:
@@ -56,11 +57,13 @@ def envelope(wave: np.ndarray, points: int = WAVE_POINTS) -> tuple[np.ndarray, n
 
 
 class SignalPair(pg.GraphicsLayoutWidget):
-    """Two signals side by side (e.g. noisy input / denoised output): waveform on top, spectrogram below."""
+    """Two signals side by side (e.g. noisy input / denoised output): waveform on top, spectrogram below. Until
+    the first signals, the axes span ``EMPTY_S`` seconds and the frequencies of ``EMPTY_RATE`` (not pyqtgraph's
+    ±0.5 in ms and mHz) and the spectrograms say what to do (``placeholder``)."""
 
-    def __init__(self, titles: tuple[str, str] = ("Input", "Output"), parent=None):
+    def __init__(self, titles: tuple[str, str] = ("Input", "Output"), placeholder: str = "no signal yet", parent=None):
         super().__init__(parent)
-        self.waves, self.images, self.spec_plots = [], [], []
+        self.waves, self.images, self.spec_plots, self.placeholders = [], [], [], []
         cmap = pg.colormap.get("inferno")
         for col, title in enumerate(titles):
             wave_plot = self.addPlot(row=0, col=col, title=title)
@@ -78,10 +81,22 @@ class SignalPair(pg.GraphicsLayoutWidget):
             image.setColorMap(cmap)
             image.setLevels(SPECTRUM_LEVELS)
             spec_plot.addItem(image)
+            note = pg.TextItem(placeholder, color="#6e7781", anchor=(0.5, 0.5))
+            spec_plot.addItem(note)
             self.images.append(image)
             self.spec_plots.append(spec_plot)
+            self.placeholders.append(note)
         self.ci.layout.setRowStretchFactor(0, 2)
         self.ci.layout.setRowStretchFactor(1, 3)
+        self._set_ranges(EMPTY_S, EMPTY_RATE)
+        for note in self.placeholders:
+            note.setPos(EMPTY_S / 2, EMPTY_RATE / 4)
+
+    def _set_ranges(self, seconds: float, rate: int) -> None:
+        for wave, spec_plot in zip(self.waves, self.spec_plots):
+            spec_plot.setXRange(0, seconds, padding=0)
+            spec_plot.setYRange(0, rate / 2, padding=0)
+            wave.getViewBox().setXRange(0, seconds, padding=0)
 
     def show_signals(self, left: np.ndarray, right: np.ndarray, rate: int) -> None:
         """Draw two mono waves (any length) at ``rate`` Hz."""
@@ -92,9 +107,8 @@ class SignalPair(pg.GraphicsLayoutWidget):
             db = spectrogram_db(wave, N_FFT) if len(wave) else np.full((1, N_FFT // 2 + 1), FLOOR_DB)
             self.images[i].setImage(db.T, autoLevels=False)  # rows: frequency bins, columns: frames
             self.images[i].setRect(0, 0, max(len(wave), N_FFT) / rate, rate / 2)
-            self.spec_plots[i].setXRange(0, max(len(wave), 1) / rate, padding=0)
-            self.spec_plots[i].setYRange(0, rate / 2, padding=0)
-            self.waves[i].getViewBox().setXRange(0, max(len(wave), 1) / rate, padding=0)
+            self.placeholders[i].hide()
+        self._set_ranges(max(len(left), len(right), 1) / rate, rate)
 
     def spectrogram(self, index: int) -> np.ndarray:
         """The dB image shown under signal ``index`` (bins, frames)."""
