@@ -343,6 +343,10 @@ class Comparer:
         label = run_label(model.name, path.parent.name)
         report = ModelReport(label, model.name, str(path))
         dataset = (payload.get("train_state") or {}).get("dataset", "")
+        modality = model.capabilities.modality
+        if modality != "image":
+            report.problem = f"an {modality} model: the comparison scores image models"
+            return report
         if tuple(model.image_shape) != tuple(self.data.image_shape):
             report.problem = f"trained on images {list(model.image_shape)}, not {list(self.data.image_shape)}"
             return report

@@ -100,9 +100,9 @@ class MapPanel(QWidget):
         self.legend_check.setToolTip("Show the classes' colours (drag the legend to move it; click a class to "
                                      "hide its points)")
         self.legend_check.toggled.connect(self._on_legend_toggled)
-        fit_button = QPushButton("Fit")
-        fit_button.setToolTip("Show the whole map")
-        fit_button.clicked.connect(lambda _checked=False: self.view.fit())
+        self.fit_button = QPushButton("Fit")
+        self.fit_button.setToolTip("Show the whole map")
+        self.fit_button.clicked.connect(lambda _checked=False: self.view.fit())
         self.export_button = QToolButton()
         self.export_button.setText("Export")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -121,7 +121,7 @@ class MapPanel(QWidget):
         top.addWidget(self.images_check)
         top.addWidget(self.size_spin)
         top.addWidget(self.legend_check)
-        top.addWidget(fit_button)
+        top.addWidget(self.fit_button)
         top.addStretch(1)
         top.addWidget(self.export_button)
 

@@ -7,8 +7,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QPushButton
+
+import gui.audio.file
+import gui.audio.live
 
 from audio_helpers import held_out_recording, speech_subset, trained_denoiser, trained_model
+from core.audio.devices import AudioDevice
 from core.audio.evaluate import band_pass
 from core.audio.metrics import si_sdr
 from core.checkpoint import save_checkpoint
@@ -16,7 +21,7 @@ from gui.audio.panel import AudioPanel
 from gui.bridge import TrainingBridge
 from gui.context import AppContext
 from gui.background.tasks import running_tasks
-from models import build_model
+from models import build_model, family
 
 LONG_MS = 60_000
 
@@ -151,3 +156,110 @@ def test_bad_settings_and_non_audio_models_are_refused_clearly(panel, qtbot, tmp
     panel.open_model(tmp_path / "image.pt")
     qtbot.waitUntil(lambda: "Could not open the model" in panel.live.message.text(), timeout=LONG_MS)
     assert "not an audio denoiser" in panel.live.message.text() and panel.model is None
+
+
+# --- every control that opens a file dialog, clicked (issue 11) ----------------------------------------------------
+FAKE_DEVICES = [AudioDevice(0, "Fake microphone", "ALSA", 1, 0, 16000.0), AudioDevice(1, "Fake speakers", "ALSA", 0, 2,
+                                                                                       16000.0)]
+
+
+def answer_files(monkeypatch, path) -> None:
+    """Every QFileDialog answers ``path`` (a file or a folder), as if the user had chosen it."""
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(path), "")))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(path), "")))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(path)))
+
+
+@pytest.fixture(scope="module")
+def tiny_denoiser(tmp_path_factory):
+    """An untrained audio-dae at its tiny settings: quick to make, and it denoises (badly)."""
+    return save_checkpoint(tmp_path_factory.mktemp("denoiser") / "checkpoint.pt",
+                           build_model("audio-dae", dict(family("audio-dae").tiny)).eval())
+
+
+def noise_wav(path, seconds: float = 1.0, rate: int = 16_000):
+    sf.write(path, (0.1 * np.random.default_rng(0).standard_normal(int(seconds * rate))).astype(np.float32), rate)
+    return path
+
+
+def test_open_model_opens_the_chosen_denoiser_and_refuses_an_image_model(panel, qtbot, tmp_path, tiny_denoiser,
+                                                                          monkeypatch):
+    image = save_checkpoint(tmp_path / "image.pt", build_model("ae", {"image_shape": [1, 8, 8], "mean": [0.5],
+                                                                      "std": [0.3], "hidden": [8]}))
+    answer_files(monkeypatch, image)
+    qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Could not open the model" in panel.live.message.text(), timeout=LONG_MS)
+    assert panel.model is None
+    answer_files(monkeypatch, tiny_denoiser)
+    qtbot.mouseClick(panel.open_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=LONG_MS)
+    assert panel.checkpoint_path == tiny_denoiser and panel.model_label.text().startswith("<b>audio-dae</b>")
+
+
+def test_refresh_finds_devices_plugged_in_since(panel, qtbot, tiny_denoiser, monkeypatch):
+    live = panel.live
+    panel.open_model(tiny_denoiser)
+    qtbot.waitUntil(lambda: panel.model is not None, timeout=LONG_MS)
+    assert not live.has_devices and not live.start_button.isEnabled()
+    monkeypatch.setattr(gui.audio.live, "list_devices", lambda rescan=False: (FAKE_DEVICES, ""))
+    monkeypatch.setattr(gui.audio.live, "default_devices", lambda: (0, 1))
+    qtbot.mouseClick(live.refresh_button, Qt.MouseButton.LeftButton)
+    assert live.input_combo.currentText() == "Fake microphone (ALSA)" and live.output_combo.currentData() == 1
+    assert live.message.text() == "" and live.start_button.isEnabled()
+
+
+def test_feed_a_file_runs_the_chosen_recording_through_the_live_view(panel, qtbot, tmp_path, tiny_denoiser,
+                                                                     monkeypatch):
+    live = panel.live
+    panel.open_model(tiny_denoiser)
+    qtbot.waitUntil(lambda: live.feed_button.isEnabled(), timeout=LONG_MS)
+    answer_files(monkeypatch, noise_wav(tmp_path / "talk.wav"))
+    qtbot.mouseClick(live.feed_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: live.running and live.engine.stats.blocks > 10, timeout=LONG_MS)
+    assert "Feeding talk.wav" in live.message.text()
+    qtbot.mouseClick(live.stop_button, Qt.MouseButton.LeftButton)
+    assert not live.running
+
+
+def test_file_tab_open_denoise_play_before_after_stop_and_save(panel, qtbot, tmp_path, tiny_denoiser, monkeypatch):
+    monkeypatch.setattr(gui.audio.live, "list_devices", lambda rescan=False: (FAKE_DEVICES, ""))
+    monkeypatch.setattr(gui.audio.live, "default_devices", lambda: (0, 1))
+    played, stopped = [], []
+    monkeypatch.setattr(gui.audio.file, "play", lambda wave, rate, device: played.append((wave, rate, device)))
+    monkeypatch.setattr(gui.audio.file, "stop_playback", lambda: stopped.append(True))
+    qtbot.mouseClick(panel.live.refresh_button, Qt.MouseButton.LeftButton)
+    panel.open_model(tiny_denoiser)
+    view = panel.file
+    panel.tabs.setCurrentWidget(view)
+    answer_files(monkeypatch, noise_wav(tmp_path / "noisy.wav"))
+    qtbot.mouseClick(view.open_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.original is not None and view.denoise_button.isEnabled(), timeout=LONG_MS)
+    assert view.info.text().startswith("noisy.wav: 1.0 s, 16000 Hz")
+    qtbot.mouseClick(view.play_original_button, Qt.MouseButton.LeftButton)
+    assert len(played) == 1 and played[0][0] is view.original and played[0][1:] == (16000, 1)
+    qtbot.mouseClick(view.denoise_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.result is not None, timeout=LONG_MS)
+    qtbot.mouseClick(view.play_result_button, Qt.MouseButton.LeftButton)
+    assert len(played) == 2 and played[1][0] is view.result
+    qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
+    assert stopped == [True]
+    target = tmp_path / "out" / "clean.wav"
+    answer_files(monkeypatch, target)
+    qtbot.mouseClick(view.save_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.info.text() == f"Saved {target}", timeout=LONG_MS)
+    saved, rate = sf.read(target, dtype="float32")
+    assert rate == 16000 and np.abs(saved - view.result[0]).max() < 1e-3
+
+
+def test_the_train_tabs_browse_buttons_fill_the_folders(panel, qtbot, tmp_path, monkeypatch):
+    train = panel.train
+    panel.tabs.setCurrentWidget(train)
+    for edit, folder in ((train.speech_edit, tmp_path / "speech"), (train.noise_edit, tmp_path / "noise")):
+        folder.mkdir()
+        answer_files(monkeypatch, folder)
+        browse = edit.parentWidget().findChild(QPushButton)
+        qtbot.mouseClick(browse, Qt.MouseButton.LeftButton)
+        assert edit.text() == str(folder)
+    answer_files(monkeypatch, "")  # cancelled: the folder stays
+    qtbot.mouseClick(train.noise_edit.parentWidget().findChild(QPushButton), Qt.MouseButton.LeftButton)
+    assert train.noise_edit.text() == str(tmp_path / "noise")

@@ -10,7 +10,7 @@ from core.checkpoint import save_checkpoint
 from core.compare import (Comparer, classifier_path, frechet_distance, label_entropy, precision_recall,
                           training_time)
 from main import main
-from models import build_model
+from models import build_model, family
 from zoo_helpers import train_tiny
 
 
@@ -126,3 +126,10 @@ def test_sample_command_errors_are_one_line(zoo, tmp_path, capsys):
         assert main(["sample", *args]) == 1
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_an_audio_checkpoint_is_reported_not_scored(digits, cache_dir, tmp_path):
+    denoiser = save_checkpoint(tmp_path / "denoiser" / "checkpoint.pt",
+                               build_model("audio-dae", dict(family("audio-dae").tiny)))
+    report = Comparer(digits, "digits", samples_per_model=50).compare([denoiser]).reports[0]
+    assert report.problem == "an audio model: the comparison scores image models" and report.frechet is None

@@ -377,3 +377,32 @@ def test_runs_go_to_one_clean_folder_and_old_runs_are_brought_over(window, qtbot
     window.follow_action.trigger()  # File ▸ Follow a run folder…
     assert asked == [str(root)]
     assert bring_over_legacy_runs(window.settings, legacy, root) == []  # once
+
+
+def test_the_file_menu_opens_saves_follows_and_quits_with_what_is_chosen(window, qtbot, tmp_path, digits, monkeypatch):
+    path = train_checkpoint(tmp_path / "run" / "checkpoint.pt", digits, "digits")
+    answer = {}
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(answer["path"]), "")))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(answer["path"]), "")))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(answer["path"])))
+    answer["path"] = path
+    window.open_action.trigger()  # File ▸ Open checkpoint…
+    qtbot.waitUntil(lambda: window.context.model is not None, timeout=LONG_S)
+    assert window.context.checkpoint_path == path and window.context.model.latent_dim == 3
+
+    answer["path"] = tmp_path / "copy.pt"
+    window.save_action.trigger()  # File ▸ Save checkpoint as…
+    qtbot.waitUntil(lambda: recent_files(window.settings)[0] == str((tmp_path / "copy.pt").resolve()), timeout=LONG_S)
+    model, payload = load_checkpoint(tmp_path / "copy.pt")
+    assert model.latent_dim == 3 and payload["history"]
+
+    answer["path"] = path.parent
+    window.follow_action.trigger()  # File ▸ Follow a run folder…
+    training = window.panels["training"]
+    assert training.has_run and str(path.parent) in training.run_label.text()
+    qtbot.waitUntil(lambda: window.bridge.follower is None, timeout=LONG_S)  # (its process ended long ago)
+    assert training.state in ("finished", "stopped")
+
+    quit_action = next(a for a in window.menuBar().actions()[0].menu().actions() if a.text() == "&Quit")
+    quit_action.trigger()
+    assert not window.isVisible()

@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
 
 from core import latent
 from core.imaging import to_uint8
@@ -293,3 +294,18 @@ def test_drawing_again_cancels_the_denoising_being_watched(qtbot, context):
     assert session.samples.images.shape == (4, 1, 8, 8)  # the new grid, never the cancelled one
     assert close_uint8(session.samples.images, latent.sample_grid(model, 4, 1.0, 2))
     assert panel.samples_view.title.text().startswith("4 samples from the prior")
+
+
+def test_the_save_png_buttons_write_the_grid_the_user_sees(qtbot, latent_panel, tmp_path, monkeypatch):
+    panel = latent_panel
+    for button, grid, name in ((panel.save_traversal_button, panel.session.traversal, "traversal.png"),
+                               (panel.save_samples_button, panel.session.samples, "samples.png")):
+        target = tmp_path / name
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, t=target, **k: (str(t), "")))
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        with Image.open(target) as im:
+            side = grid.images.shape[-1]
+            assert im.size[0] >= grid.cols * side and im.size[1] >= len(grid.images) // grid.cols * side
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: ("", "")))  # cancelled
+    qtbot.mouseClick(panel.save_samples_button, Qt.MouseButton.LeftButton)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["samples.png", "traversal.png"]

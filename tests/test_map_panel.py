@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QHelpEvent, QMouseEvent, QWheelEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QFileDialog
 
 from core.errors import Cancelled, LatentExplorerError
 from core.quicktrain import train_briefly
@@ -481,3 +481,39 @@ def test_before_any_data_the_map_says_what_to_do(qtbot, digits):
     context.set_data(digits, "digits")
     qtbot.waitUntil(lambda: not p.busy and p.session.embedding is not None, timeout=LONG_MS)
     assert not p.view.empty_note.isVisible() and p.legend_check.isEnabled()
+
+
+def test_the_tool_buttons_fit_and_every_export_do_what_they_say(panel, digits, qtbot, tmp_path, monkeypatch):
+    tools = {b.text(): b for b in panel.tool_buttons.buttons()}
+    for name, key in (("Lasso", "lasso"), ("Rectangle", "rect"), ("Pan", "pan")):
+        qtbot.mouseClick(tools[name], Qt.MouseButton.LeftButton)
+        assert panel.view.viewbox.tool == key and [t for t, b in tools.items() if b.isChecked()] == [name]
+
+    viewbox, coords = panel.view.viewbox, panel.view.coords
+
+    def in_view() -> int:
+        (x0, x1), (y0, y1) = viewbox.viewRange()
+        return int(((coords[:, 0] >= x0) & (coords[:, 0] <= x1) & (coords[:, 1] >= y0) & (coords[:, 1] <= y1)).sum())
+    viewbox.scaleBy((0.05, 0.05))
+    assert in_view() < len(coords)
+    qtbot.mouseClick(panel.fit_button, Qt.MouseButton.LeftButton)
+    assert in_view() == len(coords)
+
+    exports = {a.text(): a for a in panel.export_button.menu().actions()}
+    answer = {}
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(answer["path"]), "")))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(answer["path"])))
+    answer["path"] = tmp_path / "map.png"
+    exports["Map as PNG…"].trigger()
+    with Image.open(tmp_path / "map.png") as im:
+        assert im.size == (panel.view.width(), panel.view.height())
+    answer["path"] = tmp_path / "map.csv"
+    exports["Coordinates as CSV…"].trigger()
+    with open(tmp_path / "map.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == len(digits)
+    answer["path"] = tmp_path / "projector"
+    (tmp_path / "projector").mkdir()
+    exports["Embedding Projector files…"].trigger()
+    qtbot.waitUntil(lambda: (tmp_path / "projector" / "metadata.tsv").is_file() and running_tasks() == 0,
+                    timeout=LONG_MS)
+    assert np.loadtxt(tmp_path / "projector" / "tensors.tsv", delimiter="\t").shape == panel.session.embedding.codes.shape

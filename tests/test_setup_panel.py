@@ -7,6 +7,7 @@ Runs are tiny (digits, 1 epoch); every test leaves no training thread behind.
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
@@ -273,3 +274,47 @@ def test_headline_drops_long_causes_and_keeps_what_to_do():
                                        "(torchvision's layout) and try again")
     cause = "(" + "x (y) " * 20 + ")"
     assert headline(f"a.pt: bad {cause}; try b (short)") == "a.pt: bad; try b (short)"
+
+
+def pick(qtbot, combo, index: int) -> None:
+    """Choose entry ``index`` of ``combo`` as a user does: open its list and click the entry."""
+    combo.showPopup()
+    view = combo.view()
+    qtbot.waitUntil(view.isVisible, timeout=5_000)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(view.model().index(index, 0)).center())
+
+
+def test_the_data_sets_open_entries_and_the_base_choose_button_use_the_chosen_paths(window, qtbot, tmp_path,
+                                                                                     vae_checkpoint, monkeypatch):
+    from PIL import Image
+    from gui.setup_panel import OPEN_FILE, OPEN_FOLDER
+    setup = window.panels["setup"]
+    combo = setup.data_combo
+    rng = np.random.default_rng(0)
+    npz = tmp_path / "blobs.npz"
+    np.savez(npz, images=(rng.random((40, 12, 12)) * 255).astype(np.uint8))
+    folder = tmp_path / "pictures"
+    for label in ("cats", "dogs"):
+        (folder / label).mkdir(parents=True)
+        for k in range(3):
+            Image.fromarray((rng.random((10, 10)) * 255).astype(np.uint8)).save(folder / label / f"{k}.png")
+    answer = {}
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (answer["path"], "")))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: answer["path"]))
+
+    answer["path"] = str(npz)
+    pick(qtbot, combo, combo.findData(OPEN_FILE))
+    qtbot.waitUntil(lambda: window.context.data.image_shape == (1, 12, 12), timeout=LONG_S)
+    assert combo.currentText() == "blobs.npz"
+    answer["path"] = str(folder)
+    pick(qtbot, combo, combo.findData(OPEN_FOLDER))
+    qtbot.waitUntil(lambda: window.context.data_source == str(folder), timeout=LONG_S)
+    assert len(window.context.data) == 6 and combo.currentText() == "pictures"
+    answer["path"] = ""  # cancelled: the data set stays, and so does the choice shown
+    pick(qtbot, combo, combo.findData(OPEN_FILE))
+    assert window.context.data_source == str(folder) and combo.currentText() == "pictures"
+
+    choose_family(setup, "latent-diffusion")
+    answer["path"] = str(vae_checkpoint)
+    qtbot.mouseClick(setup.base_button, Qt.MouseButton.LeftButton)
+    assert setup.base_edit.text() == str(vae_checkpoint) and setup.session.base == str(vae_checkpoint)

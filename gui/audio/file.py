@@ -65,7 +65,7 @@ class FileView(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.play_original_button.clicked.connect(lambda: self.play(self.original))
         self.play_result_button.clicked.connect(lambda: self.play(self.result))
-        self.stop_button.clicked.connect(stop_playback)
+        self.stop_button.clicked.connect(lambda: stop_playback())
         self.save_button.clicked.connect(self._choose_target)
         self._update_buttons()
 
