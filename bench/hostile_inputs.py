@@ -2,7 +2,7 @@
 memory from ``wait4``): a tiny checkpoint that declares a huge model, a WAV whose header says 1 Hz, a long
 recording of silence to denoise (and a one-minute one, to compare), an ``.npz`` whose header declares 18 GiB.
 
-    python bench/hostile_inputs.py [--root CHECKOUT] [--minutes 60] [--skip CASE ...]
+    python bench/hostile_inputs.py [--root CHECKOUT] [--minutes 60] [--skip CASE ...] [--timeout-s 900]
 
 ``--root`` runs another checkout's ``main.py`` on the same files (e.g. the code before a change), so the
 figures can be compared. Goal: a refusal costs no more than starting the program; streaming keeps the long
@@ -70,19 +70,28 @@ def cases(tmp: Path, minutes: int) -> dict[str, list[str]]:
     }
 
 
-def measure(root: Path, args: list[str]) -> dict:
-    """Exit code, seconds, peak resident memory (MB) and last stderr line of ``python main.py ARGS``."""
+def measure(root: Path, args: list[str], timeout_s: float) -> dict:
+    """Exit code, seconds, peak resident memory (MB) and last stderr line of ``python main.py ARGS``; a process
+    still running after ``timeout_s`` is killed (its exit is then ``"timeout"``)."""
     with tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         process = subprocess.Popen([sys.executable, "main.py", *args], cwd=root, stdout=subprocess.DEVNULL,
                                    stderr=err, env={**os.environ, "PYTHONPATH": str(root)})
-        _, status, usage = os.wait4(process.pid, 0)
+        timed_out = False
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - start > timeout_s and not timed_out:
+                timed_out = True
+                process.kill()
+            time.sleep(0.05)
         seconds = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         lines = [line for line in err.read().replace("\r", "\n").splitlines() if line.strip()]
-    return {"exit": process.returncode, "s": round(seconds, 1), "peak_mb": round(usage.ru_maxrss / 1024),
-            "said": lines[-1][:160] if lines else ""}
+    return {"exit": "timeout" if timed_out else process.returncode, "s": round(seconds, 1),
+            "peak_mb": round(usage.ru_maxrss / 1024), "said": lines[-1][:160] if lines else ""}
 
 
 def main() -> None:
@@ -90,13 +99,14 @@ def main() -> None:
     p.add_argument("--root", type=Path, default=ROOT, help="the checkout whose main.py runs (default: this one)")
     p.add_argument("--minutes", type=int, default=60, help="length of the long recording")
     p.add_argument("--skip", nargs="*", default=[], help="words of cases to leave out")
+    p.add_argument("--timeout-s", type=float, default=900, help="a case still running after this is killed")
     args = p.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, command in cases(Path(tmp), args.minutes).items():
             if any(word in name for word in args.skip):
                 continue
-            results[name] = measure(args.root.resolve(), command)
+            results[name] = measure(args.root.resolve(), command, args.timeout_s)
             r = results[name]
             print(f"{name}: exit {r['exit']}, {r['s']} s, peak {r['peak_mb']} MB; {r['said']}", flush=True)
     print(json.dumps({name: {"peak_mb": r["peak_mb"], "s": r["s"], "exit": r["exit"]} for name, r in results.items()}))
