@@ -5,7 +5,8 @@ recording of silence to denoise (and a one-minute one, to compare), an ``.npz`` 
     python bench/hostile_inputs.py [--root CHECKOUT] [--minutes 60] [--skip CASE ...] [--timeout-s 900]
 
 ``--root`` runs another checkout's ``main.py`` on the same files (e.g. the code before a change), so the
-figures can be compared. Goal: a refusal costs no more than starting the program; streaming keeps the long
+figures can be compared; the denoiser the audio cases use is saved by that checkout (its family's tiny settings,
+or its default denoiser where it has none). Goal: a refusal costs no more than starting the program; streaming keeps the long
 recording at the memory of the one-minute one.
 """
 from __future__ import annotations
@@ -27,8 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.checkpoint import FORMAT, save_checkpoint  # noqa: E402
-from models import build_model, family  # noqa: E402
+from core.checkpoint import FORMAT  # noqa: E402
 
 
 def wav(path: Path, rate: int, frames: int, channels: int = 1) -> Path:
@@ -43,13 +43,31 @@ def wav(path: Path, rate: int, frames: int, channels: int = 1) -> Path:
     return path
 
 
-def cases(tmp: Path, minutes: int) -> dict[str, list[str]]:
+#: a small denoiser saved by the checkout that runs (its models may take other settings than this one's)
+DENOISER = """import sys
+import models
+from core.checkpoint import save_checkpoint
+try:
+    config = models.family("audio-dae").tiny
+except AttributeError:  # a checkout from before model families: its default denoiser
+    config = {}
+save_checkpoint(sys.argv[1], models.build_model("audio-dae", config))
+"""
+
+
+def denoiser(root: Path, path: Path) -> Path:
+    subprocess.run([sys.executable, "-c", DENOISER, str(path)], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                   check=True)
+    return path
+
+
+def cases(tmp: Path, minutes: int, root: Path) -> dict[str, list[str]]:
     image = {"image_shape": [3, 64, 64], "mean": [0.5] * 3, "std": [0.2] * 3}
     huge = tmp / "huge_model.pt"  # 1.1 G parameters declared, no weights: 1.5 KB
     torch.save({"format": FORMAT, "model": {"name": "vae", "config": {**image, "latent_dim": 4096,
                                                                       "hidden": [16384, 16384]}},
                 "state_dict": {}, "optimizers": {}, "train_state": {}, "history": []}, huge)
-    denoiser = save_checkpoint(tmp / "denoiser.pt", build_model("audio-dae", family("audio-dae").tiny))
+    model = denoiser(root, tmp / "denoiser.pt")
     header = np.lib.format.header_data_from_array_1_0(np.zeros((1, 1), np.uint8))
     header["shape"] = (100_000, 256, 256, 3)
     with zipfile.ZipFile(tmp / "huge.npz", "w") as z, z.open("images.npy", "w") as f:
@@ -57,13 +75,13 @@ def cases(tmp: Path, minutes: int) -> dict[str, list[str]]:
     return {
         "checkpoint declaring 1.1 G parameters (sample)": ["sample", "--model", str(huge), "--out", str(tmp / "s.png")],
         "WAV header saying 1 Hz, 40 KB (denoise)": ["denoise", str(wav(tmp / "one_hz.wav", 1, 20_000)),
-                                                    str(tmp / "out1.wav"), "--model", str(denoiser)],
+                                                    str(tmp / "out1.wav"), "--model", str(model)],
         f"{minutes} minutes of silence, 48 kHz stereo, {minutes * 11.52:.0f} MB (denoise)": [
             "denoise", str(wav(tmp / "long.wav", 48_000, minutes * 60 * 48_000, 2)), str(tmp / "out2.wav"),
-            "--model", str(denoiser)],
+            "--model", str(model)],
         "one minute of silence, 48 kHz stereo (denoise)": [
             "denoise", str(wav(tmp / "minute.wav", 48_000, 60 * 48_000, 2)), str(tmp / "out3.wav"),
-            "--model", str(denoiser)],
+            "--model", str(model)],
         ".npz header declaring 18 GiB (train)": ["train", "--dataset", str(tmp / "huge.npz"), "--epochs", "1",
                                                  "--out", str(tmp / "run")],
         "baseline: main.py families": ["families"],
@@ -103,7 +121,7 @@ def main() -> None:
     args = p.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, command in cases(Path(tmp), args.minutes).items():
+        for name, command in cases(Path(tmp), args.minutes, args.root.resolve()).items():
             if any(word in name for word in args.skip):
                 continue
             results[name] = measure(args.root.resolve(), command, args.timeout_s)
