@@ -396,3 +396,22 @@ def test_sigterm_and_ctrl_c_close_the_app_window_as_its_close_button_does(window
             signal.signal(kind, handler)
     assert not window.bridge.busy
     assert f"training stopped; saved {tmp_path / 'run' / 'checkpoint.pt'}" in capsys.readouterr().err
+
+
+def test_stopped_in_a_long_step_as_the_window_closes_the_run_says_it_saves_when_the_step_is_done(window, qtbot,
+        tmp_path, capsys, monkeypatch):
+    from core.loop import TrainConfig
+    from core.recipe import image_run
+    from core.trainer import Trainer
+    batches = Trainer.batch
+    run = image_run("vae", {"latent_dim": 4, "hidden": [32]}, window.context.data, "digits",
+                    TrainConfig(epochs=2000, batch_size=128), tmp_path / "run")
+    window.bridge.start(run)
+    qtbot.waitUntil(lambda: window.bridge.state == "running", timeout=60_000)
+    monkeypatch.setattr(Trainer, "batch", lambda self, *a: (time.sleep(3.0), batches(self, *a))[1])  # steps now slow
+    time.sleep(0.5)  # (into a slow step)
+    window.bridge.stop(wait_s=0.1)
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    assert capsys.readouterr().err == f"training is stopping; it saves {checkpoint} when its current step is done\n"
+    qtbot.waitUntil(lambda: not window.bridge.busy, timeout=60_000)
+    assert read_checkpoint(checkpoint)["train_state"]["step"] == window.bridge.worker.trainer.step
