@@ -13,8 +13,9 @@ import sys
 from core.commands import COMMANDS, load
 
 
-class Terminated(Exception):
-    """SIGTERM ends a command the way Ctrl-C does (training saves first: see core/commands/train.py)."""
+class Terminated(BaseException):
+    """SIGTERM ends a command the way Ctrl-C does (training saves first: see core/commands/train.py); like
+    KeyboardInterrupt, not an error a command reports."""
 
 
 def _terminate(_signum, _frame):

@@ -6,13 +6,16 @@ written none yet, since its training began: the moment it wrote its ``metrics.js
 run has to do again. The process start (imports, data) is not counted: no checkpoint can save it.
 
     python bench/kill_resume.py [--kills 10] [--model vae] [--dataset digits] [--epochs 2000] [--min-s 1] [--max-s 8]
+                                [--root CHECKOUT]
 
+``--root`` runs another checkout's ``main.py`` (e.g. the code before a change), so the figures can be compared.
 Goal: at most a few seconds of training lost per kill.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -50,8 +53,10 @@ def main() -> None:
     p.add_argument("--min-s", type=float, default=1.0, help="least training time before a kill")
     p.add_argument("--max-s", type=float, default=8.0, help="most training time before a kill")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--root", type=Path, default=ROOT, help="the checkout whose main.py runs (default: this one)")
     args = p.parse_args()
     rng = random.Random(args.seed)
+    root = args.root.resolve()
     lost: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
@@ -60,8 +65,9 @@ def main() -> None:
         for kill in range(args.kills):
             command = ["--resume", str(checkpoint)] if checkpoint.exists() else fresh
             launched = time.time()
-            process = subprocess.Popen([sys.executable, "main.py", "train", "--out", str(out), *command], cwd=ROOT,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            process = subprocess.Popen([sys.executable, "main.py", "train", "--out", str(out), *command], cwd=root,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                       env={**os.environ, "PYTHONPATH": str(root)})
             began = wait_for_training(process, log, launched)
             time.sleep(rng.uniform(args.min_s, args.max_s))
             killed = time.time()

@@ -5,6 +5,10 @@ distributed run on this machine (``train --nproc N``). Importing this module sta
 from a timer); ``wait()`` blocks. When a rank ends with an error or is killed, the others are stopped and
 ``failure`` says which rank died and how, in one line. ``interrupt()`` asks every rank to stop (SIGINT) and
 returns; ``stop()`` asks them (SIGTERM), then kills those that are still there after a grace period.
+
+The ranks run in a process group of their own: a terminal's Ctrl-C reaches the launching process alone, which
+passes it on to each rank once (``forward``), so that a rank never takes it for a second Ctrl-C (which ends
+at once, unsaved); ``wait_stopped()`` then waits while the ranks stop together and rank 0 saves.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from pathlib import Path
 
 MAIN = Path(__file__).resolve().parents[1] / "main.py"
 POLL_S = 0.2
+STRAGGLE_S = 10.0  # a rank still running this long after rank 0 stopped is stuck (waiting for the others)
 
 
 def free_port() -> int:
@@ -73,6 +78,7 @@ class RunProcesses:
         self.logs: list[Path | None] = []
         self.failure: str | None = None
         self.returncode: int | None = None
+        self._told: set[int] = set()  # the ranks a signal was passed on to
 
     def start(self) -> "RunProcesses":
         port = free_port() if self.nproc > 1 else 0
@@ -82,7 +88,7 @@ class RunProcesses:
             out = open(log, "ab") if log else None
             try:
                 self.procs.append(subprocess.Popen([sys.executable, str(MAIN), *self.argv], env=env, stdout=out,
-                                                   stderr=subprocess.STDOUT if out else None))
+                                                   stderr=subprocess.STDOUT if out else None, process_group=0))
             finally:
                 if out:
                     out.close()
@@ -132,15 +138,38 @@ class RunProcesses:
     def interrupt(self) -> None:
         """Ask every rank to stop as Ctrl-C does (SIGINT: the run saves a checkpoint at the current step and
         ends); returns at once (``poll()`` tells when they have ended)."""
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
+        self.forward(signal.SIGINT)
 
     def stop(self, grace_s: float = 30.0) -> int:
         """Ask every rank to stop (SIGTERM: a run saves its checkpoint and ends), kill those still running
         after ``grace_s``; their exit code."""
         self._end_all(grace_s)
         return self.wait()
+
+    def forward(self, signum: int) -> None:
+        """Pass a stop signal on to each running rank that has not had one (SIGHUP goes on as SIGTERM: a rank
+        saves and ends on it)."""
+        signum = signal.SIGTERM if signum == signal.SIGHUP else signum
+        for p in self.procs:
+            if p.pid not in self._told and p.poll() is None:
+                self._told.add(p.pid)
+                p.send_signal(signum)
+
+    def wait_stopped(self, straggle_s: float = STRAGGLE_S) -> int:
+        """After ``forward``: wait for every rank to end (rank 0 saves the run last); a rank still running
+        ``straggle_s`` after rank 0 ended is killed. Rank 0's exit code (128 + the signal when it stopped and
+        saved; it has said so on the terminal)."""
+        first_ended = None
+        while any(p.poll() is None for p in self.procs):
+            if self.procs[0].poll() is not None:
+                first_ended = first_ended or time.monotonic()
+                if time.monotonic() - first_ended > straggle_s:
+                    self._end_all(grace_s=0.0)
+            time.sleep(POLL_S)
+        self._remove_temporary_logs()
+        code = self.procs[0].returncode
+        self.returncode = code if code >= 0 else 128 - code
+        return self.returncode
 
     def _end_all(self, grace_s: float, settle_s: float = 0.0) -> None:
         """Give the ranks ``settle_s`` to end on their own (the others of a dead rank notice it and say so),

@@ -115,8 +115,17 @@ class TrainingBridge(QObject):
             if wait_s:
                 self.worker.join(wait_s)
                 self._poll()
-                if was_running and self.last_checkpoint:
-                    print(f"training stopped; saved {self.last_checkpoint}", file=sys.stderr)
+                if was_running:
+                    self._say_where_it_stopped()
+
+    def _say_where_it_stopped(self) -> None:
+        """On stderr (the window is closing): where the stopped run was saved, or will be once its step is done."""
+        out = self.worker.run.out_dir
+        if self.worker.alive and out is not None:  # a long step: the program waits for the thread as it ends
+            print(f"training is stopping; it saves {out / 'checkpoint.pt'} when its current step is done",
+                  file=sys.stderr)
+        elif self.last_checkpoint:
+            print(f"training stopped; saved {self.last_checkpoint}", file=sys.stderr)
 
     def _let_go_of_follower(self) -> None:
         if self.follower is not None:

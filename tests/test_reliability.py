@@ -23,7 +23,7 @@ import pytest
 import torch
 
 import main
-from core.checkpoint import FORMAT, MAX_PARAMETERS, model_from
+from core.checkpoint import FORMAT, MAX_PARAMETERS, model_from, read_checkpoint
 from core.errors import DataError
 from core.follow import RunFollower
 from core.metrics import read_metrics
@@ -39,17 +39,24 @@ def without_timing(rows: list[dict]) -> list[dict]:
 
 
 def start(out: Path, *args: str) -> subprocess.Popen:
-    """``python main.py train --out OUT ARGS`` in the background; its stderr goes to OUT.stderr (a pipe could
-    fill up with progress bars and stall it)."""
+    """``python main.py train --out OUT ARGS`` in the background, in a process group of its own as a terminal's
+    foreground job is; its stderr goes to OUT.stderr (a pipe could fill up with progress bars and stall it)."""
     log = open(out.with_name(out.name + ".stderr"), "w")
     process = subprocess.Popen([sys.executable, "main.py", "train", "--out", str(out), *args], cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=log, text=True)
+                               stdout=subprocess.DEVNULL, stderr=log, text=True, process_group=0)
     log.close()
     return process
 
 
+def said(out: Path) -> list[str]:
+    """The lines the process wrote on stderr besides its progress (bar, set-up and validation lines)."""
+    text = out.with_name(out.name + ".stderr").read_text().replace("\r", "\n")
+    return [line for line in text.splitlines()
+            if line.strip() and not re.match(r"\S+ on \S+: |steps: |epoch \d+: val ", line)]
+
+
 def last_line(out: Path) -> str:
-    lines = out.with_name(out.name + ".stderr").read_text().splitlines()
+    lines = said(out)
     return lines[-1] if lines else ""
 
 
@@ -150,6 +157,78 @@ def test_a_fresh_run_into_a_kept_run_is_refused_and_overwrite_replaces_it(tmp_pa
                       "--overwrite"]) == 0
     assert (out / "checkpoint.pt").read_bytes() != before
     assert {r["epoch"] for r in read_metrics(out / "metrics.jsonl") if r["split"] == "val"} == {1.0}
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_ctrl_c_and_sigterm_stop_every_rank_of_a_distributed_run_at_one_step_and_rank_0_saves(tmp_path):
+    """``--nproc 2``: a terminal's Ctrl-C (SIGINT to the foreground process group), then SIGTERM to the launching
+    process alone: the ranks stop at the same logged step (else rank 0 would wait for the other in vain), rank
+    0 saves it, and the command ends with the signal's code and one line saying where."""
+    out, inode = tmp_path / "run", None
+    for sig, whom in ((signal.SIGINT, os.killpg), (signal.SIGTERM, os.kill)):
+        resume = ["--resume", str(out / "checkpoint.pt")] if inode else [*SMALL, "--epochs", "300"]
+        process = start(out, *resume, "--nproc", "2")
+        inode = wait_for_training(out, process, inode)
+        assert inode is not None, last_line(out)
+        ranks = children(process.pid)
+        assert len(ranks) == 2
+        time.sleep(random.uniform(0.0, 1.0))
+        whom(process.pid, sig)
+        assert process.wait(START_S) == 128 + sig, said(out)
+        lines = said(out)
+        assert len(lines) == 1 and lines[0].startswith(f"{sig.name}: stopped at step "), lines
+        step = int(re.match(r"\w+: stopped at step ([\d,]+) ", lines[0])[1].replace(",", ""))
+        assert lines[0].endswith(f"; saved {out / 'checkpoint.pt'}; continue with: python main.py train --resume "
+                                 f"{out / 'checkpoint.pt'} --out {out}")
+        assert not any(running(pid) for pid in ranks)
+        state = read_checkpoint(out / "checkpoint.pt")["train_state"]
+        assert (state["step"], state["world_size"]) == (step, 2)
+        rows = read_metrics(out / "metrics.jsonl")
+        assert rows[-1]["step"] == step and all(r["world_size"] == 2 for r in rows)
+    assert not list(out.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("sig, words", [(signal.SIGTERM, "terminated"), (signal.SIGINT, "interrupted")])
+def test_a_signal_while_a_command_starts_is_one_line_and_leaves_nothing(tmp_path, sig, words):
+    """Before training begins (here: while the data set is read, from a pipe nobody writes) there is nothing to
+    save: the command ends with the signal's code and one word."""
+    fifo = tmp_path / "data.npz"
+    os.mkfifo(fifo)
+    out = tmp_path / "run"
+    process = start(out, "--dataset", str(fifo))
+    deadline = time.monotonic() + START_S
+    while Path(f"/proc/{process.pid}/wchan").read_text() != "wait_for_partner":  # blocked opening the pipe
+        assert process.poll() is None and time.monotonic() < deadline, said(out)
+        time.sleep(0.05)
+    process.send_signal(sig)
+    assert process.wait(START_S) == 128 + sig
+    assert said(out) == [words] and not out.exists()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--epochs", "0"], "error: epochs must be a whole number from 1 to 10,000,000, got 0"),
+    (["--out", ""], "error: argument --out: give a folder (an empty path would write into the current folder)"),
+    (["--set", "latent_dim=1e400"], "error: --set latent_dim must be a whole number, got inf"),
+    (["--set", "image_shape=[3,64,64]"], "error: --set image_shape: not a setting you choose"),
+])
+def test_hostile_options_are_one_line_from_a_real_process(tmp_path, args, expected):
+    out = tmp_path / "run"
+    argv = ["train", *(["--out", str(out)] if "--out" not in args else []), *args]
+    done = subprocess.run([sys.executable, str(REPO / "main.py"), *argv], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=START_S, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode in (1, 2) and done.stdout == ""
+    assert done.stderr.startswith(expected) and done.stderr.count("\n") == 1, done.stderr
+    assert list(tmp_path.iterdir()) == []  # (not even in the current folder)
 
 
 # --- a full disk ----------------------------------------------------------------------------------
@@ -282,7 +361,6 @@ def test_oversized_images_are_refused_per_file_everywhere(tmp_path, capsys):
 
 
 def test_closing_the_window_saves_the_run_at_its_step_and_says_where(window, qtbot, tmp_path, capsys):
-    from core.checkpoint import read_checkpoint
     from core.loop import TrainConfig
     from core.recipe import image_run
     run = image_run("vae", {"latent_dim": 4, "hidden": [32]}, window.context.data, "digits",
@@ -318,3 +396,22 @@ def test_sigterm_and_ctrl_c_close_the_app_window_as_its_close_button_does(window
             signal.signal(kind, handler)
     assert not window.bridge.busy
     assert f"training stopped; saved {tmp_path / 'run' / 'checkpoint.pt'}" in capsys.readouterr().err
+
+
+def test_stopped_in_a_long_step_as_the_window_closes_the_run_says_it_saves_when_the_step_is_done(window, qtbot,
+        tmp_path, capsys, monkeypatch):
+    from core.loop import TrainConfig
+    from core.recipe import image_run
+    from core.trainer import Trainer
+    batches = Trainer.batch
+    run = image_run("vae", {"latent_dim": 4, "hidden": [32]}, window.context.data, "digits",
+                    TrainConfig(epochs=2000, batch_size=128), tmp_path / "run")
+    window.bridge.start(run)
+    qtbot.waitUntil(lambda: window.bridge.state == "running", timeout=60_000)
+    monkeypatch.setattr(Trainer, "batch", lambda self, *a: (time.sleep(3.0), batches(self, *a))[1])  # steps now slow
+    time.sleep(0.5)  # (into a slow step)
+    window.bridge.stop(wait_s=0.1)
+    checkpoint = tmp_path / "run" / "checkpoint.pt"
+    assert capsys.readouterr().err == f"training is stopping; it saves {checkpoint} when its current step is done\n"
+    qtbot.waitUntil(lambda: not window.bridge.busy, timeout=60_000)
+    assert read_checkpoint(checkpoint)["train_state"]["step"] == window.bridge.worker.trainer.step

@@ -12,7 +12,8 @@ batch size per process; Gloo on CPUs, NCCL on GPUs, one GPU per process). The sa
 
 The run folder is held while the run writes it: a second run into it is refused, and so is a fresh run into
 a folder that holds one (``--resume`` it, or ``--overwrite`` it). Ctrl-C or SIGTERM stop the run at the
-current step with a checkpoint saved (a second one ends at once).
+current step with a checkpoint saved (a second one ends at once); with ``--nproc`` every rank stops at the same
+step and rank 0 saves.
 """
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ import argparse
 import contextlib
 import signal
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 from models import FAMILIES, SettingError, SettingSpec
 
@@ -189,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     control = Control()
     try:
         trainer = r.build_trainer(on_event, control)
-        with stop_on_signals(control) as caught:
+        with stop_on_signals(lambda _signal: control.stop()) as caught:
             ended = trainer.train(overwrite=args.overwrite)
     finally:
         bar.close()
@@ -209,7 +212,7 @@ def run_ranks(args: argparse.Namespace) -> int:
 
     from ..device import pick_device
     from ..distributed import from_environment
-    from ..launch import RunProcesses, without_option
+    from ..launch import POLL_S, RunProcesses, without_option
     if args.nproc < 1:
         raise LatentExplorerError(f"--nproc must be at least 1, got {args.nproc}")
     if from_environment().distributed:
@@ -221,9 +224,16 @@ def run_ranks(args: argparse.Namespace) -> int:
     argv = without_option(args.argv, "--nproc")
     ranks = RunProcesses(argv, args.nproc)
     try:
-        code = ranks.start().wait()
-    except KeyboardInterrupt:
-        ranks.stop(grace_s=10.0)
+        with stop_on_signals(ranks.forward, also=(signal.SIGHUP,)) as caught:
+            ranks.start()
+            while not caught and ranks.poll() is None:
+                time.sleep(POLL_S)
+            if caught:  # every rank was told: they stop at the same step, rank 0 saves and says where
+                ranks.forward(caught[0])  # (one started while the signal came)
+                return ranks.wait_stopped()
+            code = ranks.returncode
+    except KeyboardInterrupt:  # a second signal: the ranks end at once
+        ranks.stop(grace_s=5.0)
         raise
     if ranks.failure:
         checkpoint = args.out / "checkpoint.pt"
@@ -233,18 +243,19 @@ def run_ranks(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def stop_on_signals(control: Control):
-    """While the block runs, the first Ctrl-C or SIGTERM asks the loop to stop (it saves where it is, within a
-    step) and is listed in the yielded list; a second one ends at once (KeyboardInterrupt)."""
+def stop_on_signals(stop: Callable[[signal.Signals], None], also: tuple[signal.Signals, ...] = ()):
+    """While the block runs, the first Ctrl-C or SIGTERM (or one of ``also``) calls ``stop(signal)`` (e.g. asks
+    the loop to stop: it saves where it is, within a step) and is listed in the yielded list; a second one
+    ends at once (KeyboardInterrupt)."""
     caught: list[signal.Signals] = []
 
     def handle(signum, _frame):
         if caught:
             raise KeyboardInterrupt
         caught.append(signal.Signals(signum))
-        control.stop()
+        stop(caught[0])
 
-    kinds = (signal.SIGINT, signal.SIGTERM)
+    kinds = (signal.SIGINT, signal.SIGTERM, *also)
     before = {kind: signal.signal(kind, handle) for kind in kinds}
     try:
         yield caught
