@@ -250,6 +250,7 @@ class TrainingPanel(QWidget):
             self._followed_ended(state, let_go=self.state == "stopping")
         if state in ("finished", "stopped", "error") and self.has_run:
             self.progress.setFormat(self.progress.format().split("  ·  ETA")[0])  # no ETA once it has ended
+            self.runs.refresh()  # its row says so now, not at the next tick
         self.state = state
         colour = STATE_COLOUR.get(state, "#57606a")
         self.state_label.setText(f"<b style='color:{colour}'>{STATE_TEXT.get(state, state)}</b>")
@@ -265,9 +266,9 @@ class TrainingPanel(QWidget):
             "Stop following first" if self.state == "following" else self.session.describe_start())
         self.own_process_box.setChecked(self.session.own_process)
         self.processes_spin.setValue(self.session.processes)
-        self.processes_spin.setEnabled(self.session.own_process)
-        for w in (self.own_process_box, self.processes_spin):
-            w.setEnabled(w.isEnabled() and not busy and self.state != "following")
+        free = not busy and self.state != "following"
+        self.own_process_box.setEnabled(free)
+        self.processes_spin.setEnabled(free and self.session.own_process)
         self.pause_button.setEnabled(self.state in ("running", "paused") and self.bridge.process is None)
         self.pause_button.setText("Resume" if self.state == "paused" else "Pause")
         self.stop_button.setEnabled(self.state in ("running", "paused", "following")

@@ -64,9 +64,9 @@ def test_comparison_table_on_digits(digits, zoo, cache_dir):
     table = comparer.compare([zoo[k] for k in ("vae", "gan", "flow", "diffusion", "ae")], ddim_steps=5)
     reports = {r.family: r for r in table.reports}
     assert list(reports) == ["vae", "gan", "flow", "diffusion", "ae"]
-    for family in ("vae", "gan", "flow", "diffusion"):
-        r = reports[family]
-        assert not r.problem and r.frechet > table.baseline.frechet, family
+    for name in ("vae", "gan", "flow", "diffusion"):
+        r = reports[name]
+        assert not r.problem and r.frechet > table.baseline.frechet, name
         assert 0 <= r.precision <= 1 and 0 <= r.recall <= 1 and 1 <= r.classes_covered <= 10
         assert r.ms_per_image > 0 and r.train_time_s > 0 and r.samples.shape == (8, 1, 8, 8)
     assert reports["flow"].nll_kind == "exact" and 0 < reports["flow"].bits_per_dim < 8

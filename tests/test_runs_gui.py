@@ -139,3 +139,20 @@ def test_closing_the_window_leaves_the_process_training_and_a_killed_one_shows_k
     runs = RunsList(RunsSession(runs_root()))
     qtbot.addWidget(runs)
     qtbot.waitUntil(lambda: status_in_list(runs, folder.name) == "killed", timeout=LONG_MS)
+
+
+def test_after_a_run_in_this_process_the_launch_choice_is_offered_again_and_the_list_says_finished(window, qtbot):
+    setup, training = window.panels["setup"], window.panels["training"]
+    setup.family_combo.setCurrentIndex(setup.family_combo.findData("vae"))
+    setup.family_fields("vae")["hidden"].widget.setText("16")
+    setup.epochs_spin.setValue(2)
+    assert not training.own_process_box.isChecked()
+    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: training.state == "running", timeout=LONG_MS)
+    assert not training.own_process_box.isEnabled()  # not while it trains
+    qtbot.waitUntil(lambda: training.state == "finished", timeout=LONG_MS)
+    assert training.own_process_box.isEnabled() and not training.processes_spin.isEnabled()
+    qtbot.mouseClick(training.own_process_box, Qt.MouseButton.LeftButton)
+    assert training.processes_spin.isEnabled()
+    qtbot.waitUntil(lambda: any(training.runs.tree.topLevelItem(i).text(3) == "finished"
+                                for i in range(training.runs.tree.topLevelItemCount())), timeout=10_000)
