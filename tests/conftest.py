@@ -52,6 +52,24 @@ def digits():
     return load_digits()
 
 
+@pytest.fixture(scope="session")
+def vae(digits):
+    """A small VAE (latent size 8) trained for about 6 s on the digits."""
+    from core.loop import TrainConfig
+    from core.quicktrain import train_briefly
+    return train_briefly(digits, "digits", "vae", seconds=6,
+                         config=TrainConfig(epochs=12, batch_size=64, lr=2e-3, device="cpu"), latent_dim=8)
+
+
+@pytest.fixture
+def context(qtbot, digits):
+    """The GUI's shared context with the digits open."""
+    from gui.context import AppContext
+    ctx = AppContext()
+    ctx.set_data(digits, "digits")
+    return ctx
+
+
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory) -> Path:
     """The app's cache (feature classifiers, codes, maps) in a fresh folder for the test module."""

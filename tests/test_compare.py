@@ -120,12 +120,15 @@ def test_sample_command_errors_are_one_line(zoo, tmp_path, capsys):
     cases = [(["--model", str(zoo["ae"]), "--out", str(tmp_path / "a.npz")], "no prior to sample from"),
              (["--model", str(zoo["gan"]), "--out", str(tmp_path / "a.jpg")], "an .npz or a .png"),
              (["--model", str(zoo["gan"]), "--out", str(tmp_path / "a.npz"), "--steps", "5"], "for diffusion"),
-             (["--model", str(tmp_path / "none.pt"), "--out", str(tmp_path / "a.npz")], "no such checkpoint"),
-             (["--model", str(zoo["gan"]), "--out", str(tmp_path / "a.npz"), "--n", "0"], "at least 1")]
+             (["--model", str(tmp_path / "none.pt"), "--out", str(tmp_path / "a.npz")], "no such checkpoint")]
     for args, message in cases:
         assert main(["sample", *args]) == 1
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
+    with pytest.raises(SystemExit) as exited:  # a number out of range is a usage error, said before any work
+        main(["sample", "--model", str(zoo["gan"]), "--out", str(tmp_path / "a.npz"), "--n", "0"])
+    err = capsys.readouterr().err.strip()
+    assert exited.value.code == 2 and "--n: must be a whole number from 1" in err and len(err.splitlines()) == 1, err
 
 
 def test_an_audio_checkpoint_is_reported_not_scored(digits, cache_dir, tmp_path):

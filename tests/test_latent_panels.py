@@ -11,33 +11,12 @@ from PySide6.QtWidgets import QFileDialog
 
 from core import latent
 from core.imaging import to_uint8
-from core.quicktrain import train_briefly
-from core.loop import TrainConfig
-from gui.context import AppContext
 from gui.image_grid import ImageGrid
 from gui.latent_panel import SLIDER_STEPS, LatentPanel
 from models import build_model
+from image_helpers import shown
 
 WAIT_MS = 15_000
-
-
-@pytest.fixture(scope="session")
-def vae(digits):
-    return train_briefly(digits, "digits", "vae", seconds=6,
-                         config=TrainConfig(epochs=12, batch_size=64, lr=2e-3, device="cpu"), latent_dim=8)
-
-
-@pytest.fixture
-def context(qtbot, digits):
-    ctx = AppContext()
-    ctx.set_data(digits, "digits")
-    return ctx
-
-
-def shown(grid) -> np.ndarray:
-    """The pixels an ImageGrid shows now."""
-    image = grid.canvas.image
-    return np.array(image.constBits(), copy=True).reshape(image.height(), image.bytesPerLine())
 
 
 @pytest.fixture

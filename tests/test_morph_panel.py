@@ -11,34 +11,12 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 import core.sessions.morph
 from core import latent
 from core.imaging import to_uint8
-from core.loop import TrainConfig
-from core.quicktrain import train_briefly
-from gui.context import AppContext
 from gui.data_browser import DataBrowser
 from gui.morph_panel import MorphPanel
-from image_helpers import write_bomb
+from image_helpers import shown, write_bomb
 
 WAIT_MS = 60_000
 DEMO_MS = 120_000
-
-
-@pytest.fixture(scope="module")
-def vae(digits):
-    return train_briefly(digits, "digits", "vae", seconds=6,
-                         config=TrainConfig(epochs=12, batch_size=64, lr=2e-3, device="cpu"), latent_dim=8)
-
-
-@pytest.fixture
-def context(qtbot, digits):
-    ctx = AppContext()
-    ctx.set_data(digits, "digits")
-    return ctx
-
-
-def shown(grid) -> np.ndarray:
-    """The pixels an ImageGrid shows now."""
-    image = grid.canvas.image
-    return np.array(image.constBits(), copy=True).reshape(image.height(), image.bytesPerLine())
 
 
 def file_dialogs(monkeypatch, open_path=None, save_path=None) -> None:

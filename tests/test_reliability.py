@@ -86,10 +86,10 @@ def finished(out: Path) -> bool:
 def test_killed_terminated_and_interrupted_runs_resume_to_the_rows_of_an_uninterrupted_one(tmp_path):
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
-    args = [*SMALL, "--epochs", "12"]
+    args = [*SMALL, "--epochs", "60"]  # seconds of training: the signals land while it trains
     reference = start(tmp_path / "reference", *args)
     out = tmp_path / "run"
-    follower, followed, inode = None, [], None
+    follower, followed, inode, interruptions = None, [], None, 0
     for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
         resuming = (out / "checkpoint.pt").exists()
         process = start(out, *(["--resume", str(out / "checkpoint.pt")] if resuming else args))
@@ -104,6 +104,7 @@ def test_killed_terminated_and_interrupted_runs_resume_to_the_rows_of_an_uninter
         if code == 0 or finished(out):
             break  # it had finished (a signal while the process exits ends it as the system does)
         assert code == (-9 if sig == signal.SIGKILL else 128 + sig), (seed, last_line(out))
+        interruptions += 1
         if sig != signal.SIGKILL:
             assert last_line(out).startswith(f"{sig.name}: stopped at step ")
             assert f"saved {out / 'checkpoint.pt'}; continue with: python main.py train --resume" in last_line(out)
@@ -119,7 +120,7 @@ def test_killed_terminated_and_interrupted_runs_resume_to_the_rows_of_an_uninter
     assert not list(out.glob("*.tmp")), seed  # the next open cleans what a kill -9 mid-save leaves
     new, _, restarted = follower.poll()  # the follower saw every restart and never failed
     assert (new if restarted else followed + new) == rows and follower.skipped == 0, seed
-    assert follower._reader.restarts >= 1
+    assert follower._reader.restarts >= min(1, interruptions)
 
 
 def test_two_trainers_into_one_folder_the_second_is_refused(tmp_path):

@@ -191,8 +191,8 @@ def run(args: argparse.Namespace) -> int:
 
     control = Control()
     try:
-        trainer = r.build_trainer(on_event, control)
-        with stop_on_signals(lambda _signal: control.stop()) as caught:
+        with stop_on_signals(lambda _signal: control.stop()) as caught:  # (ranks meet while the trainer is built:
+            trainer = r.build_trainer(on_event, control)               # one stopped there stops them all)
             ended = trainer.train(overwrite=args.overwrite)
     finally:
         bar.close()
