@@ -11,6 +11,7 @@ Only a real click finds a ``clicked(bool)`` that lands in a callback's optional 
 """
 from __future__ import annotations
 
+import functools
 import gc
 import time
 import traceback
@@ -26,6 +27,8 @@ from PySide6.QtWidgets import (QAbstractButton, QApplication, QDialog, QFileDial
                                QTabWidget, QToolButton, QWidget)
 
 import core.compare
+import core.latent
+import core.sessions.latent
 import core.sessions.morph
 import gui.background.latest
 import gui.background.tasks
@@ -157,6 +160,8 @@ def watch(monkeypatch):
     monkeypatch.setattr(core.compare, "DEMO_SECONDS", 0.3)  # Compare's Demo models: one model, briefly
     monkeypatch.setattr(core.compare, "DEMO_FAMILIES", ("vae",))
     monkeypatch.setattr(core.sessions.morph, "FACES_DEMO_S", 1.0)
+    # the slider ranges of a GAN or diffusion model: measured by inversion for 1 s, not the app's 10 s
+    monkeypatch.setattr(core.sessions.latent, "code_stats", functools.partial(core.latent.code_stats, budget_s=1.0))
     w.start()
     yield w
     w.stop()
