@@ -236,12 +236,16 @@ class TrainerBase:
         self._saver.wait()
         return path
 
-    def _snapshot(self, path: Path | None = None) -> Path | None:
-        """Hand a copy of the model, optimisers, counters and history to the background writer."""
+    def _snapshot(self, path: Path | None = None, scheduled: bool = False) -> Path | None:
+        """Hand a copy of the model, optimisers, counters and history to the background writer. Weights that
+        are no longer finite are refused: a ``scheduled`` save skips them quietly (the NaN check of the next
+        row stops the run, naming the last good checkpoint), any other raises."""
         path = path or self.checkpoint_path
         if path is None or not self.ranks.main:
             return None
         if not self._weights_finite():
+            if scheduled:
+                return None
             raise TrainingError(f"the weights stopped being finite numbers at step {self.step}; not saved. "
                                 "Try a lower learning rate")
         train_state = {"epoch": self.epoch, "step": self.step, "epoch_step": self.epoch_step,
@@ -508,12 +512,9 @@ class TrainerBase:
         return not params or bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
 
     def _save_now(self) -> None:
-        """A checkpoint on the loop's schedule; none while the weights are not finite (the NaN check of the
-        next row stops the run, naming the last good checkpoint)."""
-        if not self._weights_finite():
-            return
+        """A checkpoint on the loop's schedule."""
         tick = time.perf_counter()
-        self._snapshot()
+        self._snapshot(scheduled=True)
         self._budget.charge(tick)
         self._last_save = time.perf_counter()
         self._save_costs = [self._save_costs[-1], self._last_save - tick + self._saver.last_write_s]

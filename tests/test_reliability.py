@@ -361,15 +361,20 @@ def test_oversized_images_are_refused_per_file_everywhere(tmp_path, capsys):
     assert "argument --image-size: must be a whole number from 2 to 1,024, got '100000'" in capsys.readouterr().err
 
 
-def test_closing_the_window_saves_the_run_at_its_step_and_says_where(window, qtbot, tmp_path, capsys):
+def start_long_run(window, qtbot, folder: Path, rows: int) -> None:
+    """A long VAE run on the window's digits, in the window, until ``rows`` metrics rows have come."""
     from core.loop import TrainConfig
     from core.recipe import image_run
     run = image_run("vae", {"latent_dim": 4, "hidden": [32]}, window.context.data, "digits",
-                    TrainConfig(epochs=2000, batch_size=128), tmp_path / "run")
-    rows = []
-    window.bridge.metrics.connect(rows.append)
+                    TrainConfig(epochs=2000, batch_size=128), folder)
+    seen = []
+    window.bridge.metrics.connect(seen.append)
     window.bridge.start(run)
-    qtbot.waitUntil(lambda: len(rows) >= 3, timeout=60_000)
+    qtbot.waitUntil(lambda: len(seen) >= rows, timeout=60_000)
+
+
+def test_closing_the_window_saves_the_run_at_its_step_and_says_where(window, qtbot, tmp_path, capsys):
+    start_long_run(window, qtbot, tmp_path / "run", rows=3)
     window.close()  # as the user closes it: the run stops and saves before the window goes
     assert not window.bridge.busy
     checkpoint = tmp_path / "run" / "checkpoint.pt"
@@ -378,18 +383,11 @@ def test_closing_the_window_saves_the_run_at_its_step_and_says_where(window, qtb
 
 
 def test_sigterm_and_ctrl_c_close_the_app_window_as_its_close_button_does(window, qtbot, tmp_path, capsys):
-    from core.loop import TrainConfig
-    from core.recipe import image_run
     from gui.app import close_on_signals
     before = {kind: signal.getsignal(kind) for kind in (signal.SIGINT, signal.SIGTERM)}
     try:
         close_on_signals(window)
-        run = image_run("vae", {"latent_dim": 4, "hidden": [32]}, window.context.data, "digits",
-                        TrainConfig(epochs=2000, batch_size=128), tmp_path / "run")
-        rows = []
-        window.bridge.metrics.connect(rows.append)
-        window.bridge.start(run)
-        qtbot.waitUntil(lambda: len(rows) >= 2, timeout=60_000)
+        start_long_run(window, qtbot, tmp_path / "run", rows=2)
         os.kill(os.getpid(), signal.SIGTERM)  # the handler only schedules the close: the event loop runs it
         qtbot.waitUntil(lambda: not window.isVisible(), timeout=60_000)
     finally:
