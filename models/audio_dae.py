@@ -188,6 +188,9 @@ class CausalSettings(AudioSettings):
     layers: int = setting(2, "Stacked GRU layers", low=1, high=8)
     level_s: float = setting(3.0, "Time constant (s) of the running level the spectrum is taken relative to",
                              low=0.05, high=600.0, label="Level time")
+    floor_s: float = setting(1.0, "Time constant (s) of each bin's running mean, which the spectrum is also read "
+                                  "against (how far a bin stands above its usual level)", low=0.05, high=600.0,
+                             label="Bin mean time")
     df_bins: int = setting(64, "Lowest STFT bins refined by a deep filter (complex taps over the last frames; "
                                 "0: gains only)", low=0, high=4097, label="Deep-filter bins")
     df_order: int = setting(3, "Frames the deep filter reads: the current one and those before it", low=1, high=8,
@@ -224,11 +227,12 @@ class CausalDenoiser(AudioModel):
         self.bins = kernel // 2 + 1
         self.df_bins, self.df_order = s.df_bins, s.df_order
         self.alpha = math.exp(-self.stride / (s.level_s * sample_rate))  # running level: per-frame decay
+        self.bin_alpha = math.exp(-self.stride / (s.floor_s * sample_rate))
         analysis, synthesis = stft_kernels(kernel)
         self.register_buffer("analysis", analysis, persistent=False)
         self.register_buffer("synthesis", synthesis, persistent=False)
         features = channels * self.bins
-        self.embed = nn.Sequential(nn.Linear(features, hidden), nn.SiLU())
+        self.embed = nn.Sequential(nn.Linear(2 * features, hidden), nn.SiLU())
         self.gru = nn.GRU(hidden, hidden, layers, batch_first=True)
         self.mask = nn.Sequential(nn.Linear(hidden, features), nn.Sigmoid())
         self.deep_filter = nn.Linear(hidden, channels * self.df_bins * self.df_order * 2) if self.df_bins else None
@@ -254,24 +258,29 @@ class CausalDenoiser(AudioModel):
         return {"total": 70 * spectral + sisdr / 10, "spectral": spectral, "sisdr_loss": sisdr}
 
     def init_state(self, batch: int = 1) -> list[torch.Tensor]:
-        """Zeros: input history, running level (average, frame count), GRU state, the deep filter's past
-        frames, the decoder's overlap-add tail."""
+        """Zeros: input history, running level (average, frame count), each bin's running mean (average,
+        frame count), GRU state, the deep filter's past frames, the decoder's overlap-add tail."""
         p = self.analysis
         zeros = lambda *shape: torch.zeros(*shape, dtype=p.dtype, device=p.device)  # noqa: E731
-        pad = self.kernel - self.stride
-        return [zeros(batch, self.channels, pad), zeros(batch, 1), zeros(batch, 1),
-                zeros(self.layers, batch, self.hidden), zeros(batch * self.channels, self.df_order - 1, 2 * self.df_bins),
+        pad, features = self.kernel - self.stride, batch * self.channels * self.bins
+        return [zeros(batch, self.channels, pad), zeros(batch, 1), zeros(batch, 1), zeros(features, 1),
+                zeros(features, 1), zeros(self.layers, batch, self.hidden), zeros(batch * self.channels, self.df_order - 1, 2 * self.df_bins),
                 zeros(batch, self.channels, pad)]
 
     def filters(self, log_power: torch.Tensor, state: list[torch.Tensor]
                 ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
         """(B, frames, channels * bins) log10 power -> gains in [0, 1] of the same shape, the deep filter's
-        taps (B, frames, channels * df_bins * df_order * 2) or None, the new (level, count, GRU) state."""
-        mean, count, h = state
+        taps (B, frames, channels * df_bins * df_order * 2) or None, the new (level, bin means, GRU) state.
+        The GRU reads the log spectrum relative to its running level and relative to each bin's running mean."""
+        mean, count, bin_mean, bin_count, h = state
+        b, frames, f = log_power.shape
         level, mean, count = running_mean(log_power.mean(-1), mean, count, self.alpha)
-        out, h = self.gru(self.embed(log_power - level[..., None]), h)
+        by_bin = log_power.transpose(1, 2).reshape(b * f, frames)
+        usual, bin_mean, bin_count = running_mean(by_bin, bin_mean, bin_count, self.bin_alpha)
+        usual = usual.reshape(b, f, frames).transpose(1, 2)
+        out, h = self.gru(self.embed(torch.cat([log_power - level[..., None], log_power - usual], dim=-1)), h)
         taps = self.deep_filter(out) if self.deep_filter is not None else None
-        return self.mask(out), taps, [mean, count, h]
+        return self.mask(out), taps, [mean, count, bin_mean, bin_count, h]
 
     def _deep_filtered(self, re: torch.Tensor, im: torch.Tensor, taps: torch.Tensor, past: torch.Tensor
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -300,9 +309,9 @@ class CausalDenoiser(AudioModel):
         re, im = spec.chunk(2, dim=-1)
         frames = spec.shape[1]
         power = (re * re + im * im).reshape(b, c, frames, bins).transpose(1, 2).reshape(b, frames, -1)
-        gain, taps, net_state = self.filters(torch.log10(power + 1e-10), state[1:4])
+        gain, taps, net_state = self.filters(torch.log10(power + 1e-10), state[1:6])
         gain = gain.reshape(b, frames, c, bins).transpose(1, 2).reshape(b * c, frames, bins)
-        out_re, out_im, past = re * gain, im * gain, state[4]
+        out_re, out_im, past = re * gain, im * gain, state[6]
         if taps is not None:
             df_re, df_im, past = self._deep_filtered(re, im, taps, past)
             d = self.df_bins

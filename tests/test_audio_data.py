@@ -129,7 +129,7 @@ def test_held_out_split_batches_and_fixed_validation(tmp_path, shared_data):
     for f in sorted((shared_data / "fsdd").glob("*.wav"))[::50]:
         (speech / f.name).write_bytes(f.read_bytes())
     (speech / "broken.wav").write_bytes(b"nope")
-    mix = MixConfig(segment_s=1.5, snr_db=(0.0, 0.0), level_db=(0.0, 0.0), val_fraction=0.25, val_s=2.0)
+    mix = MixConfig(segment_s=1.5, snr_db=(0.0, 0.0), level_db=(0.0, 0.0), val_fraction=0.25, val_s=2.0, reverb_p=0.0)
     data = SpeechNoiseData.load(speech, shared_data / "noise", 16000, 2, mix, seed=3)
     assert data.skipped == [str(speech / "broken.wav")]
     assert len(data.val_speech) == 10 and len(data.train_speech) == 30
