@@ -4,11 +4,11 @@ The recipe is ``core.audio.pretrained``'s: ``audio-dae`` (``DEFAULT_MODEL``) on 
 ``speech16k/`` (LibriSpeech and speechocean762 talkers; 10 % of the talkers held out for validation and
 10 % for benchmarks, by talker) in the noise recordings of ``noise/`` (their last 20 % held out) and the
 built-in noises (white, pink, brown, mains hum, babble of other talkers), at -5 to 20 dB SNR, with random
-levels, microphone colouring, band limits and rooms. One torch thread on the CPU; about 25 minutes of CPU
+levels, microphone colouring, band limits and rooms. One torch thread on the CPU; about 12 minutes of CPU
 time (longer on a loaded machine).
 
     python bench/train_default_denoiser.py [--data ../shared/data] [--out runs/default-denoiser]
-                                           [--epochs 22] [--install]
+                                           [--epochs 12] [--install]
 
 ``--install`` copies the slimmed checkpoint (weights, settings, the run's seed and split) to
 ``resources/denoiser.pt``. Last line: JSON with the figures of the last validation.
