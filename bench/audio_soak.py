@@ -1,8 +1,8 @@
 """Soak: the live engine on minutes of continuous speech in noise, as in a long call.
 
-Builds ``--minutes`` of continuous speech of talkers the model was not trained on (the test talkers of its
-training run's split of ``speech16k/``, or an FSDD ``--talker``; utterances with natural pauses) in steady noise (generated pink noise plus the held-out end of the
-exercise-bike recording) at 5 dB SNR, at a sound card's rate (48 kHz: the engine resamples both ways),
+Builds ``--minutes`` of continuous speech of talkers the model was not trained on (the test talkers of
+its training run's split of ``speech16k/``, or an FSDD ``--talker``; utterances with natural pauses) in
+steady noise (generated pink noise plus the held-out end of the exercise-bike recording) at 5 dB SNR, at a sound card's rate (48 kHz: the engine resamples both ways),
 and pushes it through ``LiveEngine.process`` block by block, the function a sound card's callback
 runs, as fast as it goes (``core.audio.evaluate.run_live``). Reports the SI-SDR improvement minute by
 minute (goal: the last minute within 1 dB of the first), dropouts (blocks the engine ran short on,

@@ -8,10 +8,11 @@ levels, microphone colouring, band limits and rooms. One torch thread on the CPU
 time (longer on a loaded machine).
 
     python bench/train_default_denoiser.py [--data ../shared/data] [--out runs/default-denoiser]
-                                           [--epochs 12] [--install]
+                                           [--epochs 12] [--resume] [--install]
 
-``--install`` copies the slimmed checkpoint (weights, settings, the run's seed and split) to
-``resources/denoiser.pt``. Last line: JSON with the figures of the last validation.
+``--resume`` continues the run in ``--out`` to ``--epochs`` (batches are drawn from the seed, the epoch and the
+step, so 12 epochs and then 6 more train as 18 at once would). ``--install`` copies the slimmed checkpoint
+(weights, settings, the run's seed and split) to ``resources/denoiser.pt``. Last line: JSON with the figures of the last validation.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.audio.pretrained import DEFAULT_MIX, DEFAULT_MODEL, DEFAULT_TRAINING, default_denoiser_path, slim_payload  # noqa: E402
-from core.runs.recipe import audio_run  # noqa: E402
+from core.runs.recipe import audio_run, resumed_run  # noqa: E402
 from core.train.checkpoint import read_checkpoint, write_checkpoint  # noqa: E402
 
 
@@ -37,6 +38,7 @@ def main() -> int:
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "default-denoiser")
     p.add_argument("--epochs", type=int, default=DEFAULT_TRAINING.epochs)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out to --epochs")
     p.add_argument("--install", action="store_true", help="copy the result to resources/denoiser.pt")
     args = p.parse_args()
     speech, noise = args.data / "speech16k", args.data / "noise"
@@ -46,7 +48,9 @@ def main() -> int:
     torch.set_num_threads(1)
     torch.manual_seed(DEFAULT_TRAINING.seed)
     config = dataclasses.replace(DEFAULT_TRAINING, epochs=args.epochs)
-    run = audio_run("audio-dae", dict(DEFAULT_MODEL), speech, noise, DEFAULT_MIX, config, args.out)
+    checkpoint = args.out / "checkpoint.pt"
+    run = resumed_run(checkpoint, args.out, epochs=args.epochs) if args.resume else \
+        audio_run("audio-dae", dict(DEFAULT_MODEL), speech, noise, DEFAULT_MIX, config, args.out)
     t0, cpu0, last = time.perf_counter(), time.process_time(), {}
 
     def show(event: dict) -> None:
@@ -58,8 +62,7 @@ def main() -> int:
         elif event["type"] == "error":
             print(f"error: {event.get('message')}", file=sys.stderr, flush=True)
 
-    run.build_trainer(show).train(overwrite=True)
-    checkpoint = args.out / "checkpoint.pt"
+    run.build_trainer(show).train(overwrite=not args.resume)
     payload = slim_payload(read_checkpoint(checkpoint))
     payload["train_state"].update(speech_dir="../shared/data/speech16k", noise_dir="../shared/data/noise")
     target = write_checkpoint(args.out / "denoiser.pt", payload)

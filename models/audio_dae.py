@@ -264,7 +264,8 @@ class CausalDenoiser(AudioModel):
         zeros = lambda *shape: torch.zeros(*shape, dtype=p.dtype, device=p.device)  # noqa: E731
         pad, features = self.kernel - self.stride, batch * self.channels * self.bins
         return [zeros(batch, self.channels, pad), zeros(batch, 1), zeros(batch, 1), zeros(features, 1),
-                zeros(features, 1), zeros(self.layers, batch, self.hidden), zeros(batch * self.channels, self.df_order - 1, 2 * self.df_bins),
+                zeros(features, 1), zeros(self.layers, batch, self.hidden),
+                zeros(batch * self.channels, self.df_order - 1, 2 * self.df_bins),
                 zeros(batch, self.channels, pad)]
 
     def filters(self, log_power: torch.Tensor, state: list[torch.Tensor]

@@ -20,7 +20,7 @@ from core.train.loop import TrainConfig
 TEST_TALKER = "lucas"  # the tests' recordings; training uses the other three talkers
 SPEECH_EVERY = 4  # every 4th file of the training talkers: 375 clips, all ten digits
 TEST_MODEL = {"hidden": 128, "layers": 1}
-TEST_MIX = MixConfig(segment_s=2.0, max_val=24, val_s=4.0)
+TEST_MIX = MixConfig(segment_s=2.0, max_val=24, val_s=4.0, reverb_p=0.0, microphone_p=0.0)  # quick: no rooms, no microphones
 TEST_TRAINING = TrainConfig(epochs=16, batch_size=16, lr=4e-3, device="cpu", log_every=10, preview_interval_s=1e9)
 
 

@@ -105,8 +105,8 @@ def finetune_run(voice: Voice, out_dir: Path, noise_dir: Path | None = None, bas
     speech = voice.write_training_part(out_dir / "voice")
     mix = dataclasses.replace(FINETUNE_MIX, builtin=() if noise_dir else GENERATED)
     if epochs is None:
-        steps = SpeechNoiseData.load(speech, None, voice.rate, model.channels, dataclasses.replace(mix, builtin=GENERATED))\
-            .batches_per_epoch(config.batch_size)
+        probe = dataclasses.replace(mix, builtin=GENERATED)
+        steps = SpeechNoiseData.load(speech, None, voice.rate, model.channels, probe).batches_per_epoch(config.batch_size)
         epochs = max(1, round(TARGET_STEPS / steps))
     return AudioRun(model.name, payload["model"]["config"], speech, Path(noise_dir) if noise_dir else None, mix,
                     dataclasses.replace(config, epochs=epochs), out_dir, init_state=payload["state_dict"])
