@@ -65,14 +65,14 @@ def best_band_mask(wave: np.ndarray, clean: np.ndarray, rate: int) -> np.ndarray
 def band_kept(denoised: np.ndarray, clean: np.ndarray, rate: int, band: tuple[float, float] = HIGH_BAND_HZ) -> float:
     """The share of ``clean``'s energy in ``band`` that ``denoised`` keeps, by projection (noise left in the
     band does not count): the squared gain of the output's projection on the clean speech in the band,
-    relative to that over the whole band, so a denoiser's overall level does not count either; at most 1."""
+    relative to that below the band, so a denoiser's overall level does not count either; at most 1."""
     def along_clean(lo: float, hi: float) -> float:
         f = np.fft.rfftfreq(clean.shape[-1], 1 / rate)
         keep = (f >= lo) & (f < hi)
         s, y = np.fft.rfft(clean, axis=-1)[..., keep], np.fft.rfft(denoised, axis=-1)[..., keep]
         return float(np.real(np.sum(y * np.conj(s))) / (np.sum(np.abs(s) ** 2) + 1e-12))
-    whole = along_clean(0.0, rate / 2)
-    return min(max(along_clean(*band), 0.0) ** 2 / whole ** 2, 1.0) if whole > 0 else 0.0
+    below = along_clean(0.0, band[0])
+    return min(max(along_clean(*band), 0.0) ** 2 / below ** 2, 1.0) if below > 0 else 0.0
 
 
 def spectral_gating(wave: np.ndarray, rate: int) -> np.ndarray:
