@@ -90,9 +90,23 @@ def drag(qtbot, widget, points: list[QPoint]) -> None:
     qtbot.wait(20)
 
 
+def dot_centres(view) -> np.ndarray:
+    """The pixel of the dots image at each point's position (premultiplied BGRA; alpha 0 where no dot is)."""
+    image = view.dots.density
+    ix = np.floor((view.coords[:, 0] - image.origin[0]) / image.cell).astype(int)
+    iy = np.floor((view.coords[:, 1] - image.origin[1]) / image.cell).astype(int)
+    h, w = image.bgra.shape[:2]
+    inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+    out = np.zeros((len(ix), 4), np.uint8)
+    out[inside] = image.bgra[iy[inside], ix[inside]]
+    return out
+
+
 def test_the_map_shows_one_point_per_item_with_a_legend(panel, digits):
-    assert len(panel.view.scatter.data) == len(digits) == 1797
-    np.testing.assert_allclose(np.column_stack(panel.view.scatter.getData()), panel.session.embedding.coords, rtol=1e-6)
+    assert len(panel.view.dots_indices) == len(digits) == 1797 and panel.view.dots.isVisible()
+    np.testing.assert_array_equal(np.sort(panel.view.dots_indices), np.arange(len(digits)))
+    np.testing.assert_allclose(panel.view.coords, panel.session.embedding.coords, rtol=1e-6)
+    assert (dot_centres(panel.view)[:, 3] == 255).all()  # a dot drawn at every item
     assert panel.view.legend.names == [str(i) for i in range(10)] and panel.view.legend.isVisible()
     assert "Latent space of vae" in panel.banner.text() and "PCA" in panel.banner.text()
 
@@ -194,7 +208,9 @@ def test_hiding_a_class_in_the_legend_hides_its_points(panel, digits, qtbot):
     entry = view.mapFromScene(view.legend.mapToScene(view.legend.entry_rect(3).center()))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=entry)  # a click on the legend's "3"
     assert view.legend.hidden == {3} and panel.context.current_index == -1
-    assert (panel.view.scatter.data["visible"] == (digits.labels != 3)).all()
+    assert set(view.dots_indices) == set(np.flatnonzero(digits.labels != 3))
+    threes = dot_centres(view)[digits.labels == 3, 2::-1]  # RGB
+    assert not (threes == view.colours[3].getRgb()[:3]).all(axis=1).any()  # no dot of a "3" anywhere
     assert not np.isin(panel.view.in_view(), np.flatnonzero(digits.labels == 3)).any()
 
 
@@ -213,7 +229,7 @@ def test_a_new_model_is_projected_again(panel, digits, qtbot):
     assert panel.session.embedding.space == "pixels" and "showing pixel space" in panel.banner.text()
     panel.context.set_model(None)
     qtbot.waitUntil(lambda: not panel.busy, timeout=LONG_MS)
-    assert "Train or open a model" in panel.banner.text() and len(panel.view.scatter.data) == len(digits)
+    assert "Train or open a model" in panel.banner.text() and len(panel.view.dots_indices) == len(digits)
 
 
 def test_exports_parse_back(panel, digits, tmp_path, qtbot):
@@ -300,12 +316,12 @@ def test_a_gan_maps_generated_samples_and_a_click_inspects_one(qtbot, digits, tm
     context.set_model(gan)
     assert p.source_box.isVisibleTo(p) and p.source_combo.currentData() == "generated"  # inversion is slow
     qtbot.waitUntil(lambda: not p.busy and p.session.embedding is not None, timeout=LONG_MS)
-    assert p.session.embedding.space == "generated" and len(p.view.scatter.data) == 400
+    assert p.session.embedding.space == "generated" and len(p.view.dots_indices) == 400
     assert "Generated samples" in p.banner.text() and not p.view.legend.names  # unlabelled: one colour
     # fewer samples: a new map
     p.samples_spin.setValue(300)
     p.samples_spin.editingFinished.emit()
-    qtbot.waitUntil(lambda: not p.busy and len(p.view.scatter.data) == 300, timeout=LONG_MS)
+    qtbot.waitUntil(lambda: not p.busy and len(p.view.dots_indices) == 300, timeout=LONG_MS)
     # a click inspects the sample: its image and z, neighbours among the samples; not a data-set item
     p.view.zoom_to(50, 30)
     qtbot.mouseClick(p.view.viewport(), Qt.MouseButton.LeftButton, pos=viewport_pos(p, 50))
@@ -321,7 +337,7 @@ def test_a_gan_maps_generated_samples_and_a_click_inspects_one(qtbot, digits, tm
     assert not p.source_box.isVisibleTo(p)
     qtbot.waitUntil(lambda: not p.busy and p.session.embedding is not None and p.session.embedding.space == "latent",
                     timeout=LONG_MS)
-    assert len(p.view.scatter.data) == len(digits)
+    assert len(p.view.dots_indices) == len(digits)
     p.cancel()
     qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)
 

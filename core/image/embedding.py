@@ -322,7 +322,8 @@ def inspect_item(model: GenerativeModel | None, data: ImageData, embedding: Embe
 # --- selections -------------------------------------------------------------------------------
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Boolean mask of the (N, 2) ``points`` inside the (M, 2) ``polygon`` (even-odd rule; closed
-    implicitly). Vectorised over points, one pass per edge."""
+    implicitly). The points in its bounding box are sorted by y once; each edge then toggles only the
+    points in its band of y, so a long lasso costs about as much as a short one."""
     pts = np.asarray(points, np.float64)
     poly = np.asarray(polygon, np.float64)
     inside = np.zeros(len(pts), bool)
@@ -330,12 +331,14 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
         return inside
     lo, hi = poly.min(axis=0), poly.max(axis=0)
     box = np.flatnonzero(((pts >= lo) & (pts <= hi)).all(axis=1))
+    box = box[np.argsort(pts[box, 1], kind="stable")]
     x, y = pts[box, 0], pts[box, 1]
     hit = np.zeros(len(box), bool)
     for (x1, y1), (x2, y2) in zip(poly, np.roll(poly, -1, axis=0)):
-        crosses = (y1 > y) != (y2 > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-        hit ^= crosses & (x < at)
+        if y1 == y2:
+            continue  # a horizontal edge crosses no point's ray
+        start, end = np.searchsorted(y, min(y1, y2), "left"), np.searchsorted(y, max(y1, y2), "left")
+        at = x1 + (y[start:end] - y1) * (x2 - x1) / (y2 - y1)
+        hit[start:end] ^= x[start:end] < at
     inside[box] = hit
     return inside
