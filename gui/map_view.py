@@ -445,6 +445,8 @@ class MapView(pg.PlotWidget):
         self.hover_text = ""
         self._detail_timer = QTimer(self, singleShot=True, interval=0, timeout=self.update_detail)
         self._sharp_timer = QTimer(self, singleShot=True, interval=SHARP_MS, timeout=self._draw_sharp)
+        self._sharp = False  # whether the density image is the rested view's own
+        self._pyramid_timer = QTimer(self, singleShot=True, interval=0, timeout=self._build_a_level)
         self.viewbox.sigRangeChanged.connect(lambda *_: self._detail_timer.start())
         self.scene().sigMouseMoved.connect(self._mouse_moved)
         self.scene().sigMouseClicked.connect(self._mouse_clicked)
@@ -536,16 +538,15 @@ class MapView(pg.PlotWidget):
         colours = self._rgb[self.labels] if self.labels is not None else np.broadcast_to(self._rgb[0], (len(self.coords), 3))
         members = None if self.visible_mask.all() else np.flatnonzero(self.visible_mask)
         self.grid = MapGrid(self.coords, colours, members)
-        self.grid.build_pyramid()
+        self._pyramid_timer.start()  # the density images not drawn yet are built while the app is idle
         self.density.set_density(None)
         self.dots.set_density(None)
         self.dots_indices = np.zeros(0, np.int64)
 
     def fit(self) -> None:
-        if len(self.coords):
-            lo, hi = self.coords.min(axis=0), self.coords.max(axis=0)
-            lo, hi = np.where(hi > lo, lo, lo - 0.5), np.where(hi > lo, hi, hi + 0.5)
-            self.viewbox.setRange(xRange=(lo[0], hi[0]), yRange=(lo[1], hi[1]), padding=0.04)
+        if len(self.grid):
+            x0, y0, x1, y1 = self.grid.bounds
+            self.viewbox.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.04)
 
     def zoom_to(self, index: int, count: int) -> None:
         """Centre on item ``index`` with about ``count`` items in view."""
@@ -596,7 +597,7 @@ class MapView(pg.PlotWidget):
         self._mark("selection", [] if large else self.selection)
         tint = None
         if large:
-            level = self.grid.levels[min(2, len(self.grid.levels) - 1)]
+            level = self.grid.level(min(2, self.grid.level_count - 1))
             h, w = level.bgra.shape[:2]
             rect = (*level.origin, level.origin[0] + w * level.cell, level.origin[1] + h * level.cell)
             tint = self.grid.render_dots(self.selection, rect, w, h, 0, (36, 41, 47))
@@ -687,13 +688,13 @@ class MapView(pg.PlotWidget):
         x0, y0, x1, y1 = rect
         mx, my = DOTS_MARGIN * (x1 - x0), DOTS_MARGIN * (y1 - y0)
         wide = (x0 - mx, y0 - my, x1 + mx, y1 + my)
-        idx = self.grid.indices_in(wide)
-        if len(idx) > 2 * DOTS_MAX:
-            wide, idx = rect, self.grid.indices_in(rect)
+        idx = self.grid.indices_in(wide, ordered=False)
+        if len(idx) > 1.5 * DOTS_MAX:
+            wide, idx = rect, self.grid.indices_in(rect, ordered=False)
         radius = next(r for most, r in DOT_RADII if count <= most or most == DOTS_MAX)
         width = max(1, int(round((wide[2] - wide[0]) / pixel)))
         height = max(1, int(round((wide[3] - wide[1]) / pixel)))
-        self.dots_indices = idx[np.argsort(self._rank[idx], kind="stable")]
+        self.dots_indices = idx
         self.dots.set_density(self.grid.render_dots(self.dots_indices, wide, width, height, radius))
 
     def _draw_density(self, rect) -> None:
@@ -702,8 +703,9 @@ class MapView(pg.PlotWidget):
         self.dots_indices = np.zeros(0, np.int64)
         self.density.show()
         pixel = self._pixel()
-        if self.density.covers(self.viewbox.viewRect(), pixel, 1.25) and self.density.density not in self.grid.levels:
+        if self._sharp and self.density.covers(self.viewbox.viewRect(), pixel, 1.25):
             return  # the rested view's own image still fits
+        self._sharp = False
         level = self.grid.level_for(pixel)
         self.density.set_density(level)
         if level.cell > 1.5 * pixel:
@@ -719,7 +721,15 @@ class MapView(pg.PlotWidget):
         pixel = self._pixel()
         width = max(1, int(round((rect[2] - rect[0]) / pixel)))
         height = max(1, int(round((rect[3] - rect[1]) / pixel)))
-        self.density.set_density(self.grid.render(self.grid.indices_in(rect), rect, width, height))
+        self.density.set_density(self.grid.render(self.grid.indices_in(rect, ordered=False), rect, width, height))
+        self._sharp = True
+
+    def _build_a_level(self) -> None:
+        """Build one more density image of the pyramid (then come back for the next)."""
+        k = self.grid.missing_level()
+        if k is not None:
+            self.grid.level(k)
+            self._pyramid_timer.start()
 
     # --- mouse ----------------------------------------------------------------------------
     def index_at(self, scene_pos: QPointF) -> int | None:
@@ -772,7 +782,7 @@ class MapView(pg.PlotWidget):
 
     def _polygon_drawn(self, polygon: np.ndarray, modifiers) -> None:
         lo, hi = polygon.min(axis=0), polygon.max(axis=0)
-        candidates = self.grid.indices_in((lo[0], lo[1], hi[0], hi[1]))
-        inside = candidates[points_in_polygon(self.coords[candidates], polygon)]
+        candidates = self.grid.indices_in((lo[0], lo[1], hi[0], hi[1]), ordered=False)
+        inside = np.sort(candidates[points_in_polygon(self.coords[candidates], polygon)])
         add = bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
         self.selection_drawn.emit(inside.astype(np.int64), add)

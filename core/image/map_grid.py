@@ -31,13 +31,13 @@ class Density:
 def colourise(counts: np.ndarray, colour_sums: np.ndarray, reference: float) -> np.ndarray:
     """Premultiplied BGRA (uint8, ..., 4) of cells holding ``counts`` points whose RGB class colours (0-255)
     sum to ``colour_sums`` (..., 3): their mean colour, opaque from ``reference`` points up, faint for one."""
-    counts = np.asarray(counts, np.float32)
-    out = np.zeros(counts.shape + (4,), np.uint8)
-    full = counts > 0
-    c = counts[full]
-    alpha = FAINTEST + (255 - FAINTEST) * np.clip(np.log1p(c) / np.log1p(max(reference, 1.0)), 0, 1)
-    mean = colour_sums[full] / c[:, None]
-    out[full, 2::-1] = np.clip(mean * (alpha / 255)[:, None] + 0.5, 0, 255).astype(np.uint8)
+    c = np.asarray(counts, np.float32)
+    out = np.zeros(c.shape + (4,), np.uint8)
+    full = c > 0
+    c = c[full]
+    alpha = FAINTEST + (255 - FAINTEST) * np.minimum(np.log1p(c) / np.float32(np.log1p(max(reference, 1.0))), 1)
+    scale = alpha / (255 * c)
+    out[full, 2::-1] = (np.asarray(colour_sums, np.float32)[full] * scale[:, None] + 0.5).astype(np.uint8)
     out[full, 3] = alpha.astype(np.uint8)
     return out
 
@@ -71,19 +71,20 @@ class MapGrid:
         self.width = int((hi[0] - lo[0]) / self.cell) + 1
         self.height = int((hi[1] - lo[1]) / self.cell) + 1
         cells = self._cell_of(xy)
-        sort = np.argsort(cells, kind="stable")
+        sort = np.argsort(cells)
         self.order = members[sort]  # point indices, by cell
         self.cells = cells[sort]
         self._colours = colours
-        self.levels: list[Density] = []
+        self._finest = None
+        self.levels: list[Density | None] = [None] * self.level_count
 
     def __len__(self) -> int:
         return len(self.order)
 
     def _cell_of(self, xy: np.ndarray) -> np.ndarray:
-        ix = np.clip(((xy[:, 0] - self.origin[0]) / self.cell).astype(np.int64), 0, self.width - 1)
-        iy = np.clip(((xy[:, 1] - self.origin[1]) / self.cell).astype(np.int64), 0, self.height - 1)
-        return iy * self.width + ix
+        ix = np.clip(((xy[:, 0] - self.origin[0]) / self.cell).astype(np.int32), 0, self.width - 1)
+        iy = np.clip(((xy[:, 1] - self.origin[1]) / self.cell).astype(np.int32), 0, self.height - 1)
+        return iy * np.int32(self.width) + ix
 
     # --- the index --------------------------------------------------------------------------------
     def _slices(self, rect: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +98,7 @@ class MapGrid:
                    or y0 > self.origin[1] + self.height * self.cell or x1 < x0 or y1 < y0)
         if outside or not len(self.order):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        rows = np.arange(r0, r1 + 1, dtype=np.int64) * self.width
+        rows = np.arange(r0, r1 + 1, dtype=np.int32) * np.int32(self.width)
         return (np.searchsorted(self.cells, rows + c0, "left"), np.searchsorted(self.cells, rows + c1, "right"))
 
     def count_in(self, rect: tuple[float, float, float, float]) -> int:
@@ -105,8 +106,8 @@ class MapGrid:
         starts, ends = self._slices(rect)
         return int((ends - starts).sum())
 
-    def indices_in(self, rect: tuple[float, float, float, float]) -> np.ndarray:
-        """The points inside ``rect`` (x0, y0, x1, y1), in increasing order."""
+    def indices_in(self, rect: tuple[float, float, float, float], ordered: bool = True) -> np.ndarray:
+        """The points inside ``rect`` (x0, y0, x1, y1), in increasing order (else in the grid's)."""
         starts, ends = self._slices(rect)
         lengths = ends - starts
         total = int(lengths.sum())
@@ -116,11 +117,12 @@ class MapGrid:
         idx = self.order[offsets + np.arange(total)]
         x, y = self.coords[idx, 0], self.coords[idx, 1]
         x0, y0, x1, y1 = rect
-        return np.sort(idx[(x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)])
+        idx = idx[(x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)]
+        return np.sort(idx) if ordered else idx
 
     def nearest(self, x: float, y: float, rx: float, ry: float) -> int | None:
         """The point nearest to (x, y) within the ellipse of radii ``rx``, ``ry`` (distances in those units)."""
-        idx = self.indices_in((x - rx, y - ry, x + rx, y + ry))
+        idx = self.indices_in((x - rx, y - ry, x + rx, y + ry), ordered=False)
         if not len(idx):
             return None
         d = ((self.coords[idx, 0] - x) / rx) ** 2 + ((self.coords[idx, 1] - y) / ry) ** 2
@@ -129,41 +131,69 @@ class MapGrid:
 
     def radius_holding(self, x: float, y: float, count: int) -> float:
         """About the half-width of the square around (x, y) that holds ``count`` points."""
-        r = self.cell
-        while r < self.cell * 2 * TOP and self.count_in((x - r, y - r, x + r, y + r)) < count:
-            r *= 1.5
-        return r
+        def holds(r: float) -> bool:  # (counted exactly only where the cells' count is small enough)
+            rect = (x - r, y - r, x + r, y + r)
+            about = self.count_in(rect)
+            return about >= count and (about > 50_000 or len(self.indices_in(rect, ordered=False)) >= count)
+
+        hi = self.cell
+        while hi < self.cell * 2 * TOP and not holds(hi):
+            hi *= 2
+        lo = hi / 2
+        for _ in range(8):  # bisect between the last square too small and the first large enough
+            mid = (lo + hi) / 2
+            lo, hi = (lo, mid) if holds(mid) else (mid, hi)
+        return hi
 
     # --- the density pyramid ----------------------------------------------------------------------
-    def build_pyramid(self) -> list[Density]:
-        """The density images, finest first (each half as many cells across as the one before)."""
-        self.levels = []
-        if not len(self.order):
-            return self.levels
-        first = np.flatnonzero(np.r_[True, self.cells[1:] != self.cells[:-1]])
-        cells, counts = self.cells[first], np.diff(np.r_[first, len(self.cells)])
-        sums = np.add.reduceat(self._colours[self.order].astype(np.float32), first, axis=0)
-        width, height, shift = self.width, self.height, 0
-        while True:
-            if shift:
-                coarse = (cells // self.width >> shift) * width + (cells % self.width >> shift)
-                groups, inverse = np.unique(coarse, return_inverse=True)
-                level_counts = np.bincount(inverse, counts).astype(np.float32)
-                level_sums = np.stack([np.bincount(inverse, sums[:, k]) for k in range(3)], axis=1)
-            else:
-                groups, level_counts, level_sums = cells, counts.astype(np.float32), sums
-            bgra = np.zeros((height, width, 4), np.uint8)
-            bgra.reshape(-1, 4)[groups] = colourise(level_counts, level_sums, np.percentile(level_counts, 99))
-            self.levels.append(Density(bgra, self.origin, self.cell * (1 << shift)))
-            if max(width, height) <= SMALLEST:
-                return self.levels
-            shift += 1
-            width, height = -(-self.width // (1 << shift)), -(-self.height // (1 << shift))
+    @property
+    def level_count(self) -> int:
+        """How many density images the pyramid has (built or not)."""
+        return max(1, int(np.ceil(np.log2(max(self.width, self.height) / SMALLEST))) + 1) if len(self) else 0
+
+    def level(self, k: int) -> Density:
+        """Density image ``k`` of the pyramid (0: the finest), built the first time it is asked for."""
+        if self.levels[k] is None:
+            self.levels[k] = self._build_level(k)
+        return self.levels[k]
+
+    def missing_level(self) -> int | None:
+        """A density image not built yet, coarsest first (None when all are)."""
+        return next((k for k in reversed(range(self.level_count)) if self.levels[k] is None), None)
+
+    def _occupied(self):
+        """The finest grid's occupied cells, their point counts and colour sums."""
+        if self._finest is None:
+            first = np.flatnonzero(np.r_[True, self.cells[1:] != self.cells[:-1]])
+            sums = np.add.reduceat(self._colours[self.order].astype(np.float32), first, axis=0)
+            self._finest = self.cells[first], np.diff(np.r_[first, len(self.cells)]).astype(np.float32), sums
+        return self._finest
+
+    def _build_level(self, shift: int) -> Density:
+        cells, counts, sums = self._occupied()
+        width, height = -(-self.width // (1 << shift)), -(-self.height // (1 << shift))
+        if shift:  # sums over the occupied finest cells, by the coarser cell each falls in
+            coarse = (cells // self.width >> shift) * width + (cells % self.width >> shift)
+            level_counts = np.bincount(coarse, counts, minlength=width * height)
+            groups = np.flatnonzero(level_counts)
+            counts = level_counts[groups]
+            sums = np.stack([np.bincount(coarse, sums[:, k], minlength=width * height)[groups] for k in range(3)],
+                            axis=1)
+        else:
+            groups = cells
+        bgra = np.zeros((height, width, 4), np.uint8)
+        bgra.reshape(-1, 4)[groups] = colourise(counts, sums, np.percentile(counts, 99))
+        return Density(bgra, self.origin, self.cell * (1 << shift))
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) around the points."""
+        return (*self.origin, self.origin[0] + self.width * self.cell, self.origin[1] + self.height * self.cell)
 
     def level_for(self, pixel: float) -> Density:
         """The coarsest density image whose cells are at most ``pixel`` map units wide (else the finest)."""
-        fitting = [level for level in self.levels if level.cell <= pixel]
-        return fitting[-1] if fitting else self.levels[0]
+        k = int(np.clip(np.floor(np.log2(max(pixel, 1e-300) / self.cell)), 0, self.level_count - 1))
+        return self.level(k)
 
     def _pixels(self, indices: np.ndarray, rect, width: int, height: int) -> tuple[np.ndarray, np.ndarray, float]:
         """Column and row of each point of ``indices`` in an image of ``rect`` at ``width`` x ``height``
@@ -180,11 +210,13 @@ class MapGrid:
         ix, iy, cell = self._pixels(indices, rect, width, height)
         inside = (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height)
         flat = iy[inside] * width + ix[inside]
-        counts = np.bincount(flat, minlength=width * height).astype(np.float32)
-        colours = self._colours[indices[inside]].astype(np.float32)
-        sums = np.stack([np.bincount(flat, colours[:, k], minlength=width * height) for k in range(3)], axis=1)
-        full = counts[counts > 0]
-        bgra = colourise(counts, sums, float(np.percentile(full, 99)) if len(full) else 1.0)
+        counts = np.bincount(flat, minlength=width * height)
+        full = np.flatnonzero(counts)
+        colours = self._colours[indices[inside]].astype(np.float64)
+        sums = np.stack([np.bincount(flat, colours[:, k], minlength=width * height)[full] for k in range(3)], axis=1)
+        bgra = np.zeros((height * width, 4), np.uint8)
+        if len(full):
+            bgra[full] = colourise(counts[full], sums, float(np.percentile(counts[full], 99)))
         return Density(bgra.reshape(height, width, 4), rect[:2], cell)
 
     def render_dots(self, indices: np.ndarray, rect: tuple[float, float, float, float], width: int, height: int,
@@ -192,11 +224,12 @@ class MapGrid:
         """The points ``indices`` as opaque dots ``radius`` px around, in their colours (or ``colour``),
         later ones over earlier ones, over ``rect`` at ``width`` x ``height`` pixels."""
         ix, iy, cell = self._pixels(indices, rect, width, height)
-        pixels = np.zeros(height * width, np.uint32)
-        packed = packed_colours(self._colours[indices] if colour is None else np.array(colour))
-        packed = np.broadcast_to(packed, ix.shape)
+        r, padded = radius, width + 2 * radius  # drawn into a frame ``radius`` px wide: no bounds to check
+        keep = (ix >= -r) & (ix < width + r) & (iy >= -r) & (iy < height + r)
+        base = (iy[keep] + r) * padded + ix[keep] + r
+        packed = packed_colours(self._colours[indices[keep]] if colour is None else np.array(colour))
+        pixels = np.zeros((height + 2 * r) * padded, np.uint32)
         for dx, dy in disc(radius):
-            x, y = ix + dx, iy + dy
-            ok = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-            pixels[(y * width + x)[ok]] = packed[ok]
-        return Density(pixels.view(np.uint8).reshape(height, width, 4), rect[:2], cell)
+            pixels[base + (dy * padded + dx)] = packed
+        image = pixels.reshape(height + 2 * r, padded)[r:r + height, r:r + width]
+        return Density(np.ascontiguousarray(image).view(np.uint8).reshape(height, width, 4), rect[:2], cell)
