@@ -52,6 +52,7 @@ SHARP_MS = 120  # a rested view zoomed past the finest density image gets its ow
 SHARP_MAX = 600_000  # ...if it holds at most this many points
 MARKS_MAX = 3_000  # a larger selection shows as a tint, not as rings
 PICK_RADIUS_PX = 8
+ZOOM_TO_ONE = 50  # a search for one item shows it among about this many
 TOOLS = ("pan", "rect", "lasso")
 #: Matplotlib's "tab10": ten well-separated colours for the common case of at most ten classes.
 TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -555,6 +556,16 @@ class MapView(pg.PlotWidget):
         x, y = self.coords[index]
         r = self.grid.radius_holding(x, y, count)
         self.viewbox.setRange(xRange=(x - r, x + r), yRange=(y - r, y + r), padding=0)
+
+    def zoom_to_points(self, indices) -> None:
+        """Show the points ``indices`` (the middle 98 % of them, so that a few strays do not zoom out)."""
+        idx = np.asarray(indices, np.int64)
+        if len(idx) == 1:
+            self.zoom_to(int(idx[0]), ZOOM_TO_ONE)
+        elif len(idx):
+            lo, hi = np.percentile(self.coords[idx], [1, 99], axis=0)
+            pad = 0.5 * self.grid.cell * 8
+            self.viewbox.setRange(xRange=(lo[0] - pad, hi[0] + pad), yRange=(lo[1] - pad, hi[1] + pad), padding=0.05)
 
     def view_state(self) -> dict:
         """What is in view, to reopen it later (``set_view_state``)."""

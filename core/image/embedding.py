@@ -87,7 +87,7 @@ def _check(cancel: threading.Event | None) -> None:
 def data_fingerprint(data: ImageData) -> str:
     """A short hash of the images: which data set a cached code array belongs to."""
     h = hashlib.sha1(str(tuple(data.images.shape)).encode())
-    h.update(data.images.contiguous().numpy().tobytes())
+    h.update(memoryview(np.ascontiguousarray(data.images.numpy())).cast("B"))  # (no copy of the images)
     return h.hexdigest()[:16]
 
 
