@@ -533,3 +533,108 @@ def test_the_tool_buttons_fit_and_every_export_do_what_they_say(panel, digits, q
     qtbot.waitUntil(lambda: (tmp_path / "projector" / "metadata.tsv").is_file() and running_tasks() == 0,
                     timeout=LONG_MS)
     assert np.loadtxt(tmp_path / "projector" / "tensors.tsv", delimiter="\t").shape == panel.session.embedding.codes.shape
+
+
+# --- a map of any size, and finding one's way (issue 19) ---------------------------------------
+def type_search(qtbot, panel, text: str) -> None:
+    panel.search_edit.clear()
+    qtbot.keyClicks(panel.search_edit, text)
+    qtbot.keyClick(panel.search_edit, Qt.Key.Key_Return)
+
+
+def in_view_rect(view, index: int) -> bool:
+    return view.viewbox.viewRect().contains(QPointF(*view.coords[index]))
+
+
+def test_search_zooms_to_an_item_or_selects_a_class(panel, digits, qtbot):
+    messages = []
+    panel.context.status.connect(messages.append)
+    type_search(qtbot, panel, "#1234")
+    qtbot.waitUntil(lambda: panel.inspector.index == 1234, timeout=LONG_MS)
+    assert in_view_rect(panel.view, 1234) and len(panel.view.in_view()) < 200 and panel.context.current_index == 1234
+    assert messages[-1] == "Map: item #1234"
+    type_search(qtbot, panel, "7")  # a class name
+    sevens = np.flatnonzero(digits.labels == 7)
+    assert panel.selection.tolist() == sevens.tolist() and "items of 7" in messages[-1]
+    shown = np.mean([in_view_rect(panel.view, i) for i in sevens])
+    assert shown >= 0.95 and len(panel.view.in_view()) < len(digits)  # zoomed to them
+    type_search(qtbot, panel, "zebra")
+    assert "nothing matches" in messages[-1] and "color" in panel.search_edit.styleSheet()
+
+
+def test_cluster_names_are_readable_and_can_be_hidden(panel, digits, qtbot):
+    view = panel.view
+    shown = view.clusters.shown
+    assert shown and all(name.split(" (")[0] in [str(i) for i in range(10)] for name in shown)
+    rects = [item.sceneBoundingRect() for item in view.clusters.items if item.isVisible()]
+    assert not any(a.intersects(b) for k, a in enumerate(rects) for b in rects[:k])  # none overlaps another
+    heights = {round(r.height()) for r in rects}
+    view.zoom_to(int(panel.session.clusters[0].typical), 60)
+    qtbot.waitUntil(lambda: bool(view.clusters.shown), timeout=5000)
+    assert {round(i.sceneBoundingRect().height()) for i in view.clusters.items if i.isVisible()} == heights  # same size
+    qtbot.mouseClick(panel.names_check, Qt.MouseButton.LeftButton)
+    assert view.clusters.shown == [] and panel.session.choices.cluster_names is False
+
+
+def test_the_saved_view_reopens_with_the_map(panel, digits, digits_vae, qtbot):
+    view, port = panel.view, panel.view.viewport()
+    entry = view.mapFromScene(view.legend.mapToScene(view.legend.entry_rect(3).center()))
+    qtbot.mouseClick(port, Qt.MouseButton.LeftButton, pos=entry)  # hide the 3s
+    view.zoom_to(600, 300)
+    qtbot.wait(50)
+    qtbot.mouseClick(panel.tool_buttons.buttons()[1], Qt.MouseButton.LeftButton)  # rectangle
+    w, h = port.width(), port.height()
+    drag(qtbot, port, [QPoint(w // 3, h // 3), QPoint(2 * w // 3, 2 * h // 3)])
+    selected, rect = panel.selection.copy(), view.viewbox.viewRect()
+    assert len(selected) > 0 and not np.isin(selected, np.flatnonzero(digits.labels == 3)).any()
+    panel.save_settings()  # what closing the window does
+    context = AppContext()
+    again = shown_pca_panel(qtbot, context)
+    context.set_data(digits, "digits")
+    context.set_model(digits_vae)
+    qtbot.waitUntil(lambda: not again.busy and again.session.embedding is not None, timeout=LONG_MS)
+    reopened = again.view.viewbox.viewRect()
+    assert abs(reopened.center().x() - rect.center().x()) < 1e-3 * rect.width() + 1e-9
+    assert abs(reopened.width() - rect.width()) < 0.02 * rect.width()
+    assert again.view.hidden == {3} and again.view.legend.hidden == {3}
+    assert again.selection.tolist() == selected.tolist() and "points selected" in again.selection_label.text()
+    # another map (pixel space, without the model) has a view of its own
+    context.set_model(None)
+    qtbot.waitUntil(lambda: not again.busy and again.session.embedding.space == "pixels", timeout=LONG_MS)
+    assert again.view.hidden == set()
+    again.cancel()
+    qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)
+
+
+def test_a_large_map_is_a_density_image_then_dots_then_images(qtbot):
+    from gui.map_view import DOTS_MAX, MapView
+    rng = np.random.default_rng(0)
+    n = 120_000
+    labels = rng.integers(0, 10, n)
+    coords = (rng.uniform(-50, 50, (10, 2))[labels] + rng.normal(size=(n, 2)) * 3).astype(np.float32)
+    coords[:2] = [[-5000, -5000], [5000, 5000]]  # two strays: the grid's cells are wide for the dense middle
+    images = rng.integers(0, 256, (n, 1, 8, 8), np.uint8)
+    view = MapView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    view.set_map(coords, images, labels, [str(i) for i in range(10)])
+    qtbot.wait(20)
+    assert view.density.isVisible() and not view.dots.isVisible() and not view.thumbnails.shown
+    assert view.density.density.cell <= max(view.viewbox.viewPixelSize())  # about a pixel a cell
+    grab = view.grab().toImage()
+    centre = view.mapFromScene(view.viewbox.mapViewToScene(QPointF(0, 0)))
+    colour = grab.pixelColor(centre)
+    assert colour != grab.pixelColor(QPoint(2, 2)) and colour.red() + colour.green() + colour.blue() < 3 * 250
+    view.zoom_to(5, DOTS_MAX * 2)  # past the finest density image: the rested view gets its own
+    assert not view._sharp
+    qtbot.waitUntil(lambda: view._sharp, timeout=5000)
+    assert view.density.density.cell == pytest.approx(max(view.viewbox.viewPixelSize()), rel=0.05)
+    view.zoom_to(5, DOTS_MAX // 4)
+    qtbot.waitUntil(lambda: view.dots.isVisible(), timeout=5000)
+    assert not view.density.isVisible() and set(view.in_view()) <= set(view.dots_indices)
+    view.zoom_to(5, 40)
+    qtbot.waitUntil(lambda: len(view.thumbnails.shown) > 0, timeout=5000)
+    entry = view.mapFromScene(view.legend.mapToScene(view.legend.entry_rect(labels[5]).center()))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=entry)  # hide item 5's class
+    assert view.hidden == {labels[5]} and 5 not in view.thumbnails.shown and 5 not in view.in_view()

@@ -35,9 +35,9 @@ def colourise(counts: np.ndarray, colour_sums: np.ndarray, reference: float) -> 
     out = np.zeros(c.shape + (4,), np.uint8)
     full = c > 0
     c = c[full]
-    alpha = FAINTEST + (255 - FAINTEST) * np.minimum(np.log1p(c) / np.float32(np.log1p(max(reference, 1.0))), 1)
-    scale = alpha / (255 * c)
-    out[full, 2::-1] = (np.asarray(colour_sums, np.float32)[full] * scale[:, None] + 0.5).astype(np.uint8)
+    alpha = np.round(FAINTEST + (255 - FAINTEST) * np.minimum(np.log1p(c) / np.float32(np.log1p(max(reference, 1.0))), 1))
+    scale = alpha / (255 * c)  # premultiplied: no channel over the opacity
+    out[full, 2::-1] = np.minimum(np.asarray(colour_sums, np.float32)[full] * scale[:, None] + 0.5, alpha[:, None])
     out[full, 3] = alpha.astype(np.uint8)
     return out
 
@@ -137,6 +137,9 @@ class MapGrid:
             return about >= count and (about > 50_000 or len(self.indices_in(rect, ordered=False)) >= count)
 
         hi = self.cell
+        if holds(hi):  # finer than a cell: halve until it no longer holds them
+            while hi > self.cell * 1e-6 and holds(hi / 2):
+                hi /= 2
         while hi < self.cell * 2 * TOP and not holds(hi):
             hi *= 2
         lo = hi / 2

@@ -45,6 +45,7 @@ MIN_ITEMS = 5
 #: Above this many codes, UMAP and t-SNE learn the map from a sample of this many and place the rest.
 FIT_SAMPLE = 10_000
 PLACE_BATCH = 50_000
+SAMPLE_EPOCHS = 200  # UMAP's layout epochs on the sample (umap-learn's choice for over 10,000 codes)
 PLACE_NEIGHBOURS = 10
 POLL_S = 0.05
 STOP_GRACE_S = 0.5
@@ -122,7 +123,7 @@ def _fit(method: str, x: np.ndarray, seed: int | None, progress: Progress, threa
             return (_fit_umap if method == "umap" else _fit_tsne)(x, seed, progress, threads)[1]
         sample = np.sort(np.random.default_rng(seed or 0).choice(len(x), FIT_SAMPLE, replace=False))
         progress(-1.0, f"{METHODS[method]}: learning the map from {FIT_SAMPLE:,} of {len(x):,} codes")
-        _, learnt = (_fit_umap if method == "umap" else _fit_tsne)(x[sample], seed, progress, threads)
+        _, learnt = (_fit_umap if method == "umap" else _fit_tsne)(x[sample], seed, progress, threads, SAMPLE_EPOCHS)
         place = functools.partial(place_by_neighbours, x[sample], learnt)
         coords = np.empty((len(x), 2), np.float32)
         coords[sample] = learnt
@@ -183,22 +184,22 @@ class _EpochReporter:
         pass
 
 
-def _fit_umap(x: np.ndarray, seed: int | None, progress: Progress, threads: int | None):
-    """The fitted reducer and its map of ``x``."""
+def _fit_umap(x: np.ndarray, seed: int | None, progress: Progress, threads: int | None, epochs: int | None = None):
+    """The fitted reducer and its map of ``x`` (``epochs``: umap-learn's default, 500 up to 10,000 codes)."""
     progress(-1.0, "UMAP: loading (the first run ever compiles, about a minute)")
     umap = _import_umap()
     if threads:
         import numba
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     progress(-1.0, "UMAP: finding neighbours")
-    reducer = umap.UMAP(n_neighbors=min(15, len(x) - 1), min_dist=0.1, random_state=seed,
+    reducer = umap.UMAP(n_neighbors=min(15, len(x) - 1), min_dist=0.1, random_state=seed, n_epochs=epochs,
                         n_jobs=1 if seed is not None else -1,
                         tqdm_kwds={"disable": False, "file": _EpochReporter(progress), "bar_format": "{n}/{total}",
                                    "mininterval": 0.2})
     return reducer, reducer.fit_transform(x)
 
 
-def _fit_tsne(x: np.ndarray, seed: int | None, progress: Progress, _threads: int | None = None):
+def _fit_tsne(x: np.ndarray, seed: int | None, progress: Progress, _threads: int | None = None, _epochs=None):
     """The fitted t-SNE and its map of ``x``."""
     from sklearn.manifold import TSNE
     progress(-1.0, "t-SNE: running")
