@@ -83,6 +83,18 @@ def rss_gb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process ``pid`` has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_rss_gb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+
 def load() -> float:
     return os.getloadavg()[0]
 
@@ -268,13 +280,17 @@ def run_projection(n: int) -> dict:
     t0 = time.process_time()
     _, pca_s = timed(project, codes, "pca")
     out["pca_s"], out["pca_cpu_s"] = round(pca_s, 2), round(time.process_time() - t0, 2)
+    import core.image.projection as projection
     steps = []
     _, umap_s = timed(project, codes, "umap", progress=lambda f, text: steps.append(text))
-    out["umap_s"], out["umap_progress_reports"] = round(umap_s, 1), len(steps)
-    rss_after_one = rss_gb()
+    worker = projection._worker.process.pid
+    out["umap_s"], out["umap_cpu_s"] = round(umap_s, 1), round(process_cpu_s(worker), 1)
+    out["umap_progress_reports"] = len(steps)
+    rss_after_one, worker_rss = rss_gb(), process_rss_gb(worker)
     _, umap2_s = timed(project, codes, "umap")
-    out["umap_again_s"] = round(umap2_s, 1)
+    out["umap_again_s"], out["umap_again_cpu_s"] = round(umap2_s, 1), round(process_cpu_s(worker) - out["umap_cpu_s"], 1)
     out["rss_growth_second_umap_gb"] = round(rss_gb() - rss_after_one, 3)
+    out["worker_rss_growth_second_umap_gb"] = round(process_rss_gb(worker) - worker_rss, 3)
     out["load_after"] = round(load(), 2)
     with np.load(DATA) as z:
         digits = z["images"][:, None]
@@ -317,9 +333,10 @@ def main() -> int:
     out = {"maps": results}
     if args.project:
         p = run_projection(args.project)
-        print(f"{p['codes']:,} codes (load {p['load']}): PCA {p['pca_s']} s, UMAP {p['umap_s']} s "
-              f"(again {p['umap_again_s']} s, memory growth {p['rss_growth_second_umap_gb']} GB); encoding 20,000 "
-              f"images {p['encode_20k_s']} s")
+        print(f"{p['codes']:,} codes (load {p['load']} to {p['load_after']}): PCA {p['pca_s']} s, UMAP {p['umap_s']} s "
+              f"({p['umap_cpu_s']} s CPU; again {p['umap_again_s']} s, memory growth {p['rss_growth_second_umap_gb']} "
+              f"GB here, {p['worker_rss_growth_second_umap_gb']} GB in the worker); encoding 20,000 images "
+              f"{p['encode_20k_s']} s")
         out["projection"] = p
     print(json.dumps(out))
     return 0

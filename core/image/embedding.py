@@ -161,12 +161,12 @@ def generate_samples(model: GenerativeModel, n: int = GENERATED_SAMPLES, *, temp
     z = model.sample_latents(n, temperature, gen)
     was_training = model.training
     model.eval()
-    parts, eta = [], Eta()
+    out, eta = torch.empty((n, *model.image_shape), dtype=torch.uint8), Eta()  # filled batch by batch: no copies
     try:
         for start in range(0, n, batch_size):
             _check(cancel)
             images = model.decode(z[start:start + batch_size]).float().clamp(0, 1)
-            parts.append(images.mul(255).round().byte().cpu())
+            out[start:start + len(images)] = images.mul(255).round().byte().cpu()
             done = min(start + batch_size, n)
             report(done / n, f"generating: {done:,} of {n:,} samples{eta.text(done / n)}")
     finally:
@@ -174,7 +174,7 @@ def generate_samples(model: GenerativeModel, n: int = GENERATED_SAMPLES, *, temp
     codes = z.float().cpu().numpy()
     if not np.isfinite(codes).all():
         raise LatentExplorerError("the prior draws contain NaN or infinite values")
-    return codes, torch.cat(parts)
+    return codes, out
 
 
 def pixel_codes(data: ImageData, dim: int = INPUT_DIM, seed: int = 0) -> np.ndarray:
