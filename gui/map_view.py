@@ -461,6 +461,7 @@ class MapView(pg.PlotWidget):
         memory map), coloured by ``labels`` (class indices named by ``class_names``)."""
         self.coords = np.asarray(coords, np.float64)
         n = len(self.coords)
+        self._bounds = (self.coords.min(axis=0), self.coords.max(axis=0)) if n else None
         self.labels = None if labels is None else np.asarray(labels, np.int64)
         self.names = list(class_names or []) if self.labels is not None else []
         self.colours = class_colours(len(self.names)) if self.names else [QColor(UNLABELLED)]
@@ -539,14 +540,15 @@ class MapView(pg.PlotWidget):
         colours = self._rgb[self.labels] if self.labels is not None else np.broadcast_to(self._rgb[0], (len(self.coords), 3))
         members = None if self.visible_mask.all() else np.flatnonzero(self.visible_mask)
         self.grid = MapGrid(self.coords, colours, members)
-        self._pyramid_timer.start()  # the density images not drawn yet are built while the app is idle
+        if len(self.grid) > DOTS_MAX:  # the density images not drawn yet are built while the app is idle
+            self._pyramid_timer.start()
         self.density.set_density(None)
         self.dots.set_density(None)
         self.dots_indices = np.zeros(0, np.int64)
 
     def fit(self) -> None:
-        if len(self.grid):
-            x0, y0, x1, y1 = self.grid.bounds
+        if len(self.coords):
+            (x0, y0), (x1, y1) = self._bounds
             self.viewbox.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.04)
 
     def zoom_to(self, index: int, count: int) -> None:

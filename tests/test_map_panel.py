@@ -572,6 +572,10 @@ def test_cluster_names_are_readable_and_can_be_hidden(panel, digits, qtbot):
     view.zoom_to(int(panel.session.clusters[0].typical), 60)
     qtbot.waitUntil(lambda: bool(view.clusters.shown), timeout=5000)
     assert {round(i.sceneBoundingRect().height()) for i in view.clusters.items if i.isVisible()} == heights  # same size
+    view.fit()
+    far = int(np.argmax(np.linalg.norm(view.coords - view.coords[0], axis=1)))
+    view.set_clusters([(*view.coords[0], "big"), (*view.coords[0], "small"), (*view.coords[far], "far")])
+    assert view.clusters.shown == ["big", "far"]  # the smaller of two overlapping names is left out
     qtbot.mouseClick(panel.names_check, Qt.MouseButton.LeftButton)
     assert view.clusters.shown == [] and panel.session.choices.cluster_names is False
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TOP = 4096  # cells across the longer side of the finest grid
+TOP = 4096  # cells across the longer side of the finest grid (for a large map; fewer for a small one)
 SMALLEST = 256  # cells across the longer side of the coarsest density image
 FAINTEST = 70  # the opacity (of 255) of a cell with one point in the densest image
 
@@ -66,7 +66,8 @@ class MapGrid:
         lo = xy.min(axis=0) if len(xy) else np.zeros(2)
         hi = xy.max(axis=0) if len(xy) else np.ones(2)
         span = float(max(hi[0] - lo[0], hi[1] - lo[1])) or 1.0
-        self.cell = span * (1 + 1e-6) / TOP
+        top = int(np.clip(2 ** np.ceil(np.log2(8 * np.sqrt(len(xy)) + 1)), SMALLEST, TOP))
+        self.cell = span * (1 + 1e-6) / top
         self.origin = (float(lo[0]), float(lo[1]))
         self.width = int((hi[0] - lo[0]) / self.cell) + 1
         self.height = int((hi[1] - lo[1]) / self.cell) + 1
@@ -187,11 +188,6 @@ class MapGrid:
         bgra = np.zeros((height, width, 4), np.uint8)
         bgra.reshape(-1, 4)[groups] = colourise(counts, sums, np.percentile(counts, 99))
         return Density(bgra, self.origin, self.cell * (1 << shift))
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        """(x0, y0, x1, y1) around the points."""
-        return (*self.origin, self.origin[0] + self.width * self.cell, self.origin[1] + self.height * self.cell)
 
     def level_for(self, pixel: float) -> Density:
         """The coarsest density image whose cells are at most ``pixel`` map units wide (else the finest)."""
