@@ -15,9 +15,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from core.image.trainer import Run
 from core.runs.follow import RunFollower
 from core.runs.launch import RunProcesses
-from core.image.trainer import Run
 from core.runs.worker import TrainingWorker
 
 POLL_MS = 33

@@ -17,17 +17,17 @@ from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
-from core.train.checkpoint import load_checkpoint, save_checkpoint
-from core.train.device import pick_device
 from core.errors import LatentExplorerError
 from core.image.trainer import Run
+from core.train.checkpoint import load_checkpoint, save_checkpoint
+from core.train.device import pick_device
 from models import GenerativeModel
 
-from .bridge import TrainingBridge
-from .context import AppContext
 from .background.jobs import Job
 from .background.latest import LatestOnly
 from .background.tasks import Task
+from .bridge import TrainingBridge
+from .context import AppContext
 from .message_line import headline
 from .panels import panel_specs
 from .settings import RECENT_KEY, add_recent_file, app_settings, check_settings, recent_files, runs_root, write_json

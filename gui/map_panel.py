@@ -14,8 +14,8 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QLineEdit, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QToolButton, QVBoxLayout, QWidget)
 
-from core.image.embedding import GENERATED_SAMPLES
 from core.errors import LatentExplorerError
+from core.image.embedding import GENERATED_SAMPLES
 from core.image.projection import METHODS
 from core.sessions.map import THUMBNAIL_PX, MapChoices, MapSession
 

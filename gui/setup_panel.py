@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
                                QVBoxLayout, QWidget)
 
 from core.errors import LatentExplorerError
-from core.train.loop import TrainConfig
 from core.sessions import Work
 from core.sessions.setup import CONTINUE, NEW, SetupSession, editable_specs
+from core.train.loop import TrainConfig
 from models import SettingSpec, family
 
 from .background.tasks import Task

@@ -13,11 +13,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from core.train.checkpoint import load_checkpoint
 from core.errors import DataError
 from core.runs.follow import RunFollower
+from core.train.checkpoint import load_checkpoint
+from core.train.folder import RunFolder
 from core.train.metrics import MetricsLog, read_metrics
-from core.runs.folder import RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
 

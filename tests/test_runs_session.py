@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 
 import main
-from core.train.checkpoint import load_checkpoint
 from core.commands.train import build_run
+from core.image.trainer import Run, Trainer
 from core.runs.launch import RunProcesses
-from core.train.loop import TrainConfig
 from core.runs.recipe import image_config
-from core.runs.listing import read_status, write_status
 from core.sessions import Workspace
 from core.sessions.runs import LIST_COLUMNS, RunsSession, read_run, run_curves, scan_runs
 from core.sessions.setup import CONTINUE, SetupSession
-from core.image.trainer import Run, Trainer
+from core.train.checkpoint import load_checkpoint
+from core.train.loop import TrainConfig
+from core.train.status import read_status, write_status
 
 
 def trained(digits, out: Path, epochs: int = 2, **settings) -> Path:

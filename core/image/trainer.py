@@ -16,11 +16,11 @@ import torch
 
 from models import GenerativeModel, build_model
 
-from .data import ImageData
-from ..train import distributed
 from ..errors import CheckpointError
+from ..train import distributed
 from ..train.loop import Batch, Control, TrainConfig, TrainerBase
 from ..train.metrics import r2_score
+from .data import ImageData
 from .model_setup import load_pretrained
 
 PREVIEW_COUNT = 16

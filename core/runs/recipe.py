@@ -14,13 +14,13 @@ from models import Family, SettingError, build_model, family, names
 
 from ..audio.dataset import MixConfig
 from ..audio.trainer import AUDIO_TRAIN_DEFAULTS, AudioRun
-from ..train.checkpoint import model_from, read_checkpoint
-from ..image.data import ImageData, load_dataset
-from ..train.device import pick_device
 from ..errors import LatentExplorerError
-from ..train.loop import TrainConfig
+from ..image.data import ImageData, load_dataset
 from ..image.model_setup import base_model_setup
 from ..image.trainer import Run
+from ..train.checkpoint import model_from, read_checkpoint
+from ..train.device import pick_device
+from ..train.loop import TrainConfig
 
 #: Training defaults of each modality where they differ from ``TrainConfig``'s.
 TRAIN_DEFAULTS = {"image": {}, "audio": AUDIO_TRAIN_DEFAULTS}

@@ -9,10 +9,10 @@ import queue
 import threading
 import traceback
 
-from ..train.device import leave_a_core_for_the_ui
 from ..errors import LatentExplorerError
-from ..train.loop import Control, TrainerBase
 from ..threads import start_thread
+from ..train.device import leave_a_core_for_the_ui
+from ..train.loop import Control, TrainerBase
 
 
 class TrainingWorker:

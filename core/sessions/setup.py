@@ -20,12 +20,12 @@ from typing import Any, Callable
 from models import SettingError, SettingSpec, family, names
 from models.latent_diffusion import can_be_base
 
-from ..image.data import ImageData, load_dataset
-from ..train.device import available_devices, pick_device
 from ..errors import LatentExplorerError
-from ..train.loop import TrainConfig
-from ..runs.folder import RunFolder
+from ..image.data import ImageData, load_dataset
 from ..runs.recipe import family_of, image_run, needs_base, resumed_run
+from ..train.device import available_devices, pick_device
+from ..train.folder import RunFolder
+from ..train.loop import TrainConfig
 from . import Work
 from .workspace import Workspace
 

@@ -33,16 +33,16 @@ import torch
 
 from models import family
 
+from ..errors import CheckpointError, LatentExplorerError, TrainingError
 from . import distributed
 from .checkpoint import checkpoint_payload
 from .device import pick_device, training_threads
-from ..errors import CheckpointError, LatentExplorerError, TrainingError
 from .fast_step import (LossMeans, StepRunner, channels_last_works, has_convolutions, step_seconds, throughput_batch,
                         tune_optimizers)
+from .folder import RunFolder
 from .metrics import MetricsLog
-from ..runs.folder import RunFolder
-from ..runs.listing import write_status
 from .saver import BackgroundSaver
+from .status import write_status
 
 PRECISIONS = ("fp32", "bf16")
 #: validation covers at least this many examples (or the whole split, if smaller)
@@ -259,7 +259,7 @@ class TrainerBase:
     def train(self, overwrite: bool = False) -> str:
         """Train to ``config.epochs``; returns how it ended: ``finished`` or ``stopped``.
 
-        The run folder is held for the whole run (``core.runs.folder``): a fresh run refuses a folder that
+        The run folder is held for the whole run (``core.train.folder``): a fresh run refuses a folder that
         holds a run unless ``overwrite``. Raises ``TrainingError`` when the loss stops being finite (the last
         checkpoint is kept).
         """
@@ -357,7 +357,7 @@ class TrainerBase:
         return None
 
     def _status(self, state: str, **fields) -> None:
-        """Record the run's state in its folder's ``status.json`` (rank 0; see ``core.runs.listing``)."""
+        """Record the run's state in its folder's ``status.json`` (rank 0; see ``core.train.status``)."""
         if self.run.out_dir and self.ranks.main:
             write_status(self.run.out_dir, state, **fields)
 
