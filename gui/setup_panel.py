@@ -318,7 +318,7 @@ class SetupPanel(QWidget):
             argv, folder = self.session.train_argv(new_run_dir)
             self.save_settings()
             process = self.bridge.start_process(argv, self.session.processes, folder)
-        except (LatentExplorerError, RuntimeError, OSError) as exc:
+        except (LatentExplorerError, OSError) as exc:
             self._fail(str(exc))
             return
         self._start_failure = ""
@@ -331,7 +331,7 @@ class SetupPanel(QWidget):
         self._building = False
         try:
             self.bridge.start(run)
-        except RuntimeError as exc:
+        except LatentExplorerError as exc:
             self._fail(str(exc))
             return
         self._refresh()
