@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
 
 from core.errors import LatentExplorerError
 from core.sessions import Work
+from core.sessions.command_line import train_argv
 from core.sessions.setup import CONTINUE, NEW, SetupSession, editable_specs
 from core.train.loop import TrainConfig
 from models import SettingSpec, family
@@ -315,7 +316,7 @@ class SetupPanel(QWidget):
     def _start_process(self) -> None:
         """Start the run in processes of its own (``python main.py train …``); the window follows its folder."""
         try:
-            argv, folder = self.session.train_argv(new_run_dir)
+            argv, folder = train_argv(self.session, new_run_dir)
             self.save_settings()
             process = self.bridge.start_process(argv, self.session.processes, folder)
         except (LatentExplorerError, OSError) as exc:

@@ -57,11 +57,6 @@ def format_duration(seconds: float) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def kind_of(name: str) -> str:
-    """A family's kind in a word or two, from its summary: 'GAN', 'Diffusion', 'Variational autoencoder'."""
-    return family(name).summary.split(":")[0].split(",")[0].split(" (")[0]
-
-
 def preview_layout(name: str, caps: Capabilities) -> dict[str, tuple[str, str] | None]:
     """For each preview grid of a ``name`` model: (title, what it says while empty), or None: not shown."""
     if caps.modality == "audio":
@@ -71,7 +66,7 @@ def preview_layout(name: str, caps: Capabilities) -> dict[str, tuple[str, str] |
         layout = {"original": ("Validation images", "no images yet"), "reconstruction": ("Reconstructions", "no images yet")}
     else:
         layout = {"original": None, "reconstruction": (
-            "Reconstructions", f"{kind_of(name)} models do not reconstruct images: they make new ones from noise"
+            "Reconstructions", f"{family(name).kind} models do not reconstruct images: they make new ones from noise"
             + (" (see Samples)" if caps.samples else ""))}
     layout["samples"] = ("Samples", "no samples yet") if caps.samples else None
     return layout

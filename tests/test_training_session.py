@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from core.audio.trainer import AudioRun
 from core.image.trainer import Run
 from core.runs.launch import RunProcesses
 from core.runs.recipe import image_config
@@ -17,6 +18,7 @@ from core.sessions.training import LOG_DIR, TrainingSession
 from core.train.folder import RunFolder
 from core.train.loop import TrainConfig
 from core.train.metrics import MetricsLog
+from core.train.run import TrainingRun
 
 LONG_S = 180.0  # a process's start takes ~10 s on an idle machine, much more under load
 
@@ -42,6 +44,12 @@ def states(seen) -> list[str]:
 def tiny_argv(folder: Path, epochs: int) -> list[str]:
     return ["train", "--dataset", "digits", "--model", "vae", "--hidden", "16", "--epochs", str(epochs),
             "--batch-size", "128", "--out", str(folder)]
+
+
+def test_image_and_audio_runs_have_the_one_shape_the_session_trains(digits, tmp_path):
+    for run in (Run("vae", {}, digits, "digits"), AudioRun("audio-dae", {}, tmp_path)):
+        assert isinstance(run, TrainingRun), type(run).__name__
+        assert run.dataset_source and run.describe() and run.unit in ("images", "clips")
 
 
 def test_a_run_here_starts_pauses_resumes_and_stops_with_its_checkpoint(digits, tmp_path):

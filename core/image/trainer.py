@@ -30,7 +30,8 @@ FLOAT_CACHE_BYTES = 1 << 30  # data sets up to this size as floats live on the t
 
 @dataclass
 class Run:
-    """What an image training run needs: a model spec, the data and its source, and where to write."""
+    """What an image training run needs: a model spec, the data and its source, and where to write (a
+    ``core.train.run.TrainingRun``)."""
     model_name: str
     model_config: dict
     data: ImageData

@@ -80,8 +80,8 @@ def image_config(name: str, data: ImageData, train_idx, derived: dict | None = N
 
 
 def needs_base(name: str) -> bool:
-    """Whether the family works on a trained base model (latent diffusion): it declares a ``base`` setting."""
-    return any(s.name == "base" and s.derived for s in family_of(name).specs())
+    """Whether the family works on a trained base model (latent diffusion), as it declares."""
+    return family_of(name).needs_base
 
 
 def image_run(name: str, values: dict, data: ImageData, source: str, config: TrainConfig,

@@ -31,6 +31,7 @@ from ..runs.follow import RunFollower
 from ..runs.launch import RunProcesses
 from ..runs.worker import TrainingWorker
 from ..train.folder import METRICS_NAME, RunFolder
+from ..train.run import TrainingRun
 
 Listener = Callable[[str, Any], None]
 BUSY_MESSAGE = "A training run is going here; stop it first."
@@ -89,8 +90,8 @@ class TrainingSession:
         return self.follower is not None and self.process is None and self.owner_pid is None
 
     # --- starting -------------------------------------------------------------------------
-    def start(self, run) -> None:
-        """Train ``run`` (anything with ``build_trainer``) in the worker thread."""
+    def start(self, run: TrainingRun) -> None:
+        """Train ``run`` (an image or an audio run) in the worker thread."""
         if self.busy or self.process_alive:
             raise LatentExplorerError("A training run is still going")
         self._let_go_of_follower()

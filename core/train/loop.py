@@ -134,6 +134,7 @@ class TrainerBase(Saving, Evaluation, StepSetup, BatchChoice):
     validation_place = "on the validation split"
 
     def __init__(self, run, on_event: Callable[[dict], None] = lambda e: None, control: Control | None = None):
+        """``run``: a ``core.train.run.TrainingRun``."""
         self.run, self.cfg = run, run.config
         self.ranks = distributed.from_environment()
         self.on_event = on_event if self.ranks.main else (lambda e: None)
