@@ -1,7 +1,8 @@
-"""Run control without Qt (core.sessions.training): a run in this process started, paused, resumed and stopped;
-a folder followed to its end, its checkpoints told apart (the first since following began); a run in a process
-of its own started and stopped (it saves); and one that this app started before the window was reopened, found
-again through its folder's lock and stopped by its pid, "stopping" (never "stopped") while it still trains."""
+"""Run control without Qt (core.sessions.training): a run in this process (the launch choice: here) started,
+paused, resumed and stopped; a folder followed to its end, its checkpoints told apart (the first since
+following began); a run in a process of its own (the launch choice) started and stopped (it saves); one that
+this app started before the window was reopened, found again through its folder's lock and stopped by its pid,
+"stopping" (never "stopped") while it still trains; and image and audio runs in one shape."""
 from __future__ import annotations
 
 import os
@@ -11,12 +12,14 @@ from pathlib import Path
 import pytest
 
 from core.audio.trainer import AudioRun
+from core.errors import LatentExplorerError
 from core.image.trainer import Run
 from core.runs.launch import RunProcesses
-from core.runs.recipe import image_config
+from core.sessions import Workspace
+from core.sessions.command_line import train_argv
+from core.sessions.setup import SetupSession
 from core.sessions.training import LOG_DIR, TrainingSession
 from core.train.folder import RunFolder
-from core.train.loop import TrainConfig
 from core.train.metrics import MetricsLog
 from core.train.run import TrainingRun
 
@@ -41,6 +44,18 @@ def states(seen) -> list[str]:
     return [what for kind, what in seen if kind == "state"]
 
 
+def tiny_setup(digits) -> SetupSession:
+    """Setup's form for a tiny VAE on digits that trains long (until stopped)."""
+    workspace = Workspace()
+    workspace.set_data(digits, "digits")
+    setup = SetupSession(workspace)
+    setup.set_family("vae")
+    setup.set_value("hidden", "16")
+    setup.set_batch_size(128)
+    setup.set_epochs(5000)
+    return setup
+
+
 def tiny_argv(folder: Path, epochs: int) -> list[str]:
     return ["train", "--dataset", "digits", "--model", "vae", "--hidden", "16", "--epochs", str(epochs),
             "--batch-size", "128", "--out", str(folder)]
@@ -53,14 +68,16 @@ def test_image_and_audio_runs_have_the_one_shape_the_session_trains(digits, tmp_
 
 
 def test_a_run_here_starts_pauses_resumes_and_stops_with_its_checkpoint(digits, tmp_path):
-    session = TrainingSession()
+    session, setup = TrainingSession(), tiny_setup(digits)
     seen = recorded(session)
-    cfg = TrainConfig(epochs=5000, batch_size=128, device="cpu", log_every=5)
-    train_idx, _ = digits.split(cfg.val_fraction, cfg.seed)
-    run = Run("vae", image_config("vae", digits, train_idx, hidden=[16]), digits, "digits", cfg, tmp_path / "run")
-    session.start(run)
-    assert seen[0] == ("started", run) and session.busy and session.active
-    with pytest.raises(Exception, match="still going"):
+    work = session.launch(setup, lambda _model, _data: tmp_path / "run")  # the launch choice: here
+    assert work is not None and not session.busy  # (the run is built by the Work)
+    work.run_here()
+    run = session.worker.run
+    assert seen[0] == ("started", run) and run.out_dir == tmp_path / "run" and session.busy and session.active
+    with pytest.raises(LatentExplorerError, match="still going"):
+        session.launch(setup, lambda *_: tmp_path / "another")
+    with pytest.raises(LatentExplorerError, match="still going"):
         session.start(run)
     poll_until(session, lambda: any(kind == "metrics" for kind, _ in seen))
     session.pause()
@@ -102,12 +119,15 @@ def test_a_followed_folder_tells_its_rows_and_checkpoints_until_its_writer_lets_
     assert states(seen) == ["following", "stopped"] and session.follower is None and not session.active
 
 
-def test_a_run_in_its_own_process_is_started_followed_and_stopped_saving(tmp_path):
-    session = TrainingSession()
+def test_a_run_in_its_own_process_is_started_followed_and_stopped_saving(digits, tmp_path):
+    session, setup = TrainingSession(), tiny_setup(digits)
     seen = recorded(session)
     folder = tmp_path / "run"
-    process = session.start_process(tiny_argv(folder, epochs=5000), 1, folder)
+    setup.set_launch(True, 1)
+    assert session.launch(setup, lambda _model, _data: folder) is None  # the launch choice: its own process
+    process = session.process
     try:
+        assert process.argv == train_argv(setup, lambda *_: folder)[0]
         assert seen[:2] == [("launched", str(folder)), ("state", "starting")] and session.process_alive
         poll_until(session, lambda: session.state == "following")
         session.stop()

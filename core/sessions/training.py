@@ -1,6 +1,7 @@
 """Run control, headless: the run that trains in this process (``core.runs.worker``, a thread), in processes of
-its own (``core.runs.launch``) or in another process whose folder is followed (``core.runs.follow``); pause,
-resume and stop; which run a double-click in the runs list follows.
+its own (``core.runs.launch``) or in another process whose folder is followed (``core.runs.follow``); where
+the Setup session's Start trains (its launch choice: ``launch``); pause, resume and stop; which run a
+double-click in the runs list follows.
 
 Whoever drives it (the GUI's ``gui.bridge``, a test) calls ``poll()`` at its own pace while ``active``; each
 poll hands the listeners what happened since, as ``listener(kind, what)``: ``metrics`` (a row), ``preview``
@@ -32,6 +33,9 @@ from ..runs.launch import RunProcesses
 from ..runs.worker import TrainingWorker
 from ..train.folder import METRICS_NAME, RunFolder
 from ..train.run import TrainingRun
+from . import Work
+from .command_line import train_argv
+from .setup import SetupSession
 
 Listener = Callable[[str, Any], None]
 BUSY_MESSAGE = "A training run is going here; stop it first."
@@ -111,6 +115,19 @@ class TrainingSession:
         self._emit("launched", str(folder))
         self._set_state("starting")
         return self.process
+
+    def launch(self, setup: SetupSession, new_folder: Callable[[str, str], Path]) -> Work | None:
+        """Start what the Setup session's Start means, where its launch choice says: in processes of its own
+        at once (None), or here: the Work that builds the run (slow: the data's statistics, a checkpoint) and,
+        applied, trains it. LatentExplorerError while a run trains, or naming what the form gets wrong."""
+        if self.busy or self.process_alive:
+            raise LatentExplorerError("A training run is still going")
+        if setup.own_process:
+            argv, folder = train_argv(setup, new_folder)
+            self.start_process(argv, setup.processes, folder)
+            return None
+        work = setup.start(new_folder)
+        return Work(work.what, work.compute, work.args, lambda run: self.start(work.apply(run)))
 
     def follow(self, run_dir: str | Path) -> None:
         """Show the run another process writes in ``run_dir`` (the runs list's double-click, File ▸ Follow);
