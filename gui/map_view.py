@@ -51,6 +51,7 @@ DOTS_MARGIN = 0.25  # dots are drawn this fraction of the view's size beyond eac
 SHARP_MS = 120  # a rested view zoomed past the finest density image gets its own after this long
 SHARP_MAX = 600_000  # ...if it holds at most this many points
 MARKS_MAX = 3_000  # a larger selection shows as a tint, not as rings
+TINT_CELLS = 4  # a pixel of that tint is this many of the grid's cells wide
 PICK_RADIUS_PX = 8
 ZOOM_TO_ONE = 50  # a search for one item shows it among about this many
 TOOLS = ("pan", "rect", "lasso")
@@ -441,7 +442,6 @@ class MapView(pg.PlotWidget):
         self.grid = MapGrid(self.coords, np.zeros((0, 3), np.uint8))
         self._rank = np.zeros(0, np.int64)
         self.current = np.zeros(0, np.int64)  # the inspected item and its neighbours
-        self.selection = np.zeros(0, np.int64)
         self.hover_index = -1
         self.hover_text = ""
         self._detail_timer = QTimer(self, singleShot=True, interval=0, timeout=self.update_detail)
@@ -605,15 +605,15 @@ class MapView(pg.PlotWidget):
 
     def set_selection(self, indices) -> None:
         """Ring the selected points; a large selection darkens its points instead."""
-        self.selection = np.asarray(indices, np.int64).reshape(-1)
-        large = len(self.selection) > MARKS_MAX
-        self._mark("selection", [] if large else self.selection)
+        selection = np.asarray(indices, np.int64).reshape(-1)
+        large = len(selection) > MARKS_MAX
+        self._mark("selection", [] if large else selection)
         tint = None
         if large:
-            level = self.grid.level(min(2, self.grid.level_count - 1))
-            h, w = level.bgra.shape[:2]
-            rect = (*level.origin, level.origin[0] + w * level.cell, level.origin[1] + h * level.cell)
-            tint = self.grid.render_dots(self.selection, rect, w, h, 0, (36, 41, 47))
+            grid, side = self.grid, TINT_CELLS * self.grid.cell
+            w, h = -(-grid.width // TINT_CELLS), -(-grid.height // TINT_CELLS)
+            rect = (*grid.origin, grid.origin[0] + w * side, grid.origin[1] + h * side)
+            tint = grid.render_dots(selection, rect, w, h, 0, (36, 41, 47))
         self.selection_tint.set_density(tint)
 
     def set_current(self, index: int, neighbours=()) -> None:

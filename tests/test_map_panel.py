@@ -634,6 +634,13 @@ def test_a_large_map_is_a_density_image_then_dots_then_images(qtbot):
     assert not view._sharp
     qtbot.waitUntil(lambda: view._sharp, timeout=5000)
     assert view.density.density.cell == pytest.approx(max(view.viewbox.viewPixelSize()), rel=0.05)
+    chosen = np.flatnonzero(labels == 4)[:10_000]  # a large selection: a tint over its points, not rings
+    view.set_selection(chosen)
+    tint = view.selection_tint.density
+    ix = ((coords[chosen, 0] - tint.origin[0]) / tint.cell).astype(int)
+    iy = ((coords[chosen, 1] - tint.origin[1]) / tint.cell).astype(int)
+    assert (tint.bgra[iy, ix, 3] == 255).all() and tint.bgra[..., 3].astype(bool).sum() <= len(chosen)
+    assert not view.marks["selection"].isVisible()
     view.zoom_to(5, DOTS_MAX // 4)
     qtbot.waitUntil(lambda: view.dots.isVisible(), timeout=5000)
     assert not view.density.isVisible() and set(view.in_view()) <= set(view.dots_indices)
