@@ -104,10 +104,11 @@ class MapPanel(QWidget):
         self.names_check.setToolTip("Name the map's clusters (by their most common label)")
         self.names_check.toggled.connect(self._on_names_toggled)
         self.search_edit = QLineEdit()
-        self.search_edit.setPlaceholderText("Find: class, #index or file name")
+        self.search_edit.setPlaceholderText("Find class, #index, file")
         self.search_edit.setToolTip("Press Enter to zoom to what matches: a class's items, one item by its "
                                     "index, or the items whose file name contains the text")
         self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.setMinimumWidth(170)
         self.search_edit.setMaximumWidth(230)
         self.search_edit.returnPressed.connect(lambda: self.find(self.search_edit.text()))
         self.fit_button = QPushButton("Fit")

@@ -384,7 +384,6 @@ class MapView(pg.PlotWidget):
     point_clicked = Signal(int)
     selection_drawn = Signal(object, bool)  # indices (int64 array), add to the current selection
     legend_moved = Signal(object)  # the legend's new offset (x, y), pyqtgraph's convention
-    class_toggled = Signal(int, bool)  # a class shown or hidden from the legend
 
     def __init__(self, parent=None):
         self.viewbox = MapViewBox(self._polygon_drawn)
@@ -422,7 +421,7 @@ class MapView(pg.PlotWidget):
         self.legend.set_offset(self.legend.offset)
         self.legend.setZValue(1000)  # above the images
         self.legend.moved.connect(self.legend_moved)
-        self.legend.toggled.connect(self._on_legend_toggled)
+        self.legend.toggled.connect(self.set_class_visible)
         self.legend_wanted = True
         self.clusters = ClusterNames(self.viewbox)
         self.show_clusters = True
@@ -513,10 +512,6 @@ class MapView(pg.PlotWidget):
     def set_legend_offset(self, offset: tuple[float, float]) -> None:
         self.legend.set_offset(offset)
 
-    def _on_legend_toggled(self, label: int, visible: bool) -> None:
-        self.set_class_visible(label, visible)
-        self.class_toggled.emit(label, visible)
-
     def set_class_visible(self, label: int, visible: bool) -> None:
         """Show or hide the points of one class (what a click on its legend entry does)."""
         self.set_hidden_classes(self.hidden - {label} if visible else self.hidden | {label})
@@ -537,7 +532,8 @@ class MapView(pg.PlotWidget):
 
     def _build_grid(self) -> None:
         """The index and density images of the visible points."""
-        colours = self._rgb[self.labels] if self.labels is not None else np.broadcast_to(self._rgb[0], (len(self.coords), 3))
+        n = len(self.coords)
+        colours = self._rgb[self.labels] if self.labels is not None else np.broadcast_to(self._rgb[0], (n, 3))
         members = None if self.visible_mask.all() else np.flatnonzero(self.visible_mask)
         self.grid = MapGrid(self.coords, colours, members)
         if len(self.grid) > DOTS_MAX:  # the density images not drawn yet are built while the app is idle

@@ -42,7 +42,8 @@ def test_the_grid_finds_exactly_the_points_in_a_rectangle_and_the_nearest_one():
     assert grid.nearest(-50, -50, 1, 1) is None
     members = np.flatnonzero(labels != 2)  # a hidden class is not in the index
     hidden = MapGrid(coords, RGB[labels], members)
-    assert len(hidden) == len(members) and not np.isin(hidden.indices_in((-5, -5, 25, 25)), np.flatnonzero(labels == 2)).any()
+    twos = np.flatnonzero(labels == 2)
+    assert len(hidden) == len(members) and not np.isin(hidden.indices_in((-5, -5, 25, 25)), twos).any()
 
 
 def test_density_images_colour_each_cell_by_its_classes_and_halve_down_the_pyramid():

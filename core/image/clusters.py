@@ -82,5 +82,7 @@ def search(text: str, count: int, labels: np.ndarray | None = None, class_names:
     if files:
         indices = np.array([i for i, f in enumerate(files) if query.lower() in f.lower()], np.int64)
         if len(indices):
-            return Found(indices, f"{len(indices):,} files matching {query!r}" if len(indices) > 1 else files[indices[0]])
-    return Found(np.zeros(0, np.int64), f"nothing matches {query!r} (a class, #index{' or file name' if files else ''})")
+            what = f"{len(indices):,} files matching {query!r}" if len(indices) > 1 else files[indices[0]]
+            return Found(indices, what)
+    kinds = "a class, #index" + (" or file name" if files else "")
+    return Found(np.zeros(0, np.int64), f"nothing matches {query!r} ({kinds})")

@@ -35,7 +35,8 @@ def colourise(counts: np.ndarray, colour_sums: np.ndarray, reference: float) -> 
     out = np.zeros(c.shape + (4,), np.uint8)
     full = c > 0
     c = c[full]
-    alpha = np.round(FAINTEST + (255 - FAINTEST) * np.minimum(np.log1p(c) / np.float32(np.log1p(max(reference, 1.0))), 1))
+    fullness = np.minimum(np.log1p(c) / np.float32(np.log1p(max(reference, 1.0))), 1)
+    alpha = np.round(FAINTEST + (255 - FAINTEST) * fullness)
     scale = alpha / (255 * c)  # premultiplied: no channel over the opacity
     out[full, 2::-1] = np.minimum(np.asarray(colour_sums, np.float32)[full] * scale[:, None] + 0.5, alpha[:, None])
     out[full, 3] = alpha.astype(np.uint8)
