@@ -438,7 +438,7 @@ class MapView(pg.PlotWidget):
         self.colours: list[QColor] = []
         self.visible_mask = np.zeros(0, bool)
         self.hidden: set[int] = set()  # classes whose points are hidden
-        self.grid = MapGrid(self.coords, np.zeros((0, 3), np.uint8))
+        self.grid = self._all_points = MapGrid(self.coords, np.zeros((0, 3), np.uint8))
         self._rank = np.zeros(0, np.int64)
         self.current = np.zeros(0, np.int64)  # the inspected item and its neighbours
         self.hover_index = -1
@@ -527,15 +527,18 @@ class MapView(pg.PlotWidget):
             return
         self.hidden = hidden
         self.visible_mask = ~np.isin(self.labels, list(hidden))
-        self._build_grid()
+        self._use_grid(self._all_points.restricted(self.visible_mask))
         self.update_detail()
 
     def _build_grid(self) -> None:
-        """The index and density images of the visible points."""
+        """The index and density images of all points (``grid``: of the visible ones)."""
         n = len(self.coords)
         colours = self._rgb[self.labels] if self.labels is not None else np.broadcast_to(self._rgb[0], (n, 3))
-        members = None if self.visible_mask.all() else np.flatnonzero(self.visible_mask)
-        self.grid = MapGrid(self.coords, colours, members)
+        self._all_points = MapGrid(self.coords, colours)
+        self._use_grid(self._all_points)
+
+    def _use_grid(self, grid: MapGrid) -> None:
+        self.grid = grid
         if len(self.grid) > DOTS_MAX:  # the density images not drawn yet are built while the app is idle
             self._pyramid_timer.start()
         self.density.set_density(None)

@@ -44,6 +44,13 @@ def test_the_grid_finds_exactly_the_points_in_a_rectangle_and_the_nearest_one():
     hidden = MapGrid(coords, RGB[labels], members)
     twos = np.flatnonzero(labels == 2)
     assert len(hidden) == len(members) and not np.isin(hidden.indices_in((-5, -5, 25, 25)), twos).any()
+    restricted = grid.restricted(labels != 2)  # the same, without sorting again
+    np.testing.assert_array_equal(restricted.indices_in((-5, -5, 25, 25)), hidden.indices_in((-5, -5, 25, 25)))
+    for g, alpha_there in ((grid, True), (restricted, False)):  # blob 2's centre, (0, 20), in the density image
+        level = g.level(2)
+        assert bool(level.bgra[int((20 - level.origin[1]) / level.cell), int(-level.origin[0] / level.cell), 3]) \
+            == alpha_there
+    assert len(grid.indices_in((-5, -5, 25, 25))) > len(restricted.indices_in((-5, -5, 25, 25)))  # the original kept
 
 
 def test_density_images_colour_each_cell_by_its_classes_and_halve_down_the_pyramid():

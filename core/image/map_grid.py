@@ -10,6 +10,7 @@ class colours, its opacity grows with the logarithm of their number.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,14 @@ class MapGrid:
         self._colours = colours
         self._finest = None
         self.levels: list[Density | None] = [None] * self.level_count
+
+    def restricted(self, keep: np.ndarray) -> "MapGrid":
+        """The same grid over only the points where ``keep`` (N,) is true: no sorting again (hiding a class)."""
+        grid = copy.copy(self)
+        chosen = keep[self.order]
+        grid.order, grid.cells = self.order[chosen], self.cells[chosen]
+        grid._finest, grid.levels = None, [None] * self.level_count
+        return grid
 
     def __len__(self) -> int:
         return len(self.order)
