@@ -8,6 +8,7 @@
 - ``sharp_ms``: the density image of a rested view zoomed past the pyramid's finest level;
 - hover (a mouse move over the map -> the point under it labelled) and click (-> ``point_clicked``);
 - a lasso around about 100,000 points (the points inside found and shown as selected);
+- wheel notches (120 units each) from the whole map until images show, over the centre and the densest spot;
 - ``peak_rss_gb``: the process's peak resident memory, images included.
 
 ``--project N`` also times the projections of N synthetic 16-d codes (PCA; UMAP fitted on a sample and
@@ -41,6 +42,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 DATA = ROOT.parent / "shared" / "data" / "mnist10k.npz"
 CLUSTERS = 50
+MAX_NOTCHES = 40
 SIZES = (70_000, 300_000, 1_000_000)
 
 
@@ -156,6 +158,24 @@ def frame_times(app, view, steps) -> dict:
             "dot_frames": int(np.sum(dots))}
 
 
+def notches_to_images(app, view, at) -> int | None:
+    """Wheel notches over viewport position ``at``, from the whole map, until images show (None: never)."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    view.fit()
+    app.processEvents()
+    port = view.viewport()
+    for notch in range(1, MAX_NOTCHES + 1):
+        app.sendEvent(port, QWheelEvent(QPointF(at), QPointF(port.mapToGlobal(at)), QPoint(0, 0), QPoint(0, 120),
+                                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                                        Qt.ScrollPhase.NoScrollPhase, False))
+        for _ in range(3):
+            app.processEvents()
+        if view.thumbnails.shown:
+            return notch
+    return None
+
+
 def run_one(n: int, frames: int, size: str) -> dict:
     from PySide6.QtCore import QEvent, QPointF, Qt
     from PySide6.QtGui import QMouseEvent
@@ -202,6 +222,13 @@ def run_one(n: int, frames: int, size: str) -> dict:
     result["sharp_ms"], result["sharp_cpu_ms"] = round(sharp_s * 1000, 1), round((time.thread_time() - cpu) * 1000, 1)
     result["sharp_points"] = int(view.grid.count_in(view._view_rect()))
 
+    port = view.viewport()
+    view.fit()
+    app.processEvents()
+    at_dense = view.mapFromScene(view.viewbox.mapViewToScene(QPointF(*dense)))  # (on the whole map)
+    result["notches_to_images"] = {
+        "centre": notches_to_images(app, view, QPointF(port.width() / 2, port.height() / 2)),
+        "densest": notches_to_images(app, view, at_dense)}
     view.zoom_to(densest, 100)
     app.processEvents()
     zoomed = view.viewbox.viewRect()
@@ -330,7 +357,8 @@ def main() -> int:
               f"hover p95 {p95('hover_whole_map')}/{p95('hover_zoomed_in')} ms, click p95 "
               f"{p95('click_whole_map')}/{p95('click_zoomed_in')} ms (whole/zoomed); lasso over "
               f"{r['lasso']['points']:,} points {r['lasso']['median_ms']} ms ({r['lasso']['cpu_median_ms']} CPU); "
-              f"peak memory {r['peak_rss_gb']} GB", flush=True)
+              f"peak memory {r['peak_rss_gb']} GB; wheel notches to images {r['notches_to_images']['centre']} "
+              f"(centre), {r['notches_to_images']['densest']} (densest)", flush=True)
     out = {"maps": results}
     if args.project:
         p = run_projection(args.project)
