@@ -10,7 +10,8 @@ it in a background thread; the command line runs it in the foreground. A trainer
 
 Evaluation costs little at any batch size: validation, the train rows' figures, previews and checkpoint
 snapshots together take at most ``eval_share`` of the wall time (validation shrinks to a fixed subset of the
-split when the whole would cost more, previews wait, checkpoints are written by another thread). Steps run
+split when the whole would cost more, previews wait but never more than ``PREVIEW_MAX_LAG_S`` and the
+run's last weights are always previewed, checkpoints are written by another thread). Steps run
 through ``core.train.fast_step`` (a CUDA graph of the whole step where possible). In a distributed run
 (``core.train.distributed``) each rank trains on its shard, the logged figures are averaged over the ranks and rank 0
 alone writes the log and the checkpoints.
@@ -51,6 +52,7 @@ MIN_VALIDATION = 256
 MAX_AUTO_BATCH = 4096
 CHECKPOINT_MIN_GAP_S = 2.0  # cheap checkpoints come this often: a killed run loses about this much training
 CHECKPOINT_SHARE = 0.02  # dearer ones less often: saving takes at most this share of the training time
+PREVIEW_MAX_LAG_S = 5.0  # previews come at least this often, whatever the evaluation budget says
 
 
 @dataclass
@@ -274,7 +276,7 @@ class TrainerBase:
         spe = max(1, self.steps_per_epoch())
         total_steps = max(1, cfg.epochs * spe)
         self._rate_from = (time.perf_counter(), self.step)  # the rate and ETA count from here
-        self._last_preview, self._preview_cost, self._previews = 0.0, 0.0, 0
+        self._last_preview, self._preview_cost, self._preview_step = 0.0, 0.0, -1
         self._last_save: float | None = None  # no checkpoint yet in this session
         self._session_start = self._trained_since = time.perf_counter()
         self._budget = EvalBudget(cfg.eval_share)
@@ -312,8 +314,7 @@ class TrainerBase:
                         self._save_now()  # a killed run loses about the gap
                 self.epoch, self.epoch_step = self.epoch + 1, 0
                 self._end_epoch(total_steps)
-            if self.ranks.main and (self._previews == 0 or self._budget.allows(self._preview_cost)):
-                self._eval(self.preview)
+            self._last_preview_of_run()
             self._saver.wait()
             self._status("finished")
             self.on_event({"type": "state", "state": "finished"})
@@ -405,6 +406,7 @@ class TrainerBase:
             self._rate_from = (time.perf_counter(), self.step)
             resumed = "resumed"
         if distributed.any_rank(self.control.stop_requested, self.ranks):
+            self._last_preview_of_run()
             self.save()
             self._status("stopped")
             self.on_event({"type": "state", "state": "stopped"})
@@ -436,14 +438,22 @@ class TrainerBase:
         return {**figures, **dict(zip(keys, means.tolist()))}
 
     def _maybe_preview(self) -> None:
-        """A preview when the interval has passed and the evaluation budget allows its cost (rank 0 only)."""
-        if not self.ranks.main or time.perf_counter() - self._last_preview < self.cfg.preview_interval_s \
-                or not self._budget.allows(self._preview_cost):
+        """A preview when the interval has passed and the evaluation budget allows its cost, or in any case once
+        the last one is ``PREVIEW_MAX_LAG_S`` old (rank 0 only)."""
+        since = time.perf_counter() - self._last_preview
+        if not self.ranks.main or since < self.cfg.preview_interval_s \
+                or (since < PREVIEW_MAX_LAG_S and not self._budget.allows(self._preview_cost)):
             return
         tick = time.perf_counter()
         self._eval(self.preview)
         self._preview_cost = self._budget.charge(tick)
-        self._last_preview, self._previews = time.perf_counter(), self._previews + 1
+        self._last_preview, self._preview_step = time.perf_counter(), self.step
+
+    def _last_preview_of_run(self) -> None:
+        """The run's final weights previewed as it ends (finished or stopped), whatever the budget says."""
+        if self.ranks.main and self._preview_step != self.step:
+            self._eval(self.preview)
+            self._preview_step = self.step
 
     def _end_epoch(self, total_steps: int) -> None:
         """Log the validation row of the epoch just done (NaN-checked) and save a checkpoint after the first
