@@ -19,6 +19,8 @@ from typing import Callable
 
 from PySide6.QtCore import QSettings, QStandardPaths
 
+from core.sessions.setup import TRAINING_RANGES
+
 ORGANIZATION, APPLICATION = "latent-explorer", "Latent Explorer"
 SETTINGS_ENV, RUNS_ENV = "LATENT_EXPLORER_SETTINGS", "LATENT_EXPLORER_RUNS"
 RECENT_KEY, RECENT_MAX = "recent_checkpoints", 8
@@ -47,6 +49,8 @@ def _flag(v) -> str:
 
 
 def _learning_rate(v) -> str:
+    if v is None:
+        return ""  # (what the app saves while the rate follows the family's default)
     try:
         ok = isinstance(v, (str, int, float)) and not isinstance(v, bool) and 0 < float(v) < 10
     except ValueError:
@@ -105,8 +109,8 @@ def _paths(value) -> tuple[list, list[str]]:
 
 #: every JSON setting the app keeps, and what of a read value is kept
 RULES: dict[str, Cleaner] = {
-    "setup/common": _table({"model": _text, "lr": _learning_rate, "batch_size": _whole(1, 65_536),
-                            "epochs": _whole(1, 100_000), "device": _text, "own_process": _flag,
+    "setup/common": _table({"model": _text, "lr": _learning_rate, "batch_size": _whole(*TRAINING_RANGES["batch_size"]),
+                            "epochs": _whole(*TRAINING_RANGES["epochs"]), "device": _text, "own_process": _flag,
                             "processes": _whole(1, 64)}),
     "setup/families": _per_family,
     "map/view": _table({"images": _flag, "thumbnail_px": _whole(16, 96),
