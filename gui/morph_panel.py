@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QSlider, QSpinBox,
+                               QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QSlider,
                                QVBoxLayout, QWidget)
 
 from core.image.data import IMAGE_SUFFIXES
@@ -24,6 +24,7 @@ from .background.works import LiveWork, start_work
 from .context import AppContext
 from .data_browser import DataBrowser
 from .image_grid import ImageGrid
+from .number_field import WholeField
 
 SCRUB_STEPS = 100
 STRENGTH_RANGE = 300  # the strength slider runs from -3.00 to +3.00 in hundredths
@@ -98,8 +99,7 @@ class MorphPanel(QWidget):
         self.method_combo.addItem("Spherical", "spherical")
         self.method_combo.setToolTip("Spherical keeps the code's norm on a smooth path, away from the prior's "
                                      "empty centre")
-        self.steps_spin = QSpinBox()
-        self.steps_spin.setRange(*STEPS_RANGE)
+        self.steps_spin = WholeField(*STEPS_RANGE, "Steps")
         self.steps_spin.setValue(self.session.steps)
         self.steps_spin.setSuffix(" steps")
         self.save_png_button = QPushButton("Save PNG…")
@@ -287,6 +287,8 @@ class MorphPanel(QWidget):
 
     # --- the strip and the scrub ------------------------------------------------------------------
     def _morph_changed(self) -> None:
+        if self.steps_spin.problem():
+            return  # (kept as typed and named by the field; the strip waits for a valid count)
         self.session.set_morph(method=self.method_combo.currentData(), steps=self.steps_spin.value())
         self.strip_live.submit(self.session.strip_work())
         self.scrub_live.submit(self.session.scrub_work())

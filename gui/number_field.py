@@ -28,7 +28,7 @@ def mark(widget: QWidget, problem: str) -> None:
     if widget.property("problem_text") is None:  # (first call: the frame must not change its height)
         widget.setFixedHeight(widget.sizeHint().height())
     widget.setProperty("problem_text", problem)
-    widget.setToolTip("\n".join(filter(None, (problem, widget.property("help_text") or ""))))
+    QWidget.setToolTip(widget, "\n".join(filter(None, (problem, widget.property("help_text") or ""))))
     kind = next((k.__name__ for k in _KINDS if isinstance(widget, k)), "QWidget")
     style = f"{kind} {{ {INVALID_STYLE} }}" if problem else ""
     if widget.styleSheet() != style:
@@ -66,6 +66,9 @@ class _Checked:
             flags |= QAbstractSpinBox.StepEnabledFlag.StepDownEnabled
         return flags
 
+    def setToolTip(self, text: str) -> None:
+        set_help(self, text)
+
     def _note(self) -> None:
         problem = self.problem()
         mark(self, problem)
@@ -82,6 +85,7 @@ class WholeField(_Checked, QSpinBox):
         self.what, self._told = what, ""
         self.valueChanged.connect(lambda _v: self._note())
         self.set_limits(low, high)
+        self.setValue(self.low)  # (Qt's own range starts lower)
 
     def set_limits(self, low: int, high: int) -> None:
         self._set_limits(int(low), int(min(high, (2**31 - 10) // 10)), 9)
@@ -96,6 +100,7 @@ class DecimalField(_Checked, QDoubleSpinBox):
         self.setDecimals(decimals)
         self.valueChanged.connect(lambda _v: self._note())
         self.set_limits(low, high)
+        self.setValue(self.low)  # (Qt's own range starts lower)
 
     def set_limits(self, low: float, high: float) -> None:
         self._set_limits(float(low), float(high) if math.isfinite(high) else 1e9, 9.0)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QSpinBox,
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy,
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from core.runs.follow import preview_of
@@ -33,6 +33,7 @@ from .context import AppContext
 from .image_grid import ImageGrid
 from .message_line import MessageLine, headline
 from .metric_plots import MetricPlots
+from .number_field import WholeField
 from .run_compare import RunCompare
 from .runs_list import RunsList
 from .settings import runs_root
@@ -99,8 +100,7 @@ class TrainingPanel(QWidget):
         self.own_process_box = QCheckBox("Own process")
         self.own_process_box.setToolTip("Train in a process of its own (python main.py train …), followed here; it "
                                         "goes on training when the window closes")
-        self.processes_spin = QSpinBox()
-        self.processes_spin.setRange(1, max(1, min(MAX_PROCESSES, os.cpu_count() or 1)))
+        self.processes_spin = WholeField(1, max(1, min(MAX_PROCESSES, os.cpu_count() or 1)), "Processes")
         self.processes_spin.setPrefix("× ")
         self.processes_spin.setToolTip("Processes: more than one trains data parallel (each its share of every epoch)")
         self.state_label = QLabel()
@@ -219,8 +219,11 @@ class TrainingPanel(QWidget):
             self._read_ticked()  # their curves grow
 
     def _set_launch(self, own_process: bool, processes: int) -> None:
-        if (own_process, processes) != (self.session.own_process, self.session.processes):
+        if not self.processes_spin.problem() and \
+                (own_process, processes) != (self.session.own_process, self.session.processes):
             self.session.set_launch(own_process, processes)
+        else:
+            self._update_buttons()  # (a count out of range is kept as typed and named, and Start is off)
 
     # --- buttons --------------------------------------------------------------------------
     def _on_start(self) -> None:
@@ -259,13 +262,16 @@ class TrainingPanel(QWidget):
     def _update_buttons(self) -> None:
         busy = self.state in BUSY
         problems = self.session.problems()
+        if self.processes_spin.problem() and self.session.own_process:
+            problems["processes"] = self.processes_spin.problem()
         self.start_button.setEnabled(not busy and self.state != "following" and not problems)
         self.start_button.setText("Continue" if self.session.plan_now == CONTINUE else "Start")
         self.start_button.setToolTip(
             "Start is off: " + "; ".join(problems.values()) if problems else
             "Stop following first" if self.state == "following" else self.session.describe_start())
         self.own_process_box.setChecked(self.session.own_process)
-        self.processes_spin.setValue(self.session.processes)
+        if not self.processes_spin.problem():
+            self.processes_spin.setValue(self.session.processes)
         free = not busy and self.state != "following"
         self.own_process_box.setEnabled(free)
         self.processes_spin.setEnabled(free and self.session.own_process)

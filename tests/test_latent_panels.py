@@ -288,3 +288,18 @@ def test_the_save_png_buttons_write_the_grid_the_user_sees(qtbot, latent_panel, 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: ("", "")))  # cancelled
     qtbot.mouseClick(panel.save_samples_button, Qt.MouseButton.LeftButton)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["samples.png", "traversal.png"]
+
+
+def test_a_typed_count_out_of_range_is_named_and_not_drawn(qtbot, latent_panel):
+    panel = latent_panel
+    for spin, text, button in ((panel.steps_spin, "50", panel.traverse_button),
+                               (panel.temperature_spin, "9", panel.sample_button)):
+        assert button.isEnabled()
+        spin.setFocus()
+        spin.selectAll()
+        qtbot.keyClicks(spin, text)
+        qtbot.keyClick(spin, Qt.Key.Key_Tab)
+        assert spin.value() == float(text) and spin.problem() in spin.toolTip()  # kept, not put back
+        assert "out of range" in spin.problem() and not button.isEnabled()
+        spin.setValue(spin.low)
+        assert not spin.problem() and button.isEnabled()

@@ -231,3 +231,15 @@ def test_the_data_browser_shows_filters_and_picks(qtbot, digits):
         qtbot.mouseClick(dialog.view.viewport(), Qt.MouseButton.LeftButton, pos=where)  # a double-click's press
         qtbot.mouseDClick(dialog.view.viewport(), Qt.MouseButton.LeftButton, pos=where)
     assert dialog.chosen == int(np.flatnonzero(digits.labels == 7)[1])
+
+
+def test_a_typed_step_count_out_of_range_is_named_not_replaced(qtbot, context):
+    panel = MorphPanel(context)
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.steps_spin.setFocus()
+    panel.steps_spin.selectAll()
+    qtbot.keyClicks(panel.steps_spin, "1")
+    qtbot.keyClick(panel.steps_spin, Qt.Key.Key_Tab)
+    assert panel.steps_spin.value() == 1 and "out of range" in panel.steps_spin.toolTip()
+    assert panel.session.steps != 1  # not drawn with it

@@ -409,3 +409,14 @@ def test_a_long_status_message_is_never_cut_at_the_edge(window, qtbot):
     assert line.label.text().endswith("…") and line.details_button.isVisible() and line.text() == long
     right = line.details_button.mapTo(window, line.details_button.rect().topRight()).x()
     assert right <= window.device_label.mapTo(window, window.device_label.rect().topLeft()).x()
+
+
+def test_a_typed_process_count_out_of_range_is_named_and_start_stays_off(window, qtbot):
+    training = window.panels["training"]
+    qtbot.mouseClick(training.own_process_box, Qt.MouseButton.LeftButton)
+    assert training.own_process_box.isChecked()
+    type_into(qtbot, training.processes_spin, "0")
+    assert training.processes_spin.text() == "× 0" and marked(training.processes_spin).startswith("Processes")
+    assert not training.start_button.isEnabled() and "Processes" in training.note.text()
+    type_into(qtbot, training.processes_spin, "1")
+    assert training.start_button.isEnabled() and not marked(training.processes_spin)
