@@ -406,3 +406,29 @@ def test_the_file_menu_opens_saves_follows_and_quits_with_what_is_chosen(window,
     quit_action = next(a for a in window.menuBar().actions()[0].menu().actions() if a.text() == "&Quit")
     quit_action.trigger()
     assert not window.isVisible()
+
+
+def test_metric_plots_share_one_x_range_and_show_the_last_point_whole(qtbot):
+    from PySide6.QtCore import QPointF
+    plots = MetricPlots()
+    qtbot.addWidget(plots)
+    plots.resize(900, 500)
+    plots.show()
+    plots.reset()  # a followed run: its length not known
+    for epoch in (0.5, 1.0, 1.5, 2.0):  # the KL's points end before the loss's
+        plots.add_row({"split": "train", "epoch": epoch, "loss": 1.0 / epoch, **({"kl": epoch} if epoch < 1 else {})})
+    plots.redraw()
+    ranges = {key: tuple(np.round(plot.getViewBox().viewRange()[0], 6)) for key, plot in plots.plots.items()}
+    assert set(ranges) == {"loss", "kl"} and len(set(ranges.values())) == 1, ranges  # one x range for every plot
+
+    plots.reset(x_limit=1.0)  # a one-epoch run
+    for epoch in (0.25, 0.5, 0.75, 1.0):
+        plots.add_row({"split": "train", "epoch": epoch, "loss": 1.0 / epoch, "recon": 0.5 / epoch})
+    plots.add_row({"split": "val", "epoch": 1.0, "loss": 0.9, "recon": 0.45, "r2": 0.5})
+    plots.redraw()
+    qtbot.wait(50)
+    for key in ("loss", "r2"):  # the validation point at the run's end: its marker inside the plot
+        view = plots.plots[key].getViewBox()
+        y = plots.data(key, "val")[1][-1]
+        x_px = view.mapViewToScene(QPointF(1.0, y)).x()
+        assert x_px + 6 / 2 + 1 <= view.sceneBoundingRect().right()
