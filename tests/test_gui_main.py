@@ -199,14 +199,14 @@ def test_invalid_setup_is_reported_inline_and_nothing_starts(window, qtbot):
     setup, training = window.panels["setup"], window.panels["training"]
     hidden = setup.family_fields("vae")["hidden"]
     retype(qtbot, hidden.widget, "abc")
-    assert hidden.error.isVisible() and "Hidden sizes" in setup.message.text()
+    assert "Hidden sizes" in hidden.widget.toolTip() and "Hidden sizes" in setup.message.text()
     assert not training.start_button.isEnabled() and "Hidden sizes" in training.start_button.toolTip()
     qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
     assert training.state == "idle" and window.bridge.worker is None
     retype(qtbot, setup.lr_edit, "fast")
     assert "Learning rate" in setup.message.text() and "Hidden sizes" in setup.message.text()  # both at once
     retype(qtbot, hidden.widget, "32")
-    assert not hidden.error.isVisible() and "Hidden sizes" not in setup.message.text()
+    assert "Hidden sizes" not in hidden.widget.toolTip() and "Hidden sizes" not in setup.message.text()
     qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
     assert "Learning rate" in setup.message.text() and window.bridge.worker is None
 
