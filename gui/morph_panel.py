@@ -83,6 +83,7 @@ class MorphPanel(QWidget):
                                     "(replaces the open data and model)")
         self.demo_button.clicked.connect(lambda: self.start_faces_demo())
         self.info = QLabel()
+        self._shown_problem = ""  # the problem the info line shows, if any
         self.info.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(self.info, 1)
@@ -194,6 +195,7 @@ class MorphPanel(QWidget):
     def refresh(self) -> None:
         """Start over for the workspace's model and data; A and B default to two items of different classes."""
         picks = self.session.start_over()
+        self._shown_problem = ""
         self.info.setText(self.session.describe())
         for name in ENDS:
             self._show_end(name)
@@ -221,8 +223,16 @@ class MorphPanel(QWidget):
         self.strength_label.setText(f"{s.strength:+.2f}")
 
     def _problem(self, message: str) -> None:
+        """Say what went wrong, until something the user does next works (``_worked``)."""
+        self._shown_problem = message
         self.info.setText(message)
         self.context.status.emit(message)
+
+    def _worked(self) -> None:
+        """An action worked: a problem shown before is no longer the news (the panel's summary comes back)."""
+        if self._shown_problem and self.info.text() == self._shown_problem:
+            self.info.setText(self.session.describe())
+        self._shown_problem = ""
 
     def _failed(self, message: str, _traceback: str = "") -> None:
         self._problem(message)
@@ -269,6 +279,7 @@ class MorphPanel(QWidget):
     def _on_picked(self, name: str, picked: bool) -> None:
         if not picked:
             return  # superseded by a newer pick, model or data
+        self._worked()
         self._show_end(name)
         self.strip_live.submit(self.session.strip_work())
         self.scrub_live.submit(self.session.scrub_work())
@@ -326,6 +337,7 @@ class MorphPanel(QWidget):
         except (LatentExplorerError, OSError) as exc:
             self._problem(f"could not write {path}: {exc}")
             return None
+        self._worked()
         self.context.status.emit(f"Saved {saved}")
         return saved
 
@@ -422,6 +434,7 @@ class MorphPanel(QWidget):
         except LatentExplorerError as exc:
             self._problem(str(exc))
             return None
+        self._worked()
         self.context.status.emit(f"Saved {len(self.session.vectors)} vectors to {saved}")
         return saved
 

@@ -243,3 +243,15 @@ def test_a_typed_step_count_out_of_range_is_named_not_replaced(qtbot, context):
     qtbot.keyClick(panel.steps_spin, Qt.Key.Key_Tab)
     assert panel.steps_spin.value() == 1 and "out of range" in panel.steps_spin.toolTip()
     assert panel.session.steps != 1  # not drawn with it
+
+
+def test_a_bad_file_message_goes_once_a_valid_image_is_picked(qtbot, panel, digits, tmp_path, monkeypatch):
+    (tmp_path / "garbage.png").write_bytes(b"\x89PNG but not really")
+    file_dialogs(monkeypatch, open_path=tmp_path / "garbage.png")
+    qtbot.mouseClick(panel.pickers["B"].file_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "garbage.png: not a readable image" in panel.info.text(), timeout=WAIT_MS)
+    Image.fromarray(digits.images[7, 0].numpy()).save(tmp_path / "seven.png")
+    file_dialogs(monkeypatch, open_path=tmp_path / "seven.png")
+    qtbot.mouseClick(panel.pickers["B"].file_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "file seven.png" in panel.strip_view.title.text(), timeout=WAIT_MS)
+    assert "garbage.png" not in panel.info.text() and panel.info.text() == panel.session.describe()
