@@ -64,6 +64,7 @@ class LatentPanel(QWidget):
             buttons.addWidget(b)
         self.info = QLabel()
         self.info.setWordWrap(True)
+        self._shown_problem = ""  # the problem the info line shows, if any
         self.slider_rows = QWidget()
         self.slider_grid = QGridLayout(self.slider_rows)
         self.slider_grid.setContentsMargins(2, 2, 2, 2)
@@ -207,6 +208,7 @@ class LatentPanel(QWidget):
     def _run(self, work: Work, then=None) -> None:
         task = run_work(work, self)
         task.failed.connect(lambda message, _tb: self._problem(message))
+        task.done.connect(lambda _result: self._worked())
         if then is not None:
             task.done.connect(lambda _result: then())
 
@@ -356,9 +358,17 @@ class LatentPanel(QWidget):
         except LatentExplorerError as exc:
             self._problem(str(exc))
             return None
+        self._worked()
         self.context.status.emit(f"Saved {saved}")
         return saved
 
     def _problem(self, message: str) -> None:
+        """Say what went wrong, until the next drawing or save works (``_worked``)."""
+        self._shown_problem = message
         self.info.setText(message)
         self.context.status.emit(message)
+
+    def _worked(self) -> None:
+        if self._shown_problem and self.info.text() == self._shown_problem:
+            self.info.setText(self.session.describe())
+        self._shown_problem = ""

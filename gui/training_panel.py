@@ -173,7 +173,7 @@ class TrainingPanel(QWidget):
         bridge.state_changed.connect(self._set_state)
         bridge.metrics.connect(self._on_metrics)
         bridge.preview.connect(self._on_preview)
-        context.setup_changed.connect(lambda _what: self._update_buttons())
+        context.setup_changed.connect(self._on_setup_changed)
         context.model_changed.connect(self._on_model)
         self._set_state("idle")
 
@@ -217,6 +217,11 @@ class TrainingPanel(QWidget):
         self.compare.show_table(self.runs_session.comparison())
         if any(r.status == "running" for r in self.runs_session.ticked_rows()):
             self._read_ticked()  # their curves grow
+
+    def _on_setup_changed(self, what: str) -> None:
+        if what in ("form", "origin", "data") and self.note.text().startswith("Not started"):
+            self.note.set_text("")  # (why the last Start failed is no longer the news once the form changed)
+        self._update_buttons()
 
     def _set_launch(self, own_process: bool, processes: int) -> None:
         if not self.processes_spin.problem() and \

@@ -303,3 +303,13 @@ def test_a_typed_count_out_of_range_is_named_and_not_drawn(qtbot, latent_panel):
         assert "out of range" in spin.problem() and not button.isEnabled()
         spin.setValue(spin.low)
         assert not spin.problem() and button.isEnabled()
+
+
+def test_a_failed_save_message_goes_once_a_save_works(qtbot, latent_panel, tmp_path):
+    panel = latent_panel
+    (tmp_path / "a-file").write_text("")
+    panel.save_traversal(tmp_path / "a-file" / "t.png")  # a folder that is a file
+    problem = panel.info.text()
+    assert "a-file" in problem
+    assert panel.save_traversal(tmp_path / "t.png") is not None
+    assert panel.info.text() == panel.session.describe() != problem

@@ -420,3 +420,14 @@ def test_a_typed_process_count_out_of_range_is_named_and_start_stays_off(window,
     assert not training.start_button.isEnabled() and "Processes" in training.note.text()
     type_into(qtbot, training.processes_spin, "1")
     assert training.start_button.isEnabled() and not marked(training.processes_spin)
+
+
+def test_why_start_failed_goes_once_the_form_changes(window, qtbot, tmp_path):
+    setup, training = window.panels["setup"], window.panels["training"]
+    choose_family(setup, "latent-diffusion")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    setup.set_base_path(tmp_path / "bad.pt")
+    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)  # only reading the base tells
+    qtbot.waitUntil(lambda: training.note.text().startswith("Not started"), timeout=LONG_S)
+    choose_family(setup, "vae")
+    assert training.note.text() == "" and not setup.message.isVisible()
