@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QSlider,
                                QVBoxLayout, QWidget)
@@ -204,6 +205,7 @@ class MorphPanel(QWidget):
         self.strip_view.title.setText(STRIP_HINT)
         self.vector_view.title.setText(VECTOR_HINT)
         self._fill_groups()
+        self._fill_vectors()  # (marked again for this model)
         for name, work in picks.items():
             self._start_pick(name, work)
 
@@ -385,8 +387,16 @@ class MorphPanel(QWidget):
         self.vector_list.clear()
         for v in s.vectors:
             item = QListWidgetItem(v.name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
-            item.setToolTip(v.description or v.name)
+            misfit = s.vector_misfit(v)
+            if not misfit:
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+            item.setToolTip(misfit or v.description or v.name)
+            if misfit:  # (kept, for a model it fits, but marked: greyed, in italics, the reason in its tooltip)
+                font = item.font()
+                font.setItalic(True)
+                item.setFont(font)
+                item.setForeground(QColor("#8c959f"))
+                item.setText(f"{v.name} ({len(v.vector)}-d: not for this model)")
             self.vector_list.addItem(item)
         self.vector_list.setCurrentRow(s.current)
         self.vector_list.blockSignals(False)
@@ -419,7 +429,7 @@ class MorphPanel(QWidget):
         s = self.session
         if s.applied is None:
             self.vector_view.clear()
-            self.vector_view.title.setText(VECTOR_HINT)
+            self.vector_view.title.setText(s.applied_title or VECTOR_HINT)
         else:
             self.vector_view.set_images(s.applied, 2)
             self.vector_view.title.setText(s.applied_title)

@@ -255,3 +255,23 @@ def test_a_bad_file_message_goes_once_a_valid_image_is_picked(qtbot, panel, digi
     qtbot.mouseClick(panel.pickers["B"].file_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "file seven.png" in panel.strip_view.title.text(), timeout=WAIT_MS)
     assert "garbage.png" not in panel.info.text() and panel.info.text() == panel.session.describe()
+
+
+def test_a_vector_of_another_models_codes_is_marked_and_says_why(qtbot, panel, context, digits):
+    from models import build_model
+    combo_a, combo_b = panel.group_combos["A"], panel.group_combos["B"]
+    combo_a.setCurrentIndex(combo_a.findData("label:1"))
+    combo_b.setCurrentIndex(combo_b.findData("label:0"))
+    qtbot.mouseClick(panel.make_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.vector_list.count() == 1 and panel.vector_view.has_image, timeout=WAIT_MS)
+    wider = build_model("vae", {"image_shape": [1, 8, 8], "mean": [0.3], "std": [0.3], "latent_dim": 16})
+    context.set_model(wider)  # as the Faces demo swaps in its own model
+    qtbot.waitUntil(lambda: panel.session.ends["A"] is not None and len(panel.session.ends["A"].code) == 16,
+                    timeout=WAIT_MS)
+    item = panel.vector_list.item(0)
+    assert "not for this model" in item.text() and "8-d codes; this model's codes are 16-d" in item.toolTip()
+    assert item.font().italic() and not item.flags() & Qt.ItemFlag.ItemIsEditable
+    rect = panel.vector_list.visualItemRect(item)
+    qtbot.mouseClick(panel.vector_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: "cannot apply" in panel.vector_view.title.text(), timeout=WAIT_MS)
+    assert not panel.vector_view.has_image
