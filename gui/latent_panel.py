@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout,
                                QLabel, QPushButton, QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from core.errors import LatentExplorerError
@@ -27,6 +27,7 @@ from .background.work import run_work
 from .context import AppContext
 from .image_grid import ImageGrid
 from .number_field import DecimalField, WholeField
+from .settings import save_file_name
 
 SLIDER_STEPS = 1000  # integer positions across a slider's ±3σ
 SLIDERS_HINT = "One slider per latent dimension shows here once there is a model"
@@ -350,7 +351,7 @@ class LatentPanel(QWidget):
 
     def _save(self, path, save, suggestion: str) -> Path | None:
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save grid as PNG", suggestion, PNG_FILTER)
+            path = save_file_name(self, "Save grid as PNG", suggestion, PNG_FILTER)
             if not path:
                 return None
         try:

@@ -30,7 +30,8 @@ from .background.latest import LatestOnly
 from .background.tasks import Task
 from .message_line import MessageLine
 from .panels import panel_specs
-from .settings import RECENT_KEY, add_recent_file, app_settings, check_settings, recent_files, runs_root, write_json
+from .settings import (RECENT_KEY, add_recent_file, app_settings, check_settings, recent_files, runs_root,
+                       save_file_name, write_json)
 
 CHECKPOINT_FILTER = "Checkpoints (*.pt);;All files (*)"
 SETUP_WIDTH = 340  # px, the left dock area's first width
@@ -202,8 +203,11 @@ class MainWindow(QMainWindow):
         if self.context.model is None:
             return
         if path is None:
-            suggestion = self.context.checkpoint_path or Path(f"{self.context.model.name}.pt")
-            path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint as", str(suggestion), CHECKPOINT_FILTER)
+            if self.context.checkpoint_path is not None:
+                path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint as", str(self.context.checkpoint_path),
+                                                      CHECKPOINT_FILTER)
+            else:  # (a model made in memory: where the user saved last, else the documents folder)
+                path = save_file_name(self, "Save checkpoint as", f"{self.context.model.name}.pt", CHECKPOINT_FILTER)
             if not path:
                 return
         path = Path(path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QToolButton, QVBoxLayout, QWidget)
 
@@ -24,7 +24,7 @@ from .background.work import run_work
 from .context import AppContext
 from .inspector import Inspector
 from .map_view import MapView
-from .settings import app_settings, read_json, write_json
+from .settings import app_settings, existing_folder, read_json, save_file_name, write_json
 
 SETTINGS_KEY = "map/view"
 
@@ -415,7 +415,7 @@ class MapPanel(QWidget):
         return task
 
     def _ask_export_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export the map as PNG", "map.png", "PNG images (*.png)")
+        path = save_file_name(self, "Export the map as PNG", "map.png", "PNG images (*.png)")
         if path:
             try:
                 self.context.status.emit(f"Wrote {self.export_png(Path(path))}")
@@ -425,7 +425,7 @@ class MapPanel(QWidget):
     def _ask_export_csv(self) -> None:
         if self.session.embedding is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export coordinates as CSV", "map.csv", "CSV files (*.csv)")
+        path = save_file_name(self, "Export coordinates as CSV", "map.csv", "CSV files (*.csv)")
         if path:
             try:
                 self.context.status.emit(f"Wrote {self.session.export_csv(Path(path))}")
@@ -435,6 +435,6 @@ class MapPanel(QWidget):
     def _ask_export_projector(self) -> None:
         if self.session.embedding is None:
             return
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the Embedding Projector files")
+        folder = existing_folder(self, "Folder for the Embedding Projector files")
         if folder:
             self.export_projector(Path(folder))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QSlider,
                                QVBoxLayout, QWidget)
 
@@ -26,6 +26,7 @@ from .context import AppContext
 from .data_browser import DataBrowser
 from .image_grid import ImageGrid
 from .number_field import WholeField
+from .settings import open_file_name, save_file_name
 
 SCRUB_STEPS = 100
 STRENGTH_RANGE = 300  # the strength slider runs from -3.00 to +3.00 in hundredths
@@ -174,8 +175,11 @@ class MorphPanel(QWidget):
         grid.addWidget(QLabel("Strength"), 5, 0)
         grid.addWidget(self.strength_slider, 5, 1)
         grid.addWidget(self.strength_label, 5, 2)
-        grid.addWidget(self.vector_view, 6, 0, 1, 3)
-        grid.setRowStretch(6, 1)
+        # the result beside the controls (not under them): at the default window size it shows whole
+        grid.addWidget(self.vector_view, 0, 3, 6, 1)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        self.vector_list.setMinimumHeight(3 * self.vector_list.fontMetrics().lineSpacing())
 
         bottom = QHBoxLayout()
         bottom.addWidget(scrub_box, 1)
@@ -254,7 +258,7 @@ class MorphPanel(QWidget):
     def pick_file(self, name: str, path: str | Path | None = None) -> None:
         """Use a picture from disk as A or B, fitted to the model's image shape."""
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, f"Image file for {name}", "", IMAGE_FILTER)
+            path = open_file_name(self, f"Image file for {name}", IMAGE_FILTER)
             if not path:
                 return
         self._pick(self.session.pick_file, name, path)
@@ -324,11 +328,11 @@ class MorphPanel(QWidget):
             self.scrub_view.title.setText(f"Morph at t = {s.scrubbed_t:.2f}")
 
     def save_strip_png(self, path: str | Path | None = None) -> Path | None:
-        path = path or QFileDialog.getSaveFileName(self, "Save strip as PNG", "morph.png", "PNG images (*.png)")[0]
+        path = path or save_file_name(self, "Save strip as PNG", "morph.png", "PNG images (*.png)")
         return self._export(self.session.save_strip_png, path)
 
     def save_strip_gif(self, path: str | Path | None = None) -> Path | None:
-        path = path or QFileDialog.getSaveFileName(self, "Save morph as GIF", "morph.gif", "GIF animations (*.gif)")[0]
+        path = path or save_file_name(self, "Save morph as GIF", "morph.gif", "GIF animations (*.gif)")
         return self._export(self.session.save_strip_gif, path)
 
     def _export(self, save, path) -> Path | None:
@@ -436,7 +440,7 @@ class MorphPanel(QWidget):
 
     def save_vectors(self, path: str | Path | None = None) -> Path | None:
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save attribute vectors", "vectors.json", VECTOR_FILTER)
+            path = save_file_name(self, "Save attribute vectors", "vectors.json", VECTOR_FILTER)
             if not path:
                 return None
         try:
@@ -450,7 +454,7 @@ class MorphPanel(QWidget):
 
     def load_vectors(self, path: str | Path | None = None) -> None:
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Load attribute vectors", "", VECTOR_FILTER)
+            path = open_file_name(self, "Load attribute vectors", VECTOR_FILTER)
             if not path:
                 return
         try:

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QSettings, QStandardPaths
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 from core.sessions.setup import TRAINING_RANGES
 
 ORGANIZATION, APPLICATION = "latent-explorer", "Latent Explorer"
 SETTINGS_ENV, RUNS_ENV = "LATENT_EXPLORER_SETTINGS", "LATENT_EXPLORER_RUNS"
 RECENT_KEY, RECENT_MAX = "recent_checkpoints", 8
+FOLDER_KEY = "dialogs/folder"  # the folder of the last file the user chose in a file dialog
 
 
 def app_settings() -> QSettings:
@@ -205,3 +207,37 @@ def new_run_dir(model_name: str, dataset_source: str) -> Path:
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
+
+
+def dialog_folder() -> Path:
+    """Where a file dialog opens: the folder of the last file chosen in one, else the user's documents folder
+    (never the folder the app was started from)."""
+    last = app_settings().value(FOLDER_KEY, "")
+    if isinstance(last, str) and last and Path(last).is_dir():
+        return Path(last)
+    documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(documents) if documents and Path(documents).is_dir() else Path.home()
+
+
+def _chosen(path: str, folder: bool = False) -> str:
+    """Remember where ``path`` (a file, or a folder) is, for the next dialog; returns it."""
+    if path:
+        settings = app_settings()
+        settings.setValue(FOLDER_KEY, str(Path(path) if folder else Path(path).parent))
+        settings.sync()
+    return path
+
+
+def save_file_name(parent: QWidget, caption: str, name: str, filters: str) -> str:
+    """Ask where to save ``name`` (opening in ``dialog_folder()``); '' if cancelled."""
+    return _chosen(QFileDialog.getSaveFileName(parent, caption, str(dialog_folder() / name), filters)[0])
+
+
+def open_file_name(parent: QWidget, caption: str, filters: str) -> str:
+    """Ask for a file to open (from ``dialog_folder()``); '' if cancelled."""
+    return _chosen(QFileDialog.getOpenFileName(parent, caption, str(dialog_folder()), filters)[0])
+
+
+def existing_folder(parent: QWidget, caption: str) -> str:
+    """Ask for a folder (from ``dialog_folder()``); '' if cancelled."""
+    return _chosen(QFileDialog.getExistingDirectory(parent, caption, str(dialog_folder())), folder=True)

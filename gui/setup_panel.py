@@ -27,7 +27,7 @@ from .bridge import TrainingBridge
 from .context import AppContext
 from .message_line import MessageLine, headline
 from .number_field import DecimalField, WholeField, mark, set_help
-from .settings import app_settings, new_run_dir, read_json, write_json
+from .settings import app_settings, existing_folder, new_run_dir, open_file_name, read_json, write_json
 
 OPEN_FILE, OPEN_FOLDER = "<open-file>", "<open-folder>"
 RUN_ENDS = ("stopped", "finished", "error")
@@ -254,9 +254,9 @@ class SetupPanel(QWidget):
     def _on_data_chosen(self, index: int) -> None:
         choice = self.data_combo.itemData(index)
         if choice == OPEN_FILE:
-            choice, _ = QFileDialog.getOpenFileName(self, "Open data set", "", "Image arrays (*.npz *.mat)")
+            choice = open_file_name(self, "Open data set", "Image arrays (*.npz *.mat)")
         elif choice == OPEN_FOLDER:
-            choice = QFileDialog.getExistingDirectory(self, "Open image folder")
+            choice = existing_folder(self, "Open image folder")
         if choice:
             self.load_source(choice)
         else:

@@ -275,3 +275,35 @@ def test_a_vector_of_another_models_codes_is_marked_and_says_why(qtbot, panel, c
     qtbot.mouseClick(panel.vector_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.waitUntil(lambda: "cannot apply" in panel.vector_view.title.text(), timeout=WAIT_MS)
     assert not panel.vector_view.has_image
+
+
+def test_save_dialogs_open_in_the_documents_or_the_last_folder_not_the_source_folder(qtbot, panel, tmp_path,
+                                                                                      monkeypatch):
+    from pathlib import Path
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda _parent, _caption, start, _filter: asked.append(start) or
+                                     (str(tmp_path / "saved" / Path(start).name), "")))
+    (tmp_path / "saved").mkdir()
+    qtbot.mouseClick(panel.save_png_button, Qt.MouseButton.LeftButton)
+    first = Path(asked[0])
+    assert first.is_absolute() and first.name == "morph.png" and first.parent != Path.cwd()
+    assert (tmp_path / "saved" / "morph.png").is_file()
+    qtbot.mouseClick(panel.save_gif_button, Qt.MouseButton.LeftButton)
+    assert Path(asked[1]) == tmp_path / "saved" / "morph.gif"  # where the user saved last
+
+
+def test_the_attribute_result_shows_whole_at_the_default_window_size(qtbot, window, vae):
+    panel = window.panels["morph"]
+    window.docks["morph"].raise_()
+    assert (window.width(), window.height()) == (1400, 860)
+    window.context.set_model(vae)
+    qtbot.waitUntil(lambda: panel.session.strip is not None, timeout=WAIT_MS)
+    panel.group_combos["A"].setCurrentIndex(panel.group_combos["A"].findData("label:1"))
+    panel.group_combos["B"].setCurrentIndex(panel.group_combos["B"].findData("label:0"))
+    qtbot.mouseClick(panel.make_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.vector_view.has_image, timeout=WAIT_MS)
+    view = panel.vector_view
+    bottom_right = view.mapTo(panel, view.rect().bottomRight())
+    assert bottom_right.y() <= panel.height() and bottom_right.x() <= panel.width()  # not cut off by the dock
+    assert view.height() >= view.minimumHeight()
