@@ -310,6 +310,8 @@ class MainWindow(QMainWindow):
                   f"follow it again with File ▸ Follow a run folder", file=sys.stderr)
         if self.bridge.busy:
             self.bridge.stop(wait_s=10.0)  # the worker saves its checkpoint before it ends
+            if self.bridge.last_checkpoint and Path(self.bridge.last_checkpoint).is_file():
+                add_recent_file(self.settings, self.bridge.last_checkpoint)  # (the window will not open it now)
         for job in self.findChildren(Job):  # background work ends with the window
             job.cancel()
         for runner in self.findChildren(LatestOnly):

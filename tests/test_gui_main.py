@@ -432,3 +432,16 @@ def test_metric_plots_share_one_x_range_and_show_the_last_point_whole(qtbot):
         y = plots.data(key, "val")[1][-1]
         x_px = view.mapViewToScene(QPointF(1.0, y)).x()
         assert x_px + 6 / 2 + 1 <= view.sceneBoundingRect().right()
+
+
+def test_a_run_stopped_by_closing_the_window_is_in_recent_files(window, qtbot):
+    from gui.settings import app_settings
+    tiny_setup(window, epochs=500)
+    training = window.panels["training"]
+    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.bridge.state == "running" and window.bridge.worker.trainer is not None
+                    and window.bridge.worker.trainer.epoch >= 1, timeout=LONG_S)
+    folder = window.bridge.worker.run.out_dir
+    window.close()  # stops the run; it saves a checkpoint
+    assert (folder / "checkpoint.pt").is_file()
+    assert recent_files(app_settings())[:1] == [str((folder / "checkpoint.pt").resolve())]
