@@ -25,6 +25,7 @@ from core.sessions.setup import TRAINING_RANGES
 ORGANIZATION, APPLICATION = "latent-explorer", "Latent Explorer"
 SETTINGS_ENV, RUNS_ENV = "LATENT_EXPLORER_SETTINGS", "LATENT_EXPLORER_RUNS"
 RECENT_KEY, RECENT_MAX = "recent_checkpoints", 8
+ADDED_KEY = "runs/added"  # folders the runs list shows besides the runs root (added or followed)
 FOLDER_KEY = "dialogs/folder"  # the folder of the last file the user chose in a file dialog
 
 
@@ -118,6 +119,7 @@ RULES: dict[str, Cleaner] = {
     "map/view": _table({"images": _flag, "thumbnail_px": _whole(16, 96),
                         "method": lambda v: "" if v is None else _text(v)}),
     RECENT_KEY: _paths,
+    ADDED_KEY: _paths,
 }
 
 

@@ -445,3 +445,16 @@ def test_a_run_stopped_by_closing_the_window_is_in_recent_files(window, qtbot):
     window.close()  # stops the run; it saves a checkpoint
     assert (folder / "checkpoint.pt").is_file()
     assert recent_files(app_settings())[:1] == [str((folder / "checkpoint.pt").resolve())]
+
+
+def test_a_followed_folder_outside_the_runs_root_is_listed_after_a_restart(window, qtbot, digits, tmp_path):
+    checkpoint = train_checkpoint(tmp_path / "elsewhere" / "my-run" / "checkpoint.pt", digits, "digits")
+    window.follow_run(checkpoint.parent)
+    runs = window.panels["training"].runs
+    qtbot.waitUntil(lambda: runs.item("my-run") is not None, timeout=LONG_S)
+    window.close()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    runs = again.panels["training"].runs
+    qtbot.waitUntil(lambda: runs.item("my-run") is not None, timeout=LONG_S)
+    again.close()
