@@ -92,6 +92,7 @@ class TrainingPanel(QWidget):
         self.epochs = 0
         self.unit = "images"
         self.followed: Path | None = None
+        self._first_steps = 0  # steps before the first figures, while none have come (0: they have)
 
         self.start_button = QPushButton("Start")
         self.pause_button = QPushButton("Pause")
@@ -171,6 +172,7 @@ class TrainingPanel(QWidget):
         bridge.started.connect(self._on_started)
         bridge.following.connect(self._on_following)
         bridge.state_changed.connect(self._set_state)
+        bridge.state_changed.connect(self._say_first_steps)
         bridge.metrics.connect(self._on_metrics)
         bridge.preview.connect(self._on_preview)
         context.setup_changed.connect(self._on_setup_changed)
@@ -320,7 +322,8 @@ class TrainingPanel(QWidget):
         self._show_run(run.model_name, family(run.model_name).capabilities)
         for row in (run.resume or {}).get("history", []):  # a continued run's curves so far
             self.plots.add_row(row)
-        self.progress.setFormat("starting…")
+        self._first_steps = run.config.log_every
+        self.progress.setFormat("starting: preparing the data and building the model…")
         where = f" → {run.out_dir}" if run.out_dir else ""
         verb = "Continuing " if run.resume is not None else ""
         self.run_label.setText(f"{verb}<b>{run.model_name}</b> on <b>{run.describe()}</b>, "
@@ -383,7 +386,15 @@ class TrainingPanel(QWidget):
             "trains a new one with them.</p>")
         self.empty.setText(EMPTY_TEXT + opened)
 
+    def _say_first_steps(self, state: str) -> None:
+        """While no figures have come yet: what the run does until they come (the loop reports 'running' once
+        the model is built and its steps begin)."""
+        if state == "running" and self._first_steps and self.progress.value() == 0:
+            self.progress.setFormat(f"starting: training the first {self._first_steps} steps; the first figures "
+                                    "come after them…")
+
     def _on_metrics(self, row: dict) -> None:
+        self._first_steps = 0
         self.plots.add_row(row)
         if self.epochs is None and row.get("progress"):
             self.epochs = round(row["epoch"] / row["progress"])

@@ -458,3 +458,15 @@ def test_a_followed_folder_outside_the_runs_root_is_listed_after_a_restart(windo
     runs = again.panels["training"].runs
     qtbot.waitUntil(lambda: runs.item("my-run") is not None, timeout=LONG_S)
     again.close()
+
+
+def test_the_wait_before_the_first_figures_says_what_it_is(window, qtbot):
+    tiny_setup(window, epochs=2)
+    training = window.panels["training"]
+    formats = []
+    window.bridge.started.connect(lambda _run: formats.append(training.progress.format()))
+    window.bridge.state_changed.connect(lambda _s: formats.append(training.progress.format()))
+    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: training.state == "finished", timeout=LONG_S)
+    assert formats[0] == "starting: preparing the data and building the model…"  # (a conv VAE on MNIST: 8-10 s)
+    assert formats[1] == "starting: training the first 50 steps; the first figures come after them…"
