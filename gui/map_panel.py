@@ -131,7 +131,9 @@ class MapPanel(QWidget):
         self.progress.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(lambda _checked=False: self.cancel())
+        self.progress_label = QLabel()  # what the work does, from the start (a busy bar draws no text)
         progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress_label)
         progress_row.addWidget(self.progress, 1)
         progress_row.addWidget(self.cancel_button)
         self.progress_box = QWidget()
@@ -309,6 +311,7 @@ class MapPanel(QWidget):
         job.cancelled.connect(job.deleteLater)
         self.progress.setRange(0, 0)
         self.progress.setFormat(f"{work.what}…")
+        self.progress_label.setText(f"{work.what}…")
         self.progress_box.show()
 
     def cancel(self) -> None:
@@ -333,6 +336,7 @@ class MapPanel(QWidget):
             self.progress.setRange(0, 1000)
             self.progress.setValue(round(1000 * fraction))
         self.progress.setFormat(text)
+        self.progress_label.setText(text if fraction < 0 else "")  # (a bar with a fraction shows its own text)
 
     def _job_ended(self, job: Job) -> bool:
         """Forget ``job``; whether it was the one under way."""
