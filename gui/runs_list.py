@@ -48,6 +48,8 @@ class RunsList(QWidget):
         self.tree.header().setStretchLastSection(False)
         for column in range(1, len(LIST_COLUMNS)):
             self.tree.header().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # room for a figure ("0.8612") and a short header ("R²") with its margins, however empty the list
+        self.tree.header().setMinimumSectionSize(self.tree.fontMetrics().horizontalAdvance("0.00000") + 16)
         self.tree.setToolTip("Tick runs to compare their curves and settings; double-click one to follow or open it")
         self.add_button = QPushButton("Add folder…")
         self.add_button.setToolTip("List the runs of another folder too (a run folder, or a folder of runs)")
