@@ -14,6 +14,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QAbstractSpinBox, QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
 
 INVALID_STYLE = "border: 1px solid #cf222e;"  # what marks a field whose value is not valid
+INVALID_TINT = "background: #ffd7d5; color: #cf222e;"  # the same inside a spin box (which keeps its own frame)
 _KINDS = (QAbstractSpinBox, QComboBox, QLineEdit, QCheckBox)
 
 
@@ -29,8 +30,12 @@ def mark(widget: QWidget, problem: str) -> None:
         widget.setFixedHeight(widget.sizeHint().height())
     widget.setProperty("problem_text", problem)
     QWidget.setToolTip(widget, "\n".join(filter(None, (problem, widget.property("help_text") or ""))))
-    kind = next((k.__name__ for k in _KINDS if isinstance(widget, k)), "QWidget")
-    style = f"{kind} {{ {INVALID_STYLE} }}" if problem else ""
+    if isinstance(widget, QAbstractSpinBox):  # (framing the box itself would lose its native arrows: tinted)
+        widget = widget.lineEdit()
+        style = f"QLineEdit {{ {INVALID_TINT} }}" if problem else ""
+    else:
+        kind = next((k.__name__ for k in _KINDS if isinstance(widget, k)), "QWidget")
+        style = f"{kind} {{ {INVALID_STYLE} }}" if problem else ""
     if widget.styleSheet() != style:
         widget.setStyleSheet(style)
 

@@ -132,7 +132,8 @@ def test_data_loaded_elsewhere_shows_in_the_panel_once(window, qtbot, shared_dat
 def marked(widget) -> str:
     """The problem a field is marked with (framed in red, first in its tooltip); '' when it is valid."""
     text = widget.property("problem_text") or ""
-    assert bool(text) == ("#cf222e" in widget.styleSheet()) and widget.toolTip().startswith(text)
+    framed = widget.lineEdit() if hasattr(widget, "lineEdit") else widget
+    assert bool(text) == ("#cf222e" in framed.styleSheet()) and widget.toolTip().startswith(text)  # (red frame/tint)
     return text
 
 
