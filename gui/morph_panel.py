@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QGroupBox, QHBox
                                QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QSlider,
                                QVBoxLayout, QWidget)
 
-from core.image.data import IMAGE_SUFFIXES
 from core.errors import LatentExplorerError
+from core.image.data import IMAGE_SUFFIXES
 from core.sessions import Work
 from core.sessions.morph import ENDS, FACES_DEMO_S, STEPS_RANGE, MorphSession
 

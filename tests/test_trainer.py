@@ -12,15 +12,16 @@ import torch
 from sklearn.metrics import r2_score as sk_r2_score
 
 import main
+from core.errors import LatentExplorerError, TrainingError
+from core.image.trainer import Run, Trainer
+from core.runs.recipe import image_config
+from core.runs.worker import TrainingWorker
 from core.train.checkpoint import load_checkpoint, read_checkpoint
 from core.train.device import pick_device
-from core.errors import LatentExplorerError, TrainingError
+from core.train import evaluation
+from core.train.evaluation import EvalBudget
+from core.train.loop import Control, TrainConfig
 from core.train.metrics import MetricsLog, MetricsReader, r2_score, read_metrics
-from core.train import loop
-from core.train.loop import Control, EvalBudget, TrainConfig
-from core.runs.recipe import image_config
-from core.image.trainer import Run, Trainer
-from core.runs.worker import TrainingWorker
 from models.base import GenerativeModel
 from models.vae import MLPVAE
 
@@ -157,7 +158,7 @@ def test_previews_follow_the_run_and_show_its_last_step_whatever_the_budget(digi
     assert stopped.train() == "stopped"
     assert [e["step"] for e in events if e["type"] == "preview"][-1] == stopped.step == 31
 
-    monkeypatch.setattr(loop, "PREVIEW_MAX_LAG_S", 0.0)  # previews may lag the run by no time at all
+    monkeypatch.setattr(evaluation, "PREVIEW_MAX_LAG_S", 0.0)  # previews may lag the run by no time at all
     events = []
     Trainer(make_run(digits, epochs=2, preview_interval_s=0.0), events.append).train()
     logged = [e["step"] for e in events if e["type"] == "metrics" and e["split"] == "train"]
