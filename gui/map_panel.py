@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QToolButton, QVBoxLayout, QWidget)
 
@@ -24,7 +24,7 @@ from .background.works import start_job, start_work
 from .context import AppContext
 from .inspector import Inspector
 from .map_view import MapView
-from .settings import app_settings, read_json, write_json
+from .settings import app_settings, existing_folder, read_json, save_file_name, write_json
 
 SETTINGS_KEY = "map/view"
 
@@ -144,7 +144,9 @@ class MapPanel(QWidget):
         self.progress.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(lambda _checked=False: self.cancel())
+        self.progress_label = QLabel()  # what the work does, from the start (a busy bar draws no text)
         progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress_label)
         progress_row.addWidget(self.progress, 1)
         progress_row.addWidget(self.cancel_button)
         self.progress_box = QWidget()
@@ -357,6 +359,7 @@ class MapPanel(QWidget):
         job.cancelled.connect(job.deleteLater)
         self.progress.setRange(0, 0)
         self.progress.setFormat(f"{work.what}…")
+        self.progress_label.setText(f"{work.what}…")
         self.progress_box.show()
 
     def cancel(self) -> None:
@@ -381,6 +384,7 @@ class MapPanel(QWidget):
             self.progress.setRange(0, 1000)
             self.progress.setValue(round(1000 * fraction))
         self.progress.setFormat(text)
+        self.progress_label.setText(text if fraction < 0 else "")  # (a bar with a fraction shows its own text)
 
     def _job_ended(self, job: Job) -> bool:
         """Forget ``job``; whether it was the one under way."""
@@ -463,7 +467,7 @@ class MapPanel(QWidget):
         return task
 
     def _ask_export_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export the map as PNG", "map.png", "PNG images (*.png)")
+        path = save_file_name(self, "Export the map as PNG", "map.png", "PNG images (*.png)")
         if path:
             try:
                 self.context.status.emit(f"Wrote {self.export_png(Path(path))}")
@@ -473,7 +477,7 @@ class MapPanel(QWidget):
     def _ask_export_csv(self) -> None:
         if self.session.embedding is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export coordinates as CSV", "map.csv", "CSV files (*.csv)")
+        path = save_file_name(self, "Export coordinates as CSV", "map.csv", "CSV files (*.csv)")
         if path:
             try:
                 self.context.status.emit(f"Wrote {self.session.export_csv(Path(path))}")
@@ -483,6 +487,6 @@ class MapPanel(QWidget):
     def _ask_export_projector(self) -> None:
         if self.session.embedding is None:
             return
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the Embedding Projector files")
+        folder = existing_folder(self, "Folder for the Embedding Projector files")
         if folder:
             self.export_projector(Path(folder))

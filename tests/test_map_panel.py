@@ -535,6 +535,15 @@ def test_the_tool_buttons_fit_and_every_export_do_what_they_say(panel, digits, q
     assert np.loadtxt(tmp_path / "projector" / "tensors.tsv", delimiter="\t").shape == panel.session.embedding.codes.shape
 
 
+def test_the_progress_says_what_it_does_from_the_start(qtbot, context):
+    # A busy bar (no fraction yet, e.g. the first UMAP compiling for ~40 s) draws no text: the label beside it does.
+    p = shown_pca_panel(qtbot, context)
+    p.refresh(force=True)
+    assert p.progress_box.isVisible() and p.progress.maximum() == 0
+    assert p.progress_label.isVisible() and p.progress_label.text().endswith("…") and len(p.progress_label.text()) > 3
+    qtbot.waitUntil(lambda: not p.busy, timeout=LONG_MS)
+
+
 # --- a map of any size, and finding one's way (issue 19) ---------------------------------------
 def type_search(qtbot, panel, text: str) -> None:
     panel.search_edit.clear()

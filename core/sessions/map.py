@@ -420,8 +420,11 @@ class MapSession:
         return generated_data(self.embedding) if self.generated else self.workspace.data
 
     def export_csv(self, path: Path) -> Path:
-        """The map's coordinates and labels as CSV (``core.image.export.write_coordinates_csv``)."""
-        return write_coordinates_csv(path, self.embedding.coords if self.embedding else None, self._export_data())
+        """The map's coordinates and labels as CSV, with the named selections of its items
+        (``core.image.export.write_coordinates_csv``)."""
+        data = self._export_data()
+        return write_coordinates_csv(path, self.embedding.coords, data,
+                                     None if self.generated else self.workspace.selections)
 
     def projector_work(self, folder: Path) -> Work:
         """The work that writes TensorBoard Embedding Projector files of the map's codes in ``folder``."""
