@@ -78,6 +78,27 @@ def pytest_unconfigure(config):
         exit_code_after_threads(_exit_status or 1, 0)
 
 
+def pytest_configure(config):
+    """The ``guards`` marker; and under ``$LATENT_EXPLORER_MUTANT`` the mutant, before any test module is
+    imported (tests/mutants.py)."""
+    config.addinivalue_line("markers", "guards(claim): a test that fails when the claim breaks (tests/mutants.py)")
+    from mutants import active
+    mutant = active()
+    if mutant is not None:
+        config._mutant_patch = pytest.MonkeyPatch()
+        mutant.apply(config._mutant_patch)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under a mutant (or ``$LATENT_EXPLORER_CLAIM``), only the tests that guard its claim run."""
+    from mutants import guards, selected_claim
+    claim = selected_claim()
+    if claim is None:
+        return
+    config.hook.pytest_deselected(items=[item for item in items if not guards(item, claim)])
+    items[:] = [item for item in items if guards(item, claim)]
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Under ``CI=true`` a skip is a failure (an expected failure, xfail, stays what it is)."""

@@ -64,6 +64,8 @@ def run(screen_png: Path) -> None:
 
 if __name__ == "__main__":
     from core.threads import exit_code_after_threads
+    from mutants import apply_from_environment  # (tests/run_mutants.py breaks the app on purpose)
+    apply_from_environment()
     try:
         run(Path(sys.argv[1]))
         status = 0
