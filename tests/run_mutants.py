@@ -31,7 +31,7 @@ from mutants import CLAIM_ENV, CLAIMS, MUTANT_ENV, MUTANTS  # noqa: E402
 
 def files_guarding(claim: str) -> list[str]:
     """The test files that hold tests guarding ``claim`` (named in CLAIMS, or marked)."""
-    named = {prefix.split("::")[0] for prefix in CLAIMS[claim].tests}
+    named = {prefix.split("::")[0].split("*")[0] for prefix in CLAIMS[claim].tests}
     marked = {f"tests/{p.name}" for p in TESTS.glob("test_*.py")
               if re.search(rf"guards\(\s*[\"']{re.escape(claim)}[\"']", p.read_text())}
     return sorted(f for f in named | marked if (ROOT / f).is_file())
