@@ -5,7 +5,9 @@ plots, raises docks and switches tabs, and opens a checkpoint of each image fami
 It fails on an exception that reaches ``sys.excepthook``, a background task's traceback, an error dialog, a Qt
 warning (``qInstallMessageHandler``), the UI thread stalling for over ``STALL_S``, or memory (RSS) growing by
 more than ``MEMORY_MB`` from after a warm-up to the end. A failure names the seed and the last actions;
-``MONKEY_SEED=N`` replays that run (``MONKEY_ACTIONS=N`` changes how many actions; 10,000 by default).
+``MONKEY_SEED=N`` replays that run (``MONKEY_ACTIONS=N`` changes how many actions; 10,000 by default;
+``MONKEY_TRACEMALLOC=1`` names the Python lines behind a memory failure). A seed replays the same draws; what
+a draw hits can still differ when background work ends sooner or later.
 Errors a panel's message line shows are not failures here: random typing is bad input, and bad input gets a
 message (tests/test_click_through.py holds each message to account).
 """
@@ -18,6 +20,7 @@ import re
 import string
 import time
 import traceback
+import tracemalloc
 from collections import Counter, deque
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +37,7 @@ from test_click_through import (NO_IMAGE_MODEL, Watch, buttons_of, checkpoints, 
                                 watch)
 
 SEED_ENV, ACTIONS_ENV = "MONKEY_SEED", "MONKEY_ACTIONS"
+TRACE_ENV = "MONKEY_TRACEMALLOC"  # 1: a memory failure also names the Python lines that allocated most (slower)
 ACTIONS = 10_000
 STALL_S = 1.0
 MEMORY_MB = 50.0
@@ -93,16 +97,8 @@ class Monkey:
                         (1, self.raise_dock), (1, self.switch_tab), (0.05, self.open_checkpoint)]
 
     def act(self) -> str:
-        weights = [w for w, _ in self.actions]
-        for _ in range(10):  # (an action with nothing to act on here: another)
-            action = self.rng.choices([a for _, a in self.actions], weights)[0]
-            done = action()
-            if done:
-                return done
-        return "nothing to do"
-
-    def _visible(self, kind) -> list[QWidget]:
-        return [w for w in self.window.findChildren(kind) if clickable(w)]
+        """One random action; '' when what it drew cannot be used now (hidden, disabled)."""
+        return self.rng.choices([a for _, a in self.actions], [w for w, _ in self.actions])[0]()
 
     def _panel_key(self, widget: QWidget) -> str:
         for key, panel in self.window.panels.items():
@@ -110,21 +106,27 @@ class Monkey:
                 return key
         return "main"
 
+    def _pick(self, widgets: list[QWidget]) -> QWidget | None:
+        """One of the shown ``widgets`` (enabled or not: the choice does not hang on what background work has
+        enabled yet, so a seed replays much the same choices), or None if it cannot be used now."""
+        shown = [w for w in widgets if w.isVisible()]
+        if not shown:
+            return None
+        widget = self.rng.choice(shown)
+        return widget if clickable(widget) else None
+
     def click(self) -> str:
-        buttons = [b for b in buttons_of(self.window) if clickable(b) and label_of(b) not in AVOIDED]
-        if not buttons:
+        button = self._pick([b for b in buttons_of(self.window) if label_of(b) not in AVOIDED])
+        if button is None:
             return ""
-        button = self.rng.choice(buttons)
         what = f"click {self._panel_key(button)}: {label_of(button)}"
         self.qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
         return what
 
     def drive(self) -> str:
-        widgets = [w for w in inputs_of(self.window)
-                   if clickable(w) and not excluded_input(self._panel_key(w), w)]
-        if not widgets:
+        widget = self._pick(inputs_of(self.window))
+        if widget is None or excluded_input(self._panel_key(widget), widget):
             return ""
-        widget = self.rng.choice(widgets)
         keys = input_keys(widget)
         what = f"{self._panel_key(widget)}: {type(widget).__name__} {input_label(widget)}"
         if not keys:
@@ -135,10 +137,9 @@ class Monkey:
         return f"key {key.name[4:]} on {what}"
 
     def type_text(self) -> str:
-        edits = [e for e in self._visible(QLineEdit) if not e.isReadOnly()]
-        if not edits:
+        edit = self._pick(self.window.findChildren(QLineEdit))
+        if edit is None or edit.isReadOnly():
             return ""
-        edit = self.rng.choice(edits)
         text = "".join(self.rng.choice(string.ascii_letters + string.digits + ".-e /~")
                        for _ in range(self.rng.randint(0, 8)))
         self.qtbot.keyClick(edit, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
@@ -149,10 +150,9 @@ class Monkey:
         return f"type {text!r}{' ⏎' if enter else ''} into {self._panel_key(edit)}: {edit.placeholderText() or edit.toolTip()[:40]}"
 
     def _view(self) -> tuple[QGraphicsView, QPoint] | None:
-        views = self._visible(QGraphicsView)
-        if not views:
+        view = self._pick(self.window.findChildren(QGraphicsView))
+        if view is None:
             return None
-        view = self.rng.choice(views)
         rect = view.viewport().rect()
         return view, QPoint(self.rng.randrange(max(1, rect.width())), self.rng.randrange(max(1, rect.height())))
 
@@ -190,10 +190,9 @@ class Monkey:
         return f"raise {key}"
 
     def switch_tab(self) -> str:
-        tabs = [t for t in self._visible(QTabWidget) if t.count() > 1]
-        if not tabs:
+        tab = self._pick(self.window.findChildren(QTabWidget))
+        if tab is None or tab.count() < 2:
             return ""
-        tab = self.rng.choice(tabs)
         index = self.rng.randrange(tab.count())
         bar = tab.tabBar()
         self.qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
@@ -217,7 +216,8 @@ def test_a_seeded_monkey_finds_no_exception_warning_stall_or_leak(window, qtbot,
     prepare(window, tmp_path)
     monkey = Monkey(window, qtbot, random.Random(seed), checkpoints)
     history: deque[str] = deque(maxlen=HISTORY)
-    memory_before, began = None, time.monotonic()
+    memory_before, began, cpu, traced = None, time.monotonic(), time.process_time(), None
+    growth: Counter[str] = Counter()  # MB of resident memory gained during actions of each kind
 
     def fail(i: int, problem: str) -> None:
         pytest.fail(f"monkey seed {seed} ({SEED_ENV}={seed} replays it), action {i}: {problem}\nlast actions:\n  "
@@ -229,21 +229,36 @@ def test_a_seeded_monkey_finds_no_exception_warning_stall_or_leak(window, qtbot,
                 ensure_idle(window, qtbot, baseline)
                 gc.collect()
                 memory_before = rss_mb()
+                if os.environ.get(TRACE_ENV):
+                    tracemalloc.start(8)
+                    traced = tracemalloc.take_snapshot()
             seen = len(watch.errors()), len(qt.seen)
             watch.stall_s = 0.0
             watch.arm()
-            history.append(f"{i}: {monkey.act()}")
+            memory = rss_mb()
+            done = monkey.act()
+            history.append(f"{i}: {done or '(nothing to act on)'}")
             QApplication.processEvents()
+            if memory_before is not None:  # where memory grows: by the kind of action (its text without numbers)
+                growth[re.sub(r"[-+]?\d+", "N", done or "nothing")] += rss_mb() - memory
             if exceptions:
                 fail(i, "".join(traceback.format_exception(*exceptions[0])))
             bugs = [e for e in watch.errors()[seen[0]:] if not e.startswith("message line")]
             if bugs or qt.seen[seen[1]:]:
                 fail(i, "\n".join(bugs + qt.seen[seen[1]:]))
-            if watch.stall_s > STALL_S:
+            if watch.stall_s > STALL_S and not tracemalloc.is_tracing():  # (tracing slows everything down)
                 fail(i, f"the UI thread stalled for {watch.stall_s:.2f} s")
         ensure_idle(window, qtbot, baseline)
     gc.collect()
     grown = rss_mb() - memory_before if memory_before is not None else 0.0
-    print(f"monkey: {actions} actions in {time.monotonic() - began:.0f} s, memory {grown:+.1f} MB after the warm-up")
+    print(f"monkey: {actions} actions in {time.monotonic() - began:.0f} s ({time.process_time() - cpu:.0f} s of CPU), "
+          f"memory {grown:+.1f} MB after the warm-up")
     if grown > MEMORY_MB:
-        fail(actions, f"memory grew by {grown:.0f} MB (over {MEMORY_MB:.0f} MB) from action {WARMUP} to the end")
+        python = ""
+        if tracemalloc.is_tracing():
+            top = tracemalloc.take_snapshot().compare_to(traced, "traceback")[:5]
+            python = "\nPython allocations grown most:\n" + "\n".join(
+                f"{d.size_diff / 1e6:+.1f} MB in {d.count_diff:+d} blocks at\n    " + "\n    ".join(d.traceback.format())
+                for d in top)
+        fail(actions, f"memory grew by {grown:.0f} MB (over {MEMORY_MB:.0f} MB) from action {WARMUP} to the end; "
+                      "during: " + ", ".join(f"{what} {mb:+.0f} MB" for what, mb in growth.most_common(8)) + python)
