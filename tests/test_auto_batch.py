@@ -4,6 +4,7 @@ checkpoint report, and a resumed run goes on at that rate (it used to be scaled 
 built, so training kept the old rate and a resumed run jumped)."""
 from __future__ import annotations
 
+import inspect
 import math
 from types import SimpleNamespace
 
@@ -24,6 +25,7 @@ def faked_cuda(monkeypatch):
     """``_choose_batch`` sees a CUDA device and a throughput search that picks ``GROWTH`` times the batch;
     the steps themselves run on the CPU."""
     choose = loop.TrainerBase._choose_batch
+    choosing = inspect.getmodule(choose)  # (where the batch choice lives: the loop, or a part of it)
 
     def on_fake_cuda(self):
         device, self.device = self.device, SimpleNamespace(type="cuda")
@@ -32,7 +34,7 @@ def faked_cuda(monkeypatch):
         finally:
             self.device = device
     monkeypatch.setattr(loop.TrainerBase, "_choose_batch", on_fake_cuda)
-    monkeypatch.setattr(loop, "throughput_batch", lambda time_of, start, limit: start * GROWTH)
+    monkeypatch.setattr(choosing, "throughput_batch", lambda time_of, start, limit: start * GROWTH)
 
 
 def rates(optimizers) -> list[float]:
