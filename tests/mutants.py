@@ -55,8 +55,9 @@ DENOISER_TESTS = (
 
 
 def _fixed_gains(mp: pytest.MonkeyPatch, band: tuple[float, float] | None) -> None:
-    """The streaming denoiser's learned per-bin gains replaced by fixed ones (1 inside ``band``, 0 outside; all
-    1 for None: the identity), and no deep filter; its STFT, delay and state stay as they are. Works on the
+    """The trained streaming denoiser's learned per-bin gains replaced by fixed ones (1 inside ``band``, 0 outside;
+    all 1 for None: the identity), and no deep filter, wherever it is used (in eval mode; training is untouched);
+    its STFT, delay and state stay as they are. Works on the
     model's ``gains`` (gains, state) or ``filters`` (gains, taps, state) method, whichever it has."""
     import torch
 
@@ -68,6 +69,8 @@ def _fixed_gains(mp: pytest.MonkeyPatch, band: tuple[float, float] | None) -> No
 
     def fixed(self, log_power, state):
         out = learned(self, log_power, state)
+        if self.training:  # (it trains as it would: the gains are replaced in the trained model's use)
+            return out
         gains = out[0]
         hz = torch.arange(self.bins, device=gains.device) * self.sample_rate / self.kernel
         mask = torch.ones_like(hz) if band is None else ((hz >= band[0]) & (hz <= band[1])).to(hz.dtype)

@@ -38,14 +38,19 @@ def files_guarding(claim: str) -> list[str]:
 
 
 def outcomes(junit: Path) -> dict[str, str]:
-    """Test id -> passed / failed / skipped, from pytest's JUnit XML."""
+    """Test id -> passed / failed / error (in a fixture) / skipped, with the failure's first line, from pytest's
+    JUnit XML (a mutant caught by an error in set-up may be caught for the wrong reason: the line says)."""
     if not junit.is_file():
         return {}
     result = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
         test = f"{case.get('classname', '').replace('.', '/')}.py::{case.get('name')}"
-        kinds = {child.tag for child in case}
-        result[test] = "failed" if kinds & {"failure", "error"} else "skipped" if "skipped" in kinds else "passed"
+        bad = next((child for child in case if child.tag in ("failure", "error")), None)
+        if bad is not None:
+            why = " ".join((bad.get("message") or bad.text or "").split())[:160]
+            result[test] = f"{'failed' if bad.tag == 'failure' else 'error'}: {why}"
+        else:
+            result[test] = "skipped" if any(child.tag == "skipped" for child in case) else "passed"
     return result
 
 
@@ -96,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             base = "passed" if shipped and all(o == "passed" for o in shipped.values()) else f"NOT ALL PASS: {shipped}"
         got, seconds, tail = run(files, mutant.claim, name, args.timeout) if files else \
             ({}, 0.0, "no test guards this claim")
-        failed = sum(o == "failed" for o in got.values())
+        failed = sum(o.startswith(("failed", "error")) for o in got.values())
         caught = bool(got) and failed == len(got)
         rows[name] = {"claim": mutant.claim, "ran": len(got), "failed": failed, "caught": caught,
                       "seconds": round(seconds, 1), "tests": got, "baseline": base or None,
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<24} {mutant.claim:<18} {len(got):>3} {failed:>6} {'yes' if caught else 'NO':>6} "
               f"{seconds:>6.0f}  {base}{'' if got else tail}", flush=True)
         for test, outcome in got.items():
-            table.append(f"    {outcome:<8} {test}")
+            table.append(f"    {test}\n        {outcome}")
             print(table[-1], flush=True)
     caught = sum(r["caught"] for r in rows.values())
     print(json.dumps({"caught": caught, "mutants": len(rows), "rows": rows}))
