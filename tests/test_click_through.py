@@ -91,7 +91,10 @@ def excluded_input(key: str, widget: QWidget) -> bool:
     label = input_label(widget)
     return any(k == key and label.startswith(start) for k, start in EXCLUDED_INPUTS)
 #: Errors a panel's message line may show in these rounds (regular expressions), and why they are right there.
-EXPECTED_MESSAGES: dict[str, str] = {}
+EXPECTED_MESSAGES: dict[str, str] = {
+    r"latent-diffusion works on a trained autoencoder or VAE: choose its checkpoint as the Base model":
+        "latent diffusion chosen (or opened) with no base model: Setup and Training say why Start is off",
+}
 #: Controls whose work does not depend on the image model open: clicked in the denoiser round only (run time).
 ONCE = {("audio", None): "the audio panel shows the denoiser, the same in every round",
         ("compare", "Demo models"): "trains its own models on the data set, whatever model is open"}
