@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-import core.image.compare
+import core.runs.compare_demo
 from core.image.compare import run_label
 from core.errors import Cancelled, LatentExplorerError
 from core.sessions import Workspace
@@ -114,8 +114,8 @@ def test_a_comparison_can_be_cancelled_and_a_stale_one_is_dropped(workspace, run
 
 
 def test_demo_models_are_trained_added_and_compared(workspace, tmp_path, cache_dir, monkeypatch):
-    monkeypatch.setattr(core.image.compare, "DEMO_SECONDS", 0.5)
-    monkeypatch.setattr(core.image.compare, "DEMO_FAMILIES", ("vae", "gan"))
+    monkeypatch.setattr(core.runs.compare_demo, "DEMO_SECONDS", 0.5)
+    monkeypatch.setattr(core.runs.compare_demo, "DEMO_FAMILIES", ("vae", "gan"))
     session = CompareSession(workspace)
     session.set_options(samples=50)
     cancel = threading.Event()

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from core.train.checkpoint import load_checkpoint
-from core.image.compare import frechet_distance, train_classifier
+from core.image.classifier import train_classifier
+from core.image.quality import frechet_distance
 from core.errors import CheckpointError
 from core.image.model_setup import base_model_setup
 from main import main
