@@ -268,9 +268,15 @@ class ComparePanel(QWidget):
         self._update()
 
     def _on_checkpoint_saved(self, path: str) -> None:
+        """The run being trained joins the list; while a table is shown, its row follows its checkpoints."""
         run = self.bridge.worker.run if self.bridge.worker is not None else None
-        if run is not None and self.session.add_trained(path, run.dataset_source):
+        if run is None:
+            return
+        if self.session.add_trained(path, run.dataset_source):
             self._fill_list()
+        work = self.session.update_row(path)
+        if self.task is None and work is not None:
+            self._start(lambda: work)
 
     def _on_model_changed(self) -> None:
         if self.session.add_current_model():

@@ -241,6 +241,26 @@ class CompareSession:
         return Work(f"comparing {len(paths)} models", run_comparison,
                     (data, paths, self.workspace.data_source, self.samples, self.ddim_steps), self._storing())
 
+    def update_row(self, path: str | Path) -> Work | None:
+        """Score checkpoint ``path`` again (the run being trained, at each save) and put its row in the table
+        (replaced where it was, else added); None while there is no table or the path is not in the list."""
+        path, data = Path(path).resolve(), self.workspace.data
+        if self.comparison is None or data is None or path not in self.checkpoints:
+            return None
+        generation = self._generation
+
+        def apply(comparison: Comparison) -> str | None:
+            if generation != self._generation or self.comparison is None:
+                return None
+            report = comparison.reports[0]
+            reports = self.comparison.reports
+            at = next((i for i, r in enumerate(reports) if Path(r.checkpoint).resolve() == path), len(reports))
+            reports[at:at + 1] = [report]
+            return f"{report.label} scored again at its latest checkpoint"
+
+        return Work(f"scoring {path.parent.name} again", run_comparison,
+                    (data, [path], self.workspace.data_source, self.samples, self.ddim_steps), apply)
+
     def table_note(self) -> str:
         """'' while the table shows the checked models; else what it shows instead and what to do."""
         c = self.comparison
