@@ -49,8 +49,11 @@ DDIM_STEPS = (10, 250)  # besides each model's own
 
 
 def train(name: str, settings: dict, batch: int, data, source: str, folder: Path, seconds: float,
-          base: Path | None = None) -> Path:
-    """Train for ``seconds`` of CPU time into ``folder/name``; returns the checkpoint."""
+          base: Path | None = None, reuse: bool = False) -> Path:
+    """Train for ``seconds`` of CPU time into ``folder/name`` (unless ``reuse`` and it is there); returns the
+    checkpoint."""
+    if reuse and (folder / name / "checkpoint.pt").is_file():
+        return folder / name / "checkpoint.pt"
     config = TrainConfig(epochs=100_000, batch_size=batch, lr=family(name).lr, device="cpu", preview_interval_s=1e9)
     train_briefly(data, source, name, seconds, config, folder / name, base, clock=time.process_time, **settings)
     return folder / name / "checkpoint.pt"
@@ -76,6 +79,8 @@ def main() -> None:
     p.add_argument("--only", default="", help="comma-separated families (default: all)")
     p.add_argument("--out", type=Path, help="keep the run folders here (default: a temporary folder)")
     p.add_argument("--grids", type=Path, default=Path("sampling-grids"), help="where the sample grids go")
+    p.add_argument("--reuse", action="store_true", help="score the checkpoints already in --out instead of "
+                                                        "training them again (runs of families split over processes)")
     args = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -91,8 +96,9 @@ def main() -> None:
             wall, cpu = time.perf_counter(), time.process_time()
             base = checkpoints.get("vae") if needs_base(name) else None
             if needs_base(name) and base is None:
-                base = train("vae", dict(FAMILIES[0][1]), FAMILIES[0][2], data, args.data, folder, args.seconds)
-            checkpoints[name] = train(name, settings, batch, data, args.data, folder, args.seconds, base)
+                base = train("vae", dict(FAMILIES[0][1]), FAMILIES[0][2], data, args.data, folder, args.seconds,
+                             reuse=args.reuse)
+            checkpoints[name] = train(name, settings, batch, data, args.data, folder, args.seconds, base, args.reuse)
             print(f"trained {name}: {time.process_time() - cpu:.0f} CPU s in {time.perf_counter() - wall:.0f} s; "
                   f"{load()}", flush=True)
 

