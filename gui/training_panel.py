@@ -8,8 +8,9 @@ signals. Before the first run the panel says how to get one; the preview grids f
 Stopped when the process that trains it ends.
 
 "Own process" next to Start trains the run in processes of its own (``python main.py train …``, N ranks when
-more than one), which the panel follows through its folder; closing the window leaves them training, Stop asks
-them to save and end. Under the curves, the runs list (``gui/runs_list.py``); ticking runs there overlays their
+more than one), which the panel follows through its folder (the last run's page is cleared at once); closing the
+window leaves them training, Stop asks them to save and end, also after the window was reopened and the run
+followed again. Any other followed run is only let go: the button then says "Let go". Under the curves, the runs list (``gui/runs_list.py``); ticking runs there overlays their
 curves, with a table of their settings and final metrics (``gui/run_compare.py``), until every tick is off.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QSpinBox,
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy,
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from core.runs.follow import preview_of
@@ -33,6 +34,7 @@ from .context import AppContext
 from .image_grid import ImageGrid
 from .message_line import MessageLine, headline
 from .metric_plots import MetricPlots
+from .number_field import WholeField
 from .run_compare import RunCompare
 from .runs_list import RunsList
 from .settings import runs_root
@@ -56,11 +58,6 @@ def format_duration(seconds: float) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def kind_of(name: str) -> str:
-    """A family's kind in a word or two, from its summary: 'GAN', 'Diffusion', 'Variational autoencoder'."""
-    return family(name).summary.split(":")[0].split(",")[0].split(" (")[0]
-
-
 def preview_layout(name: str, caps: Capabilities) -> dict[str, tuple[str, str] | None]:
     """For each preview grid of a ``name`` model: (title, what it says while empty), or None: not shown."""
     if caps.modality == "audio":
@@ -70,7 +67,7 @@ def preview_layout(name: str, caps: Capabilities) -> dict[str, tuple[str, str] |
         layout = {"original": ("Validation images", "no images yet"), "reconstruction": ("Reconstructions", "no images yet")}
     else:
         layout = {"original": None, "reconstruction": (
-            "Reconstructions", f"{kind_of(name)} models do not reconstruct images: they make new ones from noise"
+            "Reconstructions", f"{family(name).kind} models do not reconstruct images: they make new ones from noise"
             + (" (see Samples)" if caps.samples else ""))}
     layout["samples"] = ("Samples", "no samples yet") if caps.samples else None
     return layout
@@ -91,16 +88,16 @@ class TrainingPanel(QWidget):
         self.epochs = 0
         self.unit = "images"
         self.followed: Path | None = None
+        self._first_steps = 0  # steps before the first figures, while none have come (0: they have)
+        self._stop_lets_go = False  # the last Stop only let a followed run go
 
         self.start_button = QPushButton("Start")
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop after the current step; the checkpoint is saved")
         self.own_process_box = QCheckBox("Own process")
         self.own_process_box.setToolTip("Train in a process of its own (python main.py train …), followed here; it "
                                         "goes on training when the window closes")
-        self.processes_spin = QSpinBox()
-        self.processes_spin.setRange(1, max(1, min(MAX_PROCESSES, os.cpu_count() or 1)))
+        self.processes_spin = WholeField(1, max(1, min(MAX_PROCESSES, os.cpu_count() or 1)), "Processes")
         self.processes_spin.setPrefix("× ")
         self.processes_spin.setToolTip("Processes: more than one trains data parallel (each its share of every epoch)")
         self.state_label = QLabel()
@@ -169,11 +166,13 @@ class TrainingPanel(QWidget):
         self.runs.open_requested.connect(self.follow_requested.emit)
         bridge.following.connect(self.runs.add_folder)
         bridge.started.connect(self._on_started)
+        bridge.launched.connect(self._on_launched)
         bridge.following.connect(self._on_following)
         bridge.state_changed.connect(self._set_state)
+        bridge.state_changed.connect(self._say_first_steps)
         bridge.metrics.connect(self._on_metrics)
         bridge.preview.connect(self._on_preview)
-        context.setup_changed.connect(lambda _what: self._update_buttons())
+        context.setup_changed.connect(self._on_setup_changed)
         context.model_changed.connect(self._on_model)
         self._set_state("idle")
 
@@ -218,9 +217,17 @@ class TrainingPanel(QWidget):
         if any(r.status == "running" for r in self.runs_session.ticked_rows()):
             self._read_ticked()  # their curves grow
 
+    def _on_setup_changed(self, what: str) -> None:
+        if what in ("form", "origin", "data") and self.note.text().startswith("Not started"):
+            self.note.set_text("")  # (why the last Start failed is no longer the news once the form changed)
+        self._update_buttons()
+
     def _set_launch(self, own_process: bool, processes: int) -> None:
-        if (own_process, processes) != (self.session.own_process, self.session.processes):
+        if not self.processes_spin.problem() and \
+                (own_process, processes) != (self.session.own_process, self.session.processes):
             self.session.set_launch(own_process, processes)
+        else:
+            self._update_buttons()  # (a count out of range is kept as typed and named, and Start is off)
 
     # --- buttons --------------------------------------------------------------------------
     def _on_start(self) -> None:
@@ -240,8 +247,9 @@ class TrainingPanel(QWidget):
         self.pause_button.setEnabled(False)  # until the worker confirms
 
     def _on_stop(self) -> None:
+        self._stop_lets_go = self.bridge.session.stop_lets_go
         self._set_state("stopping")
-        self.bridge.stop()  # (a followed run is let go at once: "stopped")
+        self.bridge.stop()  # (a followed run that Stop only lets go is at once: "stopped")
 
     def _set_state(self, state: str) -> None:
         if self.state == "stopping" and state in ("running", "paused"):
@@ -259,13 +267,16 @@ class TrainingPanel(QWidget):
     def _update_buttons(self) -> None:
         busy = self.state in BUSY
         problems = self.session.problems()
+        if self.processes_spin.problem() and self.session.own_process:
+            problems["processes"] = self.processes_spin.problem()
         self.start_button.setEnabled(not busy and self.state != "following" and not problems)
         self.start_button.setText("Continue" if self.session.plan_now == CONTINUE else "Start")
         self.start_button.setToolTip(
             "Start is off: " + "; ".join(problems.values()) if problems else
             "Stop following first" if self.state == "following" else self.session.describe_start())
         self.own_process_box.setChecked(self.session.own_process)
-        self.processes_spin.setValue(self.session.processes)
+        if not self.processes_spin.problem():
+            self.processes_spin.setValue(self.session.processes)
         free = not busy and self.state != "following"
         self.own_process_box.setEnabled(free)
         self.processes_spin.setEnabled(free and self.session.own_process)
@@ -273,6 +284,10 @@ class TrainingPanel(QWidget):
         self.pause_button.setText("Resume" if self.state == "paused" else "Pause")
         self.stop_button.setEnabled(self.state in ("running", "paused", "following")
                                     or (self.state == "starting" and self.bridge.process is not None))
+        lets_go = self.state == "following" and self.bridge.session.stop_lets_go
+        self.stop_button.setText("Let go" if lets_go else "Stop")
+        self.stop_button.setToolTip("Stop following: the run goes on in the process that trains it" if lets_go
+                                    else "Stop after the current step; the checkpoint is saved")
         if busy or self.state == "following":
             self.note.set_text("")
         elif problems:
@@ -309,12 +324,21 @@ class TrainingPanel(QWidget):
         self._show_run(run.model_name, family(run.model_name).capabilities)
         for row in (run.resume or {}).get("history", []):  # a continued run's curves so far
             self.plots.add_row(row)
-        self.progress.setFormat("starting…")
+        self._first_steps = run.config.log_every
+        self.progress.setFormat("starting: preparing the data and building the model…")
         where = f" → {run.out_dir}" if run.out_dir else ""
         verb = "Continuing " if run.resume is not None else ""
         self.run_label.setText(f"{verb}<b>{run.model_name}</b> on <b>{run.describe()}</b>, "
                                f"{run.config.epochs} epochs{where}")
         self._set_state("running")
+
+    def _on_launched(self, folder: str) -> None:
+        """A run starts in processes of its own: the page is its own (empty) at once, not the last run's."""
+        self.followed, self.epochs, self.unit = None, None, "images"
+        self._show_run("", None)
+        self.progress.setFormat("starting…")
+        pids = ", ".join(map(str, self.bridge.process.pids))
+        self.run_label.setText(f"Starting <b>{folder}</b> in its own process (pid {pids})…")
 
     def _on_following(self, run_dir: str) -> None:
         self.followed = Path(run_dir)
@@ -327,11 +351,14 @@ class TrainingPanel(QWidget):
             pids = ", ".join(map(str, process.pids))
             self.run_label.setText(f"Training <b>{run_dir}</b> in its own process (pid {pids}): closing the window "
                                    "leaves it training; Stop saves it and ends it")
+        elif self.bridge.session.owner_pid is not None:
+            self.run_label.setText(f"Following <b>{run_dir}</b>, trained in its own process (pid "
+                                   f"{self.bridge.session.owner_pid}): Stop saves it and ends it")
         else:
-            self.run_label.setText(f"Following <b>{run_dir}</b> (trained by another process; Stop lets it go)")
+            self.run_label.setText(f"Following <b>{run_dir}</b> (trained by another process; Let go leaves it training)")
 
     def _followed_ended(self, state: str, let_go: bool) -> None:
-        if let_go and self.bridge.process is not None:
+        if let_go and not self._stop_lets_go:
             text = "stopped at the current step, its checkpoint saved (Setup can continue it)"
         elif let_go:
             text = "let go: it goes on in its own process"
@@ -372,7 +399,15 @@ class TrainingPanel(QWidget):
             "trains a new one with them.</p>")
         self.empty.setText(EMPTY_TEXT + opened)
 
+    def _say_first_steps(self, state: str) -> None:
+        """While no figures have come yet: what the run does until they come (the loop reports 'running' once
+        the model is built and its steps begin)."""
+        if state == "running" and self._first_steps and self.progress.value() == 0:
+            self.progress.setFormat(f"starting: training the first {self._first_steps} steps; the first figures "
+                                    "come after them…")
+
     def _on_metrics(self, row: dict) -> None:
+        self._first_steps = 0
         self.plots.add_row(row)
         if self.epochs is None and row.get("progress"):
             self.epochs = round(row["epoch"] / row["progress"])

@@ -250,6 +250,6 @@ class CausalDenoiser(AudioModel):
 
 
 AUDIO_DAE = Family("audio-dae", CausalDenoiser, "Audio denoiser that streams: GRU gains per frequency, 20 ms frames "
-                   "(live use)", tiny={"hidden": 64, "layers": 1})
+                   "(live use)", tiny={"hidden": 64, "layers": 1}, kind="Audio denoiser")
 AUDIO_DAE_SEED = Family("audio-dae-seed", SeedDenoisingAE, "The lecture's stereo denoising autoencoder (files only)",
-                        tiny={"widths": [8, 16, 32]})
+                        tiny={"widths": [8, 16, 32]}, kind="Audio denoiser")

@@ -83,4 +83,5 @@ class FlowMatching(GenerativeModel):
 
 
 FLOW_MATCHING = Family("flow-matching", FlowMatching, "Flow matching (rectified flow): straight paths from noise, "
-                       "few sampling steps", lr=2e-3, tiny={"channels": [16, 32], "sample_steps": 5})
+                       "few sampling steps", lr=2e-3, tiny={"channels": [16, 32], "sample_steps": 5},
+                       kind="Flow matching")

@@ -8,11 +8,11 @@ import pytest
 import torch
 from PIL import Image
 
-from core.train.checkpoint import save_checkpoint
 from core.image.classifier import classifier_path
 from core.image.compare import Comparer
 from core.image.quality import frechet_distance, label_entropy, precision_recall, training_time
 from core.image.timing import sampling_time
+from core.train.checkpoint import save_checkpoint
 from main import main
 from models import build_model, family
 from zoo_helpers import train_tiny

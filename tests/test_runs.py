@@ -9,11 +9,12 @@ import time
 import pytest
 
 from core.errors import TrainingError
-from core.runs.launch import RunProcesses
-from core.train.loop import Control, TrainConfig
-from core.runs.recipe import image_config
-from core.runs.listing import latest_rows, list_runs, read_status, run_info, write_status
 from core.image.trainer import Run, Trainer
+from core.runs.launch import RunProcesses
+from core.runs.listing import latest_rows, list_runs, run_info
+from core.runs.recipe import image_config
+from core.train.loop import Control, TrainConfig
+from core.train.status import read_status, write_status
 from models.vae import MLPVAE
 
 
@@ -48,6 +49,20 @@ def test_finished_stopped_and_failed_runs_are_listed_from_their_files(digits, tm
     assert done.loss == [r for r in latest_rows(tmp_path / "done" / "metrics.jsonl") if r["split"] == "val"][-1]["loss"]
     assert runs["stopped"].state == "stopped"
     assert runs["failed"].state == "failed" and runs["failed"].message.startswith("the loss became nan")
+
+
+def test_val_loss_and_r2_are_blank_until_the_first_validation(tmp_path):
+    folder = tmp_path / "a"
+    write_status(folder, "running", model="vae")
+    rows = [{"step": 5, "epoch": 0.2, "split": "train", "loss": 3.0, "r2": 0.1}]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    info = run_info(folder)
+    assert (info.epoch, info.loss, info.r2) == (0.2, None, None)  # not the training loss
+    rows += [{"step": 26, "epoch": 1.0, "split": "val", "loss": 2.5, "r2": 0.4},
+             {"step": 31, "epoch": 1.2, "split": "train", "loss": 2.0, "r2": 0.5}]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    info = run_info(folder)
+    assert (info.epoch, info.loss, info.r2) == (1.2, 2.5, 0.4)
 
 
 def test_a_run_whose_process_is_gone_died(tmp_path):

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from core.train.checkpoint import load_checkpoint
+from core.errors import CheckpointError
 from core.image.classifier import train_classifier
 from core.image.quality import frechet_distance
-from core.errors import CheckpointError
 from core.image.model_setup import base_model_setup
+from core.train.checkpoint import load_checkpoint
 from main import main
 from models import build_model, family
 from zoo_helpers import train_tiny

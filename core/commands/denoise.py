@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from ..audio.offline import denoise_file
-from ..train.checkpoint import load_for
 from ..errors import LatentExplorerError
+from ..train.checkpoint import load_for
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -23,13 +23,13 @@ import torch
 
 from models import GenerativeModel
 
+from ..errors import Cancelled, LatentExplorerError
+from ..train.checkpoint import load_checkpoint, read_checkpoint
 from .classifier import Progress, feature_classifier
 from .data import ImageData
 from .quality import (InceptionFeatures, bits_per_dim, frechet_distance, inception_weights, label_entropy,
                       precision_recall, training_time)
 from .timing import sampling_time
-from ..errors import Cancelled, LatentExplorerError
-from ..train.checkpoint import load_checkpoint, read_checkpoint
 
 REFERENCE_LIMIT = 2000  # real images whose features stand for the data set
 

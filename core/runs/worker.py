@@ -1,6 +1,6 @@
 """Run the trainer a run builds (``run.build_trainer()``) in a background thread; events go through a queue.
 
-Whoever drives the worker (the GUI's bridge, a test, a benchmark) drains ``events`` at its own pace;
+Whoever drives the worker (``core.sessions.training``, a test, a benchmark) drains ``events`` at its own pace;
 nothing here blocks the caller. A crash inside the thread becomes an ``error`` event, never a dead app.
 """
 from __future__ import annotations
@@ -9,14 +9,15 @@ import queue
 import threading
 import traceback
 
-from ..train.device import leave_a_core_for_the_ui
 from ..errors import LatentExplorerError
-from ..train.loop import Control, TrainerBase
 from ..threads import start_thread
+from ..train.device import leave_a_core_for_the_ui
+from ..train.loop import Control, TrainerBase
+from ..train.run import TrainingRun
 
 
 class TrainingWorker:
-    def __init__(self, run):  # a core.image.trainer.Run or a core.audio.trainer.AudioRun: anything with build_trainer()
+    def __init__(self, run: TrainingRun):
         self.run = run
         self.events: queue.Queue[dict] = queue.Queue()
         self.control = Control()

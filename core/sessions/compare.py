@@ -15,10 +15,10 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ..image.compare import Comparison, ModelReport, compare_checkpoints, find_checkpoints
-from ..runs.compare_demo import train_demo_zoo
-from ..image.data import ImageData
 from ..errors import LatentExplorerError
+from ..image.compare import Comparison, ModelReport, compare_checkpoints, find_checkpoints
+from ..image.data import ImageData
+from ..runs.compare_demo import train_demo_zoo
 from . import Work
 from .workspace import Workspace
 
