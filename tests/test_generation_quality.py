@@ -15,7 +15,7 @@ from zoo_helpers import train_tiny
 
 SAMPLING = [n for n in names("image") if family(n).capabilities.samples]
 #: epochs of a few seconds each on 8x8 digits (26 steps an epoch); the VAEs' steps are the cheapest
-EPOCHS = {"gan": 8, "flow": 4, "diffusion": 30, "flow-matching": 30, "latent-diffusion": 30}  # the VAEs: 60
+EPOCHS = {"gan": 8, "flow": 10, "diffusion": 30, "flow-matching": 30, "latent-diffusion": 30}  # the VAEs: 60
 MARGIN = 0.5  # the trained model's Fréchet distance is at most this share of its untrained self's
 LEAST_CLASSES = 8
 
