@@ -1,14 +1,14 @@
-"""The generative learning trilemma on MNIST: sampling speed of every family on the CPU, and the comparison table.
+"""The generative learning trilemma on MNIST: every family trained for the same CPU time, then scored and timed.
 
-Each family (VAE, GAN, flow, diffusion, latent diffusion on the VAE) is trained for a fixed time budget on
-MNIST 10k (``../shared/data/mnist10k.npz``), then: images per second of its sampler on the CPU (diffusion
-at 10, 50 and 250 DDIM steps; batches of 100, after a warm-up), and the comparison table of ``core.image.compare``
+Each family (VAE, GAN, flow, diffusion, flow matching, latent diffusion on the VAE) is trained for a fixed budget
+of this process's CPU time (``time.process_time``: fair between families on a shared machine; torch on one
+thread) on MNIST 10k (``../shared/data/mnist10k.npz``), then: the comparison table of ``core.image.compare``
 (Fréchet distance in the feature space of a classifier trained on MNIST 10k, precision, recall, label entropy,
-classes, bits/dim, sampling and training time). Short training budgets: the figures compare the families at
-equal (small) CPU training time, not at convergence (latent diffusion also stands on the VAE's budget). The
-machine may be shared: timings are rough. About 20 minutes on two CPU cores.
+classes, bits/dim), and its sampling speed as Compare measures it (``core.image.timing``: CPU time on one core,
+median of 5 batches after a warm-up; diffusion also at 10 and 250 DDIM steps). Latent diffusion stands on the
+VAE's budget besides its own. Each family's sample grid (64 samples, seed 0) is written as a PNG.
 
-    python bench/sampling.py [--data PATH] [--seconds 120] [--samples 500] [--out DIR]
+    python bench/sampling.py [--data PATH] [--seconds 120] [--samples 500] [--only vae,gan] [--out DIR] [--grids DIR]
 
 Last line: JSON, one entry per family.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -28,91 +29,112 @@ sys.path.insert(0, str(ROOT))
 
 from core.image.compare import Comparer  # noqa: E402
 from core.image.data import load_dataset  # noqa: E402
+from core.image.imaging import tile  # noqa: E402
+from core.image.timing import sampling_time  # noqa: E402
 from core.runs.quicktrain import train_briefly  # noqa: E402
 from core.runs.recipe import needs_base  # noqa: E402
 from core.train.checkpoint import load_checkpoint  # noqa: E402
 from core.train.loop import TrainConfig  # noqa: E402
+from models import family  # noqa: E402
 
-#: (family, settings, learning rate) trained on MNIST; latent diffusion works on the VAE's codes.
-FAMILIES = (("vae", {"latent_dim": 16, "hidden": [512, 256]}, 1e-3),
-            ("gan", {"latent_dim": 32, "channels": [16, 32, 64]}, 5e-4),
-            ("flow", {"levels": 2, "steps": 4, "hidden": 64}, 1e-3),
-            ("diffusion", {"channels": [16, 32], "sample_steps": 50}, 2e-3),
-            ("latent-diffusion", {"hidden": 256, "depth": 4, "sample_steps": 50}, 1e-3))
-DDIM_STEPS = (10, 50, 250)
+#: (family, settings over its defaults, batch size) trained on MNIST at each family's learning rate; latent
+#: diffusion works on the VAE's codes.
+FAMILIES = (("vae", {"latent_dim": 16, "hidden": [512, 256]}, 64),
+            ("gan", {"latent_dim": 32, "channels": [16, 32, 64]}, 64),
+            ("flow", {"levels": 2, "steps": 4, "hidden": 64}, 64),
+            ("diffusion", {"channels": [32, 64], "sample_steps": 50}, 64),
+            ("flow-matching", {"channels": [32, 64], "sample_steps": 20}, 64),
+            ("latent-diffusion", {"hidden": 256, "depth": 4, "sample_steps": 50}, 64))
+DDIM_STEPS = (10, 250)  # besides each model's own
 
 
-def train(name: str, settings: dict, lr: float, data, source: str, folder: Path, seconds: float,
-          base: Path | None = None) -> Path:
-    """Train for ``seconds`` (at most 500 epochs) into ``folder/name``; returns the checkpoint."""
-    config = TrainConfig(epochs=500, batch_size=64, lr=lr, device="cpu", preview_interval_s=1e9)
-    train_briefly(data, source, name, seconds, config, folder / name, base, **settings)
+def train(name: str, settings: dict, batch: int, data, source: str, folder: Path, seconds: float,
+          base: Path | None = None, reuse: bool = False) -> Path:
+    """Train for ``seconds`` of CPU time into ``folder/name`` (unless ``reuse`` and it is there); returns the
+    checkpoint."""
+    if reuse and (folder / name / "checkpoint.pt").is_file():
+        return folder / name / "checkpoint.pt"
+    config = TrainConfig(epochs=100_000, batch_size=batch, lr=family(name).lr, device="cpu", preview_interval_s=1e9)
+    train_briefly(data, source, name, seconds, config, folder / name, base, clock=time.process_time, **settings)
     return folder / name / "checkpoint.pt"
 
 
-@torch.no_grad()
-def images_per_second(model, n: int, batch: int = 100) -> float:
-    model.sample(min(batch, 8))  # warm-up
-    start = time.perf_counter()
-    for i in range(0, n, batch):
-        model.sample(min(batch, n - i))
-    return n / (time.perf_counter() - start)
+def save_grid(model, path: Path) -> None:
+    from PIL import Image
+    with torch.no_grad():
+        x = model.sample(64, generator=torch.Generator().manual_seed(0))
+    Image.fromarray(tile((x.clamp(0, 1) * 255).round().byte().numpy(), ncols=8, pad=1)).resize(
+        (2 * 233, 2 * 233), Image.NEAREST).save(path)
+
+
+def load() -> str:
+    return "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist10k.npz"))
-    p.add_argument("--seconds", type=float, default=120.0, help="training time per family")
+    p.add_argument("--seconds", type=float, default=120.0, help="CPU seconds of training per family")
     p.add_argument("--samples", type=int, default=500, help="samples per model for the comparison table")
+    p.add_argument("--only", default="", help="comma-separated families (default: all)")
     p.add_argument("--out", type=Path, help="keep the run folders here (default: a temporary folder)")
+    p.add_argument("--grids", type=Path, default=Path("sampling-grids"), help="where the sample grids go")
+    p.add_argument("--reuse", action="store_true", help="score the checkpoints already in --out instead of "
+                                                        "training them again (runs of families split over processes)")
     args = p.parse_args()
+    torch.set_num_threads(1)
     torch.manual_seed(0)
     data = load_dataset(args.data)
+    chosen = [f for f in FAMILIES if not args.only or f[0] in args.only.split(",")]
     print(f"{data.name}: {len(data)} images {list(data.image_shape)}; torch threads {torch.get_num_threads()}; "
-          f"{args.seconds:.0f} s of training per family")
+          f"{args.seconds:.0f} CPU s of training per family; {load()}", flush=True)
+    args.grids.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-sampling-") as tmp:
         folder = args.out or Path(tmp)
         checkpoints = {}
-        for name, settings, lr in FAMILIES:
-            start = time.perf_counter()
-            base = checkpoints["vae"] if needs_base(name) else None
-            checkpoints[name] = train(name, settings, lr, data, args.data, folder, args.seconds, base)
-            print(f"trained {name} for {time.perf_counter() - start:.0f} s")
+        for name, settings, batch in chosen:
+            wall, cpu = time.perf_counter(), time.process_time()
+            base = checkpoints.get("vae") if needs_base(name) else None
+            if needs_base(name) and base is None:
+                base = train("vae", dict(FAMILIES[0][1]), FAMILIES[0][2], data, args.data, folder, args.seconds,
+                             reuse=args.reuse)
+            checkpoints[name] = train(name, settings, batch, data, args.data, folder, args.seconds, base, args.reuse)
+            print(f"trained {name}: {time.process_time() - cpu:.0f} CPU s in {time.perf_counter() - wall:.0f} s; "
+                  f"{load()}", flush=True)
 
         comparer = Comparer(data, args.data, args.samples, progress=lambda m, f: print(f"  {m}", flush=True))
         print(f"feature classifier: accuracy {comparer.classifier.accuracy:.3f} on held-out MNIST images")
         results = {}
         for name, path in checkpoints.items():
             report = comparer.score_checkpoint(path)
-            model, _ = load_checkpoint(path)
+            model, payload = load_checkpoint(path)
+            save_grid(model, args.grids / f"{name}.png")
+            speed = {"own": 1000 / report.ms_per_image}
             if model.capabilities.iterative:
-                speed = {}
                 for steps in DDIM_STEPS:
                     model.sample_steps = steps
-                    speed[str(steps)] = images_per_second(model, 100 if steps < 250 else 40, batch=100)
-            else:
-                speed = images_per_second(model, 2000)
-            results[name] = {"images_per_s": speed, **{k: v for k, v in report.row().items()
-                                                        if k not in ("label", "checkpoint", "problem")}}
+                    speed[str(steps)] = 1000 / sampling_time(model, batch=20, repeats=3).ms_per_image
+            steps_trained = max((r.get("step", 0) for r in payload.get("history", [])), default=0)
+            results[name] = {"images_per_cpu_s": speed, "steps": steps_trained,
+                             **{k: v for k, v in report.row().items() if k not in ("label", "checkpoint", "problem")}}
         baseline = comparer.baseline()
 
     def show(v, fmt):
         return "—" if v is None else format(v, fmt)
 
-    print(f"\n{'family':18}{'img/s (CPU)':>26}{'Fréchet':>9}{'prec':>6}{'recall':>7}{'entropy':>8}{'classes':>8}"
-          f"{'bits/dim':>10}{'train s':>8}")
-    print(f"{'real (held out)':18}{'':>26}{baseline.frechet:>9.2f}{baseline.precision:>6.2f}{baseline.recall:>7.2f}"
+    print(f"\n{'family':18}{'img/CPU s':>22}{'Fréchet':>9}{'prec':>6}{'recall':>7}{'entropy':>8}{'classes':>8}"
+          f"{'bits/dim':>10}{'steps':>7}")
+    print(f"{'real (held out)':18}{'':>22}{baseline.frechet:>9.2f}{baseline.precision:>6.2f}{baseline.recall:>7.2f}"
           f"{baseline.label_entropy:>8.2f}{baseline.classes_covered:>8}")
     for name, r in results.items():
-        speed = r["images_per_s"]
-        speed_text = " / ".join(f"{v:.0f}@{k}" for k, v in speed.items()) if isinstance(speed, dict) else f"{speed:.0f}"
+        speed = " / ".join(f"{v:.3g}" for v in r["images_per_cpu_s"].values())
         nll = show(r["bits_per_dim"], ".3f") + ("" if r["nll_kind"] != "bound" else " (≤)")
-        print(f"{name:18}{speed_text:>26}{show(r['frechet'], '.2f'):>9}{show(r['precision'], '.2f'):>6}"
+        print(f"{name:18}{speed:>22}{show(r['frechet'], '.2f'):>9}{show(r['precision'], '.2f'):>6}"
               f"{show(r['recall'], '.2f'):>7}{show(r['label_entropy'], '.2f'):>8}{show(r['classes_covered'], 'd'):>8}"
-              f"{nll:>10}{show(r['train_time_s'], '.0f'):>8}")
-    print("(diffusion: images/s at DDIM steps 10 / 50 / 250; the table's Fréchet distance uses each model's own "
-          "steps, 50)")
-    print(json.dumps({"data": data.name, "samples": args.samples, "train_seconds": args.seconds,
+              f"{nll:>10}{r['steps']:>7}")
+    print("(images per CPU second on one core: the model's own steps, then diffusion and flow matching at "
+          f"{' and '.join(map(str, DDIM_STEPS))} steps); grids in {args.grids}; {load()}")
+    print(json.dumps({"data": data.name, "samples": args.samples, "train_cpu_seconds": args.seconds,
                       "baseline_frechet": baseline.frechet, "families": results}))
 
 

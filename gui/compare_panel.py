@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import math
 import textwrap
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
+from pyqtgraph.graphicsItems.ScatterPlotItem import renderSymbol
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPalette, QPixmap
+from PySide6.QtCore import QSize
+from PySide6.QtGui import QIcon, QImage, QPalette, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QListWidget,
                                QListWidgetItem, QProgressBar, QPushButton, QSpinBox, QSplitter, QStackedWidget,
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
@@ -35,10 +38,15 @@ from .settings import runs_root
 THUMB_HEIGHT, THUMB_COUNT = 30, 6  # pixels of the sample strip in the table, samples in it
 MODEL_WIDTH = 180  # px at most for the model's name (longer names are elided; the tooltip has the path)
 SYMBOLS = ("o", "s", "t", "d", "star", "p", "h", "t1", "x", "+")  # one marker per run in the chart
-#: Distinct colours for the image families in registry order (ae, dae, conv-ae, vae, conv-vae, β-TCVAE, gan, flow,
-#: diffusion, latent diffusion): the demo's VAE, GAN, flow and diffusion are red, orange, green and indigo.
-FAMILY_COLOURS = ("#1f77b4", "#17becf", "#8c564b", "#d62728", "#e377c2", "#9467bd", "#ff7f0e", "#2ca02c", "#3949ab",
-                  "#bcbd22")
+#: A colour of its own per image family, by name (adding a family recolours no other): the demo's VAE, GAN, flow
+#: and diffusion are red, orange, green and indigo.
+FAMILY_COLOURS = {"ae": "#1f77b4", "dae": "#17becf", "conv-ae": "#8c564b", "vae": "#d62728", "conv-vae": "#e377c2",
+                  "beta-tcvae": "#9467bd", "gan": "#ff7f0e", "flow": "#2ca02c", "diffusion": "#3949ab",
+                  "flow-matching": "#00897b", "latent-diffusion": "#bcbd22"}
+#: Colours for families not in ``FAMILY_COLOURS``, picked by a hash of the name (the same every time)
+SPARE_COLOURS = ("#6d4c41", "#c2185b", "#512da8", "#0097a7", "#689f38", "#f9a825", "#5d4037", "#455a64")
+LEGEND_WIDTH = 230  # px of the chart's key beside it (it scrolls: no entry is ever cut off)
+MARKER_SIZE = 14  # px of the key's markers
 HEADER_WIDTH = 8  # characters per line of a column header
 DEMO_FOLDER = "compare-demo"  # under the run folder
 
@@ -46,9 +54,17 @@ __all__ = ["COLUMNS", "ComparePanel"]
 
 
 def family_colour(name: str) -> str:
-    """A colour of its own for each image family (grey for anything else, e.g. the real images)."""
-    image_families = names("image")
-    return FAMILY_COLOURS[image_families.index(name) % len(FAMILY_COLOURS)] if name in image_families else "#7f7f7f"
+    """A colour of its own for each image family, keyed by its name (grey for anything else, e.g. the real
+    images)."""
+    if name not in names("image"):
+        return "#7f7f7f"
+    return FAMILY_COLOURS.get(name) or SPARE_COLOURS[zlib.crc32(name.encode()) % len(SPARE_COLOURS)]
+
+
+def marker_icon(symbol: str, colour: str) -> QIcon:
+    """The chart's marker ``symbol`` in ``colour``, as an icon for the key."""
+    image = renderSymbol(symbol, MARKER_SIZE - 2, pg.mkPen("w"), pg.mkBrush(colour))
+    return QIcon(QPixmap.fromImage(image))
 
 
 def header_text(header: str) -> str:
@@ -107,6 +123,9 @@ class ComparePanel(QWidget):
         self.progress.setRange(0, 1000)
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.table_note = QLabel()  # when the table no longer shows the checked models
+        self.table_note.setWordWrap(True)
+        self.table_note.setStyleSheet("color: #b26a00")
 
         self.table = QTableWidget(0, 2 + len(COLUMNS))
         self.table.setHorizontalHeaderLabels(["Model", "Samples", *(header_text(c.header) for c in COLUMNS)])
@@ -122,7 +141,13 @@ class ComparePanel(QWidget):
         self.plot.setLabel("bottom", "sampling time per image (ms, log scale)")
         self.plot.setLabel("left", "Fréchet distance ↓")
         self.plot.setMinimumHeight(160)
-        self.legend = self.plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.legend = QListWidget()
+        self.legend.setFixedWidth(LEGEND_WIDTH)
+        self.legend.setIconSize(QSize(MARKER_SIZE, MARKER_SIZE))
+        self.legend.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.legend.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # the tooltip has the whole name
+        self.legend.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.legend.setToolTip("The chart's key: colour = family, marker = run; hover a point for its run")
         self.empty = QLabel()
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
@@ -145,9 +170,15 @@ class ComparePanel(QWidget):
         top_layout.addLayout(run_row)
         top_layout.addWidget(self.progress)
         top_layout.addWidget(self.status)
+        top_layout.addWidget(self.table_note)
+        chart = QWidget()
+        chart_layout = QHBoxLayout(chart)
+        chart_layout.setContentsMargins(0, 0, 0, 0)
+        chart_layout.addWidget(self.plot, 1)
+        chart_layout.addWidget(self.legend)
         results = QSplitter(Qt.Orientation.Vertical)
         results.addWidget(self.table)
-        results.addWidget(self.plot)
+        results.addWidget(chart)
         results.setSizes([300, 260])
         self.results = QStackedWidget()
         self.results.addWidget(self.empty)
@@ -237,9 +268,15 @@ class ComparePanel(QWidget):
         self._update()
 
     def _on_checkpoint_saved(self, path: str) -> None:
+        """The run being trained joins the list; while a table is shown, its row follows its checkpoints."""
         run = self.bridge.worker.run if self.bridge.worker is not None else None
-        if run is not None and self.session.add_trained(path, run.dataset_source):
+        if run is None:
+            return
+        if self.session.add_trained(path, run.dataset_source):
             self._fill_list()
+        work = self.session.update_row(path)
+        if self.task is None and work is not None:
+            self._start(lambda: work)
 
     def _on_model_changed(self) -> None:
         if self.session.add_current_model():
@@ -268,6 +305,9 @@ class ComparePanel(QWidget):
             w.setEnabled(not busy)
         self.remove_button.setEnabled(not busy and bool(self.list.selectedItems()))
         self.list.setEnabled(not busy)
+        note = self.session.table_note()
+        self.table_note.setText(note)
+        self.table_note.setVisible(bool(note))
         if self.session.comparison is None:
             self.empty.setText(self.session.empty_text())
 
@@ -348,12 +388,13 @@ class ComparePanel(QWidget):
         self._plot(self.session.points())
 
     def _plot(self, points: list[Point]) -> None:
-        """Fréchet distance against log10 of the sampling time (decades labelled in ms): one colour per family,
-        one marker per run, each point labelled with its run and listed in the legend."""
-        lo = hi = 0
+        """Fréchet distance against log10 of the sampling time (decades labelled in ms), each point with a bar
+        over the timing's spread: one colour per family, one marker per run, listed in the key beside the chart
+        (hover a point for its run: labels in the chart would pile up)."""
+        self.legend.clear()
         if points:
-            xs = [math.log10(p.ms_per_image) for p in points]
-            lo, hi = math.floor(min(xs)), math.ceil(max(xs) + 0.3)
+            xs = [math.log10(v) for p in points for v in (p.ms_low, p.ms_high)]
+            lo, hi = math.floor(min(xs)), math.ceil(max(xs) + 0.1)
             self.plot.getAxis("bottom").setTicks([[(k, f"{10.0 ** k:g}") for k in range(lo, hi + 1)], []])
             self.plot.setXRange(lo, hi, padding=0.02)
         baseline = self.session.baseline_frechet
@@ -361,10 +402,13 @@ class ComparePanel(QWidget):
             self.plot.addItem(pg.InfiniteLine(baseline, angle=0, pen=pg.mkPen("#7f7f7f", style=Qt.PenStyle.DashLine),
                                               label="real images", labelOpts={"position": 0.9, "color": "#7f7f7f"}))
         for p in points:
-            colour, x = family_colour(p.family), math.log10(p.ms_per_image)
+            colour, symbol, x = family_colour(p.family), SYMBOLS[p.marker % len(SYMBOLS)], math.log10(p.ms_per_image)
+            left, right = x - math.log10(p.ms_low), math.log10(p.ms_high) - x
+            self.plot.addItem(pg.ErrorBarItem(x=np.array([x]), y=np.array([p.frechet]), left=np.array([left]),
+                                              right=np.array([right]), beam=0.0, pen=pg.mkPen(colour, width=2)))
             self.plot.addItem(pg.ScatterPlotItem([x], [p.frechet], size=8 + 12 * p.recall, brush=colour,
-                                                 symbol=SYMBOLS[p.marker % len(SYMBOLS)], pen=pg.mkPen("w"),
-                                                 name=p.label))
-            label = pg.TextItem(p.label, color=colour, anchor=(0 if x < (lo + hi) / 2 else 1, 1))  # inside the plot
-            label.setPos(x, p.frechet)
-            self.plot.addItem(label)
+                                                 symbol=symbol, pen=pg.mkPen("w"), name=p.label, hoverable=True,
+                                                 tip=lambda *_a, label=p.label, **_k: label))
+            item = QListWidgetItem(marker_icon(symbol, colour), p.label)
+            item.setToolTip(f"{p.label}: Fréchet {p.frechet:.2f}, {p.ms_per_image:.3g} ms per image")
+            self.legend.addItem(item)

@@ -6,7 +6,7 @@ line; a model is rebuilt from ``(name, config)`` alone (``build_model``).
 """
 from __future__ import annotations
 
-from . import audio_dae, autoencoder, diffusion, flow, gan, latent_diffusion, tcvae, vae
+from . import audio_dae, autoencoder, diffusion, flow, flow_matching, gan, latent_diffusion, tcvae, vae
 from .audio_dae import AudioModel
 from .base import GenerativeModel
 from .family import Capabilities, Family, SettingError, Settings, SettingSpec
@@ -21,6 +21,7 @@ register(tcvae.BETA_TCVAE)
 register(gan.GAN)
 register(flow.FLOW)
 register(diffusion.DIFFUSION)
+register(flow_matching.FLOW_MATCHING)
 register(latent_diffusion.LATENT_DIFFUSION)
 register(audio_dae.AUDIO_DAE)
 register(audio_dae.AUDIO_DAE_SEED)

@@ -12,6 +12,7 @@ from typing import ClassVar, Iterator
 import torch
 from torch import nn
 
+from .ema import WeightAverage
 from .family import Capabilities, ImageSettings
 
 
@@ -78,9 +79,37 @@ class GenerativeModel(nn.Module):
         """Named loss components for a batch; ``total`` is what is minimised."""
         raise NotImplementedError
 
+    # --- averaged weights (``models.ema``) ---------------------------------------------------
+    def keep_average(self, *names: str) -> None:
+        """Average the weights of sub-networks ``names`` over training and sample with the averages (call at the
+        end of ``__init__``; the settings have ``ema_decay``)."""
+        self.ema = WeightAverage({n: getattr(self, n) for n in names}, self.settings.ema_decay)
+
+    def sampling(self, name: str) -> nn.Module:
+        """Sub-network ``name`` as sampling, decoding and encoding use it: its moving average in eval mode (if
+        kept), the live network in training."""
+        ema = self._modules.get("ema")
+        return ema.copies[name] if ema is not None and not self.training else getattr(self, name)
+
+    def update_average(self) -> None:
+        """After an optimisation step: the moving averages take a step towards the live weights."""
+        ema = self._modules.get("ema")
+        if ema is not None:
+            ema.update({n: getattr(self, n) for n in ema.copies})
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As ``nn.Module``'s; weights saved before the model averaged them start their averages."""
+        if "ema" in self._modules:
+            state_dict = WeightAverage.complete(state_dict, self.state_dict().keys())
+        return super().load_state_dict(state_dict, strict, assign)
+
     # --- optimisation (overridden by families with several optimisers, e.g. GANs) ----------
+    def trained_parameters(self) -> list[nn.Parameter]:
+        """The parameters the optimisers move (not the averages, nor frozen parts)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
     def configure_optimizers(self, lr: float) -> dict[str, torch.optim.Optimizer]:
-        return {"main": torch.optim.Adam(self.parameters(), lr=lr)}
+        return {"main": torch.optim.Adam(self.trained_parameters(), lr=lr)}
 
     def train_step(self, x: torch.Tensor, optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
         """One optimisation step on batch ``x``; returns the detached loss components."""
@@ -89,6 +118,7 @@ class GenerativeModel(nn.Module):
         losses = self.loss(x)
         losses["total"].backward()
         opt.step()
+        self.update_average()
         return {k: v.detach() for k, v in losses.items()}
 
     @property

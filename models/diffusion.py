@@ -1,26 +1,30 @@
 """Denoising diffusion (DDPM, Ho et al. 2020) with DDIM sampling and inversion (Song et al. 2021).
 
-Training noises an image to a random step t of a linear beta schedule, x_t = sqrt(a_t) x + sqrt(1 - a_t) e,
-and trains a small U-Net to predict e. Sampling runs the deterministic DDIM update over a chosen number
-of steps from pure noise to an image; running the same update the other way (DDIM inversion) maps an
-image to the noise that regenerates it, which is this family's ``encode``: maps, sliders and morphing
-work on those noise codes.
+Training noises an image to a random step t of a noise schedule, x_t = sqrt(a_t) x + sqrt(1 - a_t) e, and
+trains a small U-Net to undo it. By default the schedule is the cosine one (Nichol & Dhariwal 2021), the
+network predicts v = sqrt(a_t) e - sqrt(1 - a_t) x (Salimans & Ho 2022) and the loss weights each step by
+its signal-to-noise ratio, capped (min-SNR-5, Hang et al. 2023): the choices that make small models learn
+fast; DDPM's linear schedule and noise prediction remain settings. Sampling runs the deterministic DDIM update
+over a chosen number of steps from pure noise to an image; running the same update the other way (DDIM
+inversion) maps an image to the noise that regenerates it, which is this family's ``encode``: maps, sliders
+and morphing work on those noise codes. Samples come from the moving average of the weights (``models.ema``).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel
+from .ema import AveragedSettings
 from .family import Capabilities, Family, ImageSettings, setting
 from .layers import center_crop, pad_to_multiple
 
-Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t) -> predicted noise
+Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t, t) -> predicted noise or v
 
 
 class SinusoidalEmbedding(nn.Module):
@@ -37,14 +41,28 @@ class SinusoidalEmbedding(nn.Module):
         return torch.cat([args.sin(), args.cos()], dim=1)
 
 
-class GaussianDiffusion(nn.Module):
-    """The noise schedule and the DDPM loss / DDIM updates, for tensors of any shape (images or codes)."""
+def alpha_bars(timesteps: int, schedule: str) -> torch.Tensor:
+    """The share of signal variance a_t at each step: DDPM's linear betas, or the cosine schedule."""
+    if schedule == "linear":
+        betas = torch.linspace(1e-4, 0.02, timesteps, dtype=torch.float64)
+        return torch.cumprod(1 - betas, 0).float()
+    s = 0.008
+    f = torch.cos((torch.arange(timesteps + 1, dtype=torch.float64) / timesteps + s) / (1 + s) * math.pi / 2) ** 2
+    betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
+    return torch.cumprod(1 - betas, 0).float()
 
-    def __init__(self, timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02):
+
+class GaussianDiffusion(nn.Module):
+    """The noise schedule, the training loss and the DDIM updates, for tensors of any shape (images or codes).
+
+    ``prediction``: what the network predicts, the noise (``eps``) or v; ``snr_gamma``: the cap of the min-SNR
+    loss weight (0: every step weighs the same in the predicted quantity)."""
+
+    def __init__(self, timesteps: int = 1000, schedule: str = "cosine", prediction: str = "v",
+                 snr_gamma: float = 5.0):
         super().__init__()
-        self.timesteps = int(timesteps)
-        betas = torch.linspace(beta_start, beta_end, self.timesteps, dtype=torch.float64)
-        self.register_buffer("alpha_bar", torch.cumprod(1 - betas, 0).float(), persistent=False)
+        self.timesteps, self.prediction, self.snr_gamma = int(timesteps), prediction, float(snr_gamma)
+        self.register_buffer("alpha_bar", alpha_bars(self.timesteps, schedule), persistent=False)
 
     def _a(self, t: int | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """alpha_bar at step t (t = -1 is the clean image, alpha_bar = 1), shaped to broadcast over ``like``."""
@@ -53,20 +71,32 @@ class GaussianDiffusion(nn.Module):
         return self.alpha_bar[t].view(-1, *([1] * (like.ndim - 1)))
 
     def loss(self, net: Denoiser, x0: torch.Tensor) -> torch.Tensor:
-        """Mean squared error of the predicted noise at uniformly drawn steps."""
+        """The weighted mean squared error of the network's prediction at uniformly drawn steps."""
         t = torch.randint(0, self.timesteps, (len(x0),), device=x0.device)
         noise = torch.randn_like(x0)
         a = self._a(t, x0)
-        return F.mse_loss(net(a.sqrt() * x0 + (1 - a).sqrt() * noise, t), noise)
+        out = net(a.sqrt() * x0 + (1 - a).sqrt() * noise, t)
+        target = noise if self.prediction == "eps" else a.sqrt() * noise - (1 - a).sqrt() * x0
+        error = (out - target).pow(2).flatten(1).mean(1)
+        if self.snr_gamma > 0:
+            snr = (a / (1 - a)).flatten()
+            # min(SNR, gamma) in x0-space, expressed in the predicted quantity's units
+            error = error * snr.clamp(max=self.snr_gamma) / (snr if self.prediction == "eps" else snr + 1)
+        return error.mean()
+
+    def predicted(self, x: torch.Tensor, out: torch.Tensor, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(clean x, noise) that the network's output ``out`` at x_t = ``x`` with alpha_bar ``a`` implies."""
+        if self.prediction == "eps":
+            return (x - (1 - a).sqrt() * out) / a.sqrt(), out
+        return a.sqrt() * x - (1 - a).sqrt() * out, (1 - a).sqrt() * x + a.sqrt() * out
 
     def schedule(self, steps: int) -> list[int]:
         """The DDIM time steps, from -1 (clean) to T - 1 (pure noise), ``steps`` jumps in all."""
         steps = max(1, min(int(steps), self.timesteps))
         return [-1, *(round((i + 1) * self.timesteps / steps) - 1 for i in range(steps))]
 
-    @staticmethod
-    def _jump(x, eps, a_from, a_to, clip: float | None):
-        x0 = (x - (1 - a_from).sqrt() * eps) / a_from.sqrt()
+    def _jump(self, x, out, a_from, a_to, clip: float | None):
+        x0, eps = self.predicted(x, out, a_from)
         if clip is not None and float(a_from) < 1:
             x0 = x0.clamp(-clip, clip)
             eps = (x - a_from.sqrt() * x0) / (1 - a_from).sqrt()
@@ -116,14 +146,18 @@ class ResBlock(nn.Module):
 
 
 class UNet(nn.Module):
-    """A small U-Net: one residual block per resolution, strided-conv down, nearest-neighbour up, skips."""
+    """A small U-Net: one residual block per resolution, strided-conv down, nearest-neighbour up, skips.
+    ``patch`` > 1 folds patch x patch pixels into channels first (pixel unshuffle) and back at the end: the
+    network works at a lower resolution, patch^2 times cheaper."""
 
-    def __init__(self, image_channels: int, channels: list[int]):
+    def __init__(self, image_channels: int, channels: list[int], patch: int = 1):
         super().__init__()
         tdim = 4 * channels[0]
-        self.multiple = 2 ** (len(channels) - 1)
+        self.patch = patch
+        self.multiple = patch * 2 ** (len(channels) - 1)
         self.time = nn.Sequential(SinusoidalEmbedding(channels[0]), nn.Linear(channels[0], tdim), nn.SiLU(),
                                   nn.Linear(tdim, tdim))
+        image_channels *= patch * patch
         self.inp = nn.Conv2d(image_channels, channels[0], 3, padding=1)
         last = len(channels) - 1
         self.down, self.up = nn.ModuleList(), nn.ModuleList()
@@ -145,7 +179,7 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         temb = self.time(t)
-        x = self.inp(pad_to_multiple(x, self.multiple))
+        x = self.inp(F.pixel_unshuffle(pad_to_multiple(x, self.multiple), self.patch))
         skips = []
         for block, down in self.down:
             x = block(x, temb)
@@ -154,21 +188,35 @@ class UNet(nn.Module):
         x = self.mid(x, temb)
         for block, up in self.up:
             x = up(block(torch.cat([x, skips.pop()], dim=1), temb))
-        return center_crop(self.out(x), h, w)
+        return center_crop(F.pixel_shuffle(self.out(x), self.patch), h, w)
 
 
 @dataclass(frozen=True)
-class DiffusionSettings(ImageSettings):
+class DiffusionSettings(AveragedSettings, ImageSettings):
     """The settings of every diffusion family."""
     timesteps: int = setting(1000, "Noise levels of the training schedule", low=2, high=100_000)
     sample_steps: int = setting(50, "DDIM steps when sampling, encoding and decoding (changeable after training)",
                                 low=1, high=100_000, label="Sampling steps")
+    schedule: Literal["cosine", "linear"] = setting("cosine", "Noise schedule: cosine (improved DDPM) or linear "
+                                                    "(DDPM)", legacy="linear", label="Noise schedule")
+    prediction: Literal["v", "eps"] = setting("v", "What the network predicts: v (velocity) or eps (the noise)",
+                                              legacy="eps")
+    snr_gamma: float = setting(5.0, "Cap of the min-SNR loss weight (0: unweighted)", low=0.0, high=1e4,
+                               legacy=0.0, label="Min-SNR γ")
 
 
 @dataclass(frozen=True)
-class ImageDiffusionSettings(DiffusionSettings):
+class UNetSettings:
+    """The settings of the U-Net of the pixel-space families (diffusion, flow matching)."""
     channels: tuple[int, ...] = setting([32, 64, 64], "U-Net widths, one per resolution, e.g. 32 64 64", low=1,
                                         high=4096)
+    patch: int = setting(2, "Pixels per side the U-Net folds into channels first (2: it works at half the "
+                            "resolution, 4x cheaper)", low=1, high=16, legacy=1)
+
+
+@dataclass(frozen=True)
+class ImageDiffusionSettings(UNetSettings, DiffusionSettings):
+    pass
 
 
 class DiffusionFamily(GenerativeModel):
@@ -178,7 +226,8 @@ class DiffusionFamily(GenerativeModel):
 
     def __init__(self, settings: DiffusionSettings | None = None, **values):
         super().__init__(settings, **values)
-        self.diffusion = GaussianDiffusion(self.settings.timesteps)
+        s = self.settings
+        self.diffusion = GaussianDiffusion(s.timesteps, s.schedule, s.prediction, s.snr_gamma)
         self.sample_steps = self.settings.sample_steps
 
     @property
@@ -197,7 +246,8 @@ class DiffusionModel(DiffusionFamily):
     def __init__(self, settings: ImageDiffusionSettings | None = None, **values):
         super().__init__(settings, **values)
         self.latent_dim = math.prod(self.image_shape)
-        self.net = UNet(self.image_shape[0], list(self.settings.channels))
+        self.net = UNet(self.image_shape[0], list(self.settings.channels), self.settings.patch)
+        self.keep_average("net")
 
     def loss(self, x):
         mse = self.diffusion.loss(self.net, x * 2 - 1)
@@ -205,15 +255,15 @@ class DiffusionModel(DiffusionFamily):
 
     def encode(self, x):
         """DDIM inversion: the noise (flattened) that ``decode`` turns back into (about) ``x``."""
-        return self.diffusion.invert(self.net, x * 2 - 1, self.sample_steps).flatten(1)
+        return self.diffusion.invert(self.sampling("net"), x * 2 - 1, self.sample_steps).flatten(1)
 
     def denoise_steps(self, z: torch.Tensor, steps: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
         x = z.view(-1, *self.image_shape)
-        for t, _, x0 in self.diffusion.denoise_steps(self.net, x, steps or self.sample_steps, clip=1.0):
+        for t, _, x0 in self.diffusion.denoise_steps(self.sampling("net"), x, steps or self.sample_steps, clip=1.0):
             yield t, ((x0 + 1) / 2).clamp(0, 1)
 
     def decode(self, z):
-        x = self.diffusion.sample(self.net, z.view(-1, *self.image_shape), self.sample_steps, clip=1.0)
+        x = self.diffusion.sample(self.sampling("net"), z.view(-1, *self.image_shape), self.sample_steps, clip=1.0)
         return ((x + 1) / 2).clamp(0, 1)
 
 

@@ -49,11 +49,13 @@ class Capabilities:
 
 
 def setting(default: Any, help: str, *, low: float | None = None, high: float | None = None, label: str = "",
-            derived: bool = False, required: bool = False) -> Any:
+            derived: bool = False, required: bool = False, legacy: Any = None) -> Any:
     """A field of a family's ``Settings``: its default, one line of help, and its allowed range (numbers, and
     each number of a list). ``derived`` settings come from the data or another control (image shape, data
-    statistics, a base model), never from the user; ``required`` ones have no usable default."""
-    meta = {"help": help, "low": low, "high": high, "label": label, "derived": derived, "required": required}
+    statistics, a base model), never from the user; ``required`` ones have no usable default. ``legacy``: the
+    value that a config saved before the setting existed stands for, when it differs from the default."""
+    meta = {"help": help, "low": low, "high": high, "label": label, "derived": derived, "required": required,
+            "legacy": legacy}
     if isinstance(default, (list, dict)):
         return field(default_factory=functools.partial(copy.deepcopy, default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -72,6 +74,7 @@ class SettingSpec:
     choices: tuple[str, ...] = ()
     derived: bool = False
     required: bool = False
+    legacy: Any = None
 
     @property
     def flag(self) -> str:
@@ -211,7 +214,8 @@ class Settings:
             m = f.metadata
             out.append(SettingSpec(f.name, kind, _jsonable(default), m.get("help", ""),
                                    m.get("label") or f.name.replace("_", " ").capitalize(), m.get("low"),
-                                   m.get("high"), choices, m.get("derived", False), m.get("required", False)))
+                                   m.get("high"), choices, m.get("derived", False), m.get("required", False),
+                                   m.get("legacy")))
         return tuple(out)
 
     @classmethod
@@ -291,6 +295,11 @@ class Family:
                 continue
             out.append(dataclasses.replace(s, default=self.defaults.get(s.name, s.default)))
         return out
+
+    def stored(self, config: dict) -> dict:
+        """A config as a checkpoint saved it, with the settings added since then at the values it meant."""
+        return {**{s.name: s.legacy for s in self.model.Settings.specs() if s.legacy is not None and s.name not in config},
+                **config}
 
     def settings(self, values: dict) -> Settings:
         """Checked settings from ``values`` over this family's defaults; a pinned setting cannot change."""

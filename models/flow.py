@@ -17,16 +17,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import GenerativeModel
+from .ema import AveragedSettings
 from .family import Capabilities, Family, ImageSettings, SettingError, setting
 
 
 @dataclass(frozen=True)
-class FlowSettings(ImageSettings):
+class FlowSettings(AveragedSettings, ImageSettings):
     levels: int = setting(3, "Scales (each squeezes 2x2 pixels into channels; capped by how often the image halves)",
                           low=1, high=8)
     steps: int = setting(8, "Flow steps (ActNorm, 1x1 convolution, affine coupling) per scale", low=1, high=64)
     hidden: int = setting(64, "Channels of each coupling's network", low=1, high=4096, label="Hidden width")
     alpha: float = setting(0.05, "Margin of the logit transform of the pixels", low=1e-4, high=0.49)
+    temperature: float = setting(0.7, "Scale of the prior's noise when sampling (Glow samples at 0.7: sharper, "
+                                      "less varied)", low=0.0, high=10.0, legacy=1.0, label="Sampling temperature")
 
     def check(self):
         if max_levels(*self.image_shape[1:]) < 1:
@@ -160,6 +163,7 @@ class GlowFlow(GenerativeModel):
                 self.latent_shapes.append((c // 2, h, w))
                 c //= 2
         self.latent_shapes.append((c, h, w))
+        self.keep_average("scales")
 
     # --- the bijection ------------------------------------------------------------------------
     def _to_logits(self, x: torch.Tensor, dequantize: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -177,7 +181,7 @@ class GlowFlow(GenerativeModel):
         """Image -> latent parts (finest scale first) and log|det| of the whole map from y."""
         h, logdet = self._to_logits(x, dequantize)
         parts = []
-        for i, scale in enumerate(self.scales):
+        for i, scale in enumerate(self.sampling("scales")):
             h = squeeze(h)
             for step in scale:
                 h, ld = step(h)
@@ -194,14 +198,19 @@ class GlowFlow(GenerativeModel):
     def decode(self, z):
         sizes = [math.prod(s) for s in self.latent_shapes]
         parts = [p.reshape(-1, *s) for p, s in zip(z.split(sizes, dim=1), self.latent_shapes)]
-        h = parts[-1]
-        for i in reversed(range(len(self.scales))):
-            if i < len(self.scales) - 1:
+        h, scales = parts[-1], self.sampling("scales")
+        for i in reversed(range(len(scales))):
+            if i < len(scales) - 1:
                 h = torch.cat([parts[i], h], dim=1)
-            for step in reversed(self.scales[i]):
+            for step in reversed(scales[i]):
                 h = step.inverse(h)
             h = unsqueeze(h)
         return self._from_logits(h)
+
+    def sample_latents(self, n: int, temperature: float = 1.0,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ N(0, (temperature x the family's sampling temperature)^2 I)."""
+        return super().sample_latents(n, temperature * self.settings.temperature, generator)
 
     # --- likelihood ---------------------------------------------------------------------------
     def bits_per_dim(self, x: torch.Tensor) -> torch.Tensor:

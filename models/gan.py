@@ -21,12 +21,13 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from .base import GenerativeModel
+from .ema import AveragedSettings
 from .family import Capabilities, Family, ImageSettings, setting
 from .layers import center_crop, pad_to_multiple, padded_size
 
 
 @dataclass(frozen=True)
-class GANSettings(ImageSettings):
+class GANSettings(AveragedSettings, ImageSettings):
     latent_dim: int = setting(32, "Dimensions of the noise z the generator draws from", low=1, high=4096,
                               label="Latent size")
     channels: tuple[int, ...] = setting([64, 128, 256], "Feature widths from the finest resolution to the coarsest, "
@@ -100,24 +101,26 @@ class DCGAN(GenerativeModel):
         self.latent_dim, self.loss_kind, self.invert_steps = s.latent_dim, s.loss, s.invert_steps
         self.generator = Generator(self.image_shape, s.latent_dim, list(s.channels))
         self.discriminator = Discriminator(self.image_shape, list(s.channels))
+        self.keep_average("generator")
 
     # --- generation -------------------------------------------------------------------------
     def decode(self, z):
-        return (self.generator(z) + 1) / 2
+        return (self.sampling("generator")(z) + 1) / 2
 
     def encode(self, x, steps: int | None = None):
         """GAN inversion: the z (from z = 0, by Adam) whose G(z) is closest to x, with a weak N(0, I) prior."""
-        was_training = self.generator.training
-        self.generator.eval()
+        generator = self.sampling("generator")
+        was_training = generator.training
+        generator.eval()
         target = x * 2 - 1
         z = torch.zeros(len(x), self.latent_dim, device=x.device, requires_grad=True)
         opt = torch.optim.Adam([z], lr=0.1)
         with torch.enable_grad():
             for _ in range(steps or self.invert_steps):
-                err = (self.generator(z) - target).pow(2).flatten(1).sum(1) + 0.01 * z.pow(2).sum(1)
+                err = (generator(z) - target).pow(2).flatten(1).sum(1) + 0.01 * z.pow(2).sum(1)
                 z.grad, = torch.autograd.grad(err.sum(), z)
                 opt.step()
-        self.generator.train(was_training)
+        generator.train(was_training)
         return z.detach()
 
     # --- training ---------------------------------------------------------------------------
@@ -158,6 +161,7 @@ class DCGAN(GenerativeModel):
         optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         optimizers["generator"].step()
+        self.update_average()
         return {k: v.detach() for k, v in self._losses(d_loss, g_loss, real, fake).items()}
 
 

@@ -88,6 +88,7 @@ class LatentDiffusion(DiffusionFamily):
         self.register_buffer("code_mean", torch.zeros(self.latent_dim))
         self.register_buffer("code_std", torch.ones(self.latent_dim))
         self.register_buffer("code_stats_ready", torch.tensor(False))
+        self.keep_average("net")
 
     def train(self, mode: bool = True):
         """The base stays frozen in eval mode (its BatchNorm statistics must not move)."""
@@ -114,18 +115,18 @@ class LatentDiffusion(DiffusionFamily):
 
     def encode(self, x):
         """DDIM inversion of the image's base code: the noise that ``decode`` maps back to that code."""
-        return self.diffusion.invert(self.net, self.codes(x), self.sample_steps)
+        return self.diffusion.invert(self.sampling("net"), self.codes(x), self.sample_steps)
 
     def decode_code(self, z: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """Noise -> (DDIM) -> base code, unstandardised."""
-        return self.diffusion.sample(self.net, z, steps or self.sample_steps) * self.code_std + self.code_mean
+        return self.diffusion.sample(self.sampling("net"), z, steps or self.sample_steps) * self.code_std + self.code_mean
 
     def decode(self, z):
         return self.base.decode(self.decode_code(z))
 
     def denoise_steps(self, z: torch.Tensor, steps: int | None = None):
         """Yields (t, the base's decoding of the predicted clean code) per DDIM step."""
-        for t, _, c0 in self.diffusion.denoise_steps(self.net, z, steps or self.sample_steps):
+        for t, _, c0 in self.diffusion.denoise_steps(self.sampling("net"), z, steps or self.sample_steps):
             yield t, self.base.decode(c0 * self.code_std + self.code_mean)
 
 

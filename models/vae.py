@@ -17,13 +17,14 @@ from torch import nn
 
 from .autoencoder import CodeSettings
 from .base import GenerativeModel, gaussian_kl
+from .ema import AveragedSettings
 from .family import Capabilities, Family, setting
 from .layers import ConvDecoder, ConvEncoder, ConvWidths, MLPWidths, Normalize, mlp
 from .losses import ReconTerms, extra_recon_terms
 
 
 @dataclass(frozen=True)
-class VAESettings(CodeSettings):
+class VAESettings(AveragedSettings, CodeSettings):
     beta: float = setting(1.0, "Weight of the KL term of the loss (1 = the plain ELBO)", low=0.0, high=1e4,
                           label="β (KL weight)")
     likelihood: Literal["gaussian", "bernoulli"] = setting("gaussian", "Reconstruction likelihood p(x|z)")
@@ -57,14 +58,14 @@ class _VAE(GenerativeModel):
 
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of q(z|x)."""
-        mu, logvar = self.encoder(self.norm(x)).chunk(2, dim=1)
+        mu, logvar = self.sampling("encoder")(self.norm(x)).chunk(2, dim=1)
         return mu, logvar.clamp(-12, 8)
 
     def encode(self, x):
         return self.posterior(x)[0]
 
     def decode_logits(self, z):
-        return self.decoder(z).view(-1, *self.image_shape)
+        return self.sampling("decoder")(z).view(-1, *self.image_shape)
 
     def decode(self, z):
         return torch.sigmoid(self.decode_logits(z))
@@ -111,6 +112,7 @@ class MLPVAE(_VAE):
         d = math.prod(self.image_shape)
         self.encoder = nn.Sequential(nn.Flatten(), mlp([d, *hidden, 2 * self.latent_dim]))
         self.decoder = mlp([self.latent_dim, *reversed(hidden), d])
+        self.keep_average("encoder", "decoder")
 
 
 class ConvVAE(_VAE):
@@ -122,6 +124,7 @@ class ConvVAE(_VAE):
         channels = list(self.settings.channels)
         self.encoder = ConvEncoder(self.image_shape, channels, 2 * self.latent_dim)
         self.decoder = ConvDecoder(self.image_shape, channels, self.latent_dim)
+        self.keep_average("encoder", "decoder")
 
 
 VAE = Family("vae", MLPVAE, "Variational autoencoder, fully connected", tiny={"latent_dim": 4, "hidden": [32]},

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (QAbstractButton, QAbstractSlider, QAbstractSpinBo
                                QDialog, QFileDialog, QFormLayout, QGroupBox, QMenu, QMessageBox, QPushButton, QSlider, QTabWidget,
                                QToolButton, QWidget)
 
-import core.image.compare
+import core.runs.compare_demo
 import core.image.latent
 import core.sessions.latent
 import core.sessions.morph
@@ -210,8 +210,8 @@ def watch(monkeypatch):
 
     import sounddevice
     monkeypatch.setattr(sounddevice, "query_devices", lambda *a, **k: sounddevice.DeviceList([]))
-    monkeypatch.setattr(core.image.compare, "DEMO_SECONDS", 0.3)  # Compare's Demo models: one model, briefly
-    monkeypatch.setattr(core.image.compare, "DEMO_FAMILIES", ("vae",))
+    monkeypatch.setattr(core.runs.compare_demo, "DEMO_SECONDS", 0.3)  # Compare's Demo models: one model, briefly
+    monkeypatch.setattr(core.runs.compare_demo, "DEMO_FAMILIES", ("vae",))
     monkeypatch.setattr(core.sessions.morph, "FACES_DEMO_S", 1.0)
     # the slider ranges of a GAN or diffusion model: measured by inversion for 1 s, not the app's 10 s
     monkeypatch.setattr(core.sessions.latent, "code_stats", functools.partial(core.image.latent.code_stats, budget_s=1.0))

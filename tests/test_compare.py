@@ -1,13 +1,17 @@
 """The comparison engine (Fréchet distance, precision/recall, label entropy, NLL, timing) and ``main.py sample``."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from core.image.compare import (Comparer, classifier_path, frechet_distance, label_entropy, precision_recall,
-                          training_time)
+from core.image.classifier import classifier_path
+from core.image.compare import Comparer
+from core.image.quality import frechet_distance, label_entropy, precision_recall, training_time
+from core.image.timing import sampling_time
 from core.train.checkpoint import save_checkpoint
 from main import main
 from models import build_model, family
@@ -136,3 +140,36 @@ def test_an_audio_checkpoint_is_reported_not_scored(digits, cache_dir, tmp_path)
                                build_model("audio-dae", dict(family("audio-dae").tiny)))
     report = Comparer(digits, "digits", samples_per_model=50).compare([denoiser]).reports[0]
     assert report.problem == "an audio model: the comparison scores image models" and report.frechet is None
+
+
+# --- sampling time -------------------------------------------------------------------------------
+class Clocked(torch.nn.Module):
+    """A stand-in model: its first ``sample`` call burns CPU (a cold start), each later one burns a little and
+    then waits (as a sampler does while other threads have the cores)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.calls = 0
+
+    def sample(self, n, generator=None):
+        self.calls += 1
+        end = time.thread_time() + (0.05 if self.calls == 1 else 0.002 * n / 10)
+        while time.thread_time() < end:
+            pass
+        time.sleep(0.02)  # wall time that is not this sampler's work
+        return torch.zeros(n, 1, 8, 8)
+
+    @property
+    def device(self):
+        return self.weight.device
+
+
+def test_sampling_time_is_a_warmed_up_median_of_this_threads_cpu_time():
+    """Issue 22 item 4: one VAE timed at 0.001 then 0.19 ms per image (the wall clock, one cold batch)."""
+    model, threads = Clocked(), torch.get_num_threads()
+    timing = sampling_time(model, batch=10, repeats=5)
+    assert model.calls == 1 + 5  # a warm-up, then the repetitions
+    assert timing.low <= timing.ms_per_image <= timing.high
+    assert timing.ms_per_image == pytest.approx(0.2, rel=0.3)  # 2 ms of CPU per batch of 10; the waits do not count
+    assert torch.get_num_threads() == threads  # set back after timing on one thread

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-import core.image.compare
+import core.runs.compare_demo
 from core.errors import Cancelled, LatentExplorerError
 from core.image.compare import run_label
 from core.sessions import Workspace
@@ -114,8 +114,8 @@ def test_a_comparison_can_be_cancelled_and_a_stale_one_is_dropped(workspace, run
 
 
 def test_demo_models_are_trained_added_and_compared(workspace, tmp_path, cache_dir, monkeypatch):
-    monkeypatch.setattr(core.image.compare, "DEMO_SECONDS", 0.5)
-    monkeypatch.setattr(core.image.compare, "DEMO_FAMILIES", ("vae", "gan"))
+    monkeypatch.setattr(core.runs.compare_demo, "DEMO_SECONDS", 0.5)
+    monkeypatch.setattr(core.runs.compare_demo, "DEMO_FAMILIES", ("vae", "gan"))
     session = CompareSession(workspace)
     session.set_options(samples=50)
     cancel = threading.Event()
@@ -142,3 +142,21 @@ def test_run_comparison_passes_progress_and_cancel_through(digits, runs, cache_d
     seen = []
     comparison = run_comparison(digits, [paths["gan"]], "digits", 50, None, lambda f, m: seen.append(f))
     assert len(comparison.reports) == 1 and seen[-1] == 1.0 and all(0 <= f <= 1 for f in seen)
+
+
+def test_the_run_being_trained_gets_its_row_and_keeps_it_current(workspace, runs, cache_dir):
+    """Issue 20 item 4: Compare shows the run being trained now, scored again at each checkpoint."""
+    _, paths = runs
+    session = CompareSession(workspace)
+    session.set_options(samples=50)
+    assert session.add(paths["gan"]) and session.update_row(paths["gan"]) is None  # no table yet
+    work = session.compare()
+    work.apply(work.compute(*work.args))
+    assert session.add_trained(paths["run-1"], "digits")
+    assert "1 model compared last; 2 are checked" in session.table_note().replace("models", "model")
+    for _ in range(2):  # two checkpoints of the run: one row, replaced
+        work = session.update_row(paths["run-1"])
+        assert work.apply(work.compute(*work.args)) == "vae (run-1) scored again at its latest checkpoint"
+    assert [row.label for row in session.rows()] == ["real images (held out)", "gan", "vae (run-1)"]
+    assert session.table_note() == ""
+    assert session.update_row(paths["other"]) is None  # not in the list

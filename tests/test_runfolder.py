@@ -115,6 +115,6 @@ def test_the_window_says_so_when_another_run_writes_the_folder(window, qtbot, tm
 
 
 def test_the_compare_demo_replaces_its_own_runs(digits, tmp_path):
-    from core.image.compare import train_demo_zoo
+    from core.runs.compare_demo import train_demo_zoo
     first = train_demo_zoo(digits, "digits", tmp_path, families=("ae",))[0].read_bytes()
     assert train_demo_zoo(digits, "digits", tmp_path, families=("ae",))[0].read_bytes() != first

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from core.errors import CheckpointError
-from core.image.compare import frechet_distance, train_classifier
+from core.image.classifier import train_classifier
+from core.image.quality import frechet_distance
 from core.image.model_setup import base_model_setup
 from core.train.checkpoint import load_checkpoint
 from main import main
@@ -69,7 +70,9 @@ def test_flow_trains_is_exactly_invertible_and_reports_bits_per_dim(digits, tmp_
 def test_diffusion_trains_and_ddim_inversion_reconstructs(digits, tmp_path):
     trainer, path = train_tiny("diffusion", digits, tmp_path, epochs=3)
     mse = train_rows(trainer, "noise_mse")
-    assert mse[-1] < 0.6 * mse[0], mse
+    # the min-SNR-weighted v-prediction loss starts lower than a plain noise MSE and falls less (issue 20);
+    # that the samples get better is test_generation_quality.py's
+    assert mse[-1] < 0.8 * mse[0], mse
     assert all(r["r2"] is None for r in trainer.history)
     model, _ = load_checkpoint(path)
     model.sample_steps = 20
@@ -137,7 +140,7 @@ def test_latent_diffusion_on_a_trained_vae_is_self_contained(digits, tmp_path):
     trainer, path = train_tiny("latent-diffusion", digits, tmp_path / "ld", epochs=6, init_state=init_state,
                                derived=overrides)
     mse = train_rows(trainer, "noise_mse")
-    assert mse[-1] < 0.8 * mse[0], mse
+    assert sum(mse[-3:]) < 0.9 * sum(mse[:3]), mse  # weighted v-prediction: see the diffusion test above
     base_path.unlink()  # the checkpoint carries the base model's config and weights
     model, _ = load_checkpoint(path)
     for k, v in init_state.items():

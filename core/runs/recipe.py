@@ -127,7 +127,7 @@ def resumed_run(checkpoint: Path, out_dir: Path | None, image_size: int | None =
     if state.get("epoch", 0) >= config.epochs:
         raise LatentExplorerError(f"{checkpoint}: already trained for {state['epoch']} epochs; pass --epochs "
                                   f"with a larger total to train on")
-    model_config = spec["config"]
+    model_config = fam.stored(spec["config"])
     try:
         fam.settings(model_config)
     except SettingError as exc:

@@ -16,8 +16,9 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..errors import LatentExplorerError
-from ..image.compare import Comparison, ModelReport, compare_checkpoints, find_checkpoints, train_demo_zoo
+from ..image.compare import Comparison, ModelReport, compare_checkpoints, find_checkpoints
 from ..image.data import ImageData
+from ..runs.compare_demo import train_demo_zoo
 from . import Work
 from .workspace import Workspace
 
@@ -35,6 +36,15 @@ def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _timing(r: ModelReport) -> str:
+    """'0.52 ±4 %': the median and half the range of the repetitions, relative to it."""
+    if r.ms_per_image is None:
+        return "—"
+    if r.ms_low is None or r.ms_high is None or r.ms_per_image <= 0:
+        return format(r.ms_per_image, ".3g")
+    return f"{r.ms_per_image:.3g} ±{50 * (r.ms_high - r.ms_low) / r.ms_per_image:.0f} %"
 
 
 def _nll(r: ModelReport) -> str:
@@ -66,8 +76,8 @@ COLUMNS = [
            lambda r, c: "—" if r.classes_covered is None else f"{r.classes_covered}/{c.num_classes}"),
     Column("NLL bits/dim ↓", "Negative log-likelihood of validation images: exact for flows, an upper bound (≤, the "
                              "negative ELBO) for Gaussian VAEs, undefined for GANs", lambda r, c: _nll(r)),
-    Column("ms / image ↓", "Sampling time per image, measured here on the CPU (diffusion: with the DDIM steps chosen)",
-           lambda r, c: _number(r.ms_per_image, ".3g")),
+    Column("ms / image ↓", "Sampling time per image: CPU time on one core, the median of 5 batches after a warm-up, "
+                           "± half their range (diffusion: with the DDIM steps chosen)", lambda r, c: _timing(r)),
     Column("Train time", "Training time, from the checkpoint's metrics", lambda r, c: _duration(r.train_time_s)),
 ]
 INCEPTION_COLUMN = 1
@@ -88,7 +98,9 @@ class Point:
     """A model in the chart of sample quality against sampling time."""
     label: str  # the run: 'vae (run-2)'
     family: str
-    ms_per_image: float
+    ms_per_image: float  # the median of the repetitions
+    ms_low: float  # the fastest and slowest repetition
+    ms_high: float
     frechet: float
     recall: float
     marker: int  # the model's number among the points: a marker shape of its own
@@ -117,12 +129,15 @@ def run_comparison(data: ImageData, paths: list[Path], source: str, samples: int
     return compare_checkpoints(data, paths, source, samples, ddim_steps, *_adapted(progress, cancel))
 
 
-def run_demo(data: ImageData, source: str, folder: Path, samples: int, progress: JobProgress | None = None,
+def run_demo(data: ImageData, source: str, folder: Path, samples: int, checked: list[Path],
+             ddim_steps: int | None = None, progress: JobProgress | None = None,
              cancel: threading.Event | None = None) -> tuple[list[Path], Comparison]:
-    """Train the demo models into ``folder``, then compare them: (their checkpoints, the comparison)."""
+    """Train the demo models into ``folder``, then compare them with the ``checked`` ones (the list as it will
+    be: the table shows what is ticked): (the demo checkpoints, the comparison)."""
     paths = train_demo_zoo(data, source, folder, progress=_adapted(progress, cancel, 0.0, DEMO_SHARE)[0],
                            cancelled=_adapted(progress, cancel)[1])
-    return paths, compare_checkpoints(data, paths, source, samples, None,
+    compared = list(dict.fromkeys([*checked, *(p.resolve() for p in paths)]))
+    return paths, compare_checkpoints(data, compared, source, samples, ddim_steps,
                                       *_adapted(progress, cancel, DEMO_SHARE, 1 - DEMO_SHARE))
 
 
@@ -226,9 +241,43 @@ class CompareSession:
         return Work(f"comparing {len(paths)} models", run_comparison,
                     (data, paths, self.workspace.data_source, self.samples, self.ddim_steps), self._storing())
 
+    def update_row(self, path: str | Path) -> Work | None:
+        """Score checkpoint ``path`` again (the run being trained, at each save) and put its row in the table
+        (replaced where it was, else added); None while there is no table or the path is not in the list."""
+        path, data = Path(path).resolve(), self.workspace.data
+        if self.comparison is None or data is None or path not in self.checkpoints:
+            return None
+        generation = self._generation
+
+        def apply(comparison: Comparison) -> str | None:
+            if generation != self._generation or self.comparison is None:
+                return None
+            report = comparison.reports[0]
+            reports = self.comparison.reports
+            at = next((i for i, r in enumerate(reports) if Path(r.checkpoint).resolve() == path), len(reports))
+            reports[at:at + 1] = [report]
+            return f"{report.label} scored again at its latest checkpoint"
+
+        return Work(f"scoring {path.parent.name} again", run_comparison,
+                    (data, [path], self.workspace.data_source, self.samples, self.ddim_steps), apply)
+
+    def table_note(self) -> str:
+        """'' while the table shows the checked models; else what it shows instead and what to do."""
+        c = self.comparison
+        if c is None:
+            return ""
+        shown = {Path(r.checkpoint).resolve() for r in c.reports}
+        checked = set(self.checked)
+        if shown == checked:
+            return ""
+        count = len(checked)
+        return (f"The table shows the {len(shown)} model{'s' * (len(shown) != 1)} compared last; {count} "
+                f"{'is' if count == 1 else 'are'} checked now: press Compare to update it.")
+
     def demo_models(self, folder: Path) -> Work:
         """Train a VAE, a GAN, a flow and a diffusion model for a few seconds each on the open data set into
-        ``folder``, then compare them; ``apply`` adds them to the list and stores the comparison."""
+        ``folder``, then compare them with the checked models; ``apply`` adds them to the list (checked) and stores
+        the comparison."""
         data = self.workspace.data
         if data is None:
             raise LatentExplorerError("Open a data set first: the demo models are trained on it.")
@@ -243,7 +292,7 @@ class CompareSession:
             return message
 
         return Work("training and comparing the demo models", run_demo,
-                    (data, self.workspace.data_source, Path(folder), self.samples), apply)
+                    (data, self.workspace.data_source, Path(folder), self.samples, self.checked, self.ddim_steps), apply)
 
     def _storing(self) -> Callable[[Comparison], str | None]:
         generation = self._generation
@@ -272,7 +321,8 @@ class CompareSession:
         if self.comparison is None:
             return []
         scored = [r for r in self.comparison.reports if r.frechet is not None and r.ms_per_image]
-        return [Point(r.label, r.family, r.ms_per_image, r.frechet, r.recall or 0.0, i) for i, r in enumerate(scored)]
+        return [Point(r.label, r.family, r.ms_per_image, r.ms_low or r.ms_per_image, r.ms_high or r.ms_per_image,
+                      r.frechet, r.recall or 0.0, i) for i, r in enumerate(scored)]
 
     @property
     def baseline_frechet(self) -> float | None:

@@ -157,7 +157,7 @@ def model_from(path: Path, payload: dict) -> GenerativeModel:
         raise CheckpointError(f"{path}: refused: it holds {present:,} weights (the limit is {MAX_PARAMETERS:,})")
     try:
         with _Allocations(2 * present + BUILD_SLACK):
-            model = build_model(spec["name"], spec["config"])
+            model = build_model(spec["name"], family(spec["name"]).stored(spec["config"]))
         model.load_state_dict(state_dict)
     except _OverBudget:
         raise CheckpointError(f"{path}: refused: its settings make a {spec['name']} bigger than the {present:,} "
