@@ -34,7 +34,7 @@ from core.audio.evaluate import run_live  # noqa: E402
 from core.audio.io import read_audio, resample  # noqa: E402
 from core.audio.metrics import si_sdr  # noqa: E402
 from core.audio.noise import builtin_noise, crop, mix_at_snr  # noqa: E402
-from core.checkpoint import load_checkpoint  # noqa: E402
+from core.train.checkpoint import load_checkpoint  # noqa: E402
 
 RATE, BLOCK = 48000, 480  # a sound card's rate, 10 ms blocks
 SNR_DB = 5.0

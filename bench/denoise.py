@@ -44,7 +44,7 @@ from core.audio.metrics import si_sdr  # noqa: E402
 from core.audio.noise import mix_at_snr  # noqa: E402
 from core.audio.offline import denoise_recording, denoise_wave  # noqa: E402
 from core.audio.stream import StreamDenoiser  # noqa: E402
-from core.checkpoint import load_checkpoint  # noqa: E402
+from core.train.checkpoint import load_checkpoint  # noqa: E402
 
 SNRS = (0.0, 5.0, 10.0)
 GENERATED = ("white", "pink")  # stationary noise made on the spot, besides the noise recordings

@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.checkpoint import FORMAT  # noqa: E402
+from core.train.checkpoint import FORMAT  # noqa: E402
 
 
 def wav(path: Path, rate: int, frames: int, channels: int = 1) -> Path:
@@ -46,7 +46,7 @@ def wav(path: Path, rate: int, frames: int, channels: int = 1) -> Path:
 #: a small denoiser saved by the checkout that runs (its models may take other settings than this one's)
 DENOISER = """import sys
 import models
-from core.checkpoint import save_checkpoint
+from core.train.checkpoint import save_checkpoint
 try:
     config = models.family("audio-dae").tiny
 except AttributeError:  # a checkout from before model families: its default denoiser

@@ -36,11 +36,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QWheelEvent  # noqa: E402
 
-from core.data import ImageData, load_dataset  # noqa: E402
-from core.embedding import class_names, encode_dataset, knn_accuracy  # noqa: E402
-from core.projection import project  # noqa: E402
-from core.quicktrain import train_briefly  # noqa: E402
-from core.loop import TrainConfig  # noqa: E402
+from core.image.data import ImageData, load_dataset  # noqa: E402
+from core.image.embedding import class_names, encode_dataset, knn_accuracy  # noqa: E402
+from core.image.projection import project  # noqa: E402
+from core.runs.quicktrain import train_briefly  # noqa: E402
+from core.train.loop import TrainConfig  # noqa: E402
 
 POINTS = 70_000
 MAX_NOTCHES = 25

@@ -2,7 +2,7 @@
 
 Each family (VAE, GAN, flow, diffusion, latent diffusion on the VAE) is trained for a fixed time budget on
 MNIST 10k (``../shared/data/mnist10k.npz``), then: images per second of its sampler on the CPU (diffusion
-at 10, 50 and 250 DDIM steps; batches of 100, after a warm-up), and the comparison table of ``core.compare``
+at 10, 50 and 250 DDIM steps; batches of 100, after a warm-up), and the comparison table of ``core.image.compare``
 (Fréchet distance in the feature space of a classifier trained on MNIST 10k, precision, recall, label entropy,
 classes, bits/dim, sampling and training time). Short training budgets: the figures compare the families at
 equal (small) CPU training time, not at convergence (latent diffusion also stands on the VAE's budget). The
@@ -26,12 +26,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.checkpoint import load_checkpoint  # noqa: E402
-from core.compare import Comparer  # noqa: E402
-from core.data import load_dataset  # noqa: E402
-from core.loop import TrainConfig  # noqa: E402
-from core.quicktrain import train_briefly  # noqa: E402
-from core.recipe import needs_base  # noqa: E402
+from core.train.checkpoint import load_checkpoint  # noqa: E402
+from core.image.compare import Comparer  # noqa: E402
+from core.image.data import load_dataset  # noqa: E402
+from core.train.loop import TrainConfig  # noqa: E402
+from core.runs.quicktrain import train_briefly  # noqa: E402
+from core.runs.recipe import needs_base  # noqa: E402
 
 #: (family, settings, learning rate) trained on MNIST; latent diffusion works on the VAE's codes.
 FAMILIES = (("vae", {"latent_dim": 16, "hidden": [512, 256]}, 1e-3),

@@ -46,9 +46,9 @@ def main() -> int:
     from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QObject, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from core import latent
-    from core.data import load_dataset
-    from core.recipe import image_config
+    from core.image import latent
+    from core.image.data import load_dataset
+    from core.runs.recipe import image_config
     from gui.context import AppContext
     from gui.latent_panel import SLIDER_STEPS, LatentPanel
     from models import build_model

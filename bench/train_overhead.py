@@ -7,7 +7,7 @@ the same batch size and learning rate in a plain ``for`` loop over shuffled batc
 threads:
 
 - ``bare``: eager, torch's default Adam (the loop anyone writes first);
-- ``best``: the fastest bare loop we know for the device, through ``core.fast_step``'s step runner: fused
+- ``best``: the fastest bare loop we know for the device, through ``core.train.fast_step``'s step runner: fused
   Adam, and on CUDA channels-last convolutions and the whole step captured as a CUDA graph; elsewhere the
   model's loss compiled by ``torch.compile``. Its compilation happens in the untimed warm-up.
 
@@ -36,13 +36,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.data import load_dataset  # noqa: E402
-from core.device import pick_device, training_threads  # noqa: E402
-from core.fast_step import StepRunner, channels_last_works, has_convolutions, tune_optimizers  # noqa: E402
-from core.loop import TrainConfig  # noqa: E402
-from core.recipe import image_run  # noqa: E402
-from core.trainer import Run  # noqa: E402
-from core.worker import TrainingWorker  # noqa: E402
+from core.image.data import load_dataset  # noqa: E402
+from core.train.device import pick_device, training_threads  # noqa: E402
+from core.train.fast_step import StepRunner, channels_last_works, has_convolutions, tune_optimizers  # noqa: E402
+from core.train.loop import TrainConfig  # noqa: E402
+from core.runs.recipe import image_run  # noqa: E402
+from core.image.trainer import Run  # noqa: E402
+from core.runs.worker import TrainingWorker  # noqa: E402
 from models import build_model  # noqa: E402
 
 POLL_S = 0.033  # gui.bridge.POLL_MS

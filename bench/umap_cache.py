@@ -23,8 +23,8 @@ CHILD = """
 import json, sys, time
 sys.path.insert(0, {root!r})
 import numpy as np
-from core.data import load_dataset
-from core.projection import _import_umap, pca
+from core.image.data import load_dataset
+from core.image.projection import _import_umap, pca
 data = load_dataset({source!r})
 x = data.float_images().flatten(1).numpy()
 x = pca(x, 50) if x.shape[1] > 50 else x

@@ -1,10 +1,10 @@
 """The thin bridge between the Qt UI and the training worker.
 
-It starts a ``core.worker.TrainingWorker`` and drains its event queue from a QTimer on the UI thread,
+It starts a ``core.runs.worker.TrainingWorker`` and drains its event queue from a QTimer on the UI thread,
 re-emitting each event as a Qt signal. Nothing here computes: the UI thread never trains or waits.
-It can instead follow a run another process writes (``core.follow``), with the same signals, until that
+It can instead follow a run another process writes (``core.runs.follow``), with the same signals, until that
 process ends (state ``finished`` or ``stopped``) or the user lets it go. ``start_process`` starts a run in
-processes of its own (``core.launch``) and follows its folder as soon as the run writes it; Stop then asks the
+processes of its own (``core.runs.launch``) and follows its folder as soon as the run writes it; Stop then asks the
 processes to stop (SIGINT: they save a checkpoint at the current step), and the window closing leaves them
 training.
 """
@@ -15,10 +15,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core.follow import RunFollower
-from core.launch import RunProcesses
-from core.trainer import Run
-from core.worker import TrainingWorker
+from core.runs.follow import RunFollower
+from core.runs.launch import RunProcesses
+from core.image.trainer import Run
+from core.runs.worker import TrainingWorker
 
 POLL_MS = 33
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHea
                                QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from core.errors import LatentExplorerError
-from core.imaging import tile, upscale
+from core.image.imaging import tile, upscale
 from core.sessions import Work
 from core.sessions.compare import COLUMNS, INCEPTION_COLUMN, SAMPLES_RANGE, CompareSession, Point
 from models import names

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from core.data import ImageData
+from core.image.data import ImageData
 from core.sessions import Workspace
 from core.sessions.setup import SetupSession
 from models import GenerativeModel

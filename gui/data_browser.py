@@ -10,7 +10,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QListView, QVBoxLayout,
                                QWidget)
 
-from core.data import ImageData
+from core.image.data import ImageData
 from core.sessions.browse import BrowseSession, class_name, item_label, label_counts
 
 from .image_grid import image_to_qimage

@@ -8,7 +8,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
-from core.embedding import SPREAD_SAMPLES, ItemView
+from core.image.embedding import SPREAD_SAMPLES, ItemView
 
 from .image_grid import ImageGrid
 from .map_view import thumbnail_pixmap

@@ -17,10 +17,10 @@ from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
-from core.checkpoint import load_checkpoint, save_checkpoint
-from core.device import pick_device
+from core.train.checkpoint import load_checkpoint, save_checkpoint
+from core.train.device import pick_device
 from core.errors import LatentExplorerError
-from core.trainer import Run
+from core.image.trainer import Run
 from models import GenerativeModel
 
 from .bridge import TrainingBridge

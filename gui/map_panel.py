@@ -14,9 +14,9 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QLineEdit, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QToolButton, QVBoxLayout, QWidget)
 
-from core.embedding import GENERATED_SAMPLES
+from core.image.embedding import GENERATED_SAMPLES
 from core.errors import LatentExplorerError
-from core.projection import METHODS
+from core.image.projection import METHODS
 from core.sessions.map import THUMBNAIL_PX, MapChoices, MapSession
 
 from .background.jobs import Job

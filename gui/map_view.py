@@ -26,7 +26,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, 
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QLabel
 from scipy.spatial import cKDTree
 
-from core.embedding import points_in_polygon
+from core.image.embedding import points_in_polygon
 
 from .image_grid import image_to_qimage
 

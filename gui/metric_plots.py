@@ -16,7 +16,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
 
-from core.runs import metric_values
+from core.runs.listing import metric_values
 
 TITLES = {"loss": "loss (total)", "r2": "R² (reconstruction)", "recon": "reconstruction", "kl": "KL divergence",
           "d_loss": "discriminator loss", "g_loss": "generator loss", "d_real": "D(real)", "d_fake": "D(fake)",

@@ -71,8 +71,8 @@ def in_background(window, fn, *args, what: str, timeout_s: float = STAGE_TIMEOUT
 
 def trained_model(window, seconds: float):
     """The context's model, or a VAE trained on the open data for ``seconds`` and put into the context."""
-    from core.loop import TrainConfig
-    from core.quicktrain import train_briefly
+    from core.train.loop import TrainConfig
+    from core.runs.quicktrain import train_briefly
     context = window.context
     if context.model is None:
         model = in_background(window, train_briefly, context.data, context.data_source or context.data.name, "vae",
@@ -137,7 +137,7 @@ def stage_audio(window) -> None:
     """A tiny denoiser trained on the shared spoken digits for a few seconds (if none is open), then a noisy
     held-out recording fed through the live view as a microphone would."""
     from core.audio.dataset import SpeechNoiseData
-    from core.audio.demo import QUICK_MIX, SHARED_NOISE, SHARED_SPEECH, demo_mixture, train_briefly
+    from core.runs.audio_demo import QUICK_MIX, SHARED_NOISE, SHARED_SPEECH, demo_mixture, train_briefly
     panel = window.panels["audio"]
     if not SHARED_SPEECH.is_dir():
         raise LatentExplorerError(f"--screenshot: the spoken digits are not in {SHARED_SPEECH}")

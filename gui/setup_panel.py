@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
                                QVBoxLayout, QWidget)
 
 from core.errors import LatentExplorerError
-from core.loop import TrainConfig
+from core.train.loop import TrainConfig
 from core.sessions import Work
 from core.sessions.setup import CONTINUE, NEW, SetupSession, editable_specs
 from models import SettingSpec, family

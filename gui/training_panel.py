@@ -22,7 +22,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QSpinBox,
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
-from core.follow import preview_of
+from core.runs.follow import preview_of
 from core.sessions.runs import RunsSession
 from core.sessions.setup import CONTINUE, MAX_PROCESSES
 from models import Capabilities, family

@@ -2,7 +2,7 @@
 
 An autoencoder's or VAE's ``recon_loss`` setting adds one of them to its pixel loss: ``mse`` (nothing
 added), ``ssim`` (1 - SSIM) or ``perceptual`` (distance between VGG16 features of the reconstruction and
-the input). The VGG16 ImageNet weights are read (and downloaded on first use) by ``core.model_setup``,
+the input). The VGG16 ImageNet weights are read (and downloaded on first use) by ``core.image.model_setup``,
 since models do no file I/O.
 """
 from __future__ import annotations
@@ -77,7 +77,7 @@ class VGGFeatures(nn.Module):
         return out
 
 
-_vgg: dict[str, VGGFeatures] = {}  # by device; core.model_setup installs the CPU one from the weights file
+_vgg: dict[str, VGGFeatures] = {}  # by device; core.image.model_setup installs the CPU one from the weights file
 
 
 def install_vgg(state_dict: dict) -> None:
@@ -89,7 +89,7 @@ def install_vgg(state_dict: dict) -> None:
 def vgg_features(device: torch.device | str = "cpu") -> VGGFeatures:
     if "cpu" not in _vgg:
         raise PerceptualWeightsMissing("the perceptual loss needs torchvision's VGG16 ImageNet weights, and none "
-                                       "are loaded (core.model_setup.load_pretrained does that)")
+                                       "are loaded (core.image.model_setup.load_pretrained does that)")
     key = str(device)
     if key not in _vgg:
         _vgg[key] = _vgg["cpu"].to(key) if key != "cpu" else _vgg["cpu"]

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 
 from core.audio.dataset import MixConfig, SpeechNoiseData
-from core.audio.demo import SHARED_SPEECH
+from core.runs.audio_demo import SHARED_SPEECH
 from core.audio.evaluate import long_recording
 from core.audio.io import read_audio
 from core.audio.trainer import AudioRun
-from core.checkpoint import load_checkpoint
-from core.loop import TrainConfig
+from core.train.checkpoint import load_checkpoint
+from core.train.loop import TrainConfig
 
 TEST_TALKER = "lucas"  # the tests' recordings; training uses the other three talkers
 SPEECH_EVERY = 4  # every 4th file of the training talkers: 375 clips, all ten digits

@@ -48,15 +48,15 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def digits():
-    from core.data import load_digits
+    from core.image.data import load_digits
     return load_digits()
 
 
 @pytest.fixture(scope="session")
 def vae(digits):
     """A small VAE (latent size 8) trained for about 6 s on the digits."""
-    from core.loop import TrainConfig
-    from core.quicktrain import train_briefly
+    from core.train.loop import TrainConfig
+    from core.runs.quicktrain import train_briefly
     return train_briefly(digits, "digits", "vae", seconds=6,
                          config=TrainConfig(epochs=12, batch_size=64, lr=2e-3, device="cpu"), latent_dim=8)
 

@@ -10,7 +10,7 @@ import torch
 from core.audio.engine import LiveEngine
 from core.audio.offline import denoise_wave
 from core.audio.stream import StreamDenoiser
-from core.checkpoint import load_checkpoint, save_checkpoint
+from core.train.checkpoint import load_checkpoint, save_checkpoint
 from models import build_model, names
 from models.audio_dae import CausalDenoiser, SeedDenoisingAE, running_mean
 

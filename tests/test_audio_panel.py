@@ -16,7 +16,7 @@ from audio_helpers import held_out_recording, speech_subset, trained_denoiser, t
 from core.audio.devices import AudioDevice
 from core.audio.evaluate import band_pass
 from core.audio.metrics import si_sdr
-from core.checkpoint import save_checkpoint
+from core.train.checkpoint import save_checkpoint
 from gui.audio.panel import AudioPanel
 from gui.bridge import TrainingBridge
 from gui.context import AppContext

@@ -13,14 +13,14 @@ import torch
 
 from audio_helpers import TEST_TRAINING, held_out_recording, speech_subset, trained_denoiser, trained_model
 from core.audio.dataset import MixConfig
-from core.audio.demo import TINY_DENOISER
+from core.runs.audio_demo import TINY_DENOISER
 from core.audio.evaluate import band_pass, score, spectral_gating
 from core.audio.offline import denoise_wave
 from core.audio.stream import StreamDenoiser
 from core.audio.trainer import AudioRun
-from core.checkpoint import load_checkpoint
-from core.loop import TrainConfig
-from core.worker import TrainingWorker
+from core.train.checkpoint import load_checkpoint
+from core.train.loop import TrainConfig
+from core.runs.worker import TrainingWorker
 from main import main
 
 SNRS = (0.0, 5.0, 10.0)

@@ -6,8 +6,8 @@ import os
 import pytest
 import torch
 
-import core.checkpoint as checkpoint
-from core.checkpoint import FORMAT, load_checkpoint, read_checkpoint, save_checkpoint
+import core.train.checkpoint as checkpoint
+from core.train.checkpoint import FORMAT, load_checkpoint, read_checkpoint, save_checkpoint
 from core.errors import CheckpointError
 from models import build_model
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import main
-from core.checkpoint import read_checkpoint
+from core.train.checkpoint import read_checkpoint
 from core.errors import DataError
-from core.metrics import read_metrics
+from core.train.metrics import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 

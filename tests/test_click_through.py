@@ -26,14 +26,14 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (QAbstractButton, QApplication, QDialog, QFileDialog, QMenu, QMessageBox, QPushButton,
                                QTabWidget, QToolButton, QWidget)
 
-import core.compare
-import core.latent
+import core.image.compare
+import core.image.latent
 import core.sessions.latent
 import core.sessions.morph
 import gui.background.latest
 import gui.background.tasks
-from core.checkpoint import save_checkpoint
-from core.model_setup import base_model_setup
+from core.train.checkpoint import save_checkpoint
+from core.image.model_setup import base_model_setup
 from core.threads import running_threads
 from gui.background.collector import startup_done
 from gui.background.tasks import running_tasks
@@ -157,11 +157,11 @@ def watch(monkeypatch):
 
     import sounddevice
     monkeypatch.setattr(sounddevice, "query_devices", lambda *a, **k: sounddevice.DeviceList([]))
-    monkeypatch.setattr(core.compare, "DEMO_SECONDS", 0.3)  # Compare's Demo models: one model, briefly
-    monkeypatch.setattr(core.compare, "DEMO_FAMILIES", ("vae",))
+    monkeypatch.setattr(core.image.compare, "DEMO_SECONDS", 0.3)  # Compare's Demo models: one model, briefly
+    monkeypatch.setattr(core.image.compare, "DEMO_FAMILIES", ("vae",))
     monkeypatch.setattr(core.sessions.morph, "FACES_DEMO_S", 1.0)
     # the slider ranges of a GAN or diffusion model: measured by inversion for 1 s, not the app's 10 s
-    monkeypatch.setattr(core.sessions.latent, "code_stats", functools.partial(core.latent.code_stats, budget_s=1.0))
+    monkeypatch.setattr(core.sessions.latent, "code_stats", functools.partial(core.image.latent.code_stats, budget_s=1.0))
     w.start()
     yield w
     w.stop()

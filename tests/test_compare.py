@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from core.checkpoint import save_checkpoint
-from core.compare import (Comparer, classifier_path, frechet_distance, label_entropy, precision_recall,
+from core.train.checkpoint import save_checkpoint
+from core.image.compare import (Comparer, classifier_path, frechet_distance, label_entropy, precision_recall,
                           training_time)
 from main import main
 from models import build_model, family
@@ -83,7 +83,7 @@ def test_comparison_table_on_digits(digits, zoo, cache_dir):
 
 
 def test_comparison_needs_labels(cache_dir):
-    from core.data import ImageData
+    from core.image.data import ImageData
     from core.errors import LatentExplorerError
     data = ImageData("blobs", torch.randint(0, 255, (40, 1, 8, 8), dtype=torch.uint8))
     with pytest.raises(LatentExplorerError, match="no labels"):

@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-import core.compare
+import core.image.compare
 from gui.bridge import TrainingBridge
 from gui.compare_panel import COLUMNS, ComparePanel
 from gui.context import AppContext
@@ -84,8 +84,8 @@ def test_two_runs_of_one_family_are_told_apart(panel, context, digits, qtbot, tm
 
 
 def test_the_demo_models_button_trains_and_compares(panel, context, digits, qtbot, cache_dir, monkeypatch):
-    monkeypatch.setattr(core.compare, "DEMO_SECONDS", 0.5)
-    monkeypatch.setattr(core.compare, "DEMO_FAMILIES", ("vae", "gan"))
+    monkeypatch.setattr(core.image.compare, "DEMO_SECONDS", 0.5)
+    monkeypatch.setattr(core.image.compare, "DEMO_FAMILIES", ("vae", "gan"))
     context.set_data(digits, "digits")
     panel.samples_spin.setValue(50)
     qtbot.mouseClick(panel.demo_button, Qt.MouseButton.LeftButton)  # a real click sends clicked(checked=False)

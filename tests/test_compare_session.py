@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-import core.compare
-from core.compare import run_label
+import core.image.compare
+from core.image.compare import run_label
 from core.errors import Cancelled, LatentExplorerError
 from core.sessions import Workspace
 from core.sessions.compare import COLUMNS, CompareSession, run_comparison
@@ -114,8 +114,8 @@ def test_a_comparison_can_be_cancelled_and_a_stale_one_is_dropped(workspace, run
 
 
 def test_demo_models_are_trained_added_and_compared(workspace, tmp_path, cache_dir, monkeypatch):
-    monkeypatch.setattr(core.compare, "DEMO_SECONDS", 0.5)
-    monkeypatch.setattr(core.compare, "DEMO_FAMILIES", ("vae", "gan"))
+    monkeypatch.setattr(core.image.compare, "DEMO_SECONDS", 0.5)
+    monkeypatch.setattr(core.image.compare, "DEMO_FAMILIES", ("vae", "gan"))
     session = CompareSession(workspace)
     session.set_options(samples=50)
     cancel = threading.Event()

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core.data import ImageData, load_dataset, load_torchvision
+from core.image.data import ImageData, load_dataset, load_torchvision
 from core.errors import DataError
 
 

@@ -15,12 +15,12 @@ import pytest
 import torch
 
 import main
-from core import distributed
-from core.checkpoint import read_checkpoint
-from core.distributed import Ranks
-from core.launch import RunProcesses, free_port, rank_environment, without_option
-from core.metrics import read_metrics
-from core.runs import run_info
+from core.train import distributed
+from core.train.checkpoint import read_checkpoint
+from core.train.distributed import Ranks
+from core.runs.launch import RunProcesses, free_port, rank_environment, without_option
+from core.train.metrics import read_metrics
+from core.runs.listing import run_info
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "digits", "--model", "vae", "--hidden", "32", "--latent-dim", "4"]
@@ -39,7 +39,7 @@ def test_ranks_from_the_environment_and_shards():
 
 AVERAGING = """
 import sys, torch
-from core import distributed
+from core.train import distributed
 from models import build_model
 ranks = distributed.from_environment()
 distributed.join(ranks, torch.device("cpu"))

@@ -13,14 +13,14 @@ import torch
 from PIL import Image
 
 import main
-from core import embedding, projection
-from core.embedding import compute_map, knn_accuracy
+from core.image import embedding, projection
+from core.image.embedding import compute_map, knn_accuracy
 from core.errors import Cancelled, LatentExplorerError
-from core.export import write_coordinates_csv, write_projector
-from core.quicktrain import train_briefly
-from core.loop import TrainConfig
-from core.recipe import image_config
-from core.trainer import Run, Trainer
+from core.image.export import write_coordinates_csv, write_projector
+from core.runs.quicktrain import train_briefly
+from core.train.loop import TrainConfig
+from core.runs.recipe import image_config
+from core.image.trainer import Run, Trainer
 from models import build_model
 
 
@@ -288,7 +288,7 @@ def test_a_process_with_an_idle_projection_worker_exits_promptly():
     import subprocess
     import sys
     from pathlib import Path
-    script = ("import numpy as np\nfrom core.projection import project\n"
+    script = ("import numpy as np\nfrom core.image.projection import project\n"
               "if __name__ == '__main__':\n"
               "    print(project(np.random.default_rng(0).random((60, 4), dtype=np.float32), 'tsne').shape)\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[1], capture_output=True,
@@ -302,7 +302,7 @@ def test_a_process_with_an_idle_projection_worker_exits_promptly():
 def gan_checkpoint(digits, tmp_path_factory):
     """A small GAN (a few inversion steps, so that encoding stays quick here) trained one epoch on 90 digits
     of an .npz file."""
-    from core.data import ImageData
+    from core.image.data import ImageData
     out = tmp_path_factory.mktemp("gan")
     np.savez(out / "few.npz", images=digits.images[:90, 0].numpy(), labels=digits.labels[:90])
     few = ImageData("few", digits.images[:90], digits.labels[:90])

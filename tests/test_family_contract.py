@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import main
-from core.checkpoint import load_checkpoint, save_checkpoint
-from core.loop import TrainConfig
-from core.recipe import image_run
+from core.train.checkpoint import load_checkpoint, save_checkpoint
+from core.train.loop import TrainConfig
+from core.runs.recipe import image_run
 from models import FAMILIES, SettingError, build_model, family, names
 
 IMAGE, AUDIO = names("image"), names("audio")

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoint import checkpoint_payload, read_checkpoint
-from core.data import ImageData
+from core.train.checkpoint import checkpoint_payload, read_checkpoint
+from core.image.data import ImageData
 from core.errors import CheckpointError, LatentExplorerError
-from core.fast_step import (LossMeans, StepRunner, channels_last_works, has_convolutions, step_seconds,
+from core.train.fast_step import (LossMeans, StepRunner, channels_last_works, has_convolutions, step_seconds,
                              throughput_batch, tune_optimizers)
-from core.loop import MIN_VALIDATION, EvalBudget, TrainConfig
-from core.metrics import r2_score
-from core.recipe import image_config
-from core.saver import BackgroundSaver
-from core.trainer import Run, Trainer
+from core.train.loop import MIN_VALIDATION, EvalBudget, TrainConfig
+from core.train.metrics import r2_score
+from core.runs.recipe import image_config
+from core.train.saver import BackgroundSaver
+from core.image.trainer import Run, Trainer
 from models import build_model, family
 
 CPU = torch.device("cpu")

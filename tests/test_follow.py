@@ -1,4 +1,4 @@
-"""Following a run another process writes: headless (core.follow) and in the window (File ▸ Follow a run
+"""Following a run another process writes: headless (core.runs.follow) and in the window (File ▸ Follow a run
 folder), against a real `python main.py train` subprocess: curves, previews and the Setup panel follow it, and
 it ends Finished or Stopped when that process ends."""
 from __future__ import annotations
@@ -13,11 +13,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from core.checkpoint import load_checkpoint
+from core.train.checkpoint import load_checkpoint
 from core.errors import DataError
-from core.follow import RunFollower
-from core.metrics import MetricsLog, read_metrics
-from core.runfolder import RunFolder
+from core.runs.follow import RunFollower
+from core.train.metrics import MetricsLog, read_metrics
+from core.runs.folder import RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
 

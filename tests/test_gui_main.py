@@ -13,10 +13,10 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox
 
-from core.checkpoint import load_checkpoint
-from core.loop import TrainConfig
-from core.recipe import image_config
-from core.trainer import Run, Trainer
+from core.train.checkpoint import load_checkpoint
+from core.train.loop import TrainConfig
+from core.runs.recipe import image_config
+from core.image.trainer import Run, Trainer
 from gui.image_grid import ImageGrid
 from gui.main_window import MainWindow
 from gui.metric_plots import MetricPlots
@@ -153,7 +153,7 @@ def test_checkpoint_for_other_images_opens_its_data_set_first(window, qtbot, tmp
     rng = np.random.default_rng(0)
     npz = tmp_path / "blobs.npz"
     np.savez(npz, images=(rng.random((64, 12, 12)) * 255).astype(np.uint8))
-    from core.data import load_dataset
+    from core.image.data import load_dataset
     path = train_checkpoint(tmp_path / "run" / "checkpoint.pt", load_dataset(str(npz)), str(npz))
     window.open_checkpoint(path)
     qtbot.waitUntil(lambda: window.context.model is not None, timeout=LONG_S)
@@ -370,7 +370,7 @@ def test_runs_go_to_one_clean_folder_and_old_runs_are_brought_over(window, qtbot
     moved = root / "20240101-120000_ae_digits" / "checkpoint.pt"
     assert moved.is_file() and not legacy.parent.exists()
     assert recent_files(window.settings) == [str(moved)]
-    from core.compare import find_checkpoints
+    from core.image.compare import find_checkpoints
     assert find_checkpoints(root, "digits") == [moved]  # Compare's Find runs
     asked = []
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda _parent, _title, start: asked.append(start) or "")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
-from core.imaging import tile
+from core.image.imaging import tile
 from gui.image_grid import ImageGrid
 
 

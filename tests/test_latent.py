@@ -7,11 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from core import imaging, latent
-from core.data import read_image_file
+from core.image import imaging, latent
+from core.image.data import read_image_file
 from core.errors import DataError, LatentExplorerError
-from core.quicktrain import train_briefly
-from core.loop import TrainConfig
+from core.runs.quicktrain import train_briefly
+from core.train.loop import TrainConfig
 from models import build_model
 
 
@@ -99,7 +99,7 @@ def test_large_latents_get_sliders_along_principal_directions():
 
 
 def test_code_stats_fall_back_to_the_prior_when_the_data_does_not_fit(digits_vae, shared_data):
-    from core.data import load_npz
+    from core.image.data import load_npz
     mnist = load_npz(shared_data / "mnist10k.npz")
     stats = latent.code_stats(digits_vae, mnist)
     assert stats.count == 0 and np.all(stats.mean == 0) and np.all(stats.scales == 1)

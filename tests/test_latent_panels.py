@@ -9,8 +9,8 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
-from core import latent
-from core.imaging import to_uint8
+from core.image import latent
+from core.image.imaging import to_uint8
 from gui.image_grid import ImageGrid
 from gui.latent_panel import SLIDER_STEPS, LatentPanel
 from models import build_model

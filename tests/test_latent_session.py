@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from core import latent
+from core.image import latent
 from core.errors import LatentExplorerError
-from core.imaging import to_uint8
+from core.image.imaging import to_uint8
 from core.sessions import Workspace
 from core.sessions.latent import ALL_AXES, LatentSession
 from models import build_model

@@ -5,9 +5,9 @@ import pytest
 import torch
 from torchvision.models.vgg import cfgs, make_layers
 
-from core.data import ImageData
+from core.image.data import ImageData
 from core.errors import LatentExplorerError
-from core.model_setup import OFFLINE_ENV, vgg_weights_path
+from core.image.model_setup import OFFLINE_ENV, vgg_weights_path
 from models import build_model
 from models.losses import ssim
 from zoo_helpers import train_tiny

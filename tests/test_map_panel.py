@@ -16,8 +16,8 @@ from PySide6.QtGui import QHelpEvent, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from core.errors import Cancelled, LatentExplorerError
-from core.quicktrain import train_briefly
-from core.loop import TrainConfig
+from core.runs.quicktrain import train_briefly
+from core.train.loop import TrainConfig
 from gui.context import AppContext
 from gui.background.jobs import Job
 from gui.map_panel import MapPanel
@@ -418,7 +418,7 @@ def test_the_legend_can_be_hidden_and_dragged_and_stays_where_it_was_put(panel, 
 
 
 def test_many_classes_get_a_compact_legend_that_starts_hidden(qtbot, shared_data, tmp_path, monkeypatch):
-    from core.data import load_dataset
+    from core.image.data import load_dataset
     monkeypatch.setenv("LATENT_EXPLORER_CACHE", str(tmp_path / "cache"))
     faces = load_dataset(str(shared_data / "olivetti" / "olivettifaces.mat"))
     context = AppContext()
@@ -438,8 +438,8 @@ def test_many_classes_get_a_compact_legend_that_starts_hidden(qtbot, shared_data
 def test_images_show_as_soon_as_the_points_in_view_fit_on_screen(qtbot, shared_data):
     """10,000 MNIST digits: zooming in with the wheel, images replace dots at the first notch where the points
     in view fit on screen at a legible size (or are spread thinly), and grow to the chosen size."""
-    from core.data import load_dataset
-    from core.projection import pca
+    from core.image.data import load_dataset
+    from core.image.projection import pca
     from gui.map_view import CELL, LEGIBLE_PX, MapView
     mnist = load_dataset(str(shared_data / "mnist10k.npz"))
     coords = pca(mnist.float_images()[:, 0, ::2, ::2].flatten(1).numpy(), 2)

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from core import embedding
-from core.data import ImageData
+from core.image import embedding
+from core.image.data import ImageData
 from core.errors import LatentExplorerError
-from core.imaging import to_uint8
+from core.image.imaging import to_uint8
 from core.sessions import Workspace
 from core.sessions.map import LEGEND_AUTO_MAX, MapChoices, MapSession
 from models import build_model

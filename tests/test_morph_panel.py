@@ -9,8 +9,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 import core.sessions.morph
-from core import latent
-from core.imaging import to_uint8
+from core.image import latent
+from core.image.imaging import to_uint8
 from gui.data_browser import DataBrowser
 from gui.morph_panel import MorphPanel
 from image_helpers import shown, write_bomb

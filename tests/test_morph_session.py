@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from core import latent
+from core.image import latent
 from core.errors import DataError, LatentExplorerError
-from core.imaging import to_uint8
+from core.image.imaging import to_uint8
 from core.sessions import Workspace
 from core.sessions.morph import SLOW_GROUP_LIMIT, MorphSession, decode_pictures
 from image_helpers import write_bomb

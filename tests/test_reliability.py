@@ -23,10 +23,10 @@ import pytest
 import torch
 
 import main
-from core.checkpoint import FORMAT, MAX_PARAMETERS, model_from, read_checkpoint
+from core.train.checkpoint import FORMAT, MAX_PARAMETERS, model_from, read_checkpoint
 from core.errors import DataError
-from core.follow import RunFollower
-from core.metrics import read_metrics
+from core.runs.follow import RunFollower
+from core.train.metrics import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 TIMING = {"time", "samples_per_s", "eta_s"}  # what differs between two runs of the same training
@@ -311,7 +311,7 @@ def wav_header(path: Path, rate: int, channels: int, frames: int) -> Path:
 def test_audio_with_hostile_headers_is_refused_before_it_is_read(tmp_path, capsys):
     from core.audio.io import read_audio
     model = tmp_path / "denoiser.pt"
-    from core.checkpoint import save_checkpoint
+    from core.train.checkpoint import save_checkpoint
     from models import build_model, family
     save_checkpoint(model, build_model("audio-dae", family("audio-dae").tiny))
     cases = {wav_header(tmp_path / "one_hz.wav", 1, 1, 20_000): "its sample rate of 1 Hz is outside 4,000 to "
@@ -336,8 +336,8 @@ def png_header(path: Path, width: int, height: int) -> Path:
 
 
 def test_oversized_images_are_refused_per_file_everywhere(tmp_path, capsys):
-    from core.data import MAX_IMAGE_PIXELS, load_image_folder
-    from core.data import read_image_file  # what Morph's "Image file…" calls
+    from core.image.data import MAX_IMAGE_PIXELS, load_image_folder
+    from core.image.data import read_image_file  # what Morph's "Image file…" calls
     folder = tmp_path / "images"
     folder.mkdir()
     bomb = png_header(folder / "bomb.png", 50_000, 50_000)
@@ -363,8 +363,8 @@ def test_oversized_images_are_refused_per_file_everywhere(tmp_path, capsys):
 
 def start_long_run(window, qtbot, folder: Path, rows: int) -> None:
     """A long VAE run on the window's digits, in the window, until ``rows`` metrics rows have come."""
-    from core.loop import TrainConfig
-    from core.recipe import image_run
+    from core.train.loop import TrainConfig
+    from core.runs.recipe import image_run
     run = image_run("vae", {"latent_dim": 4, "hidden": [32]}, window.context.data, "digits",
                     TrainConfig(epochs=2000, batch_size=128), folder)
     seen = []
@@ -399,9 +399,9 @@ def test_sigterm_and_ctrl_c_close_the_app_window_as_its_close_button_does(window
 
 def test_stopped_in_a_long_step_as_the_window_closes_the_run_says_it_saves_when_the_step_is_done(window, qtbot,
         tmp_path, capsys, monkeypatch):
-    from core.loop import TrainConfig
-    from core.recipe import image_run
-    from core.trainer import Trainer
+    from core.train.loop import TrainConfig
+    from core.runs.recipe import image_run
+    from core.image.trainer import Trainer
     batches = Trainer.batch
     run = image_run("vae", {"latent_dim": 4, "hidden": [32]}, window.context.data, "digits",
                     TrainConfig(epochs=2000, batch_size=128), tmp_path / "run")

@@ -1,4 +1,4 @@
-"""A run folder has one owner (core.runfolder): the lock and who holds it, the refuse-or-overwrite rule, orphan
+"""A run folder has one owner (core.runs.folder): the lock and who holds it, the refuse-or-overwrite rule, orphan
 temporary files, exact resumption from a checkpoint taken at any step, and the message a second writer
 gets in the window."""
 from __future__ import annotations
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoint import read_checkpoint
-from core.loop import Control, TrainConfig
-from core.metrics import read_metrics
-from core.recipe import image_run, resumed_run
-from core.runfolder import RunFolder, RunFolderBusy, RunFolderTaken
+from core.train.checkpoint import read_checkpoint
+from core.train.loop import Control, TrainConfig
+from core.train.metrics import read_metrics
+from core.runs.recipe import image_run, resumed_run
+from core.runs.folder import RunFolder, RunFolderBusy, RunFolderTaken
 
 TIMING = {"time", "samples_per_s", "eta_s"}  # what differs between two runs of the same training
 
@@ -115,6 +115,6 @@ def test_the_window_says_so_when_another_run_writes_the_folder(window, qtbot, tm
 
 
 def test_the_compare_demo_replaces_its_own_runs(digits, tmp_path):
-    from core.compare import train_demo_zoo
+    from core.image.compare import train_demo_zoo
     first = train_demo_zoo(digits, "digits", tmp_path, families=("ae",))[0].read_bytes()
     assert train_demo_zoo(digits, "digits", tmp_path, families=("ae",))[0].read_bytes() != first

@@ -9,11 +9,11 @@ import time
 import pytest
 
 from core.errors import TrainingError
-from core.launch import RunProcesses
-from core.loop import Control, TrainConfig
-from core.recipe import image_config
-from core.runs import latest_rows, list_runs, read_status, run_info, write_status
-from core.trainer import Run, Trainer
+from core.runs.launch import RunProcesses
+from core.train.loop import Control, TrainConfig
+from core.runs.recipe import image_config
+from core.runs.listing import latest_rows, list_runs, read_status, run_info, write_status
+from core.image.trainer import Run, Trainer
 from models.vae import MLPVAE
 
 
@@ -67,7 +67,7 @@ def test_latest_rows_skip_a_half_written_line_and_read_only_the_end(tmp_path, mo
     path = tmp_path / "metrics.jsonl"
     path.write_text("".join(json.dumps({"step": i, "pad": "x" * 50}) + "\n" for i in range(100)) + '{"step": 1')
     assert [r["step"] for r in latest_rows(path)] == list(range(100))
-    monkeypatch.setattr("core.runs.TAIL_BYTES", 200)
+    monkeypatch.setattr("core.runs.listing.TAIL_BYTES", 200)
     rows = latest_rows(path)
     assert rows and [r["step"] for r in rows] == list(range(100 - len(rows), 100))
 

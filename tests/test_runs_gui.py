@@ -14,10 +14,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt
 
-from core.loop import TrainConfig
-from core.recipe import image_config
+from core.train.loop import TrainConfig
+from core.runs.recipe import image_config
 from core.sessions.runs import RunsSession
-from core.trainer import Run, Trainer
+from core.image.trainer import Run, Trainer
 from gui.runs_list import RunsList
 from gui.settings import runs_root
 from gui.training_panel import COMPARE

@@ -11,16 +11,16 @@ from pathlib import Path
 import pytest
 
 import main
-from core.checkpoint import load_checkpoint
+from core.train.checkpoint import load_checkpoint
 from core.commands.train import build_run
-from core.launch import RunProcesses
-from core.loop import TrainConfig
-from core.recipe import image_config
-from core.runs import read_status, write_status
+from core.runs.launch import RunProcesses
+from core.train.loop import TrainConfig
+from core.runs.recipe import image_config
+from core.runs.listing import read_status, write_status
 from core.sessions import Workspace
 from core.sessions.runs import LIST_COLUMNS, RunsSession, read_run, run_curves, scan_runs
 from core.sessions.setup import CONTINUE, SetupSession
-from core.trainer import Run, Trainer
+from core.image.trainer import Run, Trainer
 
 
 def trained(digits, out: Path, epochs: int = 2, **settings) -> Path:

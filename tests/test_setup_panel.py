@@ -12,12 +12,12 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from core.checkpoint import load_checkpoint
-from core.data import load_dataset
+from core.train.checkpoint import load_checkpoint
+from core.image.data import load_dataset
 from core.errors import DataError
-from core.loop import TrainConfig
-from core.recipe import image_config
-from core.trainer import Run, Trainer
+from core.train.loop import TrainConfig
+from core.runs.recipe import image_config
+from core.image.trainer import Run, Trainer
 from models import family
 
 LONG_S = 60_000  # ms: generous waits; the CI machine is slow and shared

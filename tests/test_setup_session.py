@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 
 from core.audio.trainer import AudioRun
-from core.checkpoint import load_checkpoint
-from core.data import load_dataset
+from core.train.checkpoint import load_checkpoint
+from core.image.data import load_dataset
 from core.errors import LatentExplorerError
-from core.loop import TrainConfig
-from core.metrics import MetricsLog
-from core.recipe import image_config
-from core.runfolder import RunFolder
+from core.train.loop import TrainConfig
+from core.train.metrics import MetricsLog
+from core.runs.recipe import image_config
+from core.runs.folder import RunFolder
 from core.sessions import Workspace
 from core.sessions.setup import CONTINUE, DATASETS, NEW, SetupSession, data_key
-from core.trainer import Run, Trainer
+from core.image.trainer import Run, Trainer
 from models import family
 
 

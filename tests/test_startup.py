@@ -13,9 +13,9 @@ from sklearn.datasets import load_digits as sklearn_digits
 from sklearn.model_selection import train_test_split
 from torchvision.utils import make_grid
 
-from core.data import load_digits
-from core.imaging import tile
-from core.split import train_test_split_indices
+from core.image.data import load_digits
+from core.image.imaging import tile
+from core.image.split import train_test_split_indices
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("sklearn", "scipy", "torchaudio", "torchvision")
@@ -27,7 +27,7 @@ train = main.build_parser(["train"]).parse_args(["train", "--epochs", "1", "--ou
 from core.commands.train import build_run
 build_run(train)
 from core.commands import sample
-from core.imaging import save_grid
+from core.image.imaging import save_grid
 print(" ".join(m for m in sys.argv[2:] if m in sys.modules))
 """
 

@@ -1,4 +1,4 @@
-"""Training an audio denoiser through the shared loop (``core.loop``): the same events as image training, so
+"""Training an audio denoiser through the shared loop (``core.train.loop``): the same events as image training, so
 the same worker, bridge and training panel show it.
 
 Events: ``metrics`` rows (``step``, ``epoch``, ``split``, ``loss``, one key per loss component, plus
@@ -20,7 +20,7 @@ import torch
 from models import build_model
 
 from ..errors import TrainingError
-from ..loop import Batch, Control, TrainConfig, TrainerBase
+from ..train.loop import Batch, Control, TrainConfig, TrainerBase
 from .dataset import MixConfig, SpeechNoiseData
 from .evaluate import thirds_gain
 from .metrics import si_sdr

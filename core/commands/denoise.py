@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..audio.offline import denoise_file
-from ..checkpoint import load_for
+from ..train.checkpoint import load_for
 from ..errors import LatentExplorerError
 
 

@@ -29,11 +29,11 @@ from models import FAMILIES, SettingError, SettingSpec
 
 from ..audio.dataset import MixConfig
 from ..audio.noise import BUILTIN_NOISES
-from ..data import BUILTIN, load_dataset
+from ..image.data import BUILTIN, load_dataset
 from ..errors import LatentExplorerError
-from ..loop import PRECISIONS, Control, TrainConfig
-from ..recipe import audio_run, family_of, image_run, needs_base, resumed_run, train_config
-from ..runfolder import RunFolder
+from ..train.loop import PRECISIONS, Control, TrainConfig
+from ..runs.recipe import audio_run, family_of, image_run, needs_base, resumed_run, train_config
+from ..runs.folder import RunFolder
 from .options import folder, number, whole
 
 RUN_OPTIONS = ("epochs", "batch_size", "lr", "seed", "device", "precision", "compile")
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         return run_ranks(args)
     from tqdm import tqdm
 
-    from ..distributed import from_environment
+    from ..train.distributed import from_environment
     RunFolder(args.out).check(fresh=args.resume is None, overwrite=args.overwrite)  # before the data is loaded
     r = build_run(args)
     main_rank = from_environment().main
@@ -210,9 +210,9 @@ def run_ranks(args: argparse.Namespace) -> int:
     """``--nproc N``: this command again in N processes, as the ranks of one run; one line if a rank dies."""
     import torch
 
-    from ..device import pick_device
-    from ..distributed import from_environment
-    from ..launch import POLL_S, RunProcesses, without_option
+    from ..train.device import pick_device
+    from ..train.distributed import from_environment
+    from ..runs.launch import POLL_S, RunProcesses, without_option
     if args.nproc < 1:
         raise LatentExplorerError(f"--nproc must be at least 1, got {args.nproc}")
     if from_environment().distributed:

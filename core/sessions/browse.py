@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import ImageData
+from ..image.data import ImageData
 
 
 def class_name(data: ImageData, label: int) -> str:

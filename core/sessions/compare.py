@@ -1,5 +1,5 @@
 """The Compare panel's session: the checkpoints to compare on the workspace's data set, the comparison itself
-(``core.compare``: sample quality, diversity, likelihood and speed) and its results as plain rows and points.
+(``core.image.compare``: sample quality, diversity, likelihood and speed) and its results as plain rows and points.
 
 The list holds checkpoints of models trained on the open data set, each checked (compared) or not: runs found
 in a run folder, files added by hand, the workspace's own model, the demo models. Comparing and training the
@@ -15,8 +15,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ..compare import Comparison, ModelReport, compare_checkpoints, find_checkpoints, train_demo_zoo
-from ..data import ImageData
+from ..image.compare import Comparison, ModelReport, compare_checkpoints, find_checkpoints, train_demo_zoo
+from ..image.data import ImageData
 from ..errors import LatentExplorerError
 from . import Work
 from .workspace import Workspace
@@ -106,7 +106,7 @@ class Entry:
 
 # --- what runs off the session's thread ----------------------------------------------------------
 def _adapted(progress: JobProgress | None, cancel: threading.Event | None, start: float = 0.0, share: float = 1.0):
-    """``core.compare``'s (progress(message, fraction), cancelled()) from a Job's keywords, the fraction mapped
+    """``core.image.compare``'s (progress(message, fraction), cancelled()) from a Job's keywords, the fraction mapped
     into [start, start + share]."""
     return ((lambda m, f: progress(start + share * f, m)) if progress else (lambda m, f: None),
             cancel.is_set if cancel else (lambda: False))

@@ -1,4 +1,4 @@
-"""The Latent panel's session: where the model's codes live (``core.latent.CodeStats``: the slider axes and
+"""The Latent panel's session: where the model's codes live (``core.image.latent.CodeStats``: the slider axes and
 their ranges), the current code z and its slider coordinates, starting from the item picked in the app, a
 random code or the mean, the picture of z, traversal grids, sample grids from the prior (temperature, seed),
 and for diffusion models the sample grid watched forming step by step.
@@ -20,8 +20,8 @@ import numpy as np
 from models import GenerativeModel
 
 from ..errors import LatentExplorerError
-from ..imaging import save_grid, to_uint8
-from ..latent import (CodeStats, code_stats, decode_codes, denoise_grid, encode_data, sample_grid,
+from ..image.imaging import save_grid, to_uint8
+from ..image.latent import (CodeStats, code_stats, decode_codes, denoise_grid, encode_data, sample_grid,
                       traversal)
 from . import Work
 from .listeners import Listeners, weakly
@@ -50,7 +50,7 @@ def decoded(model: GenerativeModel, codes, *, progress=None, cancel=None) -> np.
 
 def sampled(model: GenerativeModel, n: int, temperature: float, seed: int, *, progress=None,
             cancel=None) -> np.ndarray:
-    """``n`` uint8 samples from the prior (``core.latent.sample_grid``)."""
+    """``n`` uint8 samples from the prior (``core.image.latent.sample_grid``)."""
     return to_uint8(sample_grid(model, n, temperature, seed))
 
 

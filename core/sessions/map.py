@@ -19,13 +19,13 @@ import numpy as np
 
 from models import GenerativeModel
 
-from ..cache import cache_root
-from ..data import ImageData
-from ..embedding import (GENERATED_SAMPLES, Embedding, ItemView, class_names, compute_generated_map, compute_map,
+from ..image.cache import cache_root
+from ..image.data import ImageData
+from ..image.embedding import (GENERATED_SAMPLES, Embedding, ItemView, class_names, compute_generated_map, compute_map,
                          generated_data, inspect_item, knn_accuracy, label_names)
 from ..errors import LatentExplorerError
-from ..export import write_coordinates_csv, write_projector
-from ..projection import METHODS
+from ..image.export import write_coordinates_csv, write_projector
+from ..image.projection import METHODS
 from . import Work
 from .listeners import Listeners, weakly
 from .workspace import Workspace
@@ -104,7 +104,7 @@ class MapSession:
     def __init__(self, workspace: Workspace, choices: MapChoices | None = None, cache_dir: Path | None = None):
         self.workspace = workspace
         self.choices = choices or MapChoices()
-        self.cache_dir = cache_dir  # None: the app's cache (core.cache.cache_root, read when a map starts)
+        self.cache_dir = cache_dir  # None: the app's cache (core.image.cache.cache_root, read when a map starts)
         self.method = self.choices.method or "pca"
         self.source_choice = "data"  # what the user (or the model's default) picked, for models that sample
         self.source_chosen = False
@@ -364,7 +364,7 @@ class MapSession:
         return generated_data(self.embedding) if self.generated else self.workspace.data
 
     def export_csv(self, path: Path) -> Path:
-        """The map's coordinates and labels as CSV (``core.export.write_coordinates_csv``)."""
+        """The map's coordinates and labels as CSV (``core.image.export.write_coordinates_csv``)."""
         return write_coordinates_csv(path, self.embedding.coords if self.embedding else None, self._export_data())
 
     def projector_work(self, folder: Path) -> Work:

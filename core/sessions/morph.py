@@ -16,12 +16,12 @@ import torch
 
 from models import GenerativeModel
 
-from .. import latent
-from ..data import ImageData
+from ..image import latent
+from ..image.data import ImageData
 from ..errors import LatentExplorerError
-from ..data import read_image_file
-from ..imaging import export_scale, save_gif, save_grid, to_uint8
-from ..quicktrain import faces_demo
+from ..image.data import read_image_file
+from ..image.imaging import export_scale, save_gif, save_grid, to_uint8
+from ..runs.quicktrain import faces_demo
 from . import Work
 from .browse import class_name, item_label, label_counts
 from .workspace import Workspace

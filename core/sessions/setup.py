@@ -6,7 +6,7 @@ It follows the workspace. A model loaded from a checkpoint, or delivered by a fo
 family and settings, and ``origin`` says where they came from; Start then offers the honest choices
 (``plans``): continue that run from its checkpoint, or a new run with the settings shown, in a new folder.
 Nothing else is ever trained than what is shown. ``problems`` checks every field at once; ``start`` is the
-``Work`` that builds the run (through ``core.recipe``), ``train_argv`` the ``python main.py train …`` arguments that
+``Work`` that builds the run (through ``core.runs.recipe``), ``train_argv`` the ``python main.py train …`` arguments that
 train the same run in a process (or ``processes`` ranks) of its own, when ``own_process`` is chosen.
 """
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import Any, Callable
 from models import SettingError, SettingSpec, family, names
 from models.latent_diffusion import can_be_base
 
-from ..data import ImageData, load_dataset
-from ..device import available_devices, pick_device
+from ..image.data import ImageData, load_dataset
+from ..train.device import available_devices, pick_device
 from ..errors import LatentExplorerError
-from ..loop import TrainConfig
-from ..runfolder import RunFolder
-from ..recipe import family_of, image_run, needs_base, resumed_run
+from ..train.loop import TrainConfig
+from ..runs.folder import RunFolder
+from ..runs.recipe import family_of, image_run, needs_base, resumed_run
 from . import Work
 from .workspace import Workspace
 

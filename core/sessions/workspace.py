@@ -11,7 +11,7 @@ import numpy as np
 
 from models import GenerativeModel
 
-from ..data import ImageData
+from ..image.data import ImageData
 
 #: what changed: "data", "model", "selections", "current_index"
 Listener = Callable[[str], None]

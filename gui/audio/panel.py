@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
-from core.checkpoint import load_for
+from core.train.checkpoint import load_for
 
 from ..background.tasks import Task
 from ..bridge import TrainingBridge

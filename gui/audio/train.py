@@ -12,10 +12,10 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from core.audio.dataset import MixConfig
-from core.audio.demo import SHARED_NOISE, SHARED_SPEECH
+from core.runs.audio_demo import SHARED_NOISE, SHARED_SPEECH
 from core.audio.noise import BUILTIN_NOISES
 from core.audio.trainer import AUDIO_TRAIN_DEFAULTS, AudioRun
-from core.recipe import audio_run, train_config
+from core.runs.recipe import audio_run, train_config
 from core.errors import LatentExplorerError
 from models import family, names
 

@@ -1,5 +1,5 @@
 """Long work off the UI thread, with progress and a Cancel button: a ``gui.background.tasks.Task`` that passes the
-function ``progress`` and ``cancel`` keywords (the protocol of ``core.embedding`` and ``core.projection``).
+function ``progress`` and ``cancel`` keywords (the protocol of ``core.image.embedding`` and ``core.image.projection``).
 
     job = Job(compute_map, model, data, "umap", parent=self)   # called as fn(*args, progress=, cancel=)
     job.progress.connect(bar.update)      # (fraction in [0, 1] or -1 when unknown, text), on the UI thread

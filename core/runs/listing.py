@@ -1,7 +1,7 @@
 """Run folders as their files tell it: what a run trains, how far it got and whether it still runs. A list
 of runs (the GUI's, or a script's) reads them without the processes that train.
 
-A run folder holds ``metrics.jsonl`` and ``checkpoint.pt`` (``core.loop``) and ``status.json``, which the
+A run folder holds ``metrics.jsonl`` and ``checkpoint.pt`` (``core.train.loop``) and ``status.json``, which the
 training process (rank 0) rewrites atomically when its state changes: ``running`` (with its process id and
 host), ``finished``, ``stopped`` or ``failed`` (with the one-line message). A run whose status still says
 ``running`` on this host but whose process is gone ``died`` (killed, or the machine went down).

@@ -12,15 +12,15 @@ import torch
 
 from models import Family, SettingError, build_model, family, names
 
-from .audio.dataset import MixConfig
-from .audio.trainer import AUDIO_TRAIN_DEFAULTS, AudioRun
-from .checkpoint import model_from, read_checkpoint
-from .data import ImageData, load_dataset
-from .device import pick_device
-from .errors import LatentExplorerError
-from .loop import TrainConfig
-from .model_setup import base_model_setup
-from .trainer import Run
+from ..audio.dataset import MixConfig
+from ..audio.trainer import AUDIO_TRAIN_DEFAULTS, AudioRun
+from ..train.checkpoint import model_from, read_checkpoint
+from ..image.data import ImageData, load_dataset
+from ..train.device import pick_device
+from ..errors import LatentExplorerError
+from ..train.loop import TrainConfig
+from ..image.model_setup import base_model_setup
+from ..image.trainer import Run
 
 #: Training defaults of each modality where they differ from ``TrainConfig``'s.
 TRAIN_DEFAULTS = {"image": {}, "audio": AUDIO_TRAIN_DEFAULTS}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 from .checkpoint import write_checkpoint
-from .threads import start_thread
+from ..threads import start_thread
 
 
 class BackgroundSaver:

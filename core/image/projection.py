@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from .cache import cache_root
-from .errors import Cancelled, LatentExplorerError
+from ..errors import Cancelled, LatentExplorerError
 
 METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 #: Codes wider than this are reduced to it by PCA before UMAP or t-SNE (the usual first step).
@@ -173,7 +173,7 @@ def _fit_tsne(x: np.ndarray, seed: int | None, progress: Progress) -> np.ndarray
 # --- the worker process -----------------------------------------------------------------------
 def _serve(conn) -> None:
     """The worker process: fit each (method, x, seed) it receives; send progress, then the result.
-    It runs at a lower priority on every core but one (as ``core.device.training_threads``), so that
+    It runs at a lower priority on every core but one (as ``core.train.device.training_threads``), so that
     the app's UI stays responsive; OpenMP threads spinning on an oversubscribed machine are very slow."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a cancel: exit cleanly (temporary files, semaphores)
     try:

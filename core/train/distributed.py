@@ -1,4 +1,4 @@
-"""Data-parallel training: one rank per process, started by ``python main.py train --nproc N`` (``core.launch``)
+"""Data-parallel training: one rank per process, started by ``python main.py train --nproc N`` (``core.runs.launch``)
 or by ``torchrun`` (one machine or several).
 
 A process is a rank of a distributed run when its launcher set ``WORLD_SIZE`` > 1 (with ``RANK``,
@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import LatentExplorerError, TrainingError
+from ..errors import LatentExplorerError, TrainingError
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ SINGLE = Ranks()
 
 
 def from_environment(env=os.environ) -> Ranks:
-    """The ranks a launcher (torchrun, ``core.launch``) set in the environment; ``SINGLE`` when none did."""
+    """The ranks a launcher (torchrun, ``core.runs.launch``) set in the environment; ``SINGLE`` when none did."""
     world = int(env.get("WORLD_SIZE", "1"))
     if world <= 1:
         return SINGLE

@@ -10,11 +10,11 @@ import numpy as np
 
 from models import GenerativeModel
 
-from .data import ImageData
-from .errors import DataError
-from .metrics import MetricsReader
-from .runfolder import RunFolder
-from .trainer import PREVIEW_COUNT, preview_grids
+from ..image.data import ImageData
+from ..errors import DataError
+from ..train.metrics import MetricsReader
+from .folder import RunFolder
+from ..image.trainer import PREVIEW_COUNT, preview_grids
 
 
 class RunFollower:

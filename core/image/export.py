@@ -14,7 +14,7 @@ import numpy as np
 
 from .data import ImageData
 from .embedding import label_names
-from .errors import LatentExplorerError
+from ..errors import LatentExplorerError
 from .imaging import save_png, tile
 
 #: TensorBoard's largest sprite side, in pixels.

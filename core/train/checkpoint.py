@@ -18,7 +18,7 @@ from torch.overrides import TorchFunctionMode
 
 from models import GenerativeModel, SettingError, build_model, family, names
 
-from .errors import CheckpointError, LatentExplorerError, os_error_words
+from ..errors import CheckpointError, LatentExplorerError, os_error_words
 
 FORMAT = "latent-explorer/1"
 MAX_PARAMETERS = 500_000_000  # weights and buffers of one model: 2 GB as float32

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Literal
 
-from .errors import LatentExplorerError, os_error_words
+from ..errors import LatentExplorerError, os_error_words
 
 LOCK_NAME = ".lock"
 CHECKPOINT_NAME, METRICS_NAME = "checkpoint.pt", "metrics.jsonl"

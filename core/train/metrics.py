@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import LatentExplorerError, os_error_words
+from ..errors import LatentExplorerError, os_error_words
 
 
 def r2_score(target: torch.Tensor, prediction: torch.Tensor) -> float:

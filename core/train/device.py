@@ -5,7 +5,7 @@ import os
 
 import torch
 
-from .errors import LatentExplorerError
+from ..errors import LatentExplorerError
 
 
 def available_devices() -> list[str]:

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-MAIN = Path(__file__).resolve().parents[1] / "main.py"
+MAIN = Path(__file__).resolve().parents[2] / "main.py"
 POLL_S = 0.2
 STRAGGLE_S = 10.0  # a rank still running this long after rank 0 stopped is stuck (waiting for the others)
 

@@ -1,4 +1,4 @@
-"""Training an image family: an ``ImageData`` run through the shared loop (``core.loop``).
+"""Training an image family: an ``ImageData`` run through the shared loop (``core.train.loop``).
 
 Train rows add ``r2`` (of the reconstructions of the last batch's first ``R2_IMAGES``, for models that
 reconstruct); validation rows add it over the validation images validated. Previews show fixed validation
@@ -17,10 +17,10 @@ import torch
 from models import GenerativeModel, build_model
 
 from .data import ImageData
-from . import distributed
-from .errors import CheckpointError
-from .loop import Batch, Control, TrainConfig, TrainerBase
-from .metrics import r2_score
+from ..train import distributed
+from ..errors import CheckpointError
+from ..train.loop import Batch, Control, TrainConfig, TrainerBase
+from ..train.metrics import r2_score
 from .model_setup import load_pretrained
 
 PREVIEW_COUNT = 16

@@ -24,7 +24,7 @@ from models import GenerativeModel
 
 from .cache import ArrayCache
 from .data import ImageData
-from .errors import Cancelled, LatentExplorerError
+from ..errors import Cancelled, LatentExplorerError
 from .latent import decode_codes, encode_images, model_fingerprint
 from .projection import INPUT_DIM, METHODS, project
 

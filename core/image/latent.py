@@ -18,7 +18,7 @@ import torch
 from models import GenerativeModel
 
 from .data import ImageData
-from .errors import Cancelled, LatentExplorerError
+from ..errors import Cancelled, LatentExplorerError
 
 #: Latents up to this size get one slider per dimension; larger ones get sliders along principal directions.
 MAX_DIM_SLIDERS = 64

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from models import GenerativeModel
 
-from .data import ImageData, data_root, load_dataset, load_mat
-from .loop import Control, TrainConfig
+from ..image.data import ImageData, data_root, load_dataset, load_mat
+from ..train.loop import Control, TrainConfig
 from .recipe import image_run
 
 #: The copy of the Olivetti faces next to the repository (``../shared/data``), for machines with no internet.
-SHARED_FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "olivetti" / "olivettifaces.mat"
+SHARED_FACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "olivetti" / "olivettifaces.mat"
 #: A face VAE that shows recognisable morphs after half a minute of CPU training.
 FACE_MODEL = ("vae", {"latent_dim": 32, "hidden": [512, 128], "beta": 0.1})
 FACE_TRAINING = TrainConfig(epochs=300, batch_size=32, lr=2e-3, device="cpu")

@@ -27,9 +27,9 @@ from torch import nn
 from models import GenerativeModel, family
 
 from .cache import cache_root
-from .checkpoint import load_checkpoint, read_checkpoint
+from ..train.checkpoint import load_checkpoint, read_checkpoint
 from .data import ImageData
-from .errors import Cancelled, LatentExplorerError
+from ..errors import Cancelled, LatentExplorerError
 
 CLASSIFIER_FORMAT = "latent-explorer-classifier/1"
 INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"  # torchvision's Inception v3 weights, in torch's hub cache
@@ -421,8 +421,8 @@ def train_demo_zoo(data: ImageData, data_source: str, folder: Path, families: tu
     """Train each of ``families`` (default ``DEMO_FAMILIES``), at its ``tiny`` settings and its learning rate, for
     a few seconds into ``folder/<name>`` (replacing the demo runs kept there): something to compare for demos and ``--screenshot``; returns the
     checkpoints. ``cancelled`` is asked before each model (``Cancelled``)."""
-    from .loop import TrainConfig
-    from .quicktrain import train_briefly
+    from ..train.loop import TrainConfig
+    from ..runs.quicktrain import train_briefly
     paths, families = [], families or DEMO_FAMILIES
     for i, name in enumerate(families):
         if cancelled():

@@ -1,7 +1,7 @@
 """The training loop every trainer runs (images and audio alike), with its settings and its controls.
 
 The loop knows nothing of threads or Qt: it calls ``on_event(dict)`` for every logged step, validation
-pass, preview and state change, and checks ``control`` between steps for pause/stop. ``core.worker`` runs
+pass, preview and state change, and checks ``control`` between steps for pause/stop. ``core.runs.worker`` runs
 it in a background thread; the command line runs it in the foreground. A trainer fills in the hooks:
 ``steps_per_epoch``, ``batch`` (step ``i`` of an epoch, the same again when resumed), ``step_metrics``
 (figures of the last batch for its train row), ``validation_size``, ``validation_sums`` and ``validation_row``
@@ -11,8 +11,8 @@ it in a background thread; the command line runs it in the foreground. A trainer
 Evaluation costs little at any batch size: validation, the train rows' figures, previews and checkpoint
 snapshots together take at most ``eval_share`` of the wall time (validation shrinks to a fixed subset of the
 split when the whole would cost more, previews wait, checkpoints are written by another thread). Steps run
-through ``core.fast_step`` (a CUDA graph of the whole step where possible). In a distributed run
-(``core.distributed``) each rank trains on its shard, the logged figures are averaged over the ranks and rank 0
+through ``core.train.fast_step`` (a CUDA graph of the whole step where possible). In a distributed run
+(``core.train.distributed``) each rank trains on its shard, the logged figures are averaged over the ranks and rank 0
 alone writes the log and the checkpoints.
 
 Event types: ``metrics`` (also written to ``metrics.jsonl``), ``preview`` (image grids), ``state``,
@@ -36,12 +36,12 @@ from models import family
 from . import distributed
 from .checkpoint import checkpoint_payload
 from .device import pick_device, training_threads
-from .errors import CheckpointError, LatentExplorerError, TrainingError
+from ..errors import CheckpointError, LatentExplorerError, TrainingError
 from .fast_step import (LossMeans, StepRunner, channels_last_works, has_convolutions, step_seconds, throughput_batch,
                         tune_optimizers)
 from .metrics import MetricsLog
-from .runfolder import RunFolder
-from .runs import write_status
+from ..runs.folder import RunFolder
+from ..runs.listing import write_status
 from .saver import BackgroundSaver
 
 PRECISIONS = ("fp32", "bf16")
@@ -259,7 +259,7 @@ class TrainerBase:
     def train(self, overwrite: bool = False) -> str:
         """Train to ``config.epochs``; returns how it ended: ``finished`` or ``stopped``.
 
-        The run folder is held for the whole run (``core.runfolder``): a fresh run refuses a folder that
+        The run folder is held for the whole run (``core.runs.folder``): a fresh run refuses a folder that
         holds a run unless ``overwrite``. Raises ``TrainingError`` when the loss stops being finite (the last
         checkpoint is kept).
         """
@@ -357,7 +357,7 @@ class TrainerBase:
         return None
 
     def _status(self, state: str, **fields) -> None:
-        """Record the run's state in its folder's ``status.json`` (rank 0; see ``core.runs``)."""
+        """Record the run's state in its folder's ``status.json`` (rank 0; see ``core.runs.listing``)."""
         if self.run.out_dir and self.ranks.main:
             write_status(self.run.out_dir, state, **fields)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import DataError
+from ..errors import DataError
 from .split import train_test_split_indices
 
 log = logging.getLogger(__name__)

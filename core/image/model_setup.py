@@ -9,8 +9,8 @@ import torch
 from models.latent_diffusion import can_be_base
 from models.losses import install_vgg
 
-from .checkpoint import load_checkpoint
-from .errors import LatentExplorerError
+from ..train.checkpoint import load_checkpoint
+from ..errors import LatentExplorerError
 VGG_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1
 OFFLINE_ENV = "LATENT_EXPLORER_OFFLINE"  # when set, nothing is downloaded (tests, air-gapped machines)
 
@@ -18,7 +18,7 @@ OFFLINE_ENV = "LATENT_EXPLORER_OFFLINE"  # when set, nothing is downloaded (test
 def base_model_setup(base_checkpoint: Path, image_shape: tuple[int, int, int]) -> tuple[dict, dict]:
     """(model-config overrides, initial weights) for ``latent-diffusion`` on ``base_checkpoint``'s model.
 
-    The recipe (``core.recipe.image_run``) puts the overrides into the model's settings and the weights into
+    The recipe (``core.runs.recipe.image_run``) puts the overrides into the model's settings and the weights into
     ``Run.init_state``; the base model's config and weights then live inside the new model, so its checkpoints
     stand on their own.
     """
