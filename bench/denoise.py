@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.audio.dataset import MixConfig, SpeechNoiseData  # noqa: E402
-from core.audio.engine import LiveEngine  # noqa: E402
+from core.audio.engine import LiveConfig, LiveEngine  # noqa: E402
 from core.audio.evaluate import band_pass, long_recording, perceptual, score, spectral_gating  # noqa: E402
 from core.audio.io import read_audio, resample, write_audio  # noqa: E402
 from core.audio.metrics import si_sdr  # noqa: E402
@@ -163,7 +163,7 @@ def streaming_rtf(model, block: int, seconds: float = SPEED_S) -> tuple[float, f
 
 def engine_rtf(model, rate: int = 48000, block: int = 480, seconds: float = SPEED_S) -> tuple[float, float]:
     """The same through the live engine at a sound card's rate (resampling both ways)."""
-    engine = LiveEngine(model, rate, block, measure=False)
+    engine = LiveEngine(model, LiveConfig(rate, block))
     x = (np.random.default_rng(1).standard_normal((int(seconds * rate) // block * block, 1)) * 0.1).astype(np.float32)
     out = np.empty_like(x)
     t0, cpu0 = time.perf_counter(), time.thread_time()
@@ -248,7 +248,7 @@ def main() -> int:
     rtf = {block: streaming_rtf(model, block) for block in (160, 320)}
     rtf_48k = engine_rtf(model)
     latency_ms = 1000 * model.latency_samples / model.sample_rate
-    delay_ms = LiveEngine(model, model.sample_rate, 320).latency_ms
+    delay_ms = LiveEngine(model, LiveConfig(model.sample_rate, 320)).latency_ms
     print(f"\nreal-time factor, one thread, by its CPU time (by the wall clock, load average {load:.1f} on "
           f"{os.cpu_count()} cores): {rtf[320][1]:.3f} ({rtf[320][0]:.3f}) at 20 ms blocks, {rtf[160][1]:.3f} "
           f"({rtf[160][0]:.3f}) at 10 ms blocks, {rtf_48k[1]:.3f} ({rtf_48k[0]:.3f}) in the live engine at 48 kHz, "

@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt
 from audio_helpers import held_out_recording, trained_model
 from audio_jack import PERIOD, RATE, JackServer, jack_available
 from core.audio.devices import LiveStream, list_devices
-from core.audio.engine import LiveEngine
+from core.audio.engine import LiveConfig, LiveEngine
 from core.audio.metrics import si_sdr
 
 pytestmark = pytest.mark.skipif(bool(jack_available()), reason=jack_available() or "")
@@ -98,9 +98,10 @@ def align(recording: np.ndarray, reference: np.ndarray, max_lag: int = 4 * RATE 
 def test_speech_comes_through_the_sound_server_denoised(jack_server, denoiser, record_property):
     model, data = denoiser
     noisy, clean = held_out_recording(data, "exercise_bike.wav", snr_db=0.0, seconds=3.0, seed=3)
-    engine = LiveEngine(model, RATE, PERIOD, channels=1)
+    config = LiveConfig(RATE, PERIOD, channels=1)
+    engine = LiveEngine(model, config)
     device = jack_device()
-    stream = LiveStream(engine, device, device).start()
+    stream = LiveStream(config, engine, device, device).start()
     try:
         denoised = play_and_record(jack_server, noisy[0])
         engine.bypass = True  # A/B: the same recording, unprocessed
@@ -129,20 +130,21 @@ def test_live_view_starts_and_stops_on_the_sound_server(jack_server, denoiser, q
     view = LiveView()
     qtbot.addWidget(view)
     view.show()
-    view.set_model(denoiser[0])
+    view.session.set_model(denoiser[0])
     assert view.has_devices and view.start_button.isEnabled()
     device = jack_device()
-    view.select_devices(device, device)
-    view.block_combo.setCurrentIndex(view.block_combo.findData(PERIOD))
-    view.rate_combo.setCurrentIndex(view.rate_combo.findData(48000))  # the server runs at 16 kHz
+    view.session.choose_devices(device, device)
+    assert view.rate_combo.currentData() == RATE  # the server's rate
+    view.session.set_block(PERIOD)
+    view.session.set_rate(48000)  # the server runs at 16 kHz
     qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
     assert not view.running and "could not open the sound device at 48000 Hz" in view.message.text()
-    view.rate_combo.setCurrentIndex(view.rate_combo.findData(RATE))
+    view.session.set_rate(RATE)
     qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
     assert view.running and not view.start_button.isEnabled() and view.stop_button.isEnabled()
     qtbot.waitUntil(lambda: view.engine.stats.blocks > 20, timeout=10_000)
     qtbot.mouseClick(view.send_check, Qt.MouseButton.LeftButton)  # send to other apps: JACK needs no new device
-    assert "connect this app's output ports" in view.send_label.text() and view.mic is None
+    assert "connect this app's output ports" in view.send_label.text() and view.session.mic is None
     view.redraw()
     assert "device 32.0 ms" in view.stats_label.text() and "dropouts" in view.stats_label.text()
     qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)

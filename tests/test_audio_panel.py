@@ -9,8 +9,9 @@ import soundfile as sf
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QPushButton
 
-import gui.audio.file
-import gui.audio.live
+import core.audio.devices
+import core.sessions.audio
+import core.sessions.audio_file
 
 from audio_helpers import held_out_recording, speech_subset, trained_denoiser, trained_model
 from core.audio.devices import AudioDevice
@@ -36,7 +37,7 @@ def no_sound_devices(monkeypatch):
 @pytest.fixture
 def panel(qtbot, no_sound_devices):
     bridge = TrainingBridge()
-    p = AudioPanel(AppContext(), bridge)
+    p = AudioPanel(AppContext(), bridge, first_launch=False)
     qtbot.addWidget(p)
     p.resize(900, 700)
     p.show()
@@ -81,7 +82,7 @@ def test_without_sound_devices_the_panel_says_so_and_a_file_feeds_the_live_view(
     assert "audio-dae" in panel.model_label.text() and "20 ms latency" in panel.model_label.text()
     assert live.feed_button.isEnabled() and not live.start_button.isEnabled()
     noisy, clean = held_out_recording(data, "white_noise.wav", snr_db=0.0, seconds=2.0)
-    assert live.feed(noisy, model.sample_rate, "a test recording")
+    assert panel.session.feed(noisy, model.sample_rate, "a test recording")
     qtbot.waitUntil(lambda: live.engine.stats.blocks > 3.2 * model.sample_rate / 320, timeout=LONG_MS)
     live.redraw()
     assert "Feeding a test recording" in live.message.text() and "real-time factor" in live.stats_label.text()
@@ -95,6 +96,7 @@ def test_without_sound_devices_the_panel_says_so_and_a_file_feeds_the_live_view(
     assert live.engine.bypass and live.engine.wet == pytest.approx(0.4) and live.wet_label.text() == "40 %"
     qtbot.mouseClick(live.stop_button, Qt.MouseButton.LeftButton)
     assert not live.running and live.feed_button.isEnabled() and live.rate_combo.isEnabled()
+    assert "Feeding" not in live.message.text()  # what said it was feeding goes with it
 
 
 def test_file_view_denoises_with_progress_shows_spectrograms_and_saves(panel, trained, qtbot, tmp_path):
@@ -145,12 +147,13 @@ def test_train_tab_trains_with_live_metrics_and_hands_over_the_model(panel, shar
 def test_bad_settings_and_non_audio_models_are_refused_clearly(panel, qtbot, tmp_path):
     train = panel.train
     train.speech_edit.setText("")
-    assert not train.train() and "choose a folder of clean speech" in train.status.text()
+    assert not train.train() and "choose a folder of clean speech" in train.status.text().lower()
     train.speech_edit.setText(str(tmp_path / "nowhere"))
     train.noise_edit.setText("")
     for check in train.builtin.values():
         check.setChecked(False)
     assert not train.train() and "noise folder or at least one built-in noise" in train.status.text()
+    assert not train.train_button.isEnabled()
     image_model = build_model("ae", {"image_shape": [1, 8, 8], "mean": [0.5], "std": [0.3], "hidden": [8]})
     save_checkpoint(tmp_path / "image.pt", image_model)
     panel.open_model(tmp_path / "image.pt")
@@ -161,6 +164,13 @@ def test_bad_settings_and_non_audio_models_are_refused_clearly(panel, qtbot, tmp
 # --- every control that opens a file dialog, clicked (issue 11) ----------------------------------------------------
 FAKE_DEVICES = [AudioDevice(0, "Fake microphone", "ALSA", 1, 0, 16000.0), AudioDevice(1, "Fake speakers", "ALSA", 0, 2,
                                                                                        16000.0)]
+
+
+def fake_devices(monkeypatch, devices=FAKE_DEVICES, rates=(16000,)) -> None:
+    """PortAudio lists ``devices`` (0 the default input, 1 the default output), which take only ``rates``."""
+    monkeypatch.setattr(core.sessions.audio, "list_devices", lambda rescan=False: (devices, ""))
+    monkeypatch.setattr(core.sessions.audio, "default_devices", lambda: (0, 1))
+    monkeypatch.setattr(core.audio.devices, "_accepts", lambda i, o, rate, channels: rate in rates)
 
 
 def answer_files(monkeypatch, path) -> None:
@@ -201,8 +211,7 @@ def test_refresh_finds_devices_plugged_in_since(panel, qtbot, tiny_denoiser, mon
     panel.open_model(tiny_denoiser)
     qtbot.waitUntil(lambda: panel.model is not None, timeout=LONG_MS)
     assert not live.has_devices and not live.start_button.isEnabled()
-    monkeypatch.setattr(gui.audio.live, "list_devices", lambda rescan=False: (FAKE_DEVICES, ""))
-    monkeypatch.setattr(gui.audio.live, "default_devices", lambda: (0, 1))
+    fake_devices(monkeypatch)
     qtbot.mouseClick(live.refresh_button, Qt.MouseButton.LeftButton)
     assert live.input_combo.currentText() == "Fake microphone (ALSA)" and live.output_combo.currentData() == 1
     assert live.message.text() == "" and live.start_button.isEnabled()
@@ -222,11 +231,10 @@ def test_feed_a_file_runs_the_chosen_recording_through_the_live_view(panel, qtbo
 
 
 def test_file_tab_open_denoise_play_before_after_stop_and_save(panel, qtbot, tmp_path, tiny_denoiser, monkeypatch):
-    monkeypatch.setattr(gui.audio.live, "list_devices", lambda rescan=False: (FAKE_DEVICES, ""))
-    monkeypatch.setattr(gui.audio.live, "default_devices", lambda: (0, 1))
+    fake_devices(monkeypatch)
     played, stopped = [], []
-    monkeypatch.setattr(gui.audio.file, "play", lambda wave, rate, device: played.append((wave, rate, device)))
-    monkeypatch.setattr(gui.audio.file, "stop_playback", lambda: stopped.append(True))
+    monkeypatch.setattr(core.sessions.audio_file, "play", lambda wave, rate, device: played.append((wave, rate, device)))
+    monkeypatch.setattr(core.sessions.audio_file, "stop_playback", lambda: stopped.append(True))
     qtbot.mouseClick(panel.live.refresh_button, Qt.MouseButton.LeftButton)
     panel.open_model(tiny_denoiser)
     view = panel.file
@@ -236,11 +244,11 @@ def test_file_tab_open_denoise_play_before_after_stop_and_save(panel, qtbot, tmp
     qtbot.waitUntil(lambda: view.original is not None and view.denoise_button.isEnabled(), timeout=LONG_MS)
     assert view.info.text().startswith("noisy.wav: 1.0 s, 16000 Hz")
     qtbot.mouseClick(view.play_original_button, Qt.MouseButton.LeftButton)
-    assert len(played) == 1 and played[0][0] is view.original and played[0][1:] == (16000, 1)
+    assert len(played) == 1 and np.array_equal(played[0][0], view.original) and played[0][1:] == (16000, 1)
     qtbot.mouseClick(view.denoise_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.result is not None, timeout=LONG_MS)
     qtbot.mouseClick(view.play_result_button, Qt.MouseButton.LeftButton)
-    assert len(played) == 2 and played[1][0] is view.result
+    assert len(played) == 2 and np.array_equal(played[1][0], view.result)
     qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
     assert stopped == [True]
     target = tmp_path / "out" / "clean.wav"

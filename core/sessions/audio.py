@@ -59,6 +59,7 @@ class AudioSession:
         self.wet, self.bypass = 1.0, False
         self.message = ""
         self.send_wanted, self.mic, self.send_text = False, None, ""
+        self._mic_pending = False  # a microphone for other apps is being made
         self.file = FileSession(self)
         self.train = AudioTrainSession(self)
 
@@ -288,22 +289,24 @@ class AudioSession:
         if not self.send_wanted or not self.running:
             self._close_send()
             return None
-        if self.mic is not None:
+        if self.mic is not None or self._mic_pending:
             return None
         output = self.output_device()
         if isinstance(self.source, LiveStream) and output is not None and "JACK" in output.label:
             self._send_says("JACK: connect this app's output ports (PortAudio:out_…) to the other app, e.g. in a "
                             "patchbay")
             return None
-        engine = self.engine
+        engine, self._mic_pending = self.engine, True
         self._send_says("Making the microphone for other apps…")
         return Work("making the microphone for other apps", VirtualMic(engine.rate, engine.channels).open, (),
                     lambda mic: self._sending(engine, mic))
 
     def send_failed(self, message: str) -> None:
+        self._mic_pending = False
         self._send_says(f"Not sent to other apps: {message}")
 
     def _sending(self, engine: LiveEngine, mic: VirtualMic) -> None:
+        self._mic_pending = False
         if engine is not self.engine or not self.running or not self.send_wanted:
             mic.close()  # stopped (or unchecked) meanwhile
             return
@@ -322,9 +325,9 @@ class AudioSession:
         self.send_text = text
         self._changed("send")
 
-    def resend_after_start(self) -> Work | None:
-        """After Start: open the microphone for other apps if it is wanted."""
-        return self._apply_send()
+    def send_work(self) -> Work | None:
+        """While live runs: the Work that opens the microphone for other apps if it is wanted and not there."""
+        return self._apply_send() if self.running else None
 
     def shutdown(self) -> None:
         """Stop live audio and playback (the app is closing)."""

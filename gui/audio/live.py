@@ -132,10 +132,7 @@ class LiveView(QWidget):
         self.session.choose_devices(self.input_combo.currentData(), self.output_combo.currentData())
 
     def start(self) -> bool:
-        started = self.session.start()
-        if started:
-            self._run_send(self.session.resend_after_start())
-        return started
+        return self.session.start()
 
     def _choose_feed(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Feed a recording into the live denoiser", "", AUDIO_FILTER)
@@ -143,8 +140,8 @@ class LiveView(QWidget):
             self.feed_file(Path(path))
 
     def feed_file(self, path: Path) -> None:
-        start_work(self.session.feed_file(path), self, applied=lambda _fed: self._run_send(
-            self.session.resend_after_start()), failed=lambda message, _tb: self.session.say(message))
+        start_work(self.session.feed_file(path), self, applied=lambda _fed: None,
+                   failed=lambda message, _tb: self.session.say(message))
 
     def _mix_changed(self) -> None:
         self.wet_label.setText(f"{self.wet_slider.value()} %")
@@ -172,6 +169,7 @@ class LiveView(QWidget):
         elif what == "live":
             if self.session.running:
                 self.timer.start()
+                self._run_send(self.session.send_work())
             else:
                 self.timer.stop()
         self._update_buttons()
