@@ -12,6 +12,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
+
 RATE, PERIOD = 16000, 256
 
 
@@ -39,11 +41,12 @@ def clear_stale_jack_state() -> None:
 
 
 class JackServer:
-    """``jackd --no-realtime -d dummy`` under a unique server name (so parallel runs do not meet)."""
+    """``jackd --no-realtime -d dummy`` under a unique server name (so parallel runs do not meet). ``speed``: how
+    many times faster than real time the dummy backend runs its cycles (it waits ``period / rate / speed``)."""
 
-    def __init__(self, rate: int = RATE, period: int = PERIOD):
+    def __init__(self, rate: int = RATE, period: int = PERIOD, speed: float = 1.0):
         self.name = f"latent-explorer-test-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-        self.rate, self.period = rate, period
+        self.rate, self.period, self.speed = rate, period, speed
         self.process: subprocess.Popen | None = None
         self._saved_env = os.environ.get("JACK_DEFAULT_SERVER")
 
@@ -51,8 +54,9 @@ class JackServer:
         import jack
         clear_stale_jack_state()
         os.environ["JACK_DEFAULT_SERVER"] = self.name  # PortAudio's JACK backend connects to the default server
+        wait_us = round(1e6 * self.period / self.rate / self.speed)
         self.process = subprocess.Popen(["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r",
-                                         str(self.rate), "-p", str(self.period)],
+                                         str(self.rate), "-p", str(self.period), "-w", str(wait_us)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         while True:
@@ -91,3 +95,82 @@ class JackServer:
                 os.environ["JACK_DEFAULT_SERVER"] = self._saved_env
             sounddevice._initialize()
         self.process = None
+
+
+def jack_device() -> int:
+    from core.audio.devices import list_devices
+    devices, problem = list_devices()
+    assert not problem, problem
+    return next(d.index for d in devices if d.host_api.startswith("JACK"))
+
+
+def play_and_record(server: JackServer, signal: np.ndarray, tail_s: float = 0.5) -> np.ndarray:
+    """Be the microphone, and another app: play ``signal`` into PortAudio's input port from one JACK
+    client, and record PortAudio's output port from a second one (as a call app would), for as long plus
+    ``tail_s``. Returns the recording (JACK's clock: sample i recorded while sample i was played)."""
+    player, other_app = server.client("latent-explorer-test-mic"), server.client("latent-explorer-test-call")
+    mic, ear = player.outports.register("mic"), other_app.inports.register("in")
+    play = np.concatenate([signal, np.zeros(int(tail_s * server.rate), np.float32)]).astype(np.float32)
+    rec = np.zeros_like(play)
+    state = {"armed": False, "played": 0, "frame": None, "recorded": 0}
+
+    @player.set_process_callback
+    def play_block(frames: int) -> None:
+        out = mic.get_array()
+        i = state["played"]
+        if not state["armed"] or i >= len(play):
+            out.fill(0)
+            return
+        if i == 0:
+            state["frame"] = player.last_frame_time  # the JACK frame the signal starts at
+        n = min(frames, len(play) - i)
+        out[:n], out[n:] = play[i:i + n], 0.0
+        state["played"] = i + frames
+
+    @other_app.set_process_callback
+    def record_block(frames: int) -> None:
+        if state["frame"] is None:
+            return
+        i = other_app.last_frame_time - state["frame"]  # where in the signal this block was played
+        if 0 <= i < len(play):
+            n = min(frames, len(play) - i)
+            rec[i:i + n] = ear.get_array()[:n]
+            state["recorded"] = i + n
+
+    with player, other_app:
+        for port in player.get_all_connections("PortAudio:in_0"):
+            player.disconnect(port, "PortAudio:in_0")  # the app hears only us, not system:capture
+        player.connect(mic, "PortAudio:in_0")
+        other_app.connect("PortAudio:out_0", ear)
+        state["armed"] = True
+        deadline = time.monotonic() + 3 * len(play) / server.rate / server.speed + 10
+        while state["recorded"] < len(play) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert state["recorded"] >= len(play), "the sound server stopped calling us"
+    return rec
+
+
+def align(recording: np.ndarray, reference: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
+    """The stretch of ``recording`` that lines up with ``reference`` (by cross-correlation, lags up to 0.4 s),
+    and its lag."""
+    n, max_lag = len(reference), 4 * rate // 10
+    spectrum = np.fft.rfft(recording, 2 * len(recording)) * np.conj(np.fft.rfft(reference, 2 * len(recording)))
+    lag = int(np.argmax(np.fft.irfft(spectrum)[:max_lag]))
+    return recording[lag:lag + n], lag
+
+
+def windowed_gains(recording: np.ndarray, noisy: np.ndarray, clean: np.ndarray, rate: int,
+                   window_s: float = 0.5) -> np.ndarray:
+    """SI-SDR improvement (dB) of ``recording`` over ``noisy`` against ``clean``, window by window, each window
+    aligned on its own (a dropout that loses input shifts what follows it); windows of near silence left out."""
+    from core.audio.metrics import si_sdr
+    n, reach = int(window_s * rate), 4 * rate // 10
+    loud = np.sqrt(np.mean(clean ** 2))
+    gains = []
+    for start in range(0, len(clean) - n + 1, n):
+        ref = clean[start:start + n]
+        if np.sqrt(np.mean(ref ** 2)) < 0.3 * loud:
+            continue
+        out, _ = align(recording[start:start + n + reach], ref, rate)
+        gains.append(float(si_sdr(out, ref) - si_sdr(noisy[start:start + n], ref)))
+    return np.array(gains)

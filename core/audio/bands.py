@@ -75,18 +75,15 @@ class TopBandGain:
     def __init__(self, model_rate: int, channels: int):
         self.sos = butter(4, TOP_BAND, btype="bandpass", output="sos")
         self.alpha = float(np.exp(-1.0 / (GAIN_TIME_S * model_rate)))
-        self._band = np.zeros((2, self.sos.shape[0], channels, 2))  # band-pass states of wet and dry
-        self._level = np.zeros((2, channels, 1))  # smoother states
+        self._band = np.zeros((self.sos.shape[0], 2 * channels, 2))  # band-pass state of wet and dry, stacked
+        self._level = np.zeros((2 * channels, 1))  # smoother state
 
     def process(self, wet: np.ndarray, dry: np.ndarray) -> np.ndarray:
         """(channels, n) model-rate output and the input it came from (aligned) -> (channels, n) gains."""
-        levels = []
-        for i, x in enumerate((wet, dry)):
-            band, self._band[i] = sosfilt(self.sos, x, axis=-1, zi=self._band[i])
-            level, self._level[i] = lfilter([1 - self.alpha], [1, -self.alpha], band * band, axis=-1,
-                                            zi=self._level[i])
-            levels.append(level)
-        return np.minimum(np.sqrt(levels[0] / (levels[1] + EPS)), 1.0).astype(np.float32)
+        band, self._band = sosfilt(self.sos, np.concatenate([wet, dry]), axis=-1, zi=self._band)
+        level, self._level = lfilter([1 - self.alpha], [1, -self.alpha], band * band, axis=-1, zi=self._level)
+        c = len(wet)
+        return np.minimum(np.sqrt(level[:c] / (level[c:] + EPS)), 1.0).astype(np.float32)
 
 
 class HighBand:
