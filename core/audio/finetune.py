@@ -18,6 +18,7 @@ from .offline import denoise_wave
 from .trainer import AudioRun
 
 HELD_OUT = 0.2
+PIECE_S = 3.0  # the training part is cut into pieces this long (the data loader splits files)
 SCORE_SNR_DB = 5.0
 
 
@@ -36,8 +37,9 @@ def split_recordings(recordings: list[Path], rate: int, folder: Path) -> tuple[P
     train, held = folder / "train", folder / "held_out"
     for i, path in enumerate(recordings):
         wave = read_audio(path, rate, channels=1)[0]
-        cut = int(wave.shape[1] * (1 - HELD_OUT))
-        write_audio(train / f"{i:03d}.wav", wave[:, :cut], rate)
+        cut, piece = int(wave.shape[1] * (1 - HELD_OUT)), int(PIECE_S * rate)
+        for j, start in enumerate(range(0, cut, piece)):
+            write_audio(train / f"{i:03d}-{j:03d}.wav", wave[:, start:min(cut, start + piece)], rate)
         write_audio(held / f"{i:03d}.wav", wave[:, cut:], rate)
     return train, held
 
