@@ -1,7 +1,7 @@
 """Soak: the live engine on minutes of continuous speech in noise, as in a long call.
 
-Builds ``--minutes`` of continuous speech of a talker the model was not trained on (FSDD ``--talker``,
-utterances with natural pauses) in steady noise (generated pink noise plus the held-out end of the
+Builds ``--minutes`` of continuous speech of talkers the model was not trained on (the test talkers of its
+training run's split of ``speech16k/``, or an FSDD ``--talker``; utterances with natural pauses) in steady noise (generated pink noise plus the held-out end of the
 exercise-bike recording) at 5 dB SNR, at a sound card's rate (48 kHz: the engine resamples both ways),
 and pushes it through ``LiveEngine.process`` block by block, the function a sound card's callback
 runs, as fast as it goes (``core.audio.evaluate.run_live``). Reports the SI-SDR improvement minute by
@@ -9,7 +9,9 @@ minute (goal: the last minute within 1 dB of the first), dropouts (blocks the en
 and blocks that took longer to process than they last) and the growth of the resident set after the
 first minute (goal < 20 MB).
 
-    python bench/audio_soak.py --model CKPT [--minutes 10] [--data ../shared/data] [--talker lucas]
+    python bench/audio_soak.py [--model CKPT] [--minutes 10] [--data ../shared/data] [--talker lucas]
+
+(default model: the shipped one, ``resources/denoiser.pt``)
 """
 from __future__ import annotations
 
@@ -28,12 +30,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.audio.continuous import speech_track  # noqa: E402
-from core.audio.dataset import NOISE_VAL_FRACTION  # noqa: E402
+from core.audio.dataset import NOISE_VAL_FRACTION, MixConfig, SpeechNoiseData  # noqa: E402
 from core.audio.engine import LiveConfig, LiveEngine  # noqa: E402
 from core.audio.evaluate import run_live  # noqa: E402
 from core.audio.io import read_audio, resample  # noqa: E402
 from core.audio.metrics import si_sdr  # noqa: E402
 from core.audio.noise import builtin_noise, crop, mix_at_snr  # noqa: E402
+from core.audio.pretrained import default_denoiser_path  # noqa: E402
 from core.train.checkpoint import load_checkpoint  # noqa: E402
 
 RATE, BLOCK = 48000, 480  # a sound card's rate, 10 ms blocks
@@ -45,12 +48,23 @@ def resident_mb() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2 ** 20
 
 
-def soak_recording(data: Path, talker: str, minutes: float, rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """(noisy, clean) mono (1, T) at ``rate``: the talker's utterances one after another, in noise."""
+def talker_clips(data: Path, talker: str | None, payload: dict, rate: int) -> list[np.ndarray]:
+    """The FSDD ``talker``'s clips, or (None) the utterances of the test talkers of the model's training run."""
+    if talker is None:
+        state = payload.get("train_state") or {}
+        split = SpeechNoiseData.load(data / "speech16k", None, rate, 1, MixConfig.from_dict(state.get("mix", {})),
+                                     seed=state.get("config", {}).get("seed", 0))
+        if not split.test_speech:
+            raise SystemExit("error: the model's run held out no test talkers; pass --talker (an FSDD talker)")
+        return split.test_speech
     files = sorted((data / "fsdd").glob(f"*_{talker}_*.wav"))
     if not files:
         raise SystemExit(f"error: no FSDD files of talker {talker!r} in {data / 'fsdd'}")
-    clips = [read_audio(f, rate, channels=1)[0][0] for f in files]
+    return [read_audio(f, rate, channels=1)[0][0] for f in files]
+
+
+def soak_recording(data: Path, clips: list[np.ndarray], minutes: float, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(noisy, clean) mono (1, T) at ``rate``: the ``clips`` one after another, in noise."""
     rng = np.random.default_rng(10)
     n = int(minutes * 60 * rate)
     clean = speech_track(clips, n, rate, rng)[None]
@@ -64,14 +78,16 @@ def soak_recording(data: Path, talker: str, minutes: float, rate: int) -> tuple[
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", type=Path, required=True, help="checkpoint of a streaming denoiser (audio-dae)")
+    p.add_argument("--model", type=Path, default=default_denoiser_path(),
+                   help="checkpoint of a streaming denoiser (audio-dae); default: the shipped one")
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    p.add_argument("--talker", default="lucas", help="FSDD talker to speak (best one the model did not train on)")
+    p.add_argument("--talker", help="an FSDD talker to speak instead of the model's test talkers")
     args = p.parse_args()
     torch.set_num_threads(1)
-    model, _ = load_checkpoint(args.model)
-    noisy, clean = soak_recording(args.data, args.talker, args.minutes, model.sample_rate)
+    model, payload = load_checkpoint(args.model)
+    clips = talker_clips(args.data, args.talker, payload, model.sample_rate)
+    noisy, clean = soak_recording(args.data, clips, args.minutes, model.sample_rate)
     noisy, clean = resample(noisy, model.sample_rate, RATE), resample(clean, model.sample_rate, RATE)
     engine = LiveEngine(model, LiveConfig(RATE, BLOCK, channels=1))
     minute = 60 * RATE
@@ -88,7 +104,7 @@ def main() -> int:
                                                                                 clean[:, i:i + minute]))
              for i in range(0, n - minute + 1, minute)]
     late = int(np.sum(busy > BLOCK / RATE))
-    print(f"{args.minutes:g} min of talker {args.talker} in pink + exercise-bike noise at {SNR_DB:g} dB, {RATE} Hz, "
+    print(f"{args.minutes:g} min of {args.talker or 'the test talkers'} in pink + exercise-bike noise at {SNR_DB:g} dB, {RATE} Hz, "
           f"{BLOCK}-frame blocks, through LiveEngine.process in {wall:.0f} s ({model.name}, {args.model})")
     print("minute | SI-SDR improvement (dB) | resident set (MB)")
     for i, g in enumerate(gains):

@@ -154,26 +154,66 @@ def running_mean(x: torch.Tensor, mean: torch.Tensor, count: torch.Tensor,
     return m / (1 - alpha ** counts), m[:, -1:], counts[:, -1:]
 
 
+def compressed_spectrum_loss(estimate: torch.Tensor, clean: torch.Tensor, analysis: torch.Tensor,
+                             power: float = 0.3) -> torch.Tensor:
+    """Distance of power-compressed spectra (``|X| ** power``: quiet bins, such as the top of the band
+    and the consonants, count nearly as much as loud ones): 0.7 x magnitudes + 0.3 x complex values,
+    mean squared. Both waves are first divided by the clean wave's RMS, so the level does not matter."""
+    scale = clean.pow(2).mean(-1, keepdim=True).add(1e-8).sqrt()
+    n = analysis.shape[0]
+    specs = []
+    for wave in (estimate / scale, clean / scale):
+        spec = (wave.unfold(-1, n, n // 2) @ analysis) / math.sqrt(n / 2)  # unit-RMS white noise: |X| ~ 1
+        re, im = spec.chunk(2, dim=-1)
+        mag = (re * re + im * im + 1e-8).sqrt()
+        compressed = mag ** power
+        specs.append((compressed, compressed * re / mag, compressed * im / mag))
+    (m1, r1, i1), (m2, r2, i2) = specs
+    return 0.7 * F.mse_loss(m1, m2) + 0.3 * (F.mse_loss(r1, r2) + F.mse_loss(i1, i2))
+
+
+def si_sdr_db(estimate: torch.Tensor, clean: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale-invariant SDR in dB over the last axis (differentiable), per wave."""
+    estimate = estimate - estimate.mean(-1, keepdim=True)
+    clean = clean - clean.mean(-1, keepdim=True)
+    target = (estimate * clean).sum(-1, keepdim=True) / (clean.pow(2).sum(-1, keepdim=True) + eps) * clean
+    return 10 * torch.log10((target.pow(2).sum(-1) + eps) / ((estimate - target).pow(2).sum(-1) + eps))
+
+
 @dataclass(frozen=True)
 class CausalSettings(AudioSettings):
     kernel: int = setting(320, "STFT frame in samples (even; the hop is half of it, the latency all of it)",
                           low=16, high=8192)
-    hidden: int = setting(128, "Width of the GRUs that predict the gains", low=1, high=4096, label="Hidden width")
+    hidden: int = setting(96, "Width of the GRUs that predict the gains", low=1, high=4096, label="Hidden width")
     layers: int = setting(2, "Stacked GRU layers", low=1, high=8)
     level_s: float = setting(3.0, "Time constant (s) of the running level the spectrum is taken relative to",
                              low=0.05, high=600.0, label="Level time")
+    floor_s: float = setting(1.0, "Time constant (s) of each bin's running mean, which the spectrum is also read "
+                                  "against (how far a bin stands above its usual level)", low=0.05, high=600.0,
+                             label="Bin mean time")
+    df_bins: int = setting(64, "Lowest STFT bins refined by a deep filter (complex taps over the last frames; "
+                                "0: gains only)", low=0, high=4097, label="Deep-filter bins")
+    df_order: int = setting(3, "Frames the deep filter reads: the current one and those before it", low=1, high=8,
+                            label="Deep-filter taps")
 
     def check(self):
         if self.kernel % 2:
             raise SettingError(f"kernel must be even (the hop is half of it), got {self.kernel}")
+        if self.df_bins > self.kernel // 2 + 1:
+            raise SettingError(f"df_bins ({self.df_bins}) is more than the {self.kernel // 2 + 1} bins of a "
+                               f"{self.kernel}-sample frame")
 
 
 class CausalDenoiser(AudioModel):
-    """Streaming denoiser: STFT as a strided Conv1d -> GRU gain per bin -> inverse STFT as ConvTranspose1d.
+    """Streaming denoiser: STFT as a strided Conv1d -> GRU -> a gain per bin, plus a deep filter on the low
+    bins -> inverse STFT as ConvTranspose1d.
 
     A frame is ``kernel`` samples advanced by ``stride`` (= kernel / 2); the algorithmic latency is
     ``kernel`` samples. Each channel of a stereo model gets its own gains, predicted from both channels.
-    ``level_s``: time constant of the running level the log spectrum is taken relative to.
+    The deep filter (DeepFilterNet's idea, here causal: no look-ahead) adds to each of the ``df_bins``
+    lowest gained bins a complex combination of that bin in the current and ``df_order - 1`` previous
+    frames, which can rebuild the harmonics of voiced speech that a real gain cannot; its weights start at
+    zero, so an untrained filter leaves the gains alone. The loss: power-compressed spectra plus SI-SDR.
     """
 
     Settings = CausalSettings
@@ -185,14 +225,20 @@ class CausalDenoiser(AudioModel):
         sample_rate, channels, kernel, hidden, layers = s.sample_rate, s.channels, s.kernel, s.hidden, s.layers
         self.kernel, self.stride, self.hidden, self.layers = kernel, kernel // 2, hidden, layers
         self.bins = kernel // 2 + 1
+        self.df_bins, self.df_order = s.df_bins, s.df_order
         self.alpha = math.exp(-self.stride / (s.level_s * sample_rate))  # running level: per-frame decay
+        self.bin_alpha = math.exp(-self.stride / (s.floor_s * sample_rate))
         analysis, synthesis = stft_kernels(kernel)
         self.register_buffer("analysis", analysis, persistent=False)
         self.register_buffer("synthesis", synthesis, persistent=False)
         features = channels * self.bins
-        self.embed = nn.Sequential(nn.Linear(features, hidden), nn.SiLU())
+        self.embed = nn.Sequential(nn.Linear(2 * features, hidden), nn.SiLU())
         self.gru = nn.GRU(hidden, hidden, layers, batch_first=True)
         self.mask = nn.Sequential(nn.Linear(hidden, features), nn.Sigmoid())
+        self.deep_filter = nn.Linear(hidden, channels * self.df_bins * self.df_order * 2) if self.df_bins else None
+        if self.deep_filter is not None:
+            nn.init.zeros_(self.deep_filter.weight)
+            nn.init.zeros_(self.deep_filter.bias)
 
     @property
     def stream_delay(self) -> int:
@@ -204,41 +250,79 @@ class CausalDenoiser(AudioModel):
         """Algorithmic latency: from a sample entering to its denoised sample leaving, at the earliest."""
         return self.kernel
 
+    def criterion(self, denoised: torch.Tensor, clean: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``spectral``: ``compressed_spectrum_loss``; ``sisdr_loss``: minus the SI-SDR in dB, per clip then
+        averaged; ``total`` = 70 x spectral + sisdr_loss / 10 (in the proportions of GTCRN's hybrid loss)."""
+        spectral = compressed_spectrum_loss(denoised, clean, self.analysis)
+        sisdr = -si_sdr_db(denoised, clean).mean()
+        return {"total": 70 * spectral + sisdr / 10, "spectral": spectral, "sisdr_loss": sisdr}
+
     def init_state(self, batch: int = 1) -> list[torch.Tensor]:
-        """Zeros: input history, running level (average, frame count), GRU state, the decoder's overlap-add tail."""
+        """Zeros: input history, running level (average, frame count), each bin's running mean (average,
+        frame count), GRU state, the deep filter's past frames, the decoder's overlap-add tail."""
         p = self.analysis
         zeros = lambda *shape: torch.zeros(*shape, dtype=p.dtype, device=p.device)  # noqa: E731
-        pad = self.kernel - self.stride
-        return [zeros(batch, self.channels, pad), zeros(batch, 1), zeros(batch, 1),
-                zeros(self.layers, batch, self.hidden), zeros(batch, self.channels, pad)]
+        pad, features = self.kernel - self.stride, batch * self.channels * self.bins
+        return [zeros(batch, self.channels, pad), zeros(batch, 1), zeros(batch, 1), zeros(features, 1),
+                zeros(features, 1), zeros(self.layers, batch, self.hidden), zeros(batch * self.channels, self.df_order - 1, 2 * self.df_bins),
+                zeros(batch, self.channels, pad)]
 
-    def gains(self, log_power: torch.Tensor, state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """(B, frames, channels * bins) log10 power -> gains in [0, 1] of the same shape, new state."""
-        mean, count, h = state
+    def filters(self, log_power: torch.Tensor, state: list[torch.Tensor]
+                ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
+        """(B, frames, channels * bins) log10 power -> gains in [0, 1] of the same shape, the deep filter's
+        taps (B, frames, channels * df_bins * df_order * 2) or None, the new (level, bin means, GRU) state.
+        The GRU reads the log spectrum relative to its running level and relative to each bin's running mean."""
+        mean, count, bin_mean, bin_count, h = state
+        b, frames, f = log_power.shape
         level, mean, count = running_mean(log_power.mean(-1), mean, count, self.alpha)
-        out, h = self.gru(self.embed(log_power - level[..., None]), h)
-        return self.mask(out), [mean, count, h]
+        by_bin = log_power.transpose(1, 2).reshape(b * f, frames)
+        usual, bin_mean, bin_count = running_mean(by_bin, bin_mean, bin_count, self.bin_alpha)
+        usual = usual.reshape(b, f, frames).transpose(1, 2)
+        out, h = self.gru(self.embed(torch.cat([log_power - level[..., None], log_power - usual], dim=-1)), h)
+        taps = self.deep_filter(out) if self.deep_filter is not None else None
+        return self.mask(out), taps, [mean, count, bin_mean, bin_count, h]
+
+    def _deep_filtered(self, re: torch.Tensor, im: torch.Tensor, taps: torch.Tensor, past: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sum over the last ``df_order`` frames of taps x spectrum in the ``df_bins`` lowest bins:
+        (real, imaginary) parts (B*C, frames, df_bins), and the frames to carry to the next block."""
+        bc, frames, d, order = re.shape[0], re.shape[1], self.df_bins, self.df_order
+        history = torch.cat([past, torch.cat([re[..., :d], im[..., :d]], dim=-1)], dim=1)
+        taps = taps.reshape(bc // self.channels, frames, self.channels, order, 2, d).transpose(1, 2)
+        taps = taps.reshape(bc, frames, order, 2, d)
+        out_re = out_im = 0
+        for i in range(order):  # tap i reads the frame i hops back
+            xr, xi = history[:, order - 1 - i:order - 1 - i + frames].chunk(2, dim=-1)
+            hr, hi = taps[:, :, i, 0], taps[:, :, i, 1]
+            out_re, out_im = out_re + hr * xr - hi * xi, out_im + hr * xi + hi * xr
+        return out_re, out_im, history[:, history.shape[1] - (order - 1):]
 
     def stream_step(self, x: torch.Tensor, state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Denoise the next (B, C, n * stride) samples; returns as many output samples and the new state."""
         b, c, n = x.shape
         if n % self.stride:
             raise ValueError(f"stream blocks must be a multiple of {self.stride} samples, got {n}")
-        s = self.stride
+        s, bins = self.stride, self.bins
         xin = torch.cat([state[0], x], dim=-1)
         # strided Conv1d with the STFT kernels, written as frames @ kernels (much faster for a few frames)
         spec = xin.reshape(b * c, -1).unfold(-1, self.kernel, s) @ self.analysis  # (B*C, frames, 2 * bins)
         re, im = spec.chunk(2, dim=-1)
         frames = spec.shape[1]
-        power = (re * re + im * im).reshape(b, c, frames, self.bins).transpose(1, 2).reshape(b, frames, -1)
-        gain, net_state = self.gains(torch.log10(power + 1e-10), state[1:-1])
-        gain = gain.reshape(b, frames, c, self.bins).transpose(1, 2).reshape(b * c, frames, self.bins)
+        power = (re * re + im * im).reshape(b, c, frames, bins).transpose(1, 2).reshape(b, frames, -1)
+        gain, taps, net_state = self.filters(torch.log10(power + 1e-10), state[1:6])
+        gain = gain.reshape(b, frames, c, bins).transpose(1, 2).reshape(b * c, frames, bins)
+        out_re, out_im, past = re * gain, im * gain, state[6]
+        if taps is not None:
+            df_re, df_im, past = self._deep_filtered(re, im, taps, past)
+            d = self.df_bins
+            out_re = torch.cat([out_re[..., :d] + df_re, out_re[..., d:]], dim=-1)
+            out_im = torch.cat([out_im[..., :d] + df_im, out_im[..., d:]], dim=-1)
         # ConvTranspose1d with the inverse kernels: each frame's second half overlap-adds onto the next
         # frame's first half; the last one is carried to the next block as the tail
-        halves = ((spec * torch.cat([gain, gain], dim=-1)) @ self.synthesis).reshape(b, c, frames, 2, s)
+        halves = (torch.cat([out_re, out_im], dim=-1) @ self.synthesis).reshape(b, c, frames, 2, s)
         first, second = halves[..., 0, :].reshape(b, c, n), halves[..., 1, :].reshape(b, c, n)
         y = first + torch.cat([state[-1], second[..., :n - s]], dim=-1)
-        return y, [xin[..., n:], *net_state, second[..., n - s:]]
+        return y, [xin[..., n:], *net_state, past, second[..., n - s:]]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Offline: (B, C, T) -> (B, C, T), aligned with the input: one stream step over the whole wave
@@ -249,7 +333,7 @@ class CausalDenoiser(AudioModel):
         return torch.cat([y, state[-1]], dim=-1)[..., pad:pad + n]
 
 
-AUDIO_DAE = Family("audio-dae", CausalDenoiser, "Audio denoiser that streams: GRU gains per frequency, 20 ms frames "
-                   "(live use)", tiny={"hidden": 64, "layers": 1})
+AUDIO_DAE = Family("audio-dae", CausalDenoiser, "Audio denoiser that streams: GRU gains per frequency plus a deep "
+                   "filter on the low bins, 20 ms frames (live use)", tiny={"hidden": 64, "layers": 1, "df_bins": 32})
 AUDIO_DAE_SEED = Family("audio-dae-seed", SeedDenoisingAE, "The lecture's stereo denoising autoencoder (files only)",
                         tiny={"widths": [8, 16, 32]})

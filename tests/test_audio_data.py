@@ -129,7 +129,7 @@ def test_held_out_split_batches_and_fixed_validation(tmp_path, shared_data):
     for f in sorted((shared_data / "fsdd").glob("*.wav"))[::50]:
         (speech / f.name).write_bytes(f.read_bytes())
     (speech / "broken.wav").write_bytes(b"nope")
-    mix = MixConfig(segment_s=1.5, snr_db=(0.0, 0.0), level_db=(0.0, 0.0), val_fraction=0.25, val_s=2.0)
+    mix = MixConfig(segment_s=1.5, snr_db=(0.0, 0.0), level_db=(0.0, 0.0), val_fraction=0.25, val_s=2.0, reverb_p=0.0)
     data = SpeechNoiseData.load(speech, shared_data / "noise", 16000, 2, mix, seed=3)
     assert data.skipped == [str(speech / "broken.wav")]
     assert len(data.val_speech) == 10 and len(data.train_speech) == 30
@@ -151,3 +151,48 @@ def test_held_out_split_batches_and_fixed_validation(tmp_path, shared_data):
     # every held-out file is heard: its samples turn up in some validation recording
     heard = np.concatenate([m.clean[0] for m in first])
     assert all(np.isin(v[np.abs(v) > 1e-3][:20], heard).any() for v in data.val_speech)
+
+
+def test_speech_is_split_by_talker_and_test_talkers_are_heard_by_neither_part(tmp_path):
+    from core.audio.dataset import split_talkers, talker_of
+    root = tmp_path
+    paths = [root / "lib" / f"{t}-100-{i:04d}.flac" for t in (19, 26, 27, 32) for i in range(2)]
+    paths += [root / "kids" / f"SPEAKER{t:04d}" / f"{i:09d}.flac" for t in range(1, 7) for i in range(3)]
+    paths += [root / f"{d}_lucas_{i}.wav" for d in range(2) for i in range(2)] + [root / "me.wav"]
+    assert [talker_of(p, root) for p in (paths[0], paths[8], paths[-2], paths[-1])] == \
+        ["19", "kids/SPEAKER0001", "lucas", "me.wav"]
+    mix = MixConfig(val_fraction=0.2, test_fraction=0.2)
+    val, test, train = split_talkers(paths, root, mix, seed=0)
+    assert sorted([*val, *test, *train]) == list(range(len(paths)))
+    groups = [{talker_of(paths[i], root) for i in part} for part in (val, test, train)]
+    assert all(not (a & b) for a, b in [(groups[0], groups[1]), (groups[0], groups[2]), (groups[1], groups[2])])
+    assert len(groups[0]) == len(groups[1]) == 2  # 20 % of 12 talkers each
+    again = split_talkers(paths, root, mix, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(again, (val, test, train)))
+    few = [root / "a.wav", root / "b.wav", root / "c.wav"]  # fewer than 3 talkers: split by file
+    v, t, tr = split_talkers(few[:2], root, MixConfig(val_fraction=0.5), seed=0)
+    assert len(v) == 1 and len(t) == 0 and len(tr) == 1
+    with pytest.raises(DataError, match="must leave some to train on"):
+        MixConfig(val_fraction=0.5, test_fraction=0.5)
+
+
+def test_rooms_and_microphones_change_what_is_heard_not_what_is_wanted():
+    from core.audio.augment import EARLY_S, microphone, reverberate, room_impulse
+    rate, rng = 16000, np.random.default_rng(0)
+    rir = room_impulse(rate, rng)
+    assert rir[0] == 1.0 and 0.1 * rate < len(rir) < rate and np.abs(rir[1:16]).max() == 0  # direct path, then a gap
+    tail = rir[int(EARLY_S * rate):]
+    assert np.sum(tail[:len(tail) // 4] ** 2) > 10 * np.sum(tail[-len(tail) // 4:] ** 2)  # it decays
+    speech = builtin_noise("pink", 2 * rate, rate, rng, []) * (np.arange(2 * rate) < rate)  # a burst, then silence
+    heard, wanted = reverberate(speech, rate, rng, p=1.0)
+    after = slice(rate + int(0.1 * rate), rate + int(0.3 * rate))
+    assert np.sum(heard[after] ** 2) > 1e-4 * np.sum(speech ** 2) and np.abs(wanted[after]).max() < 1e-4  # no tail
+    assert np.corrcoef(heard[:rate], wanted[:rate])[0, 1] > 0.5
+    same = reverberate(speech, rate, rng, p=0.0)
+    assert same[0] is speech and same[1] is speech
+    waves = np.random.default_rng(1).standard_normal((3, 1, rate)).astype(np.float32)
+    coloured = microphone(waves, rate, np.random.default_rng(2), p=1.0)
+    ratio = np.fft.rfft(coloured, axis=-1) / np.fft.rfft(waves, axis=-1)
+    assert np.allclose(ratio[0], ratio[1]) and np.allclose(ratio[0], ratio[2])  # one microphone for all three
+    assert np.ptp(20 * np.log10(np.abs(ratio[0, 0, 100:7900]))) > 3  # and it colours
+    assert microphone(waves, rate, rng, p=0.0) is waves

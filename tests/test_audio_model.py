@@ -14,7 +14,14 @@ from core.train.checkpoint import load_checkpoint, save_checkpoint
 from models import build_model, names
 from models.audio_dae import CausalDenoiser, SeedDenoisingAE, running_mean
 
-SMALL = {"hidden": 24, "layers": 2}
+SMALL = {"hidden": 24, "layers": 2, "df_bins": 20}
+
+
+def causal(**values) -> CausalDenoiser:
+    """A small streaming model whose deep filter is switched on (its weights start at zero)."""
+    model = CausalDenoiser(**{**SMALL, **values})
+    torch.nn.init.normal_(model.deep_filter.weight, std=0.05)
+    return model
 
 
 def noise(channels: int, n: int, seed: int = 0) -> np.ndarray:
@@ -36,7 +43,7 @@ def offline(model, x: np.ndarray) -> np.ndarray:
                                                                   (2, 2, None), (2, 1, 320)])
 def test_streamed_output_equals_offline_output(model_channels, stream_channels, block):
     torch.manual_seed(0)
-    model = CausalDenoiser(channels=model_channels, **SMALL).eval()
+    model = causal(channels=model_channels).eval()
     x = noise(stream_channels, 6000 if block is None else 6000 // block * block)
     stream = StreamDenoiser(model, stream_channels, block=block)
     sizes = [block] if block else [1, 7, 160, 333, 1024, 50, 2000]  # ragged blocks, smaller and larger than a hop
@@ -56,7 +63,7 @@ def test_streamed_output_equals_offline_output(model_channels, stream_channels, 
 
 def test_stft_front_end_reconstructs_exactly_and_the_model_is_causal():
     torch.manual_seed(0)
-    model = CausalDenoiser(**SMALL).eval()
+    model = causal().eval()
     x = torch.from_numpy(noise(1, 8000))[None]
     with torch.no_grad():
         spec = x[0, 0].unfold(-1, model.kernel, model.stride) @ model.analysis
@@ -77,7 +84,7 @@ def test_the_gains_do_not_depend_on_the_input_level():
     """The log spectrum is taken relative to its running level: 30 dB louder in, exactly 30 dB louder out,
     from the first frame on (the running average is bias-corrected, not pulled towards zero)."""
     torch.manual_seed(0)
-    model = CausalDenoiser(**SMALL).eval()
+    model = causal().eval()
     x = torch.from_numpy(noise(1, 8000))[None]
     with torch.no_grad():
         quiet, loud = model(x), model(31.62 * x)
@@ -107,7 +114,7 @@ def test_checkpoints_rebuild_audio_models_and_offline_chunks_are_exact(name, con
     opt = model.configure_optimizers(1e-3)
     x = torch.from_numpy(noise(model.channels, 4000))[None]
     losses = model.train_step(x, x, opt)
-    assert set(losses) == {"total"} and torch.isfinite(losses["total"])
+    assert "total" in losses and all(torch.isfinite(v) for v in losses.values())
     path = save_checkpoint(tmp_path / "ckpt.pt", model, opt, {"epoch": 1})
     loaded, payload = load_checkpoint(path)
     assert loaded.name == name and payload["model"]["config"] == model.config

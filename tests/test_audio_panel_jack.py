@@ -145,6 +145,7 @@ def test_learn_my_voice_records_finetunes_scores_and_swaps_the_model(panel, qtbo
     assert len(recordings) == 1 and sf.info(str(recordings[0])).samplerate == 16000
     assert sf.info(str(recordings[0])).duration == pytest.approx(len(voice) / RATE, abs=1.5)
     base = panel.model
+    panel.session.train.finetune_epochs = 2  # (the app's default: a few CPU minutes)
     click(qtbot, train.finetune_button)
     qtbot.waitUntil(lambda: panel.model is not base, timeout=3 * LONG_MS)
     before, after = panel.session.train.scores

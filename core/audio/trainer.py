@@ -42,6 +42,7 @@ class AudioRun:
     config: TrainConfig = field(default_factory=lambda: TrainConfig(**AUDIO_TRAIN_DEFAULTS))
     out_dir: Path | None = None
     resume: dict | None = None  # a checkpoint payload to continue from
+    init_state: dict | None = None  # weights to start a fresh run from (fine-tuning a trained denoiser)
 
     unit = "clips"
 
@@ -80,6 +81,12 @@ class AudioTrainer(TrainerBase):
         self.optimizers = self.model.configure_optimizers(self.cfg.lr)
         if run.resume:
             self.restore(run.resume)
+        elif run.init_state:
+            try:
+                self.model.load_state_dict(run.init_state)
+            except RuntimeError as exc:  # other names or shapes
+                raise TrainingError(f"the starting weights do not fit {run.model_name} {run.model_config} "
+                                    f"({str(exc).splitlines()[0][:200]})") from exc
 
     def train_state_extra(self) -> dict:
         run = self.run

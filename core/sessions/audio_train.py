@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.audio.dataset import MixConfig
-from core.audio.finetune import finetune_run, held_out_score
+from core.audio.finetune import MIN_SECONDS, Voice, finetune_run, voice_gain
 from core.audio.io import resample, write_audio
 from core.audio.noise import BUILTIN_NOISES
 from core.audio.record import Recorder
@@ -45,7 +45,8 @@ class AudioTrainSession:
         self.recorder: Recorder | None = None
         self.voice_text = ""
         self.scores: tuple[float, float] | None = None  # held-out SI-SDR improvement before, after (dB)
-        self._held_out: Path | None = None
+        self.finetune_epochs: int | None = None  # None: a few CPU minutes (``core.audio.finetune``)
+        self._voice: Voice | None = None
         self._base = None  # the model fine-tuning started from
 
     # --- the form -----------------------------------------------------------------------------
@@ -125,8 +126,8 @@ class AudioTrainSession:
         except AudioDeviceError as exc:
             self._says(str(exc))
             return False
-        self._says(f"Recording… read aloud for {VOICE_MINUTES[0]:.0f}–{VOICE_MINUTES[1]:.0f} minutes, as you talk "
-                   "in calls.")
+        self._says(f"Recording… read aloud for {VOICE_MINUTES[0]:.0f}–{VOICE_MINUTES[1]:.0f} minutes (at least "
+                   f"{MIN_SECONDS:.0f} s), as you talk in calls.")
         return True
 
     def stop_recording(self, folder: Path) -> Path | None:
@@ -168,28 +169,27 @@ class AudioTrainSession:
         return ""
 
     def finetune(self, out_dir: Path) -> Work:
-        """The Work that prepares the fine-tuning run (splits and writes the recordings off the UI thread);
-        its result is the run to start; ``scored`` ends it."""
+        """The Work that prepares the fine-tuning run (reads the recordings and writes their training part off the
+        UI thread); its result is the run to start. When it has ended, ``score`` its checkpoint."""
         problem = self.finetune_problem()
         if problem:
             raise LatentExplorerError(problem)
-        base_path, self._base = self.audio.model_path, self.audio.model
-        self.scores = None
+        model, base_path = self.audio.model, self.audio.model_path
+        self._base, self.scores = model, None
         self._says("Preparing your recordings…")
-        return Work("preparing your recordings", finetune_run, (base_path, list(self.recordings), out_dir),
-                    self._prepared)
+        return Work("preparing your recordings", _prepare,
+                    (list(self.recordings), model.sample_rate, base_path, out_dir, self.finetune_epochs), self._prepared)
 
     def _prepared(self, result):
-        run, self._held_out = result
+        self._voice, run = result
         self._says("Fine-tuning on your voice… (curves in the Training panel)")
         return run
 
     def score(self, checkpoint: Path) -> Work:
-        """Scores the model fine-tuning made and the one it started from on the held-out part; ``apply`` makes
-        the new model the live one."""
-        base, held_out = self._base, self._held_out
+        """Scores the fine-tuned model and the one it started from on the held-out part of the voice; ``apply``
+        makes the new model the live one."""
         self._says("Scoring before and after on the held-out part of your recordings…")
-        return Work("scoring", _before_after, (base, Path(checkpoint), held_out),
+        return Work("scoring", _before_after, (self._base, Path(checkpoint), self._voice),
                     lambda result: self._scored(Path(checkpoint), *result))
 
     def _scored(self, checkpoint: Path, model, before: float, after: float) -> None:
@@ -199,7 +199,11 @@ class AudioTrainSession:
                    f"after fine-tuning. The fine-tuned model is now the live one.")
 
 
-def _before_after(base, checkpoint: Path, held_out: Path) -> tuple[Any, float, float]:
-    model = load_for(checkpoint, "denoises")[0]
-    return model, held_out_score(base, held_out), held_out_score(model, held_out)
+def _prepare(recordings: list[Path], rate: int, base: Path, out_dir: Path, epochs: int | None):
+    voice = Voice.from_files(recordings, rate)
+    return voice, finetune_run(voice, out_dir, base=base, epochs=epochs)
 
+
+def _before_after(base, checkpoint: Path, voice: Voice) -> tuple[Any, float, float]:
+    model = load_for(checkpoint, "denoises")[0]
+    return model, voice_gain(base, voice), voice_gain(model, voice)
