@@ -271,3 +271,41 @@ def test_the_train_tabs_browse_buttons_fill_the_folders(panel, qtbot, tmp_path, 
     answer_files(monkeypatch, "")  # cancelled: the folder stays
     qtbot.mouseClick(train.noise_edit.parentWidget().findChild(QPushButton), Qt.MouseButton.LeftButton)
     assert train.noise_edit.text() == str(tmp_path / "noise")
+
+
+def test_at_first_launch_the_panel_opens_the_shipped_denoiser_and_start_works(qtbot, monkeypatch, tiny_denoiser):
+    monkeypatch.setattr(core.sessions.audio, "default_denoiser_path", lambda: tiny_denoiser)
+    fake_devices(monkeypatch)
+    bridge = TrainingBridge()
+    p = AudioPanel(AppContext(), bridge)
+    qtbot.addWidget(p)
+    qtbot.waitUntil(lambda: p.model is not None, timeout=LONG_MS)
+    assert "(the shipped model)" in p.model_label.text() and p.checkpoint_path == tiny_denoiser
+    assert p.live.start_button.isEnabled() and p.live.feed_button.isEnabled()  # no training needed
+    p.shutdown()
+
+
+def test_the_shipped_denoiser_is_there_and_streams():
+    from core.audio.pretrained import default_denoiser_path
+    path = default_denoiser_path()
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this checkout yet")
+    model = core.sessions.audio.load_denoiser(path)
+    assert model.capabilities.streams and model.sample_rate == 16000
+
+
+def test_the_audio_loss_plot_names_its_lines_outside_the_curves_and_no_title_is_raw(qtbot):
+    from gui.metric_plots import MetricPlots
+    plots = MetricPlots()
+    qtbot.addWidget(plots)
+    for epoch in range(1, 4):
+        plots.add_row({"split": "train", "epoch": epoch, "step": epoch, "loss": -epoch, "sisdr": 3.0 * epoch,
+                       "sisdr_improvement": epoch})
+        plots.add_row({"split": "val", "epoch": epoch, "step": epoch, "loss": -epoch, "sisdr": 3.0 * epoch,
+                       "sisdr_improvement": epoch, "sisdr_decay": 0.1, "sisdr_input": 1.0})
+    plots.redraw()
+    titles = {key: plot.titleLabel.text for key, plot in plots.plots.items()}
+    assert set(titles) >= {"loss", "sisdr", "sisdr_decay"}
+    assert all("_" not in t and "sisdr" not in t for t in titles.values()), titles
+    assert plots.plots["loss"].legend is None  # a legend inside the plot covers the curve
+    assert "train" in titles["loss"] and "validation" in titles["loss"]
