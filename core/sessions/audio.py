@@ -273,7 +273,7 @@ class AudioSession:
             return ""
         s = e.stats
         device_ms = self.source.device_latency_ms if self.source is not None else 0.0
-        high = " · band above the model's kept" if e.high_band is not None else ""
+        high = "  ·  the band above the model's kept" if e.high_band is not None else ""
         return (f"delay {e.latency_ms:.1f} ms (model {e.model_latency_ms:.0f} ms)"
                 + (f" + device {device_ms:.1f} ms" if device_ms else "")
                 + f"  ·  {e.rate} Hz{high}  ·  real-time factor {s.rtf:.3f} (slowest block {1000 * s.busy_max_s:.1f} ms "

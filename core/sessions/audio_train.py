@@ -28,6 +28,8 @@ from .setup import labelled
 
 VOICE_MINUTES = (1.0, 3.0)  # what to record: at least, and a good amount
 RECORD_MAX_S = 600.0
+VOICE_HINT = ("Record a minute or more of your voice (or add recordings of it): fine-tuning the denoiser on it takes a "
+              "few CPU minutes.")
 
 
 class AudioTrainSession:
@@ -43,7 +45,7 @@ class AudioTrainSession:
         # learn my voice
         self.recordings: list[Path] = []
         self.recorder: Recorder | None = None
-        self.voice_text = ""
+        self.voice_text = VOICE_HINT
         self.scores: tuple[float, float] | None = None  # held-out SI-SDR improvement before, after (dB)
         self.finetune_epochs: int | None = None  # None: a few CPU minutes (``core.audio.finetune``)
         self._voice: Voice | None = None
@@ -152,7 +154,7 @@ class AudioTrainSession:
 
     def clear_recordings(self) -> None:
         self.recordings, self.scores = [], None
-        self._says("")
+        self._says(VOICE_HINT)
 
     def _says(self, text: str) -> None:
         self.voice_text = text
