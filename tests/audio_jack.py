@@ -162,15 +162,19 @@ def align(recording: np.ndarray, reference: np.ndarray, rate: int) -> tuple[np.n
 def windowed_gains(recording: np.ndarray, noisy: np.ndarray, clean: np.ndarray, rate: int,
                    window_s: float = 0.5) -> np.ndarray:
     """SI-SDR improvement (dB) of ``recording`` over ``noisy`` against ``clean``, window by window, each window
-    aligned on its own (a dropout that loses input shifts what follows it); windows of near silence left out."""
+    aligned on its own within 0.2 s of the last one's lag (a dropout that loses input, or pads output, shifts what
+    follows it); NaN for windows of near silence. Window ``i`` starts at ``i * window_s``."""
     from core.audio.metrics import si_sdr
-    n, reach = int(window_s * rate), 4 * rate // 10
+    n, reach = int(window_s * rate), rate // 5
     loud = np.sqrt(np.mean(clean ** 2))
-    gains = []
+    gains, lag = [], align(recording, clean[:min(len(clean), 4 * n)], rate)[1]
     for start in range(0, len(clean) - n + 1, n):
         ref = clean[start:start + n]
         if np.sqrt(np.mean(ref ** 2)) < 0.3 * loud:
+            gains.append(np.nan)
             continue
-        out, _ = align(recording[start:start + n + reach], ref, rate)
+        lo = max(0, start + lag - reach)
+        out, found = align(recording[lo:lo + n + 2 * reach], ref, rate)
+        lag = lo + found - start
         gains.append(float(si_sdr(out, ref) - si_sdr(noisy[start:start + n], ref)))
     return np.array(gains)

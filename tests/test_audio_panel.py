@@ -3,6 +3,8 @@ view fed from a recording, A/B and dry/wet, the file view (denoise with progress
 unreadable files), training from the Train tab, and opening models."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -34,17 +36,26 @@ def no_sound_devices(monkeypatch):
     monkeypatch.setattr(sounddevice, "query_devices", lambda *a, **k: sounddevice.DeviceList([]))
 
 
-@pytest.fixture
-def panel(qtbot, no_sound_devices):
+@contextlib.contextmanager
+def shown_panel(qtbot, size: tuple[int, int] = (900, 700)):
+    """An Audio panel (no model opened at start) on screen; afterwards stopped, with its training and tasks over."""
     bridge = TrainingBridge()
     p = AudioPanel(AppContext(), bridge, first_launch=False)
     qtbot.addWidget(p)
-    p.resize(900, 700)
+    p.resize(*size)
     p.show()
-    yield p
-    p.shutdown()
-    bridge.stop(wait_s=30)
-    qtbot.waitUntil(lambda: running_tasks() == 0 and not bridge.busy, timeout=LONG_MS)
+    try:
+        yield p
+    finally:
+        p.shutdown()
+        bridge.stop(wait_s=30)
+        qtbot.waitUntil(lambda: running_tasks() == 0 and not bridge.busy, timeout=LONG_MS)
+
+
+@pytest.fixture
+def panel(qtbot, no_sound_devices):
+    with shown_panel(qtbot) as p:
+        yield p
 
 
 @pytest.fixture(scope="module")

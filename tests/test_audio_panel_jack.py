@@ -15,12 +15,8 @@ from audio_helpers import talker_clips
 from audio_jack import JackServer, jack_available, jack_device
 from core.audio.io import resample
 from core.train.checkpoint import save_checkpoint
-from gui.audio.panel import AudioPanel
-from gui.background.tasks import running_tasks
-from gui.bridge import TrainingBridge
-from gui.context import AppContext
 from models import build_model, family
-from test_audio_panel import answer_files
+from test_audio_panel import answer_files, shown_panel
 
 pytestmark = pytest.mark.skipif(bool(jack_available()), reason=jack_available() or "")
 LONG_MS = 120_000
@@ -36,15 +32,8 @@ def server():
 
 @pytest.fixture
 def panel(qtbot, server):
-    bridge = TrainingBridge()
-    p = AudioPanel(AppContext(), bridge, first_launch=False)
-    qtbot.addWidget(p)
-    p.resize(1000, 760)
-    p.show()
-    yield p
-    p.shutdown()
-    bridge.stop(wait_s=30)
-    qtbot.waitUntil(lambda: running_tasks() == 0 and not bridge.busy, timeout=LONG_MS)
+    with shown_panel(qtbot, (1000, 760)) as p:
+        yield p
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from audio_jack import JackServer, align, jack_available, jack_device, play_and_
 from core.audio.devices import AudioDevice
 from core.audio.feed import FileFeed
 from core.audio.io import resample
-from core.audio.metrics import si_sdr
 from core.sessions.audio import AudioSession
 from models import build_model, family
 
@@ -56,6 +55,8 @@ def test_the_rate_follows_the_devices_and_the_block_keeps_its_duration(card_48k)
     assert session.config.rate == 48000 and session.config.block == 960  # 20 ms either way
     assert session.rates() == [44100, 48000] and 960 in session.blocks()
     assert "devices" in seen and "config" in seen
+    session.set_model(tiny_model())
+    assert session.config.rate == 48000  # a 16 kHz model does not pull the card to 16 kHz (it used to)
     session.set_rate(44100)
     assert session.config.block == 882
 
@@ -111,11 +112,15 @@ def band_energy(wave: np.ndarray, rate: int, low: float, high: float = np.inf) -
     return float(spectrum[(freqs >= low) & (freqs < high)].sum())
 
 
+def busy() -> bool:
+    """Whether the machine is loaded past 1.5 runnable processes a core (JACK's dummy backend then misses cycles,
+    whatever the engine does)."""
+    return os.getloadavg()[0] / (os.cpu_count() or 1) > 1.5
+
+
 def dropouts_allowed(blocks: int) -> int:
-    """Dropouts the sound system may report: 1 % of blocks, 10 % on a machine loaded past 1.5 runnable
-    processes a core (JACK's dummy backend then misses cycles, whatever the engine does)."""
-    busy = os.getloadavg()[0] / (os.cpu_count() or 1) > 1.5
-    return max(2, blocks * (10 if busy else 1) // 100)
+    """Dropouts the sound system may report: 1 % of blocks, 10 % on a busy machine."""
+    return max(2, blocks * (10 if busy() else 1) // 100)
 
 
 @jack_only
@@ -139,7 +144,7 @@ def test_live_at_48k_through_the_sound_server_denoises_and_keeps_the_band_in_byp
     finally:
         session.stop()
     engine = session.engine
-    gain = float(np.median(windowed_gains(denoised, noisy, clean, 48000)))
+    gain = float(np.nanmedian(windowed_gains(denoised, noisy, clean, 48000)))
     dry, lag = align(bypassed, noisy, 48000)
     kept = band_energy(dry, 48000, 8000) / band_energy(noisy, 48000, 8000)
     print(f"live at 48 kHz through JACK: {gain:+.1f} dB, round trip {1000 * lag / 48000:.1f} ms, bypass keeps "
@@ -180,9 +185,10 @@ def test_playback_on_a_48k_server_is_resampled_and_heard(server_48k, tmp_path, c
 @jack_only
 def test_five_minutes_live_at_48k_through_the_sound_server(shared_data):
     """Five minutes of noisy speech through a JACK server at 48 kHz whose dummy backend runs twice as fast as real
-    time: no dropouts, every block called, no decay from the first minute to the last."""
+    time (in real time on a busy machine): every block called, dropouts bounded, no decay from the first minute to
+    the last."""
     model, data = trained_model(shared_data)
-    server = JackServer(48000, 480, speed=2.0).start()
+    server = JackServer(48000, 480, speed=1.0 if busy() else 2.0).start()
     try:
         session = AudioSession()
         session.refresh(rescan=True)
@@ -199,10 +205,8 @@ def test_five_minutes_live_at_48k_through_the_sound_server(shared_data):
             session.stop()
     finally:
         server.stop()
-    engine, minute = session.engine, 60 * 48000
-    gains = [float(np.median(windowed_gains(recorded[i:i + minute + 48000], noisy[i:i + minute],
-                                            clean[i:i + minute], 48000)))
-             for i in range(0, len(clean) - minute + 1, minute)]
+    engine = session.engine
+    gains = [float(np.nanmedian(minute)) for minute in windowed_gains(recorded, noisy, clean, 48000).reshape(5, -1)]
     print(f"five minutes at 48 kHz: SI-SDR improvement per minute {[round(g, 1) for g in gains]}, "
           f"{engine.stats.xruns} dropouts in {engine.stats.blocks} blocks")
     assert len(gains) == 5 and min(gains) > 2.0 and gains[-1] > gains[0] - 1.0

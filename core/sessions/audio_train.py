@@ -73,22 +73,20 @@ class AudioTrainSession:
         self._typed.setdefault(self.family, {})[setting] = value
         self.audio._changed("train")
 
-    def model_values(self) -> dict[str, Any]:
-        out = {}
-        for spec in self.specs():
-            raw = self.value(spec.name)
-            out[spec.name] = spec.parse(raw) if isinstance(raw, str) else spec.check(raw)
-        return out
-
-    def problems(self) -> dict[str, str]:
-        """Field -> why it is not valid (a setting's name, "speech", "noise", "snr"); empty: Train can go."""
-        out = {}
+    def _settings(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """(the family's settings that are valid, as values; those that are not -> why)."""
+        values, problems = {}, {}
         for spec in self.specs():
             raw = self.value(spec.name)
             try:
-                spec.parse(raw) if isinstance(raw, str) else spec.check(raw)
+                values[spec.name] = spec.parse(raw) if isinstance(raw, str) else spec.check(raw)
             except SettingError as exc:
-                out[spec.name] = labelled(spec, exc)
+                problems[spec.name] = labelled(spec, exc)
+        return values, problems
+
+    def problems(self) -> dict[str, str]:
+        """Field -> why it is not valid (a setting's name, "speech", "noise", "snr"); empty: Train can go."""
+        out = self._settings()[1]
         if not self.speech.strip():
             out["speech"] = "Choose a folder of clean speech"
         if not self.noise.strip() and not self.builtin:
@@ -105,7 +103,7 @@ class AudioTrainSession:
         mix = MixConfig(snr_db=tuple(self.snr_db), builtin=tuple(b for b in BUILTIN_NOISES if b in self.builtin))
         config = train_config(self.family, epochs=int(self.epochs), batch_size=int(self.batch_size))
         noise = self.noise.strip()
-        return audio_run(self.family, self.model_values(), Path(self.speech.strip()), Path(noise) if noise else None,
+        return audio_run(self.family, self._settings()[0], Path(self.speech.strip()), Path(noise) if noise else None,
                          mix, config, out_dir)
 
     # --- learn my voice: recordings ---------------------------------------------------------------
