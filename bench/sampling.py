@@ -26,12 +26,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.train.checkpoint import load_checkpoint  # noqa: E402
 from core.image.compare import Comparer  # noqa: E402
 from core.image.data import load_dataset  # noqa: E402
-from core.train.loop import TrainConfig  # noqa: E402
 from core.runs.quicktrain import train_briefly  # noqa: E402
 from core.runs.recipe import needs_base  # noqa: E402
+from core.train.checkpoint import load_checkpoint  # noqa: E402
+from core.train.loop import TrainConfig  # noqa: E402
 
 #: (family, settings, learning rate) trained on MNIST; latent diffusion works on the VAE's codes.
 FAMILIES = (("vae", {"latent_dim": 16, "hidden": [512, 256]}, 1e-3),

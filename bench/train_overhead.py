@@ -37,12 +37,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.image.data import load_dataset  # noqa: E402
+from core.image.trainer import Run  # noqa: E402
+from core.runs.recipe import image_run  # noqa: E402
+from core.runs.worker import TrainingWorker  # noqa: E402
 from core.train.device import pick_device, training_threads  # noqa: E402
 from core.train.fast_step import StepRunner, channels_last_works, has_convolutions, tune_optimizers  # noqa: E402
 from core.train.loop import TrainConfig  # noqa: E402
-from core.runs.recipe import image_run  # noqa: E402
-from core.image.trainer import Run  # noqa: E402
-from core.runs.worker import TrainingWorker  # noqa: E402
 from models import build_model  # noqa: E402
 
 POLL_S = 0.033  # gui.bridge.POLL_MS

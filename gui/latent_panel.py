@@ -23,7 +23,7 @@ from core.sessions.latent import ALL_AXES, GRID_SIDES, LatentSession
 from .background.jobs import Job
 from .background.latest import LatestOnly
 from .background.tasks import on_ui_thread
-from .background.work import run_work
+from .background.works import start_job, start_work
 from .context import AppContext
 from .image_grid import ImageGrid
 
@@ -204,7 +204,7 @@ class LatentPanel(QWidget):
             self._run(work, then=self._fill_grids)
 
     def _run(self, work: Work, then=None) -> None:
-        task = run_work(work, self)
+        task = start_work(work, self)
         task.failed.connect(lambda message, _tb: self._problem(message))
         if then is not None:
             task.done.connect(lambda _result: then())
@@ -318,7 +318,7 @@ class LatentPanel(QWidget):
         work = session.sample_work(on_ui_thread(self._on_denoise_step))
         self.samples_view.title.setText(work.what)
         if session.denoise and session.can_denoise:
-            self.sample_job = run_work(work, self, job=True)
+            self.sample_job = start_job(work, self)
             self.sample_job.failed.connect(lambda message, _tb: self._problem(message))
         else:
             self._run(work)

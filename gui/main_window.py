@@ -17,17 +17,17 @@ from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
-from core.train.checkpoint import load_checkpoint, save_checkpoint
-from core.train.device import pick_device
 from core.errors import LatentExplorerError
 from core.image.trainer import Run
+from core.train.checkpoint import load_checkpoint, save_checkpoint
+from core.train.device import pick_device
 from models import GenerativeModel
 
-from .bridge import TrainingBridge
-from .context import AppContext
 from .background.jobs import Job
 from .background.latest import LatestOnly
 from .background.tasks import Task
+from .bridge import TrainingBridge
+from .context import AppContext
 from .message_line import headline
 from .panels import panel_specs
 from .settings import RECENT_KEY, add_recent_file, app_settings, check_settings, recent_files, runs_root, write_json
@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.context.model_changed.connect(self._on_model_changed)
         self.bridge.started.connect(self._on_run_started)
         self.bridge.checkpoint_saved.connect(self._on_checkpoint_saved)
+        self.bridge.followed_checkpoint.connect(self._on_followed_checkpoint)
         self.bridge.state_changed.connect(self._on_run_state)
         self.bridge.error.connect(lambda message, tb: self.show_error("Training failed", message, tb))
         setup, training = self.panels.get("setup"), self.panels.get("training")
@@ -144,10 +145,11 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     # --- checkpoints ----------------------------------------------------------------------
-    def open_checkpoint(self, path: str | Path | None = None, followed: bool = False) -> None:
+    def open_checkpoint(self, path: str | Path | None = None, followed: bool = False, keep_data: bool = False) -> None:
         """File ▸ Open checkpoint: load it off the UI thread; the model goes into the context with its training
         state (``followed``: the checkpoint of a run another process trains). If it was trained on images of
-        another shape than the open data set, its data set is opened first."""
+        another shape than the open data set, its data set is opened first, unless ``keep_data`` (a followed
+        run's later checkpoints: the data set the user chose meanwhile stays, and the model waits)."""
         if path is None:
             start = str(Path(recent_files(self.settings)[0]).parent) if recent_files(self.settings) else ""
             path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", start, CHECKPOINT_FILTER)
@@ -158,12 +160,12 @@ class MainWindow(QMainWindow):
         generation = self._checkpoint_generation
         self.context.status.emit(f"Opening {path}…")
         task = Task(load_checkpoint, path, parent=self)
-        task.done.connect(lambda result: self._on_checkpoint_loaded(generation, path, *result, followed))
+        task.done.connect(lambda result: self._on_checkpoint_loaded(generation, path, *result, followed, keep_data))
         task.failed.connect(lambda message, tb: self.show_error("Could not open the checkpoint", message, tb))
         task.start()
 
     def _on_checkpoint_loaded(self, generation: int, path: Path, model: GenerativeModel, payload: dict,
-                              followed: bool) -> None:
+                              followed: bool, keep_data: bool = False) -> None:
         if generation != self._checkpoint_generation:
             return  # a newer open superseded this one
         self.remember_recent(path)
@@ -176,9 +178,13 @@ class MainWindow(QMainWindow):
         data = self.context.data
         train_state = payload.get("train_state") or {}
         source = train_state.get("dataset")
+        other_shape = data is None or list(data.image_shape) != list(model.image_shape)
+        if other_shape and keep_data:
+            self.context.status.emit(f"The followed run's newer model is not shown: it trains on {source or 'other images'}"
+                                     f", and {data.name if data else 'no data set'} is open")
+            return
         self._pending_model = (model, path, train_state, followed)
-        if (data is None or list(data.image_shape) != list(model.image_shape)) and source and "setup" in self.panels \
-                and self.panels["setup"].load_source(source):
+        if other_shape and source and "setup" in self.panels and self.panels["setup"].load_source(source):
             return  # (the model follows its data set)
         self._apply_pending_model()
 
@@ -240,21 +246,19 @@ class MainWindow(QMainWindow):
             run_dir = QFileDialog.getExistingDirectory(self, "Follow a run folder", str(runs_root()))
             if not run_dir:
                 return
-        if self.bridge.busy or self.bridge.process_alive:
-            self.show_error("Cannot follow a run", "A training run is going here; stop it first.")
-            return
         try:
-            self.bridge.follow(run_dir)
+            self.bridge.follow(run_dir)  # (refused while a run trains here)
         except LatentExplorerError as exc:
             self.show_error("Cannot follow the run", str(exc))
             return
         self.context.status.emit(f"Following {run_dir}")
 
     def _on_checkpoint_saved(self, path: str) -> None:
-        if self.bridge.state == "following":
-            self.open_checkpoint(path, followed=True)  # a followed run's latest model, for every panel
-            return
         self._run_checkpoint = path
+
+    def _on_followed_checkpoint(self, path: str, first: bool) -> None:
+        """A followed run's latest model, for every panel; only its first brings the run's data set along."""
+        self.open_checkpoint(path, followed=True, keep_data=not first)
 
     def _on_run_state(self, state: str) -> None:
         if state in RUN_ENDS and self._run_checkpoint:

@@ -14,13 +14,13 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QLineEdit, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QToolButton, QVBoxLayout, QWidget)
 
-from core.image.embedding import GENERATED_SAMPLES
 from core.errors import LatentExplorerError
+from core.image.embedding import GENERATED_SAMPLES
 from core.image.projection import METHODS
 from core.sessions.map import THUMBNAIL_PX, MapChoices, MapSession
 
 from .background.jobs import Job
-from .background.work import run_work
+from .background.works import start_job, start_work
 from .context import AppContext
 from .inspector import Inspector
 from .map_view import MapView
@@ -302,7 +302,7 @@ class MapPanel(QWidget):
             return
         self._stale = False
         work = self.session.map_work()
-        job = self.job = run_work(work, self, job=True)
+        job = self.job = start_job(work, self)
         job.progress.connect(self._on_progress)
         job.done.connect(lambda _result, job=job: self._job_ended(job))
         job.failed.connect(lambda message, _tb, job=job: self._on_map_failed(job, message))
@@ -355,7 +355,7 @@ class MapPanel(QWidget):
 
     def _inspect(self, work) -> None:
         if work is not None:
-            task = run_work(work, self)
+            task = start_work(work, self)
             task.failed.connect(lambda message, _tb: self.context.status.emit(f"Inspector: {message}"))
 
     def _show_item(self) -> None:
@@ -409,7 +409,7 @@ class MapPanel(QWidget):
 
     def export_projector(self, folder: Path):
         """Write the projector files off the UI thread; the returned task reports the paths."""
-        task = run_work(self.session.projector_work(Path(folder)), self)
+        task = start_work(self.session.projector_work(Path(folder)), self)
         task.done.connect(lambda _paths: self.context.status.emit(f"Wrote the Embedding Projector files in {folder}"))
         task.failed.connect(lambda message, _tb: self.context.status.emit(f"Export failed: {message}"))
         return task

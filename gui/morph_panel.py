@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QGridLayout, QGr
                                QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QSlider, QSpinBox,
                                QVBoxLayout, QWidget)
 
-from core.image.data import IMAGE_SUFFIXES
 from core.errors import LatentExplorerError
+from core.image.data import IMAGE_SUFFIXES
 from core.sessions import Work
 from core.sessions.morph import ENDS, FACES_DEMO_S, STEPS_RANGE, MorphSession
 

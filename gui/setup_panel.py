@@ -18,9 +18,9 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBo
                                QVBoxLayout, QWidget)
 
 from core.errors import LatentExplorerError
-from core.train.loop import TrainConfig
 from core.sessions import Work
 from core.sessions.setup import CONTINUE, NEW, SetupSession, editable_specs
+from core.train.loop import TrainConfig
 from models import SettingSpec, family
 
 from .background.tasks import Task
@@ -290,48 +290,37 @@ class SetupPanel(QWidget):
 
     # --- the run --------------------------------------------------------------------------
     def start_training(self) -> None:
-        """Build the run Start means (off the UI thread: data statistics or a checkpoint take a moment) and
-        start it; problems show here."""
-        if self.bridge.busy or self.bridge.process_alive:
-            self._fail("A training run is still going")
-            return
-        if self.session.own_process:
-            self._start_process()
-            return
+        """Start the run Start means where the launch choice says (``TrainingSession.launch``): in processes of
+        its own at once, or here once built (off the UI thread: data statistics or a checkpoint take a moment);
+        problems show here."""
         try:
-            work = self.session.start(new_run_dir)
-        except LatentExplorerError as exc:
+            work = self.bridge.session.launch(self.session, new_run_dir)
+        except (LatentExplorerError, OSError) as exc:
             self._fail(str(exc))
             return
         self.save_settings()
-        self._start_failure, self._building = "", True
+        self._start_failure = ""
+        if work is None:
+            self._refresh()
+            process, folder = self.bridge.process, self.bridge.process_folder
+            pids = ", ".join(map(str, process.pids))
+            self.context.status.emit(f"Training in its own process{'es' if len(process.pids) > 1 else ''} (pid {pids}) "
+                                     f"→ {folder}; closing the window leaves it training")
+            return
+        self._building = True
         self._refresh()
         self.context.status.emit(f"{work.what}…")
         task = Task(work.compute, *work.args, parent=self)
-        task.done.connect(lambda run: self._start_run(work.apply(run)))
+        task.done.connect(lambda run: self._start_run(work, run))
         task.failed.connect(lambda message, _tb: self._fail(message))
         task.start()
 
-    def _start_process(self) -> None:
-        """Start the run in processes of its own (``python main.py train …``); the window follows its folder."""
-        try:
-            argv, folder = self.session.train_argv(new_run_dir)
-            self.save_settings()
-            process = self.bridge.start_process(argv, self.session.processes, folder)
-        except (LatentExplorerError, RuntimeError, OSError) as exc:
-            self._fail(str(exc))
-            return
-        self._start_failure = ""
-        self._refresh()
-        pids = ", ".join(map(str, process.pids))
-        self.context.status.emit(f"Training in its own process{'es' if len(process.pids) > 1 else ''} (pid {pids}) "
-                                 f"→ {folder}; closing the window leaves it training")
-
-    def _start_run(self, run) -> None:
+    def _start_run(self, work: Work, run) -> None:
+        """The run is built: the session trains it."""
         self._building = False
         try:
-            self.bridge.start(run)
-        except RuntimeError as exc:
+            work.apply(run)
+        except LatentExplorerError as exc:
             self._fail(str(exc))
             return
         self._refresh()

@@ -8,8 +8,9 @@ signals. Before the first run the panel says how to get one; the preview grids f
 Stopped when the process that trains it ends.
 
 "Own process" next to Start trains the run in processes of its own (``python main.py train …``, N ranks when
-more than one), which the panel follows through its folder; closing the window leaves them training, Stop asks
-them to save and end. Under the curves, the runs list (``gui/runs_list.py``); ticking runs there overlays their
+more than one), which the panel follows through its folder (the last run's page is cleared at once); closing the
+window leaves them training, Stop asks them to save and end, also after the window was reopened and the run
+followed again. Any other followed run is only let go: the button then says "Let go". Under the curves, the runs list (``gui/runs_list.py``); ticking runs there overlays their
 curves, with a table of their settings and final metrics (``gui/run_compare.py``), until every tick is off.
 """
 from __future__ import annotations
@@ -56,11 +57,6 @@ def format_duration(seconds: float) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def kind_of(name: str) -> str:
-    """A family's kind in a word or two, from its summary: 'GAN', 'Diffusion', 'Variational autoencoder'."""
-    return family(name).summary.split(":")[0].split(",")[0].split(" (")[0]
-
-
 def preview_layout(name: str, caps: Capabilities) -> dict[str, tuple[str, str] | None]:
     """For each preview grid of a ``name`` model: (title, what it says while empty), or None: not shown."""
     if caps.modality == "audio":
@@ -70,7 +66,7 @@ def preview_layout(name: str, caps: Capabilities) -> dict[str, tuple[str, str] |
         layout = {"original": ("Validation images", "no images yet"), "reconstruction": ("Reconstructions", "no images yet")}
     else:
         layout = {"original": None, "reconstruction": (
-            "Reconstructions", f"{kind_of(name)} models do not reconstruct images: they make new ones from noise"
+            "Reconstructions", f"{family(name).kind} models do not reconstruct images: they make new ones from noise"
             + (" (see Samples)" if caps.samples else ""))}
     layout["samples"] = ("Samples", "no samples yet") if caps.samples else None
     return layout
@@ -91,11 +87,11 @@ class TrainingPanel(QWidget):
         self.epochs = 0
         self.unit = "images"
         self.followed: Path | None = None
+        self._stop_lets_go = False  # the last Stop only let a followed run go
 
         self.start_button = QPushButton("Start")
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop after the current step; the checkpoint is saved")
         self.own_process_box = QCheckBox("Own process")
         self.own_process_box.setToolTip("Train in a process of its own (python main.py train …), followed here; it "
                                         "goes on training when the window closes")
@@ -169,6 +165,7 @@ class TrainingPanel(QWidget):
         self.runs.open_requested.connect(self.follow_requested.emit)
         bridge.following.connect(self.runs.add_folder)
         bridge.started.connect(self._on_started)
+        bridge.launched.connect(self._on_launched)
         bridge.following.connect(self._on_following)
         bridge.state_changed.connect(self._set_state)
         bridge.metrics.connect(self._on_metrics)
@@ -240,8 +237,9 @@ class TrainingPanel(QWidget):
         self.pause_button.setEnabled(False)  # until the worker confirms
 
     def _on_stop(self) -> None:
+        self._stop_lets_go = self.bridge.session.stop_lets_go
         self._set_state("stopping")
-        self.bridge.stop()  # (a followed run is let go at once: "stopped")
+        self.bridge.stop()  # (a followed run that Stop only lets go is at once: "stopped")
 
     def _set_state(self, state: str) -> None:
         if self.state == "stopping" and state in ("running", "paused"):
@@ -273,6 +271,10 @@ class TrainingPanel(QWidget):
         self.pause_button.setText("Resume" if self.state == "paused" else "Pause")
         self.stop_button.setEnabled(self.state in ("running", "paused", "following")
                                     or (self.state == "starting" and self.bridge.process is not None))
+        lets_go = self.state == "following" and self.bridge.session.stop_lets_go
+        self.stop_button.setText("Let go" if lets_go else "Stop")
+        self.stop_button.setToolTip("Stop following: the run goes on in the process that trains it" if lets_go
+                                    else "Stop after the current step; the checkpoint is saved")
         if busy or self.state == "following":
             self.note.set_text("")
         elif problems:
@@ -316,6 +318,14 @@ class TrainingPanel(QWidget):
                                f"{run.config.epochs} epochs{where}")
         self._set_state("running")
 
+    def _on_launched(self, folder: str) -> None:
+        """A run starts in processes of its own: the page is its own (empty) at once, not the last run's."""
+        self.followed, self.epochs, self.unit = None, None, "images"
+        self._show_run("", None)
+        self.progress.setFormat("starting…")
+        pids = ", ".join(map(str, self.bridge.process.pids))
+        self.run_label.setText(f"Starting <b>{folder}</b> in its own process (pid {pids})…")
+
     def _on_following(self, run_dir: str) -> None:
         self.followed = Path(run_dir)
         self.epochs = None  # until a row tells (epoch / progress)
@@ -327,11 +337,14 @@ class TrainingPanel(QWidget):
             pids = ", ".join(map(str, process.pids))
             self.run_label.setText(f"Training <b>{run_dir}</b> in its own process (pid {pids}): closing the window "
                                    "leaves it training; Stop saves it and ends it")
+        elif self.bridge.session.owner_pid is not None:
+            self.run_label.setText(f"Following <b>{run_dir}</b>, trained in its own process (pid "
+                                   f"{self.bridge.session.owner_pid}): Stop saves it and ends it")
         else:
-            self.run_label.setText(f"Following <b>{run_dir}</b> (trained by another process; Stop lets it go)")
+            self.run_label.setText(f"Following <b>{run_dir}</b> (trained by another process; Let go leaves it training)")
 
     def _followed_ended(self, state: str, let_go: bool) -> None:
-        if let_go and self.bridge.process is not None:
+        if let_go and not self._stop_lets_go:
             text = "stopped at the current step, its checkpoint saved (Setup can continue it)"
         elif let_go:
             text = "let go: it goes on in its own process"

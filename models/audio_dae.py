@@ -334,6 +334,7 @@ class CausalDenoiser(AudioModel):
 
 
 AUDIO_DAE = Family("audio-dae", CausalDenoiser, "Audio denoiser that streams: GRU gains per frequency plus a deep "
-                   "filter on the low bins, 20 ms frames (live use)", tiny={"hidden": 64, "layers": 1, "df_bins": 32})
+                   "filter on the low bins, 20 ms frames (live use)", tiny={"hidden": 64, "layers": 1, "df_bins": 32},
+                   kind="Audio denoiser")
 AUDIO_DAE_SEED = Family("audio-dae-seed", SeedDenoisingAE, "The lecture's stereo denoising autoencoder (files only)",
-                        tiny={"widths": [8, 16, 32]})
+                        tiny={"widths": [8, 16, 32]}, kind="Audio denoiser")

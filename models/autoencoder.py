@@ -88,7 +88,8 @@ class ConvAutoencoder(_Autoencoder):
 
 
 AE = Family("ae", MLPAutoencoder, "Autoencoder: fully connected, the lecture's", fixed={"noise_std": 0.0},
-            tiny={"latent_dim": 4, "hidden": [32]})
+            tiny={"latent_dim": 4, "hidden": [32]}, kind="Autoencoder")
 DAE = Family("dae", MLPAutoencoder, "Denoising autoencoder: reconstructs clean images from noisy ones",
-             defaults={"noise_std": 0.2}, tiny={"latent_dim": 4, "hidden": [32]})
-CONV_AE = Family("conv-ae", ConvAutoencoder, "Convolutional autoencoder", tiny={"latent_dim": 4, "channels": [8, 16]})
+             defaults={"noise_std": 0.2}, tiny={"latent_dim": 4, "hidden": [32]}, kind="Denoising autoencoder")
+CONV_AE = Family("conv-ae", ConvAutoencoder, "Convolutional autoencoder", tiny={"latent_dim": 4, "channels": [8, 16]},
+                 kind="Autoencoder")

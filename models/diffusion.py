@@ -218,4 +218,4 @@ class DiffusionModel(DiffusionFamily):
 
 
 DIFFUSION = Family("diffusion", DiffusionModel, "Diffusion (DDPM, DDIM sampling) with a small U-Net",
-                   tiny={"channels": [16, 32], "sample_steps": 10})
+                   tiny={"channels": [16, 32], "sample_steps": 10}, kind="Diffusion")

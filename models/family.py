@@ -267,7 +267,8 @@ class ImageSettings(Settings):
 @dataclass(frozen=True)
 class Family:
     """A registered family: a name (what checkpoints, the command line and the form call it), the model class,
-    and what the family fixes or changes of the class's settings."""
+    what the family fixes or changes of the class's settings, and what it declares of itself (its kind, whether
+    it works on a trained base model)."""
     name: str
     model: type  # has ``Settings`` and ``capabilities`` class attributes
     summary: str  # one line for menus and help
@@ -275,6 +276,8 @@ class Family:
     fixed: dict = field(default_factory=dict)  # settings this family pins (not shown, not settable)
     lr: float = 2e-3  # the Adam learning rate it trains well with
     tiny: dict = field(default_factory=dict)  # settings that build and train in a blink (tests, demos)
+    kind: str = ""  # what it is, in a word or two: 'GAN', 'Variational autoencoder' (every family says)
+    needs_base: bool = False  # trains on a trained autoencoder's or VAE's codes: its checkpoint is the ``base``
 
     @property
     def capabilities(self) -> Capabilities:

@@ -217,4 +217,4 @@ class GlowFlow(GenerativeModel):
 
 
 FLOW = Family("flow", GlowFlow, "Normalising flow (Glow): exact likelihood", lr=1e-3,
-              tiny={"levels": 2, "steps": 2, "hidden": 16})
+              tiny={"levels": 2, "steps": 2, "hidden": 16}, kind="Normalising flow")

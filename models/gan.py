@@ -162,4 +162,4 @@ class DCGAN(GenerativeModel):
 
 
 GAN = Family("gan", DCGAN, "GAN: DCGAN generator, spectrally normalised discriminator", lr=5e-4,
-             tiny={"latent_dim": 8, "channels": [16, 32]})
+             tiny={"latent_dim": 8, "channels": [16, 32]}, kind="GAN")

@@ -130,4 +130,5 @@ class LatentDiffusion(DiffusionFamily):
 
 
 LATENT_DIFFUSION = Family("latent-diffusion", LatentDiffusion, "Latent diffusion: diffusion on a trained "
-                          "autoencoder's or VAE's codes", tiny={"hidden": 64, "depth": 2, "sample_steps": 10})
+                          "autoencoder's or VAE's codes", tiny={"hidden": 64, "depth": 2, "sample_steps": 10},
+                          kind="Latent diffusion", needs_base=True)

@@ -59,4 +59,4 @@ class TCVAE(MLPVAE):
 
 
 BETA_TCVAE = Family("beta-tcvae", TCVAE, "β-TCVAE: a VAE that penalises the total correlation of its code "
-                    "(disentangling)", tiny={"latent_dim": 4, "hidden": [32]})
+                    "(disentangling)", tiny={"latent_dim": 4, "hidden": [32]}, kind="Variational autoencoder")

@@ -124,6 +124,7 @@ class ConvVAE(_VAE):
         self.decoder = ConvDecoder(self.image_shape, channels, self.latent_dim)
 
 
-VAE = Family("vae", MLPVAE, "Variational autoencoder, fully connected", tiny={"latent_dim": 4, "hidden": [32]})
+VAE = Family("vae", MLPVAE, "Variational autoencoder, fully connected", tiny={"latent_dim": 4, "hidden": [32]},
+             kind="Variational autoencoder")
 CONV_VAE = Family("conv-vae", ConvVAE, "Variational autoencoder, convolutional",
-                  tiny={"latent_dim": 4, "channels": [8, 16]})
+                  tiny={"latent_dim": 4, "channels": [8, 16]}, kind="Variational autoencoder")

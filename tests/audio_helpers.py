@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from core.audio.dataset import MixConfig, SpeechNoiseData
-from core.runs.audio_demo import SHARED_SPEECH
 from core.audio.evaluate import long_recording
 from core.audio.io import read_audio
 from core.audio.trainer import AudioRun
+from core.runs.audio_demo import SHARED_SPEECH
 from core.train.checkpoint import load_checkpoint
 from core.train.loop import TrainConfig
 

@@ -1,5 +1,7 @@
-"""The design holds: layers (gui on core on models, no Qt below gui, no torch in gui; import-linter's contracts in
-pyproject.toml) and no import cycles anywhere, function-level imports included."""
+"""The design holds: layers (gui on core on models, no Qt below gui, no torch in gui; core's rooms: commands on
+sessions on runs on image | audio on train, errors and threads below all; import-linter's contracts in
+pyproject.toml), no module at core's root but the shared ones, and no import cycles anywhere, function-level
+imports included."""
 from __future__ import annotations
 
 import shutil
@@ -17,6 +19,10 @@ def test_the_import_contracts_hold():
     done = subprocess.run([linter, "--config", str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_core_keeps_only_shared_modules_at_its_root():
+    assert sorted(p.stem for p in (ROOT / "core").glob("*.py")) == ["__init__", "errors", "threads"]
 
 
 def test_there_are_no_import_cycles():

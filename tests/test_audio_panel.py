@@ -21,9 +21,9 @@ from core.audio.evaluate import band_pass
 from core.audio.metrics import si_sdr
 from core.train.checkpoint import save_checkpoint
 from gui.audio.panel import AudioPanel
+from gui.background.tasks import running_tasks
 from gui.bridge import TrainingBridge
 from gui.context import AppContext
-from gui.background.tasks import running_tasks
 from models import build_model, family
 
 LONG_MS = 60_000

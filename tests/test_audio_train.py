@@ -12,12 +12,12 @@ import torch
 
 from audio_helpers import TEST_TRAINING, speech_subset, trained_denoiser
 from core.audio.dataset import MixConfig
-from core.runs.audio_demo import TINY_DENOISER
 from core.audio.stream import StreamDenoiser
 from core.audio.trainer import AudioRun
+from core.runs.audio_demo import TINY_DENOISER
+from core.runs.worker import TrainingWorker
 from core.train.checkpoint import load_checkpoint
 from core.train.loop import TrainConfig
-from core.runs.worker import TrainingWorker
 from main import main
 
 

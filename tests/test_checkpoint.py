@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import core.train.checkpoint as checkpoint
-from core.train.checkpoint import FORMAT, load_checkpoint, read_checkpoint, save_checkpoint
 from core.errors import CheckpointError
+from core.train.checkpoint import FORMAT, load_checkpoint, read_checkpoint, save_checkpoint
 from models import build_model
 
 

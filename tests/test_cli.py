@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import main
-from core.train.checkpoint import read_checkpoint
 from core.errors import DataError
+from core.train.checkpoint import read_checkpoint
 from core.train.metrics import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -32,13 +32,13 @@ import core.sessions.latent
 import core.sessions.morph
 import gui.background.latest
 import gui.background.tasks
-from core.train.checkpoint import save_checkpoint
+from conftest import SHARED_DATA
 from core.image.model_setup import base_model_setup
 from core.threads import running_threads
+from core.train.checkpoint import save_checkpoint
 from gui.background.collector import startup_done
 from gui.background.tasks import running_tasks
 from models import build_model, family, names
-from conftest import SHARED_DATA
 from zoo_helpers import train_tiny
 
 STALL_S = 1.0  # the longest the UI thread may go without handling its events

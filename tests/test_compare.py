@@ -6,9 +6,9 @@ import pytest
 import torch
 from PIL import Image
 
-from core.train.checkpoint import save_checkpoint
 from core.image.compare import (Comparer, classifier_path, frechet_distance, label_entropy, precision_recall,
                           training_time)
+from core.train.checkpoint import save_checkpoint
 from main import main
 from models import build_model, family
 from zoo_helpers import train_tiny

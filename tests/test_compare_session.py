@@ -7,8 +7,8 @@ import threading
 import pytest
 
 import core.image.compare
-from core.image.compare import run_label
 from core.errors import Cancelled, LatentExplorerError
+from core.image.compare import run_label
 from core.sessions import Workspace
 from core.sessions.compare import COLUMNS, CompareSession, run_comparison
 from models import build_model

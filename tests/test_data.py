@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from core.image.data import ImageData, load_dataset, load_torchvision
 from core.errors import DataError
+from core.image.data import ImageData, load_dataset, load_torchvision
 
 
 def test_digits_are_embedded_8x8_grey_with_ten_classes(digits):

@@ -15,12 +15,12 @@ import pytest
 import torch
 
 import main
+from core.runs.launch import RunProcesses, free_port, rank_environment, without_option
+from core.runs.listing import run_info
 from core.train import distributed
 from core.train.checkpoint import read_checkpoint
 from core.train.distributed import Ranks
-from core.runs.launch import RunProcesses, free_port, rank_environment, without_option
 from core.train.metrics import read_metrics
-from core.runs.listing import run_info
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--dataset", "digits", "--model", "vae", "--hidden", "32", "--latent-dim", "4"]

@@ -13,14 +13,14 @@ import torch
 from PIL import Image
 
 import main
+from core.errors import Cancelled, LatentExplorerError
 from core.image import embedding, projection
 from core.image.embedding import compute_map, knn_accuracy
-from core.errors import Cancelled, LatentExplorerError
 from core.image.export import write_coordinates_csv, write_projector
-from core.runs.quicktrain import train_briefly
-from core.train.loop import TrainConfig
-from core.runs.recipe import image_config
 from core.image.trainer import Run, Trainer
+from core.runs.quicktrain import train_briefly
+from core.runs.recipe import image_config
+from core.train.loop import TrainConfig
 from models import build_model
 
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import main
+from core.runs.recipe import image_run
 from core.train.checkpoint import load_checkpoint, save_checkpoint
 from core.train.loop import TrainConfig
-from core.runs.recipe import image_run
 from models import FAMILIES, SettingError, build_model, family, names
 
 IMAGE, AUDIO = names("image"), names("audio")
@@ -34,7 +34,8 @@ def tiny_config(name: str) -> dict:
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_settings_are_declared_checked_and_round_trip(name):
     fam = family(name)
-    assert fam.summary and fam.lr > 0
+    assert fam.summary and fam.kind and fam.lr > 0
+    assert fam.needs_base == ("base" in {s.name for s in fam.specs() if s.derived})  # declared, and it fits
     for spec in fam.specs():
         assert spec.help, f"{name}.{spec.name} has no help"
         assert spec.kind != "other" or spec.derived, f"{name}.{spec.name}: the form cannot edit its type"
@@ -146,12 +147,13 @@ def test_the_command_line_offers_every_setting_of_every_family():
             assert spec.flag in flags, f"no {spec.flag} for {fam.name}"
 
 
-def test_the_readme_tables_are_those_the_declarations_make():
+def test_the_readme_model_list_and_tables_are_those_the_declarations_make():
     from pathlib import Path
 
-    from core.commands.families import markdown
+    from core.commands.families import model_list, tables
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    assert markdown() in readme, "README's family tables are stale: paste `python main.py families --markdown`"
+    for part in (model_list(), tables()):
+        assert part in readme, "README's model list or tables are stale: paste `python main.py families --markdown`"
 
 
 @pytest.mark.parametrize("name", IMAGE)

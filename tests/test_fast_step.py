@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from core.train.checkpoint import checkpoint_payload, read_checkpoint
-from core.image.data import ImageData
 from core.errors import CheckpointError, LatentExplorerError
+from core.image.data import ImageData
+from core.image.trainer import Run, Trainer
+from core.runs.recipe import image_config
+from core.train.checkpoint import checkpoint_payload, read_checkpoint
+from core.train.evaluation import MIN_VALIDATION, EvalBudget
 from core.train.fast_step import (LossMeans, StepRunner, channels_last_works, has_convolutions, step_seconds,
                              throughput_batch, tune_optimizers)
-from core.train.loop import MIN_VALIDATION, EvalBudget, TrainConfig
+from core.train.loop import TrainConfig
 from core.train.metrics import r2_score
-from core.runs.recipe import image_config
 from core.train.saver import BackgroundSaver
-from core.image.trainer import Run, Trainer
 from models import build_model, family
 
 CPU = torch.device("cpu")

@@ -9,15 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from core.train.checkpoint import load_checkpoint
 from core.errors import DataError
+from core.image.trainer import Run, Trainer
 from core.runs.follow import RunFollower
+from core.runs.recipe import image_config
+from core.train.checkpoint import load_checkpoint
+from core.train.folder import RunFolder
+from core.train.loop import TrainConfig
 from core.train.metrics import MetricsLog, read_metrics
-from core.runs.folder import RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -182,3 +186,27 @@ def test_the_window_keeps_following_through_garbage_and_a_resumed_run(qtbot, win
         assert restarts == [str(tmp_path), str(tmp_path)] and rows[2:] == [rows[0], {**rows[1], "loss": 1.5}]
         assert window.bridge.state == "following" and window.panels["training"].state == "following"
         resumed.close()
+
+
+def test_a_followed_runs_next_checkpoint_leaves_the_data_set_chosen_meanwhile(qtbot, window, tmp_path, digits):
+    run_dir = tmp_path / "run"
+    cfg = TrainConfig(epochs=1, batch_size=128, device="cpu")
+    train_idx, _ = digits.split(cfg.val_fraction, cfg.seed)
+    Trainer(Run("vae", image_config("vae", digits, train_idx, hidden=[16]), digits, "digits", cfg, run_dir)).train()
+    other = tmp_path / "other.npz"
+    np.savez(other, images=(np.random.default_rng(0).random((40, 9, 9)) * 255).astype(np.uint8))
+    setup, said = window.panels["setup"], []
+    window.context.status.connect(said.append)
+    with RunFolder(run_dir).claim(fresh=False):  # (as the process that trains it holds it)
+        window.follow_run(run_dir)
+        qtbot.waitUntil(lambda: window.context.checkpoint_path == run_dir / "checkpoint.pt", timeout=60_000)
+        setup.load_source(str(other))  # the user's choice, while following
+        qtbot.waitUntil(lambda: window.context.data.image_shape == (1, 9, 9), timeout=60_000)
+        (run_dir / "next.pt").write_bytes((run_dir / "checkpoint.pt").read_bytes())
+        os.replace(run_dir / "next.pt", run_dir / "checkpoint.pt")  # the followed run's next checkpoint
+        qtbot.waitUntil(lambda: any("newer model is not shown" in m for m in said) or setup.session.loading
+                        or window.context.data.image_shape != (1, 9, 9), timeout=60_000)
+        qtbot.wait(200)
+        assert window.context.data.image_shape == (1, 9, 9) and not setup.session.loading
+        assert setup.data_combo.currentData() == str(other)
+        assert said[-1] == "The followed run's newer model is not shown: it trains on digits, and other is open"

@@ -13,17 +13,17 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox
 
+from core.image.trainer import Run, Trainer
+from core.runs.recipe import image_config
 from core.train.checkpoint import load_checkpoint
 from core.train.loop import TrainConfig
-from core.runs.recipe import image_config
-from core.image.trainer import Run, Trainer
+from gui.background.tasks import running_tasks
 from gui.image_grid import ImageGrid
 from gui.main_window import MainWindow
 from gui.metric_plots import MetricPlots
 from gui.panels import panel_specs
 from gui.run_folders import bring_over_legacy_runs
 from gui.settings import RUNS_ENV, legacy_runs_root, recent_files, runs_root
-from gui.background.tasks import running_tasks
 
 LONG_S = 60_000  # ms: generous waits; the CI machine is slow and shared
 

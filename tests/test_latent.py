@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
+from core.errors import DataError, LatentExplorerError
 from core.image import imaging, latent
 from core.image.data import read_image_file
-from core.errors import DataError, LatentExplorerError
 from core.runs.quicktrain import train_briefly
 from core.train.loop import TrainConfig
 from models import build_model

@@ -13,8 +13,8 @@ from core.image import latent
 from core.image.imaging import to_uint8
 from gui.image_grid import ImageGrid
 from gui.latent_panel import SLIDER_STEPS, LatentPanel
-from models import build_model
 from image_helpers import shown
+from models import build_model
 
 WAIT_MS = 15_000
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from core.image import latent
 from core.errors import LatentExplorerError
+from core.image import latent
 from core.image.imaging import to_uint8
 from core.sessions import Workspace
 from core.sessions.latent import ALL_AXES, LatentSession

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torchvision.models.vgg import cfgs, make_layers
 
-from core.image.data import ImageData
 from core.errors import LatentExplorerError
+from core.image.data import ImageData
 from core.image.model_setup import OFFLINE_ENV, vgg_weights_path
 from models import build_model
 from models.losses import ssim

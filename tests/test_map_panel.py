@@ -18,12 +18,12 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 from core.errors import Cancelled, LatentExplorerError
 from core.runs.quicktrain import train_briefly
 from core.train.loop import TrainConfig
-from gui.context import AppContext
 from gui.background.jobs import Job
+from gui.background.tasks import running_tasks
+from gui.context import AppContext
 from gui.map_panel import MapPanel
 from gui.map_view import MAX_THUMBNAILS
 from gui.settings import app_settings
-from gui.background.tasks import running_tasks
 from models import build_model
 
 LONG_MS = 60_000

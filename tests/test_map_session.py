@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from core.errors import LatentExplorerError
 from core.image import embedding
 from core.image.data import ImageData
-from core.errors import LatentExplorerError
 from core.image.imaging import to_uint8
 from core.sessions import Workspace
 from core.sessions.map import LEGEND_AUTO_MAX, MapChoices, MapSession

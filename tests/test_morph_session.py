@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from core.image import latent
 from core.errors import DataError, LatentExplorerError
+from core.image import latent
 from core.image.imaging import to_uint8
 from core.sessions import Workspace
 from core.sessions.morph import SLOW_GROUP_LIMIT, MorphSession, decode_pictures

@@ -23,9 +23,9 @@ import pytest
 import torch
 
 import main
-from core.train.checkpoint import FORMAT, MAX_PARAMETERS, model_from, read_checkpoint
 from core.errors import DataError
 from core.runs.follow import RunFollower
+from core.train.checkpoint import FORMAT, MAX_PARAMETERS, model_from, read_checkpoint
 from core.train.metrics import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]

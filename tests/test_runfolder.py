@@ -1,4 +1,4 @@
-"""A run folder has one owner (core.runs.folder): the lock and who holds it, the refuse-or-overwrite rule, orphan
+"""A run folder has one owner (core.train.folder): the lock and who holds it, the refuse-or-overwrite rule, orphan
 temporary files, exact resumption from a checkpoint taken at any step, and the message a second writer
 gets in the window."""
 from __future__ import annotations
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from core.runs.recipe import image_run, resumed_run
 from core.train.checkpoint import read_checkpoint
+from core.train.folder import RunFolder, RunFolderBusy, RunFolderTaken
 from core.train.loop import Control, TrainConfig
 from core.train.metrics import read_metrics
-from core.runs.recipe import image_run, resumed_run
-from core.runs.folder import RunFolder, RunFolderBusy, RunFolderTaken
 
 TIMING = {"time", "samples_per_s", "eta_s"}  # what differs between two runs of the same training
 

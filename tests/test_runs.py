@@ -9,11 +9,12 @@ import time
 import pytest
 
 from core.errors import TrainingError
-from core.runs.launch import RunProcesses
-from core.train.loop import Control, TrainConfig
-from core.runs.recipe import image_config
-from core.runs.listing import latest_rows, list_runs, read_status, run_info, write_status
 from core.image.trainer import Run, Trainer
+from core.runs.launch import RunProcesses
+from core.runs.listing import latest_rows, list_runs, run_info
+from core.runs.recipe import image_config
+from core.train.loop import Control, TrainConfig
+from core.train.status import read_status, write_status
 from models.vae import MLPVAE
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QPoint, Qt
 
-from core.train.loop import TrainConfig
+from core.image.trainer import Run, Trainer
 from core.runs.recipe import image_config
 from core.sessions.runs import RunsSession
-from core.image.trainer import Run, Trainer
+from core.train.loop import TrainConfig
 from gui.runs_list import RunsList
 from gui.settings import runs_root
 from gui.training_panel import COMPARE
@@ -104,6 +104,23 @@ def test_a_process_run_is_followed_to_its_end_listed_and_compared(window, qtbot,
     tick(training.runs, qtbot, "other")
     tick(training.runs, qtbot, folder.name)  # no run ticked: the live page again
     qtbot.waitUntil(lambda: training.pages.currentIndex() != COMPARE, timeout=10_000)
+
+
+def test_a_process_run_clears_the_last_runs_page_as_it_starts(window, qtbot):
+    training = window.panels["training"]
+    set_up_tiny_vae(window, qtbot, epochs=1)
+    qtbot.mouseClick(training.own_process_box, Qt.MouseButton.LeftButton)  # first a run here
+    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: training.state == "finished", timeout=LONG_MS)
+    assert training.plots.series and "vae</b> on <b>" in training.run_label.text()
+    qtbot.mouseClick(training.own_process_box, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.bridge.process is not None, timeout=10_000)
+    assert training.state == "starting" and window.bridge.process.poll() is None  # (before the run writes a row)
+    assert training.run_label.text().startswith(f"Starting <b>{window.bridge.process_folder}</b> in its own process")
+    assert not training.plots.series and training.progress.format() == "starting…"
+    qtbot.mouseClick(training.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.bridge.process is None, timeout=LONG_MS)
 
 
 def test_stop_asks_the_process_to_save_and_stop(window, qtbot):

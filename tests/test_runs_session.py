@@ -11,16 +11,17 @@ from pathlib import Path
 import pytest
 
 import main
-from core.train.checkpoint import load_checkpoint
 from core.commands.train import build_run
+from core.image.trainer import Run, Trainer
 from core.runs.launch import RunProcesses
-from core.train.loop import TrainConfig
 from core.runs.recipe import image_config
-from core.runs.listing import read_status, write_status
 from core.sessions import Workspace
+from core.sessions.command_line import train_argv
 from core.sessions.runs import LIST_COLUMNS, RunsSession, read_run, run_curves, scan_runs
 from core.sessions.setup import CONTINUE, SetupSession
-from core.image.trainer import Run, Trainer
+from core.train.checkpoint import load_checkpoint
+from core.train.loop import TrainConfig
+from core.train.status import read_status, write_status
 
 
 def trained(digits, out: Path, epochs: int = 2, **settings) -> Path:
@@ -47,7 +48,7 @@ def test_the_argv_of_a_process_run_builds_the_run_start_would_build(digits, tmp_
     session.set_batch_size(100)
     session.set_epochs(3)
     folder = tmp_path / "new"
-    argv, out = session.train_argv(lambda _model, _data: folder)
+    argv, out = train_argv(session, lambda _model, _data: folder)
     assert out == folder and argv[0] == "train" and "--nproc" not in argv
     in_process = session.start(lambda _model, _data: folder).run_here()
     same_run(build_run(main.build_parser().parse_args(argv)), in_process)
@@ -59,7 +60,7 @@ def test_the_argv_of_a_process_run_builds_the_run_start_would_build(digits, tmp_
     session.set_epochs(4)
     session.set_plan(CONTINUE)
     assert session.plan_now == CONTINUE
-    argv, out = session.train_argv(lambda *_: tmp_path / "unused")
+    argv, out = train_argv(session, lambda *_: tmp_path / "unused")
     assert out == tmp_path / "old" and argv[:3] == ["train", "--resume", str(checkpoint)]
     resumed = build_run(main.build_parser().parse_args(argv))
     same_run(resumed, session.start(lambda *_: tmp_path / "unused").run_here())

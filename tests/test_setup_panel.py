@@ -12,12 +12,12 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from core.train.checkpoint import load_checkpoint
-from core.image.data import load_dataset
 from core.errors import DataError
-from core.train.loop import TrainConfig
-from core.runs.recipe import image_config
+from core.image.data import load_dataset
 from core.image.trainer import Run, Trainer
+from core.runs.recipe import image_config
+from core.train.checkpoint import load_checkpoint
+from core.train.loop import TrainConfig
 from models import family
 
 LONG_S = 60_000  # ms: generous waits; the CI machine is slow and shared

@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 
 from core.audio.trainer import AudioRun
-from core.train.checkpoint import load_checkpoint
-from core.image.data import load_dataset
 from core.errors import LatentExplorerError
-from core.train.loop import TrainConfig
-from core.train.metrics import MetricsLog
+from core.image.data import load_dataset
+from core.image.trainer import Run, Trainer
 from core.runs.recipe import image_config
-from core.runs.folder import RunFolder
 from core.sessions import Workspace
 from core.sessions.setup import CONTINUE, DATASETS, NEW, SetupSession, data_key
-from core.image.trainer import Run, Trainer
+from core.train.checkpoint import load_checkpoint
+from core.train.folder import RunFolder
+from core.train.loop import TrainConfig
+from core.train.metrics import MetricsLog
 from models import family
 
 
@@ -52,9 +52,12 @@ def test_learning_rate_follows_the_family_until_typed_and_values_are_kept_per_fa
     assert session.value("latent_dim") == family("gan").settings({"image_shape": [1, 8, 8]}).latent_dim
     session.set_family("vae")
     assert session.value("latent_dim") == 7  # remembered for the family
+    assert session.lr == family("vae").lr  # a number, the family's until typed
     session.set_lr("3e-4")
     session.set_family("flow")
-    assert session.lr_text == "3e-4" and session.train_config().lr == 3e-4
+    assert session.lr_text == "3e-4" and session.lr == 3e-4 and session.train_config().lr == 3e-4
+    session.set_lr("fast")
+    assert session.lr is None and session.lr_text == "fast"
 
 
 def test_every_problem_is_reported_at_once_by_field(digits):

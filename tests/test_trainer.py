@@ -12,14 +12,14 @@ import torch
 from sklearn.metrics import r2_score as sk_r2_score
 
 import main
+from core.errors import LatentExplorerError, TrainingError
+from core.image.trainer import Run, Trainer
+from core.runs.recipe import image_config
+from core.runs.worker import TrainingWorker
 from core.train.checkpoint import load_checkpoint, read_checkpoint
 from core.train.device import pick_device
-from core.errors import LatentExplorerError, TrainingError
-from core.train.metrics import MetricsLog, MetricsReader, r2_score, read_metrics
 from core.train.loop import Control, TrainConfig
-from core.runs.recipe import image_config
-from core.image.trainer import Run, Trainer
-from core.runs.worker import TrainingWorker
+from core.train.metrics import MetricsLog, MetricsReader, r2_score, read_metrics
 from models.base import GenerativeModel
 from models.vae import MLPVAE
 

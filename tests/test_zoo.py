@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.train.checkpoint import load_checkpoint
-from core.image.compare import frechet_distance, train_classifier
 from core.errors import CheckpointError
+from core.image.compare import frechet_distance, train_classifier
 from core.image.model_setup import base_model_setup
+from core.train.checkpoint import load_checkpoint
 from main import main
 from models import build_model, family
 from zoo_helpers import train_tiny

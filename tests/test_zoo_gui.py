@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from core.train.checkpoint import load_checkpoint
 from core.image.latent import sample_grid
+from core.train.checkpoint import load_checkpoint
 from gui.bridge import TrainingBridge
 from gui.compare_panel import COLUMNS, ComparePanel
 from gui.context import AppContext

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.image.trainer import Run, Trainer
+from core.runs.recipe import image_config
 from core.train.checkpoint import save_checkpoint
 from core.train.loop import TrainConfig
-from core.runs.recipe import image_config
-from core.image.trainer import Run, Trainer
 from models import build_model, family
 
 HISTORY = [{"step": 10, "time": 100.0}, {"step": 20, "time": 101.0}]  # 0.1 s a step: 2 s of training

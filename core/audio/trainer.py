@@ -33,7 +33,8 @@ VAL_BATCH = 16
 
 @dataclass
 class AudioRun:
-    """A denoiser training run: model spec, speech and noise folders, mixing, where to write."""
+    """A denoiser training run: model spec, speech and noise folders, mixing, where to write (a
+    ``core.train.run.TrainingRun``)."""
     model_name: str
     model_config: dict
     speech_dir: Path

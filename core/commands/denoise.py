@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ..audio.offline import denoise_file
 from ..audio.pretrained import load_default_denoiser
-from ..train.checkpoint import load_for
 from ..errors import LatentExplorerError
+from ..train.checkpoint import load_for
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -10,14 +10,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import LatentExplorerError
 from ..image.cache import cache_root
 from ..image.data import BUILTIN, load_dataset
-from ..train.checkpoint import load_for
-from ..train.device import pick_device
 from ..image.embedding import Eta, compute_generated_map, compute_map, duration_text, generated_data, knn_accuracy
-from ..errors import LatentExplorerError
 from ..image.export import write_coordinates_csv, write_projector
 from ..image.projection import METHODS, MIN_ITEMS
+from ..train.checkpoint import load_for
+from ..train.device import pick_device
 from .options import whole
 
 

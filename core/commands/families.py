@@ -1,8 +1,9 @@
 """``python main.py families``: the model families, what each can do, and its settings with defaults and
-ranges (``--markdown``: the same as the README's tables, which are generated from it)."""
+ranges (``--markdown``: the README's model list and tables, which are generated from it)."""
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from models import FAMILIES, Family
 
@@ -23,7 +24,14 @@ def text(fam: Family) -> str:
     return "\n".join(lines)
 
 
-def markdown() -> str:
+def model_list() -> str:
+    """The families in one paragraph: each name with its declared kind (and its base model, if it needs one)."""
+    names = [f"`{fam.name}` ({fam.kind}" + (", on a trained autoencoder or VAE: `--base`" if fam.needs_base else "") + ")"
+             for fam in FAMILIES.values()]
+    return textwrap.fill("Models: " + ", ".join(names) + ".", 116, break_long_words=False, break_on_hyphens=False) + "\n"
+
+
+def tables() -> str:
     """One table per family: flag, default, allowed values, meaning."""
     parts = []
     for fam in FAMILIES.values():
@@ -33,6 +41,11 @@ def markdown() -> str:
                  for s in fam.specs(editable_only=True)]
         parts.append("\n".join(rows))
     return "\n\n".join(parts) + "\n"
+
+
+def markdown() -> str:
+    """The README's model list, then its tables."""
+    return model_list() + "\n" + tables()
 
 
 def run(args: argparse.Namespace) -> int:

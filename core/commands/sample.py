@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..train.checkpoint import load_for
-from ..train.device import pick_device
 from ..errors import LatentExplorerError
 from ..image.imaging import save_grid, to_uint8
 from ..image.latent import sample_grid
+from ..train.checkpoint import load_for
+from ..train.device import pick_device
 from .options import number, whole
 
 SUFFIXES = (".npz", ".png")

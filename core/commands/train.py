@@ -29,11 +29,11 @@ from models import FAMILIES, SettingError, SettingSpec
 
 from ..audio.dataset import MixConfig
 from ..audio.noise import BUILTIN_NOISES
-from ..image.data import BUILTIN, load_dataset
 from ..errors import LatentExplorerError
-from ..train.loop import PRECISIONS, Control, TrainConfig
+from ..image.data import BUILTIN, load_dataset
 from ..runs.recipe import audio_run, family_of, image_run, needs_base, resumed_run, train_config
-from ..runs.folder import RunFolder
+from ..train.folder import RunFolder
+from ..train.loop import PRECISIONS, Control, TrainConfig
 from .options import folder, number, whole
 
 RUN_OPTIONS = ("epochs", "batch_size", "lr", "seed", "device", "precision", "compile")

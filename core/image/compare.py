@@ -26,10 +26,10 @@ from torch import nn
 
 from models import GenerativeModel, family
 
-from .cache import cache_root
-from ..train.checkpoint import load_checkpoint, read_checkpoint
-from .data import ImageData
 from ..errors import Cancelled, LatentExplorerError
+from ..train.checkpoint import load_checkpoint, read_checkpoint
+from .cache import cache_root
+from .data import ImageData
 
 CLASSIFIER_FORMAT = "latent-explorer-classifier/1"
 INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"  # torchvision's Inception v3 weights, in torch's hub cache

@@ -22,9 +22,9 @@ import torch
 
 from models import GenerativeModel
 
+from ..errors import Cancelled, LatentExplorerError
 from .cache import ArrayCache
 from .data import ImageData
-from ..errors import Cancelled, LatentExplorerError
 from .latent import decode_codes, encode_images, model_fingerprint
 from .projection import INPUT_DIM, METHODS, project
 

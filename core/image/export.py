@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import LatentExplorerError
 from .data import ImageData
 from .embedding import label_names
-from ..errors import LatentExplorerError
 from .imaging import save_png, tile
 
 #: TensorBoard's largest sprite side, in pixels.

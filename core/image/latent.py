@@ -17,8 +17,8 @@ import torch
 
 from models import GenerativeModel
 
-from .data import ImageData
 from ..errors import Cancelled, LatentExplorerError
+from .data import ImageData
 
 #: Latents up to this size get one slider per dimension; larger ones get sliders along principal directions.
 MAX_DIM_SLIDERS = 64

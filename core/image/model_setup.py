@@ -9,8 +9,8 @@ import torch
 from models.latent_diffusion import can_be_base
 from models.losses import install_vgg
 
-from ..train.checkpoint import load_checkpoint
 from ..errors import LatentExplorerError
+from ..train.checkpoint import load_checkpoint
 VGG_URL = "https://download.pytorch.org/models/vgg16-397923af.pth"  # torchvision's VGG16_Weights.IMAGENET1K_V1
 OFFLINE_ENV = "LATENT_EXPLORER_OFFLINE"  # when set, nothing is downloaded (tests, air-gapped machines)
 

@@ -28,8 +28,8 @@ from typing import Callable
 
 import numpy as np
 
-from .cache import cache_root
 from ..errors import Cancelled, LatentExplorerError
+from .cache import cache_root
 
 METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 #: Codes wider than this are reduced to it by PCA before UMAP or t-SNE (the usual first step).

@@ -16,11 +16,11 @@ import torch
 
 from models import GenerativeModel, build_model
 
-from .data import ImageData
-from ..train import distributed
 from ..errors import CheckpointError
+from ..train import distributed
 from ..train.loop import Batch, Control, TrainConfig, TrainerBase
 from ..train.metrics import r2_score
+from .data import ImageData
 from .model_setup import load_pretrained
 
 PREVIEW_COUNT = 16
@@ -30,7 +30,8 @@ FLOAT_CACHE_BYTES = 1 << 30  # data sets up to this size as floats live on the t
 
 @dataclass
 class Run:
-    """What an image training run needs: a model spec, the data and its source, and where to write."""
+    """What an image training run needs: a model spec, the data and its source, and where to write (a
+    ``core.train.run.TrainingRun``)."""
     model_name: str
     model_config: dict
     data: ImageData

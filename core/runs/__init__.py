@@ -1,2 +1,2 @@
-"""Runs: the one recipe that makes a run, where it trains (a thread, its own processes), its folder, following
-it from its files, the runs in a folder, quick training and demos."""
+"""Runs: the one recipe that makes a run, where it trains (a thread, its own processes), following it from its
+files, the runs in a folder, quick training and demos."""

@@ -9,11 +9,11 @@ import numpy as np
 from models import family
 from models.audio_dae import AudioModel
 
+from ..audio.dataset import MixConfig, SpeechNoiseData
+from ..audio.evaluate import long_recording
 from ..train.loop import TrainConfig
 from .quicktrain import train_for
 from .recipe import audio_run
-from ..audio.dataset import MixConfig, SpeechNoiseData
-from ..audio.evaluate import long_recording
 
 #: The spoken digits and noise next to the repository (``../shared/data``), for machines with no internet.
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"

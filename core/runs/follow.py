@@ -10,11 +10,11 @@ import numpy as np
 
 from models import GenerativeModel
 
-from ..image.data import ImageData
 from ..errors import DataError
-from ..train.metrics import MetricsReader
-from .folder import RunFolder
+from ..image.data import ImageData
 from ..image.trainer import PREVIEW_COUNT, preview_grids
+from ..train.folder import RunFolder
+from ..train.metrics import MetricsReader
 
 
 class RunFollower:

@@ -1,10 +1,9 @@
 """Run folders as their files tell it: what a run trains, how far it got and whether it still runs. A list
 of runs (the GUI's, or a script's) reads them without the processes that train.
 
-A run folder holds ``metrics.jsonl`` and ``checkpoint.pt`` (``core.train.loop``) and ``status.json``, which the
-training process (rank 0) rewrites atomically when its state changes: ``running`` (with its process id and
-host), ``finished``, ``stopped`` or ``failed`` (with the one-line message). A run whose status still says
-``running`` on this host but whose process is gone ``died`` (killed, or the machine went down).
+A run folder holds ``metrics.jsonl`` and ``checkpoint.pt`` (``core.train.loop``) and ``status.json``
+(``core.train.status``). A run whose status still says ``running`` on this host but whose process is gone
+``died`` (killed, or the machine went down).
 """
 from __future__ import annotations
 
@@ -12,34 +11,15 @@ import json
 import math
 import os
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-STATUS_FILE = "status.json"
+from ..train.status import STATUS_FILE, read_status
+
 #: keys of a metrics row that are not figures to plot
 BOOKKEEPING = frozenset({"type", "step", "epoch", "progress", "eta_s", "samples_per_s", "time", "split", "world_size",
                          "val_items"})
 TAIL_BYTES = 1 << 16  # the end of metrics.jsonl read for the latest rows
-
-
-def write_status(folder: Path, state: str, **fields) -> None:
-    """Record ``state`` (and ``fields``) in ``folder/status.json``, keeping what earlier calls recorded."""
-    path = Path(folder) / STATUS_FILE
-    status = {**read_status(folder), **fields, "state": state, "pid": os.getpid(), "host": socket.gethostname(),
-              "updated": time.time()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{STATUS_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(status))
-    os.replace(tmp, path)
-
-
-def read_status(folder: Path) -> dict:
-    try:
-        status = json.loads((Path(folder) / STATUS_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return status if isinstance(status, dict) else {}
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from models import Family, SettingError, build_model, family, names
 
 from ..audio.dataset import MixConfig
 from ..audio.trainer import AUDIO_TRAIN_DEFAULTS, AudioRun
-from ..train.checkpoint import model_from, read_checkpoint
-from ..image.data import ImageData, load_dataset
-from ..train.device import pick_device
 from ..errors import LatentExplorerError
-from ..train.loop import TrainConfig
+from ..image.data import ImageData, load_dataset
 from ..image.model_setup import base_model_setup
 from ..image.trainer import Run
+from ..train.checkpoint import model_from, read_checkpoint
+from ..train.device import pick_device
+from ..train.loop import TrainConfig
 
 #: Training defaults of each modality where they differ from ``TrainConfig``'s.
 TRAIN_DEFAULTS = {"image": {}, "audio": AUDIO_TRAIN_DEFAULTS}
@@ -80,8 +80,8 @@ def image_config(name: str, data: ImageData, train_idx, derived: dict | None = N
 
 
 def needs_base(name: str) -> bool:
-    """Whether the family works on a trained base model (latent diffusion): it declares a ``base`` setting."""
-    return any(s.name == "base" and s.derived for s in family_of(name).specs())
+    """Whether the family works on a trained base model (latent diffusion), as it declares."""
+    return family_of(name).needs_base
 
 
 def image_run(name: str, values: dict, data: ImageData, source: str, config: TrainConfig,

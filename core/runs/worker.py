@@ -9,14 +9,15 @@ import queue
 import threading
 import traceback
 
-from ..train.device import leave_a_core_for_the_ui
 from ..errors import LatentExplorerError
-from ..train.loop import Control, TrainerBase
 from ..threads import start_thread
+from ..train.device import leave_a_core_for_the_ui
+from ..train.loop import Control, TrainerBase
+from ..train.run import TrainingRun
 
 
 class TrainingWorker:
-    def __init__(self, run):  # a core.image.trainer.Run or a core.audio.trainer.AudioRun: anything with build_trainer()
+    def __init__(self, run: TrainingRun):
         self.run = run
         self.events: queue.Queue[dict] = queue.Queue()
         self.control = Control()

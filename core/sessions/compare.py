@@ -15,9 +15,9 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from ..errors import LatentExplorerError
 from ..image.compare import Comparison, ModelReport, compare_checkpoints, find_checkpoints, train_demo_zoo
 from ..image.data import ImageData
-from ..errors import LatentExplorerError
 from . import Work
 from .workspace import Workspace
 

@@ -19,11 +19,11 @@ import numpy as np
 
 from models import GenerativeModel
 
+from ..errors import LatentExplorerError
 from ..image.cache import cache_root
 from ..image.data import ImageData
 from ..image.embedding import (GENERATED_SAMPLES, Embedding, ItemView, class_names, compute_generated_map, compute_map,
                          generated_data, inspect_item, knn_accuracy, label_names)
-from ..errors import LatentExplorerError
 from ..image.export import write_coordinates_csv, write_projector
 from ..image.projection import METHODS
 from . import Work

@@ -16,9 +16,9 @@ import torch
 
 from models import GenerativeModel
 
+from ..errors import LatentExplorerError
 from ..image import latent
 from ..image.data import ImageData
-from ..errors import LatentExplorerError
 from ..image.data import read_image_file
 from ..image.imaging import export_scale, save_gif, save_grid, to_uint8
 from ..runs.quicktrain import faces_demo

@@ -3,7 +3,7 @@ as their files tell it (family, data set, status, progress, final validation los
 ticked; and for the ticked ones their curves and a table of their settings and final metrics, to compare them
 as TensorBoard or W&B do.
 
-A run's status: ``running`` while a live process owns its folder (``core.runs.folder``); else ``finished``,
+A run's status: ``running`` while a live process owns its folder (``core.train.folder``); else ``finished``,
 ``stopped`` or ``failed`` as its ``status.json`` says, and ``killed`` where that still says running (nobody
 owns the folder: its process was killed, or its machine went down). A folder of an older version without
 ``status.json`` is finished when its log reached the last epoch, else stopped.
@@ -14,9 +14,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..runs.listing import metric_values, run_info
+from ..train.folder import METRICS_NAME, RunFolder
 from ..train.metrics import read_metrics
-from ..runs.folder import METRICS_NAME, RunFolder
-from ..runs.listing import metric_values, read_status, run_info
+from ..train.status import read_status
 from . import Work
 
 LIST_COLUMNS = ("Run", "Family", "Data set", "Status", "Progress", "Val loss", "R²")

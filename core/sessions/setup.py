@@ -6,13 +6,13 @@ It follows the workspace. A model loaded from a checkpoint, or delivered by a fo
 family and settings, and ``origin`` says where they came from; Start then offers the honest choices
 (``plans``): continue that run from its checkpoint, or a new run with the settings shown, in a new folder.
 Nothing else is ever trained than what is shown. ``problems`` checks every field at once; ``start`` is the
-``Work`` that builds the run (through ``core.runs.recipe``), ``train_argv`` the ``python main.py train …`` arguments that
-train the same run in a process (or ``processes`` ranks) of its own, when ``own_process`` is chosen.
+``Work`` that builds the run (through ``core.runs.recipe``); ``core.sessions.command_line`` makes the
+``python main.py train …`` arguments that train the same run in a process (or ``processes`` ranks) of its own,
+when ``own_process`` is chosen.
 """
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -20,12 +20,12 @@ from typing import Any, Callable
 from models import SettingError, SettingSpec, family, names
 from models.latent_diffusion import can_be_base
 
-from ..image.data import ImageData, load_dataset
-from ..train.device import available_devices, pick_device
 from ..errors import LatentExplorerError
-from ..train.loop import TrainConfig
-from ..runs.folder import RunFolder
+from ..image.data import ImageData, load_dataset
 from ..runs.recipe import family_of, image_run, needs_base, resumed_run
+from ..train.device import available_devices, pick_device
+from ..train.folder import RunFolder
+from ..train.loop import TrainConfig
 from . import Work
 from .workspace import Workspace
 
@@ -103,7 +103,8 @@ class SetupSession:
         self.workspace = workspace
         self.family = DEFAULT_MODEL
         self._typed: dict[str, dict[str, Any]] = {}  # family -> setting -> value as typed (text, number, list)
-        self.lr_text = str(family(DEFAULT_MODEL).lr)
+        self.lr: float | None = family(DEFAULT_MODEL).lr  # None while what was typed is not a number
+        self.lr_text = str(self.lr)  # as shown: the number, or what the user typed
         self.lr_source = "family"  # "family" (follows it), "typed" (the user's) or "run" (the origin's)
         self.batch_size, self.epochs, self.device = TrainConfig.batch_size, TrainConfig.epochs, "auto"
         self.base = ""  # latent diffusion's base checkpoint
@@ -183,7 +184,7 @@ class SetupSession:
         family_of(name)
         self.family = name
         if self.lr_source != "typed":
-            self.lr_text, self.lr_source = str(family(name).lr), "family"
+            self._set_lr(family(name).lr, "family")
         self._changed("form")
 
     def set_value(self, setting: str, value: Any) -> None:
@@ -201,8 +202,19 @@ class SetupSession:
 
     # --- training settings --------------------------------------------------------------------
     def set_lr(self, text: str) -> None:
-        self.lr_text, self.lr_source = text.strip(), "typed"
+        self._type_lr(text)
         self._changed("form")
+
+    def _type_lr(self, text: str) -> None:
+        """The learning rate as the user typed it: a number from then on (None while it is not one)."""
+        self.lr_text, self.lr_source = text.strip(), "typed"
+        try:
+            self.lr = float(self.lr_text)
+        except ValueError:
+            self.lr = None
+
+    def _set_lr(self, lr: float, source: str) -> None:
+        self.lr, self.lr_text, self.lr_source = float(lr), str(lr), source
 
     def set_batch_size(self, value: int) -> None:
         self.batch_size = value
@@ -264,7 +276,7 @@ class SetupSession:
             self.family = model.name
             self._typed[model.name] = {name: model.config[name] for name in origin.values}
             if "lr" in config:
-                self.lr_text, self.lr_source = str(config["lr"]), "run"
+                self._set_lr(config["lr"], "run")
             self.batch_size = int(config.get("batch_size", self.batch_size))
             self.epochs = origin.epochs or self.epochs
             self.plan = NEW if self.continue_problem()[1] else CONTINUE
@@ -404,12 +416,9 @@ class SetupSession:
 
     def _training_problems(self) -> dict[str, str]:
         out = {}
-        try:
-            lr = float(self.lr_text)
-        except ValueError:
-            lr = None
+        if self.lr is None:
             out["lr"] = f"Learning rate: {self.lr_text!r} is not a number (e.g. 1e-3)"
-        for name, value in (("lr", lr), ("batch_size", self.batch_size), ("epochs", self.epochs)):
+        for name, value in (("lr", self.lr), ("batch_size", self.batch_size), ("epochs", self.epochs)):
             if value is not None:
                 try:
                     TrainConfig(**{name: value}).check()
@@ -422,22 +431,19 @@ class SetupSession:
         return out
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=float(self.lr_text),
+        return TrainConfig(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=self.lr,
                            device=self.device)
 
     # --- the run --------------------------------------------------------------------------
     def start(self, new_folder: Callable[[str, str], Path]) -> Work:
         """The Work that builds the run Start means (``new_folder(model, data source)`` names a fresh run folder);
         LatentExplorerError naming every problem when the form is not valid."""
-        problems = self.problems()
-        if problems:
-            raise LatentExplorerError("; ".join(problems.values()))
+        self.check_start()
         config = self.train_config()
         if self.plan_now == CONTINUE:
             o = self.origin
-            folder = o.path.parent if o.path.name == "checkpoint.pt" else new_folder(o.family, o.dataset)
-            build = functools.partial(resumed_run, o.path, folder, epochs=config.epochs, lr=config.lr,
-                                      batch_size=config.batch_size, device=config.device)
+            build = functools.partial(resumed_run, o.path, self.continue_folder(new_folder), epochs=config.epochs,
+                                      lr=config.lr, batch_size=config.batch_size, device=config.device)
             return Work(f"Continuing {o.path}", build, (), self._run_built)
         ws = self.workspace
         base = Path(self.base) if self.needs_base else None
@@ -445,26 +451,16 @@ class SetupSession:
                     (self.family, self.model_values(), ws.data, ws.data_source, config,
                      new_folder(self.family, ws.data_source), base), self._run_built)
 
-    def train_argv(self, new_folder: Callable[[str, str], Path]) -> tuple[list[str], Path]:
-        """The ``python main.py train …`` arguments that train the run ``start`` would build (the same settings,
-        data, seed and folder choice: the same run), and its folder; LatentExplorerError as ``start``."""
+    def check_start(self) -> None:
+        """LatentExplorerError naming every problem when the form is not valid for the plan Start takes."""
         problems = self.problems()
         if problems:
             raise LatentExplorerError("; ".join(problems.values()))
-        common = ["--epochs", str(self.epochs), "--batch-size", str(self.batch_size), "--lr", repr(float(self.lr_text)),
-                  "--device", self.device]
-        if self.plan_now == CONTINUE:
-            o = self.origin
-            folder = o.path.parent if o.path.name == "checkpoint.pt" else new_folder(o.family, o.dataset)
-            return ["train", "--resume", str(o.path), *common, "--out", str(folder)], folder
-        ws = self.workspace
-        folder = new_folder(self.family, ws.data_source)
-        argv = ["train", "--model", self.family, "--dataset", ws.data_source, *common, "--out", str(folder)]
-        for name, value in self.model_values().items():
-            argv += ["--set", f"{name}={json.dumps(value)}"]
-        if self.needs_base:
-            argv += ["--base", self.base]
-        return argv, folder
+
+    def continue_folder(self, new_folder: Callable[[str, str], Path]) -> Path:
+        """Where the origin's run is continued: its own folder, or a new one for a checkpoint saved elsewhere."""
+        o = self.origin
+        return o.path.parent if o.path.name == "checkpoint.pt" else new_folder(o.family, o.dataset)
 
     def _run_built(self, run):
         self._built = run
@@ -484,9 +480,9 @@ class SetupSession:
                        if name in self.families() and isinstance(values, dict)}
         if common.get("model") in self.families():
             self.family = common["model"]
-        self.lr_text, self.lr_source = str(family(self.family).lr), "family"
+        self._set_lr(family(self.family).lr, "family")
         if common.get("lr") and str(common["lr"]) != self.lr_text:
-            self.lr_text, self.lr_source = str(common["lr"]), "typed"
+            self._type_lr(str(common["lr"]))
         for name in ("batch_size", "epochs"):
             if isinstance(common.get(name), int):
                 setattr(self, name, common[name])

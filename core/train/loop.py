@@ -9,9 +9,9 @@ it in a background thread; the command line runs it in the foreground. A trainer
 ``train_state_extra``.
 
 Evaluation costs little at any batch size: validation, the train rows' figures, previews and checkpoint
-snapshots together take at most ``eval_share`` of the wall time (validation shrinks to a fixed subset of the
-split when the whole would cost more, previews wait, checkpoints are written by another thread). Steps run
-through ``core.train.fast_step`` (a CUDA graph of the whole step where possible). In a distributed run
+snapshots together take at most ``eval_share`` of the wall time (``core.train.evaluation``; checkpoints are
+written by another thread: ``core.train.saving``). Steps run through ``core.train.fast_step`` (a CUDA graph of
+the whole step where possible; ``core.train.step_setup``, ``core.train.batch_choice``). In a distributed run
 (``core.train.distributed``) each rank trains on its shard, the logged figures are averaged over the ranks and rank 0
 alone writes the log and the checkpoints.
 
@@ -25,32 +25,27 @@ import contextlib
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, fields
-from pathlib import Path
+from dataclasses import dataclass, fields
 from typing import Callable
 
 import torch
 
 from models import family
 
+from ..errors import LatentExplorerError, TrainingError
 from . import distributed
-from .checkpoint import checkpoint_payload
+from .batch_choice import BatchChoice
 from .device import pick_device, training_threads
-from ..errors import CheckpointError, LatentExplorerError, TrainingError
-from .fast_step import (LossMeans, StepRunner, channels_last_works, has_convolutions, step_seconds, throughput_batch,
-                        tune_optimizers)
+from .evaluation import EvalBudget, Evaluation
+from .fast_step import LossMeans, StepRunner
+from .folder import RunFolder
 from .metrics import MetricsLog
-from ..runs.folder import RunFolder
-from ..runs.listing import write_status
 from .saver import BackgroundSaver
+from .saving import Saving
+from .status import write_status
+from .step_setup import StepSetup
 
 PRECISIONS = ("fp32", "bf16")
-#: validation covers at least this many examples (or the whole split, if smaller)
-MIN_VALIDATION = 256
-#: the largest batch ``auto_batch`` tries (and never one that leaves an epoch fewer than 8 steps)
-MAX_AUTO_BATCH = 4096
-CHECKPOINT_MIN_GAP_S = 2.0  # cheap checkpoints come this often: a killed run loses about this much training
-CHECKPOINT_SHARE = 0.02  # dearer ones less often: saving takes at most this share of the training time
 
 
 @dataclass
@@ -127,25 +122,10 @@ class Control:
 Batch = tuple[torch.Tensor, ...]  # the arguments of ``model.train_step`` before the optimisers
 
 
-class EvalBudget:
-    """Keeps evaluation within ``share`` of the wall time since it was made: each cost is charged when spent."""
-
-    def __init__(self, share: float):
-        self.share, self.start, self.spent = share, time.perf_counter(), 0.0
-
-    def allows(self, cost: float) -> bool:
-        return self.spent + cost <= self.share * (time.perf_counter() - self.start)
-
-    def charge(self, since: float) -> float:
-        """Charge the time since ``since`` (a ``perf_counter`` reading); returns it."""
-        cost = time.perf_counter() - since
-        self.spent += cost
-        return cost
-
-
-class TrainerBase:
-    """Resuming from a checkpoint, atomic saves of finite weights, the metrics log, the NaN guard, pause and
-    stop, and the loop itself. A subclass builds ``self.model`` and ``self.optimizers`` after calling
+class TrainerBase(Saving, Evaluation, StepSetup, BatchChoice):
+    """The loop itself, with the NaN guard, pause and stop; saving and restoring (``Saving``), the evaluation
+    budget (``Evaluation``), how steps run (``StepSetup``) and the batch chosen for throughput (``BatchChoice``)
+    come from its parts. A subclass builds ``self.model`` and ``self.optimizers`` after calling
     ``__init__`` (then ``restore`` if resuming) and implements the hooks."""
 
     #: what one training example is, for rates: 'images', 'clips'
@@ -154,6 +134,7 @@ class TrainerBase:
     validation_place = "on the validation split"
 
     def __init__(self, run, on_event: Callable[[dict], None] = lambda e: None, control: Control | None = None):
+        """``run``: a ``core.train.run.TrainingRun``."""
         self.run, self.cfg = run, run.config
         self.ranks = distributed.from_environment()
         self.on_event = on_event if self.ranks.main else (lambda e: None)
@@ -205,61 +186,11 @@ class TrainerBase:
         """What this kind of run needs besides the counters to be resumed (its data, its split)."""
         return {}
 
-    # --- checkpoints ----------------------------------------------------------------------
-    def restore(self, payload: dict) -> None:
-        """Continue from a checkpoint's weights, optimiser states, counters and history (a distributed run's
-        or a single process's: steps into an epoch scale with the number of ranks)."""
-        try:
-            self.model.load_state_dict(payload["state_dict"])
-            for name, state in payload.get("optimizers", {}).items():
-                if name in self.optimizers:
-                    self.optimizers[name].load_state_dict(state)
-        except (KeyError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"the checkpoint does not fit model {self.run.model_name!r} "
-                                  f"({str(exc).splitlines()[0][:200]})") from exc
-        ts = payload.get("train_state", {})
-        self.epoch, self.step, self.epoch_step = (int(ts.get(k, 0)) for k in ("epoch", "step", "epoch_step"))
-        self.epoch_step = self.epoch_step * int(ts.get("world_size", 1)) // self.ranks.world_size
-        self.history = list(payload.get("history", []))
-        self._losses.restore(ts.get("pending"), self.device)
-        if isinstance(ts.get("rng"), torch.Tensor):  # the random numbers go on as if never interrupted
-            torch.set_rng_state(ts["rng"])
-
-    @property
-    def checkpoint_path(self) -> Path | None:
-        return self.run.out_dir / "checkpoint.pt" if self.run.out_dir else None
-
-    def save(self, path: Path | None = None) -> Path | None:
-        """Write a checkpoint (atomically) and wait until it is on disk; refuses weights that are no longer
-        finite, keeping the old file. Only rank 0 of a distributed run writes."""
-        path = self._snapshot(path)
-        self._saver.wait()
-        return path
-
-    def _snapshot(self, path: Path | None = None, scheduled: bool = False) -> Path | None:
-        """Hand a copy of the model, optimisers, counters and history to the background writer. Weights that
-        are no longer finite are refused: a ``scheduled`` save skips them quietly (the NaN check of the next
-        row stops the run, naming the last good checkpoint), any other raises."""
-        path = path or self.checkpoint_path
-        if path is None or not self.ranks.main:
-            return None
-        if not self._weights_finite():
-            if scheduled:
-                return None
-            raise TrainingError(f"the weights stopped being finite numbers at step {self.step}; not saved. "
-                                "Try a lower learning rate")
-        train_state = {"epoch": self.epoch, "step": self.step, "epoch_step": self.epoch_step,
-                       "world_size": self.ranks.world_size, "config": asdict(self.cfg),
-                       "dataset": self.run.dataset_source, "rng": torch.get_rng_state(),
-                       "pending": self._losses.state(), **self.train_state_extra()}
-        self._saver.write(path, checkpoint_payload(self.model, self.optimizers, train_state, self.history))
-        return path
-
     # --- the loop -------------------------------------------------------------------------
     def train(self, overwrite: bool = False) -> str:
         """Train to ``config.epochs``; returns how it ended: ``finished`` or ``stopped``.
 
-        The run folder is held for the whole run (``core.runs.folder``): a fresh run refuses a folder that
+        The run folder is held for the whole run (``core.train.folder``): a fresh run refuses a folder that
         holds a run unless ``overwrite``. Raises ``TrainingError`` when the loss stops being finite (the last
         checkpoint is kept).
         """
@@ -281,8 +212,7 @@ class TrainerBase:
         self._val_cost: float | None = None  # seconds per validation example on this rank
         self._save_costs = [0.0]  # seconds of the last saves
         self._setup_told: dict | None = None
-        self.log = MetricsLog(self.run.out_dir / "metrics.jsonl", self.history) \
-            if self.run.out_dir and self.ranks.main else None
+        self.log = self._open_log()
         threads = torch.get_num_threads()
         torch.set_num_threads(training_threads())  # a busy spare core stalls every multi-threaded op
         averager = self._prepare_steps()
@@ -333,66 +263,10 @@ class TrainerBase:
             if self.log:
                 self.log.close()
 
-    def _prepare_steps(self) -> distributed.GradientAverager | None:
-        """The step runner for this device; in a distributed run, every rank on rank 0's weights and the
-        gradient averaging (returned, to be removed when training ends)."""
-        cuda = self.device.type == "cuda"
-        tune_optimizers(self.optimizers, self.device)
-        channels_last = cuda and has_convolutions(self.model) and \
-            channels_last_works(self.model, self.batch(self.epoch, min(self.epoch_step, self.steps_per_epoch() - 1)))
-        if channels_last:
-            self.model.to(memory_format=torch.channels_last)
-            tune_optimizers(self.optimizers, self.device)
-        if cuda:
-            torch.backends.cudnn.benchmark = True
-            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        self.step_runner = StepRunner(self.model, self.optimizers, self.device, channels_last=channels_last,
-                                      compile=self.cfg.compile, **self._runner_options())
-        if self.ranks.distributed:
-            if cuda:
-                self.step_runner.note = "CUDA graphs are not used in distributed runs"
-            distributed.replicate(self.model, self.ranks)
-            torch.manual_seed(self.cfg.seed + self.ranks.rank)  # each rank its own noise
-            return distributed.GradientAverager(self.model, self.ranks)
-        return None
-
     def _status(self, state: str, **fields) -> None:
-        """Record the run's state in its folder's ``status.json`` (rank 0; see ``core.runs.listing``)."""
+        """Record the run's state in its folder's ``status.json`` (rank 0; see ``core.train.status``)."""
         if self.run.out_dir and self.ranks.main:
             write_status(self.run.out_dir, state, **fields)
-
-    def _tell_setup(self) -> None:
-        """A ``setup`` event whenever how the steps run has changed (first: after the first logged row)."""
-        runner = self.step_runner
-        setup = {"type": "setup", "device": str(self.device), "world_size": self.ranks.world_size,
-                 "batch_size": self.cfg.batch_size, "lr": self.cfg.lr, "batch_note": self._batch_note,
-                 "precision": self.cfg.precision, "compile": self.cfg.compile,
-                 "channels_last": runner.channels_last, "step_mode": runner.mode, "note": runner.note}
-        if setup != self._setup_told:
-            self._setup_told = setup
-            self.on_event(dict(setup))
-
-    def _runner_options(self) -> dict:
-        return {"graphs": self.cfg.cuda_graphs and not self.ranks.distributed,
-                "autocast": torch.bfloat16 if self.cfg.precision == "bf16" else None}
-
-    def _choose_batch(self) -> str:
-        """``auto_batch`` on a CUDA device: the batch for throughput (``fast_step.throughput_batch``, timed on
-        a copy of the model), the learning rate scaled by the square root of the batch's growth. The choice
-        becomes the run's settings (a resumed run keeps it); a line that says what was chosen."""
-        cfg = self.cfg
-        cfg.auto_batch = False
-        if self.device.type != "cuda":
-            return "the batch is chosen for throughput on CUDA GPUs only"
-        start, lr = cfg.batch_size, cfg.lr
-        limit = min(MAX_AUTO_BATCH, max(start, self.steps_per_epoch() * start // 8))
-        batch = self.batch(self.epoch, 0)
-        chosen = throughput_batch(lambda size: step_seconds(self.model, batch, size, lr, self.device,
-                                                            **self._runner_options()), start, limit)
-        chosen = distributed.agree_min(chosen, self.ranks)
-        torch.cuda.empty_cache()  # the trial batches' memory
-        cfg.batch_size, cfg.lr = chosen, lr * math.sqrt(chosen / start)
-        return f"batch {chosen} chosen for throughput, learning rate {cfg.lr:.3g} (x{math.sqrt(chosen / start):.2f})"
 
     def _obey_control(self, running: dict) -> str:
         """Between steps: wait out a pause (``resumed``), or save and end on a stop (``stopped``); else ''.
@@ -435,16 +309,6 @@ class TrainerBase:
         means = distributed.all_sum(values, self.ranks) / self.ranks.world_size
         return {**figures, **dict(zip(keys, means.tolist()))}
 
-    def _maybe_preview(self) -> None:
-        """A preview when the interval has passed and the evaluation budget allows its cost (rank 0 only)."""
-        if not self.ranks.main or time.perf_counter() - self._last_preview < self.cfg.preview_interval_s \
-                or not self._budget.allows(self._preview_cost):
-            return
-        tick = time.perf_counter()
-        self._eval(self.preview)
-        self._preview_cost = self._budget.charge(tick)
-        self._last_preview, self._previews = time.perf_counter(), self._previews + 1
-
     def _end_epoch(self, total_steps: int) -> None:
         """Log the validation row of the epoch just done (NaN-checked) and save a checkpoint after the first
         epoch of the session, the last one, and whenever the checkpoint interval has passed."""
@@ -457,91 +321,9 @@ class TrainerBase:
         if self.epoch == self.cfg.epochs or self._last_save is None or self._since_save() >= self._save_gap():
             self._save_now()
 
-    def _validate(self) -> dict:
-        """One validation pass over as many examples as the budget allows: the whole split when it can, else
-        its first ``MIN_VALIDATION`` times a power of two (so that the count seldom changes), shared out
-        between the ranks. The session's first pass times the first ``MIN_VALIDATION`` examples before it
-        decides. The row's figures, plus ``val_items`` when not the whole split."""
-        size = self.validation_size()
-        tick = time.perf_counter()
-        self._epoch_time = tick - self._trained_since
-        timing = self._val_cost is None
-        count = min(size, MIN_VALIDATION) if timing else self._validation_count(size)
-        totals = self._validation_totals(0, count)
-        if timing:
-            self._val_cost = (time.perf_counter() - tick) / _share(count, self.ranks)
-            more = self._validation_count(size)
-            if more > count:
-                totals = {k: v + totals[k] for k, v in self._validation_totals(count, more).items()}
-                count = more
-        self._val_cost = self._budget.charge(tick) / _share(count, self.ranks)
-        self._trained_since = time.perf_counter()
-        row = self.validation_row(totals, count)
-        return row if count == size else {**row, "val_items": count}
-
-    def _validation_totals(self, start: int, stop: int) -> dict[str, float]:
-        """The validation sums over examples ``start`` to ``stop`` - 1 of the split, added up over the ranks
-        (each takes every ``world_size``-th)."""
-        sums = self.validation_sums(list(range(start + self.ranks.rank, stop, self.ranks.world_size)))
-        values = torch.stack([torch.as_tensor(v, dtype=torch.float32).to(self.device).reshape(())
-                              for v in sums.values()])
-        return dict(zip(sums, distributed.all_sum(values, self.ranks).tolist()))
-
-    def _validation_count(self, size: int) -> int:
-        """How many validation examples the budget affords (see ``_validate``), agreed between the ranks."""
-        least = min(size, MIN_VALIDATION)
-        if size <= least:
-            return size
-        affordable = self.cfg.eval_share / 2 * self._epoch_time / self._val_cost * self.ranks.world_size
-        count = least
-        while count * 2 <= min(size, affordable):
-            count *= 2
-        return distributed.agree_min(size if affordable >= size else count, self.ranks)
-
-    def _since_save(self) -> float:
-        return time.perf_counter() - (self._session_start if self._last_save is None else self._last_save)
-
-    def _save_gap(self) -> float:
-        """Training time between checkpoints: short while saving (the snapshot, and the write on another thread)
-        is cheap, never over the configured interval."""
-        cost = min(self._save_costs[-2:])  # a one-off slow save (the first, a busy disk) does not count
-        return min(self.cfg.checkpoint_interval_s, max(CHECKPOINT_MIN_GAP_S, cost / CHECKPOINT_SHARE))
-
-    def _weights_finite(self) -> bool:
-        params = list(self.model.parameters())
-        return not params or bool(torch.stack([torch.isfinite(p).all() for p in params]).all())
-
-    def _save_now(self) -> None:
-        """A checkpoint on the loop's schedule."""
-        tick = time.perf_counter()
-        self._snapshot(scheduled=True)
-        self._budget.charge(tick)
-        self._last_save = time.perf_counter()
-        self._save_costs = [self._save_costs[-1], self._last_save - tick + self._saver.last_write_s]
-
-    def _eval(self, hook: Callable, *args):
-        """Run an evaluation hook with the model in eval mode and no gradients."""
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                return hook(*args)
-        finally:
-            self.model.train()
-
-    def _emit_metrics(self, row: dict) -> None:
-        self.history.append(row)
-        if self.log:
-            self.log.write(row)
-        self.on_event({"type": "metrics", **row})
-
     def _check_finite(self, loss: float, where: str) -> None:
         if not math.isfinite(loss):
             self._saver.wait()
             last = self.checkpoint_path
             raise TrainingError(f"the loss became {loss} {where}; stopped. Try a lower learning rate"
                                 + (f"; the last good checkpoint is {last}" if last and last.exists() else ""))
-
-
-def _share(count: int, ranks: distributed.Ranks) -> int:
-    """How many of ``count`` examples one rank validates (at least 1, for rates)."""
-    return max(1, -(-count // ranks.world_size))

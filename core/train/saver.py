@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .checkpoint import write_checkpoint
 from ..threads import start_thread
+from .checkpoint import write_checkpoint
 
 
 class BackgroundSaver:

@@ -4,7 +4,7 @@
   hands a worker's call to the UI thread, holding its target weakly.
 - ``jobs``: ``Job``, a cancellable task with progress.
 - ``latest``: ``LatestOnly``, where only the newest request matters (sliders, morph strips).
-- ``works``: a session's ``core.sessions.Work`` run through a task, a job or a latest-only runner: ``compute``
-  off the UI thread, ``apply`` back on it.
+- ``works``: the one way to run a session's ``core.sessions.Work``, through a task, a job or a latest-only
+  runner: ``compute`` off the UI thread, ``apply`` back on it.
 - ``collector``: garbage collection on the UI thread only, so no Qt object is destroyed off it.
 """

@@ -2,11 +2,13 @@
 
     start_work(work, self, applied=self._show, failed=self._problem)          # a Task
     job = start_job(work, self, applied=..., failed=...)                       # a Job: progress and cancel
+    task = start_work(work, self); task.done.connect(...)                      # done: after apply
     live = LiveWork("morph-strip", self); live.applied.connect(self._show)    # newest wins (sliders)
     live.submit(work)
 
 ``applied`` gets what ``apply`` returned; ``failed`` gets (message, traceback), the traceback '' for a
-``LatentExplorerError``. Only ``compute`` and its arguments go to the worker thread; ``apply`` (which holds
+``LatentExplorerError``. ``apply`` is connected first, so the session holds the result by the time handlers
+connected to the returned task's or job's ``done`` run. Only ``compute`` and its arguments go to the worker thread; ``apply`` (which holds
 the session) stays on the UI thread.
 """
 from __future__ import annotations
@@ -26,20 +28,26 @@ Applied = Callable[[Any], None]
 Failed = Callable[[str, str], None]
 
 
-def start_work(work: Work, parent: QObject | None, applied: Applied, failed: Failed) -> Task:
-    task = Task(work.compute, *work.args, parent=parent)
-    task.done.connect(lambda result: applied(work.apply(result)))
-    task.failed.connect(failed)
-    return task.start()
+def start_work(work: Work, parent: QObject | None, applied: Applied | None = None,
+               failed: Failed | None = None) -> Task:
+    return _connected(Task(work.compute, *work.args, parent=parent), work, applied, failed).start()
 
 
-def start_job(work: Work, parent: QObject | None, applied: Applied, failed: Failed) -> Job:
+def start_job(work: Work, parent: QObject | None, applied: Applied | None = None, failed: Failed | None = None) -> Job:
     """``work.compute`` is called with ``progress`` and ``cancel`` keywords (see ``gui.background.jobs``);
     connect ``progress`` and ``cancelled`` of the returned job."""
-    job = Job(work.compute, *work.args, parent=parent)
-    job.done.connect(lambda result: applied(work.apply(result)))
-    job.failed.connect(failed)
-    return job.start()
+    return _connected(Job(work.compute, *work.args, parent=parent), work, applied, failed).start()
+
+
+def _connected(runner: Task | Job, work: Work, applied: Applied | None, failed: Failed | None) -> Task | Job:
+    runner.done.connect(lambda result: (applied or _ignore)(work.apply(result)))
+    if failed is not None:
+        runner.failed.connect(failed)
+    return runner
+
+
+def _ignore(_result: Any) -> None:
+    """What is applied needs no view (the caller connected ``done``, or nothing)."""
 
 
 class LiveWork(QObject):
