@@ -175,6 +175,9 @@ def windowed_gains(recording: np.ndarray, noisy: np.ndarray, clean: np.ndarray, 
             continue
         lo = max(0, start + lag - reach)
         out, found = align(recording[lo:lo + n + 2 * reach], ref, rate)
+        if len(out) < n:  # the recording ended
+            gains.append(np.nan)
+            continue
         lag = lo + found - start
         gains.append(float(si_sdr(out, ref) - si_sdr(noisy[start:start + n], ref)))
     return np.array(gains)
