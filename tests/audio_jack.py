@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-RATE, PERIOD = 16000, 256
+RATE, PERIOD = 48000, 480  # a sound card's rate; the model runs at 16 kHz
 
 
 def jack_available() -> str:
@@ -41,12 +41,12 @@ def clear_stale_jack_state() -> None:
 
 
 class JackServer:
-    """``jackd --no-realtime -d dummy`` under a unique server name (so parallel runs do not meet). ``speed``: how
-    many times faster than real time the dummy backend runs its cycles (it waits ``period / rate / speed``)."""
+    """``jackd --no-realtime -d dummy`` under a unique server name (so parallel runs do not meet). One a process:
+    libjack does not connect to a second server after the first has gone (``tests/conftest.py``'s ``jack_server``)."""
 
-    def __init__(self, rate: int = RATE, period: int = PERIOD, speed: float = 1.0):
+    def __init__(self, rate: int = RATE, period: int = PERIOD):
         self.name = f"latent-explorer-test-{os.getpid()}-{time.monotonic_ns() % 10**6}"
-        self.rate, self.period, self.speed = rate, period, speed
+        self.rate, self.period = rate, period
         self.process: subprocess.Popen | None = None
         self._saved_env = os.environ.get("JACK_DEFAULT_SERVER")
 
@@ -54,9 +54,8 @@ class JackServer:
         import jack
         clear_stale_jack_state()
         os.environ["JACK_DEFAULT_SERVER"] = self.name  # PortAudio's JACK backend connects to the default server
-        wait_us = round(1e6 * self.period / self.rate / self.speed)
         self.process = subprocess.Popen(["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r",
-                                         str(self.rate), "-p", str(self.period), "-w", str(wait_us)],
+                                         str(self.rate), "-p", str(self.period)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
         while True:
@@ -143,7 +142,7 @@ def play_and_record(server: JackServer, signal: np.ndarray, tail_s: float = 0.5)
         player.connect(mic, "PortAudio:in_0")
         other_app.connect("PortAudio:out_0", ear)
         state["armed"] = True
-        deadline = time.monotonic() + 3 * len(play) / server.rate / server.speed + 10
+        deadline = time.monotonic() + 3 * len(play) / server.rate + 10
         while state["recorded"] < len(play) and time.monotonic() < deadline:
             time.sleep(0.05)
     assert state["recorded"] >= len(play), "the sound server stopped calling us"

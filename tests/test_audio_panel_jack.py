@@ -23,15 +23,8 @@ LONG_MS = 120_000
 RATE = 48000
 
 
-@pytest.fixture(scope="module")
-def server():
-    server = JackServer(RATE, 480).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def panel(qtbot, server):
+def panel(qtbot, jack_server):
     with shown_panel(qtbot, (1000, 760)) as p:
         yield p
 
@@ -112,7 +105,7 @@ def speaking(server: JackServer, voice: np.ndarray, prefix: str = "PortAudio"):
         yield state
 
 
-def test_learn_my_voice_records_finetunes_scores_and_swaps_the_model(panel, qtbot, server, tiny_checkpoint,
+def test_learn_my_voice_records_finetunes_scores_and_swaps_the_model(panel, qtbot, jack_server, tiny_checkpoint,
                                                                      shared_data):
     train = panel.train
     open_model(panel, qtbot, tiny_checkpoint)
@@ -126,7 +119,7 @@ def test_learn_my_voice_records_finetunes_scores_and_swaps_the_model(panel, qtbo
     click(qtbot, train.record_button)
     assert train.record_button.text().startswith("■") and "Recording" in train.voice_status.text()
     levels = []
-    with speaking(server, voice) as said:
+    with speaking(jack_server, voice) as said:
         qtbot.waitUntil(lambda: levels.append(train.level.db) or said["at"] >= len(voice), timeout=LONG_MS)
     assert max(levels) > -30 and train.timer_label.text() != "0:00"  # the meter and the timer moved
     click(qtbot, train.record_button)

@@ -15,7 +15,7 @@ import core.audio.devices
 import core.sessions.audio
 import core.sessions.audio_file
 from audio_helpers import held_out_recording, trained_model
-from audio_jack import JackServer, align, jack_available, jack_device, play_and_record, windowed_gains
+from audio_jack import align, jack_available, jack_device, play_and_record, windowed_gains
 from core.audio.devices import AudioDevice
 from core.audio.feed import FileFeed
 from core.audio.io import resample
@@ -100,13 +100,6 @@ def test_feed_a_file_and_denoise_a_file_without_qt(tmp_path):
 jack_only = pytest.mark.skipif(bool(jack_available()), reason=jack_available() or "")
 
 
-@pytest.fixture(scope="module")
-def server_48k():
-    server = JackServer(48000, 480).start()
-    yield server
-    server.stop()
-
-
 def band_energy(wave: np.ndarray, rate: int, low: float, high: float = np.inf) -> float:
     spectrum, freqs = np.abs(np.fft.rfft(wave)) ** 2, np.fft.rfftfreq(len(wave), 1 / rate)
     return float(spectrum[(freqs >= low) & (freqs < high)].sum())
@@ -124,7 +117,7 @@ def dropouts_allowed(blocks: int) -> int:
 
 
 @jack_only
-def test_live_at_48k_through_the_sound_server_denoises_and_keeps_the_band_in_bypass(server_48k, shared_data, capfd):
+def test_live_at_48k_through_the_sound_server_denoises_and_keeps_the_band_in_bypass(jack_server, shared_data, capfd):
     model, data = trained_model(shared_data)
     session = AudioSession()
     session.refresh(rescan=True)
@@ -137,9 +130,9 @@ def test_live_at_48k_through_the_sound_server_denoises_and_keeps_the_band_in_byp
     noisy, clean = (resample(w, 16000, 48000)[0] for w in held_out_recording(data, "pink_noise.wav", 0.0, 3.0, seed=5))
     noisy = noisy + 0.01 * np.random.default_rng(5).standard_normal(len(noisy)).astype(np.float32)  # up to 24 kHz
     try:
-        denoised = play_and_record(server_48k, noisy)
+        denoised = play_and_record(jack_server, noisy)
         session.set_mix(1.0, bypass=True)
-        bypassed = play_and_record(server_48k, noisy)
+        bypassed = play_and_record(jack_server, noisy)
         assert session.running and not session.source.problem
     finally:
         session.stop()
@@ -157,7 +150,7 @@ def test_live_at_48k_through_the_sound_server_denoises_and_keeps_the_band_in_byp
 
 
 @jack_only
-def test_playback_on_a_48k_server_is_resampled_and_heard(server_48k, tmp_path, capfd):
+def test_playback_on_a_48k_server_is_resampled_and_heard(jack_server, tmp_path, capfd):
     session = AudioSession()
     session.refresh(rescan=True)
     device = jack_device()
@@ -165,7 +158,7 @@ def test_playback_on_a_48k_server_is_resampled_and_heard(server_48k, tmp_path, c
     tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * 16000) / 16000)).astype(np.float32)
     sf.write(tmp_path / "tone.wav", tone, 16000)
     session.file.open(tmp_path / "tone.wav").run_here()
-    ear = server_48k.client("latent-explorer-test-ear")
+    ear = jack_server.client("latent-explorer-test-ear")
     port = ear.inports.register("in")
     heard = []
     ear.set_process_callback(lambda frames: heard.append(float(np.abs(port.get_array()).max())))
@@ -183,28 +176,23 @@ def test_playback_on_a_48k_server_is_resampled_and_heard(server_48k, tmp_path, c
 
 @pytest.mark.slow
 @jack_only
-def test_five_minutes_live_at_48k_through_the_sound_server(shared_data):
-    """Five minutes of noisy speech through a JACK server at 48 kHz whose dummy backend runs twice as fast as real
-    time (in real time on a busy machine): every block called, dropouts bounded, no decay from the first minute to
-    the last."""
+def test_five_minutes_live_at_48k_through_the_sound_server(jack_server, shared_data):
+    """Five minutes of noisy speech through the JACK server at 48 kHz, in real time: every block called, dropouts
+    bounded, no decay from the first minute to the last."""
     model, data = trained_model(shared_data)
-    server = JackServer(48000, 480, speed=1.0 if busy() else 2.0).start()
+    session = AudioSession()
+    session.refresh(rescan=True)
+    device = jack_device()
+    session.choose_devices(device, device)
+    session.set_model(model)
+    assert session.start(), session.message
+    noisy16, clean16 = held_out_recording(data, "exercise_bike.wav", 5.0, 300.0, seed=7)
+    noisy, clean = resample(noisy16, 16000, 48000)[0], resample(clean16, 16000, 48000)[0]
     try:
-        session = AudioSession()
-        session.refresh(rescan=True)
-        device = jack_device()
-        session.choose_devices(device, device)
-        session.set_model(model)
-        assert session.start(), session.message
-        noisy16, clean16 = held_out_recording(data, "exercise_bike.wav", 5.0, 300.0, seed=7)
-        noisy, clean = resample(noisy16, 16000, 48000)[0], resample(clean16, 16000, 48000)[0]
-        try:
-            recorded = play_and_record(server, noisy)
-            assert session.running and not session.source.problem
-        finally:
-            session.stop()
+        recorded = play_and_record(jack_server, noisy)
+        assert session.running and not session.source.problem
     finally:
-        server.stop()
+        session.stop()
     engine = session.engine
     gains = [float(np.nanmedian(minute)) for minute in windowed_gains(recorded, noisy, clean, 48000).reshape(5, -1)]
     print(f"five minutes at 48 kHz: SI-SDR improvement per minute {[round(g, 1) for g in gains]}, "
