@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout,
                                QLabel, QPushButton, QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
 
 from core.errors import LatentExplorerError
@@ -26,6 +26,8 @@ from .background.tasks import on_ui_thread
 from .background.works import start_job, start_work
 from .context import AppContext
 from .image_grid import ImageGrid
+from .number_field import DecimalField, WholeField
+from .settings import save_file_name
 
 SLIDER_STEPS = 1000  # integer positions across a slider's ±3σ
 SLIDERS_HINT = "One slider per latent dimension shows here once there is a model"
@@ -63,6 +65,7 @@ class LatentPanel(QWidget):
             buttons.addWidget(b)
         self.info = QLabel()
         self.info.setWordWrap(True)
+        self._shown_problem = ""  # the problem the info line shows, if any
         self.slider_rows = QWidget()
         self.slider_grid = QGridLayout(self.slider_rows)
         self.slider_grid.setContentsMargins(2, 2, 2, 2)
@@ -81,8 +84,7 @@ class LatentPanel(QWidget):
         # --- right: traversal and samples
         self.axis_combo = QComboBox()
         self.axis_combo.setToolTip("Which axis to sweep (one row per axis for 'All axes')")
-        self.steps_spin = QSpinBox()
-        self.steps_spin.setRange(3, 21)
+        self.steps_spin = WholeField(3, 21, "Steps")
         self.steps_spin.setValue(self.session.steps)
         self.steps_spin.setSuffix(" steps")
         self.traverse_button = QPushButton("Traverse")
@@ -104,12 +106,13 @@ class LatentPanel(QWidget):
         for side in GRID_SIDES:
             self.grid_combo.addItem(f"{side} × {side}", side)
         self.grid_combo.setCurrentIndex(self.grid_combo.findData(self.session.side))
-        self.temperature_spin = QDoubleSpinBox()
-        self.temperature_spin.setRange(0.0, 3.0)
+        self.temperature_spin = DecimalField(0.0, 3.0, "Temperature", decimals=2)
         self.temperature_spin.setSingleStep(0.1)
         self.temperature_spin.setValue(self.session.temperature)
         self.temperature_spin.setPrefix("temperature ")
         self.temperature_spin.setToolTip("Scales the prior's noise: below 1 safer, blander samples; above 1 wilder")
+        for spin in (self.steps_spin, self.temperature_spin):
+            spin.problem_changed.connect(lambda _p: self._update_buttons())
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         self.seed_spin.setPrefix("seed ")
@@ -206,6 +209,7 @@ class LatentPanel(QWidget):
     def _run(self, work: Work, then=None) -> None:
         task = start_work(work, self)
         task.failed.connect(lambda message, _tb: self._problem(message))
+        task.done.connect(lambda _result: self._worked())
         if then is not None:
             task.done.connect(lambda _result: then())
 
@@ -264,6 +268,9 @@ class LatentPanel(QWidget):
         for w in (self.sample_button, self.new_seed_button, self.grid_combo, self.temperature_spin, self.seed_spin,
                   self.denoise_check):
             w.setEnabled(session.can_sample)
+        self.traverse_button.setEnabled(session.ready and not self.steps_spin.problem())  # (a typed value out of
+        self.sample_button.setEnabled(session.can_sample and not self.temperature_spin.problem())  # range: named)
+        self.new_seed_button.setEnabled(self.sample_button.isEnabled())
         self.denoise_check.setVisible(session.can_denoise)
         if session.model is not None and session.why_no_samples():
             self.samples_view.title.setText(session.why_no_samples())
@@ -344,7 +351,7 @@ class LatentPanel(QWidget):
 
     def _save(self, path, save, suggestion: str) -> Path | None:
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save grid as PNG", suggestion, PNG_FILTER)
+            path = save_file_name(self, "Save grid as PNG", suggestion, PNG_FILTER)
             if not path:
                 return None
         try:
@@ -352,9 +359,17 @@ class LatentPanel(QWidget):
         except LatentExplorerError as exc:
             self._problem(str(exc))
             return None
+        self._worked()
         self.context.status.emit(f"Saved {saved}")
         return saved
 
     def _problem(self, message: str) -> None:
+        """Say what went wrong, until the next drawing or save works (``_worked``)."""
+        self._shown_problem = message
         self.info.setText(message)
         self.context.status.emit(message)
+
+    def _worked(self) -> None:
+        if self._shown_problem and self.info.text() == self._shown_problem:
+            self.info.setText(self.session.describe())
+        self._shown_problem = ""

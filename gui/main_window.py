@@ -28,13 +28,15 @@ from .background.latest import LatestOnly
 from .background.tasks import Task
 from .bridge import TrainingBridge
 from .context import AppContext
-from .message_line import headline
+from .message_line import MessageLine
 from .panels import panel_specs
-from .settings import RECENT_KEY, add_recent_file, app_settings, check_settings, recent_files, runs_root, write_json
+from .settings import (RECENT_KEY, add_recent_file, app_settings, check_settings, recent_files, runs_root,
+                       save_file_name, write_json)
 
 CHECKPOINT_FILTER = "Checkpoints (*.pt);;All files (*)"
 SETUP_WIDTH = 340  # px, the left dock area's first width
 RUN_ENDS = ("finished", "stopped", "error")
+STATUS_MS, SETTINGS_NOTE_MS = 10_000, 60_000  # how long a status message, and the note on bad settings, shows
 
 
 def copy_checkpoint(source: Path | None, target: Path, model: GenerativeModel) -> Path:
@@ -70,14 +72,21 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.device_label = QLabel(f"device: {pick_device('auto')}")
         self.statusBar().addPermanentWidget(self.device_label)
-        self.settings_note = QLabel(settings_note)  # shown for a minute
-        self.settings_note.setToolTip(settings_note)
-        self.settings_note.setMaximumWidth(700)
-        self.settings_note.setVisible(bool(settings_note))
-        self.statusBar().addPermanentWidget(self.settings_note)
-        QTimer.singleShot(60_000, self.settings_note.hide)
+        # the status bar's message: wrapped to two lines (kept: it never jumps), the rest behind Details…
+        self.status_line = MessageLine("info", max_lines=2)
+        self.statusBar().addWidget(self.status_line, 1)
+        self.statusBar().setMinimumHeight(2 * self.fontMetrics().lineSpacing() + 8)
+        self._status_timer = QTimer(self, singleShot=True)
+        self._status_timer.timeout.connect(lambda: self.status_line.set_text(""))
+        if settings_note:
+            self.say(settings_note, SETTINGS_NOTE_MS)
         self._connect()
         self._restore_layout()
+
+    def say(self, message: str, ms: int = STATUS_MS) -> None:
+        """Show ``message`` in the status bar for ``ms`` milliseconds (until the next one)."""
+        self.status_line.set_text(message)
+        self._status_timer.start(ms)
 
     # --- construction ---------------------------------------------------------------------
     def _build_docks(self) -> None:
@@ -119,7 +128,7 @@ class MainWindow(QMainWindow):
             view_menu.addAction(dock.toggleViewAction())
 
     def _connect(self) -> None:
-        self.context.status.connect(lambda message: self.statusBar().showMessage(headline(message), 10_000))
+        self.context.status.connect(self.say)
         self.bridge.notice.connect(self.context.status.emit)
         self.context.data_changed.connect(self._on_data_changed)
         self.context.model_changed.connect(self._on_model_changed)
@@ -200,8 +209,11 @@ class MainWindow(QMainWindow):
         if self.context.model is None:
             return
         if path is None:
-            suggestion = self.context.checkpoint_path or Path(f"{self.context.model.name}.pt")
-            path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint as", str(suggestion), CHECKPOINT_FILTER)
+            if self.context.checkpoint_path is not None:
+                path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint as", str(self.context.checkpoint_path),
+                                                      CHECKPOINT_FILTER)
+            else:  # (a model made in memory: where the user saved last, else the documents folder)
+                path = save_file_name(self, "Save checkpoint as", f"{self.context.model.name}.pt", CHECKPOINT_FILTER)
             if not path:
                 return
         path = Path(path)
@@ -302,6 +314,9 @@ class MainWindow(QMainWindow):
                   f"follow it again with File ▸ Follow a run folder", file=sys.stderr)
         if self.bridge.busy:
             self.bridge.stop(wait_s=10.0)  # the worker saves its checkpoint before it ends
+            saved = self.bridge.session.last_checkpoint
+            if saved and Path(saved).is_file():
+                add_recent_file(self.settings, saved)  # (the window will not open it now)
         for job in self.findChildren(Job):  # background work ends with the window
             job.cancel()
         for runner in self.findChildren(LatestOnly):

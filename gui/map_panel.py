@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QListWidget, QListWidgetItem, QMenu, QProgressBar, QPushButton, QSpinBox,
                                QSplitter, QToolButton, QVBoxLayout, QWidget)
 
@@ -24,7 +24,7 @@ from .background.works import start_job, start_work
 from .context import AppContext
 from .inspector import Inspector
 from .map_view import MapView
-from .settings import app_settings, read_json, write_json
+from .settings import app_settings, existing_folder, read_json, save_file_name, write_json
 
 SETTINGS_KEY = "map/view"
 
@@ -58,7 +58,7 @@ class MapPanel(QWidget):
                                      "the model generates from random z")
         self.source_combo.activated.connect(lambda _index: self.set_source(self.source_combo.currentData()))
         self.samples_spin = QSpinBox()
-        self.samples_spin.setRange(100, 20000)
+        self.samples_spin.setRange(100, 1_000_000)
         self.samples_spin.setSingleStep(500)
         self.samples_spin.setValue(GENERATED_SAMPLES)
         self.samples_spin.setSuffix(" samples")
@@ -100,6 +100,17 @@ class MapPanel(QWidget):
         self.legend_check.setToolTip("Show the classes' colours (drag the legend to move it; click a class to "
                                      "hide its points)")
         self.legend_check.toggled.connect(self._on_legend_toggled)
+        self.names_check = QCheckBox("Names")
+        self.names_check.setToolTip("Name the map's clusters (by their most common label)")
+        self.names_check.toggled.connect(self._on_names_toggled)
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Find class, #index, file")
+        self.search_edit.setToolTip("Press Enter to zoom to what matches: a class's items, one item by its "
+                                    "index, or the items whose file name contains the text")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.setMinimumWidth(170)
+        self.search_edit.setMaximumWidth(230)
+        self.search_edit.returnPressed.connect(lambda: self.find(self.search_edit.text()))
         self.fit_button = QPushButton("Fit")
         self.fit_button.setToolTip("Show the whole map")
         self.fit_button.clicked.connect(lambda _checked=False: self.view.fit())
@@ -121,8 +132,10 @@ class MapPanel(QWidget):
         top.addWidget(self.images_check)
         top.addWidget(self.size_spin)
         top.addWidget(self.legend_check)
+        top.addWidget(self.names_check)
         top.addWidget(self.fit_button)
         top.addStretch(1)
+        top.addWidget(self.search_edit)
         top.addWidget(self.export_button)
 
         self.banner = QLabel("")
@@ -131,7 +144,9 @@ class MapPanel(QWidget):
         self.progress.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(lambda _checked=False: self.cancel())
+        self.progress_label = QLabel()  # what the work does, from the start (a busy bar draws no text)
         progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress_label)
         progress_row.addWidget(self.progress, 1)
         progress_row.addWidget(self.cancel_button)
         self.progress_box = QWidget()
@@ -143,6 +158,7 @@ class MapPanel(QWidget):
         self.view.point_clicked.connect(self._on_point_clicked)
         self.view.selection_drawn.connect(self.session.select)
         self.view.legend_moved.connect(self._on_legend_moved)
+        self._shown_key: str | None = None  # the map on show, whose view is remembered when it goes
         self.inspector = Inspector()
         self.inspector.neighbour_clicked.connect(self._on_point_clicked)
 
@@ -192,6 +208,8 @@ class MapPanel(QWidget):
         """The remembered view choices in the controls and on the map."""
         choices = self.session.choices
         self.images_check.setChecked(choices.images)
+        self.names_check.setChecked(choices.cluster_names)
+        self.view.set_show_clusters(choices.cluster_names)
         self.size_spin.setValue(choices.thumbnail_px)
         self.method_combo.setCurrentIndex(self.method_combo.findData(self.session.method))
         self.view.set_show_images(choices.images)
@@ -200,6 +218,7 @@ class MapPanel(QWidget):
             self.view.set_legend_offset(choices.legend_offset)
 
     def save_settings(self) -> None:
+        self._remember_view()
         settings = app_settings()
         write_json(settings, SETTINGS_KEY, self.session.choices.to_dict())
         settings.sync()
@@ -237,6 +256,28 @@ class MapPanel(QWidget):
         self.session.choices.legend = on
         self.view.set_legend_shown(on)
 
+    def _on_names_toggled(self, on: bool) -> None:
+        self.session.choices.cluster_names = on
+        self.view.set_show_clusters(on)
+
+    def find(self, text: str) -> None:
+        """Zoom to the items matching ``text`` (a class, #index or file name): one item is inspected, several
+        are selected; the status line says what was found."""
+        found = self.session.find(text)
+        if len(found.indices) == 1:
+            self.view.zoom_to_points(found.indices)
+            self._on_point_clicked(int(found.indices[0]))
+        elif len(found.indices):
+            self.session.select(found.indices)
+            self.view.zoom_to_points(found.indices)
+        self.search_edit.setStyleSheet("" if len(found.indices) or not text.strip() else "color: #b3261e;")
+        self.context.status.emit(f"Map: {found.what}" if found.what else "")
+
+    def _remember_view(self) -> None:
+        """Keep the view of the map on show (zoom, hidden classes, selection) for when it shows again."""
+        if self._shown_key is not None and self._shown_key == self.session.view_key():
+            self.session.remember_view(self.view.view_state())
+
     def _on_legend_moved(self, offset: tuple[float, float]) -> None:
         self.session.choices.legend_offset = offset
 
@@ -269,11 +310,14 @@ class MapPanel(QWidget):
         self.samples_spin.setVisible(session.source == "generated")
 
     def _show_map(self) -> None:
+        if self._shown_key is not None:
+            self.session.choices.remember_view(self._shown_key, {**self.view.view_state(), "selection": []})
         session, embedding = self.session, self.session.embedding
         no_data = self.context.data is None
         self.banner.setText("" if no_data else session.describe())  # (the map itself says what to do)
         self.banner.setStyleSheet("")
         self.inspector.clear()
+        self._shown_key = None
         if embedding is None:
             self.view.clear_map(session.describe() if no_data else "")
             self.legend_check.setEnabled(False)
@@ -287,6 +331,12 @@ class MapPanel(QWidget):
         self.legend_check.blockSignals(False)
         self.legend_check.setEnabled(bool(session.class_names))
         self.view.set_legend_shown(session.legend_shown)
+        self.view.set_clusters([(c.x, c.y, c.name) for c in session.clusters])
+        saved = session.saved_view()
+        if saved is not None:
+            self.view.set_view_state(saved)
+            session.restore_selection(saved)
+        self._shown_key = session.view_key()
         self._show_selection()
         self._inspect(session.inspect_work())
 
@@ -309,6 +359,7 @@ class MapPanel(QWidget):
         job.cancelled.connect(job.deleteLater)
         self.progress.setRange(0, 0)
         self.progress.setFormat(f"{work.what}…")
+        self.progress_label.setText(f"{work.what}…")
         self.progress_box.show()
 
     def cancel(self) -> None:
@@ -333,6 +384,7 @@ class MapPanel(QWidget):
             self.progress.setRange(0, 1000)
             self.progress.setValue(round(1000 * fraction))
         self.progress.setFormat(text)
+        self.progress_label.setText(text if fraction < 0 else "")  # (a bar with a fraction shows its own text)
 
     def _job_ended(self, job: Job) -> bool:
         """Forget ``job``; whether it was the one under way."""
@@ -415,7 +467,7 @@ class MapPanel(QWidget):
         return task
 
     def _ask_export_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export the map as PNG", "map.png", "PNG images (*.png)")
+        path = save_file_name(self, "Export the map as PNG", "map.png", "PNG images (*.png)")
         if path:
             try:
                 self.context.status.emit(f"Wrote {self.export_png(Path(path))}")
@@ -425,7 +477,7 @@ class MapPanel(QWidget):
     def _ask_export_csv(self) -> None:
         if self.session.embedding is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export coordinates as CSV", "map.csv", "CSV files (*.csv)")
+        path = save_file_name(self, "Export coordinates as CSV", "map.csv", "CSV files (*.csv)")
         if path:
             try:
                 self.context.status.emit(f"Wrote {self.session.export_csv(Path(path))}")
@@ -435,6 +487,6 @@ class MapPanel(QWidget):
     def _ask_export_projector(self) -> None:
         if self.session.embedding is None:
             return
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the Embedding Projector files")
+        folder = existing_folder(self, "Folder for the Embedding Projector files")
         if folder:
             self.export_projector(Path(folder))

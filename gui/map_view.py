@@ -1,5 +1,14 @@
-"""The embedding map's canvas: a pyqtgraph scatter of every item, coloured by label with a legend,
-whose dots give way to the images themselves as the user zooms in.
+"""The embedding map's canvas: every item, coloured by label with a legend, drawn at any size: a
+density image while many points are in view, dots once few enough are, and the images themselves as
+the user zooms in further.
+
+Drawing: the points live in a ``core.image.map_grid.MapGrid`` (a grid index and a pyramid of density
+images of the whole map). With over ``DOTS_MAX`` points in view the view shows the pyramid's image whose
+cells are about a screen pixel (nothing is computed while panning and zooming); zoomed in past its finest
+cells, a sharp density image of the points in view follows once the view rests (``SHARP_MS``). With fewer
+points in view they are drawn as dots into an image a margin larger than the view, redrawn only when the
+view leaves it or the zoom changes enough. Cluster names (``set_clusters``) stay a constant size and are
+shown largest cluster first wherever they do not overlap.
 
 Level of detail: the view is cut into cells a little wider than a thumbnail. Images show as soon as the
 points in view fit on screen, one per cell, or are spread so thinly that the cells they occupy hold at most
@@ -22,11 +31,11 @@ from collections import OrderedDict
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen, QPixmap
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QLabel
-from scipy.spatial import cKDTree
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsObject, QGraphicsPathItem, QGraphicsPixmapItem, QLabel
 
 from core.image.embedding import points_in_polygon
+from core.image.map_grid import Density, MapGrid
 
 from .image_grid import image_to_qimage
 
@@ -36,8 +45,15 @@ LEGIBLE_PX = 20  # the smallest thumbnail that still reads as a picture
 OCCUPANCY = 4.0  # ...or when the cells the points in view occupy hold at most this many each
 SIZE_STEP = 4  # thumbnails grow from LEGIBLE_PX to the chosen size in steps of this many px
 PIXMAP_CACHE = 3000
-DOT_SIZE = 7
+DOTS_MAX = 40_000  # with more points than this in view, the map is a density image
+DOT_RADII = ((3_000, 3), (15_000, 2), (DOTS_MAX, 1))  # dot radius (px) for up to this many points in view
+DOTS_MARGIN = 0.25  # dots are drawn this fraction of the view's size beyond each of its sides
+SHARP_MS = 120  # a rested view zoomed past the finest density image gets its own after this long
+SHARP_MAX = 600_000  # ...if it holds at most this many points
+MARKS_MAX = 3_000  # a larger selection shows as a tint, not as rings
+TINT_CELLS = 4  # a pixel of that tint is this many of the grid's cells wide
 PICK_RADIUS_PX = 8
+ZOOM_TO_ONE = 50  # a search for one item shows it among about this many
 TOOLS = ("pan", "rect", "lasso")
 #: Matplotlib's "tab10": ten well-separated colours for the common case of at most ten classes.
 TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -219,13 +235,15 @@ class ThumbnailLayer:
         self._pixmaps: OrderedDict[tuple[int, int], QPixmap] = OrderedDict()  # by (point, size)
         self.images: np.ndarray | None = None
         self.coords = np.zeros((0, 2))
-        self.frames: list[QColor] = []  # per point
+        self.frames: list[QColor] = []  # per class
+        self.labels: np.ndarray | None = None  # each point's class (None: all of the first)
         self.size = 36
 
-    def reset(self, images: np.ndarray | None, coords: np.ndarray, frames: list[QColor]) -> None:
+    def reset(self, images: np.ndarray | None, coords: np.ndarray, frames: list[QColor],
+              labels: np.ndarray | None) -> None:
         self.show([])
         self._pixmaps.clear()
-        self.images, self.coords, self.frames = images, coords, frames
+        self.images, self.coords, self.frames, self.labels = images, coords, frames, labels
 
     def set_size(self, size: int) -> None:
         """Draw the images ``size`` px wide from now on (those on show at once)."""
@@ -238,7 +256,8 @@ class ThumbnailLayer:
         key = (i, self.size)
         pixmap = self._pixmaps.get(key)
         if pixmap is None:
-            pixmap = thumbnail_pixmap(self.images[i], self.size, self.frames[i])
+            frame = self.frames[self.labels[i] if self.labels is not None else 0]
+            pixmap = thumbnail_pixmap(np.asarray(self.images[i]), self.size, frame)
             self._pixmaps[key] = pixmap
             if len(self._pixmaps) > PIXMAP_CACHE:
                 self._pixmaps.popitem(last=False)
@@ -288,6 +307,79 @@ class ThumbnailLayer:
         return int(idx[inside][np.argmin((dx * dx + dy * dy)[inside])])
 
 
+class RasterItem(QGraphicsObject):
+    """A ``Density`` image in map coordinates (drawn as it is: no copy, no conversion)."""
+
+    def __init__(self):
+        super().__init__()
+        self.density: Density | None = None
+        self._image: QImage | None = None
+        self._rect = QRectF()
+
+    def set_density(self, density: Density | None) -> None:
+        if density is self.density:
+            return
+        self.prepareGeometryChange()
+        self.density = density
+        if density is None:
+            self._image, self._rect = None, QRectF()
+        else:
+            h, w = density.bgra.shape[:2]
+            self._image = QImage(density.bgra.data, w, h, 4 * w, QImage.Format.Format_ARGB32_Premultiplied)
+            self._rect = QRectF(density.origin[0], density.origin[1], w * density.cell, h * density.cell)
+        self.update()
+
+    def covers(self, rect: QRectF, pixel: float, tolerance: float) -> bool:
+        """Whether it holds all of ``rect`` at about ``pixel`` map units per pixel (within ``tolerance``×)."""
+        return (self.density is not None and self._rect.contains(rect)
+                and 1 / tolerance <= self.density.cell / pixel <= tolerance)
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(self, p, *args) -> None:
+        if self._image is not None:
+            p.drawImage(self._rect, self._image)
+
+
+class ClusterNames:
+    """Cluster names at their clusters' centres, a constant size at every zoom; the largest clusters'
+    names first, a name left out where it would overlap one already shown."""
+
+    def __init__(self, viewbox: pg.ViewBox):
+        self.viewbox = viewbox
+        self.items: list[pg.TextItem] = []
+
+    def set_clusters(self, clusters) -> None:
+        """``clusters``: (x, y, name) of each cluster, largest first."""
+        for item in self.items:
+            self.viewbox.removeItem(item)
+        self.items = []
+        for x, y, name in clusters:
+            item = pg.TextItem(name, color="#24292f", anchor=(0.5, 0.5), fill=pg.mkBrush(255, 255, 255, 200),
+                               border=pg.mkPen(200, 200, 200))
+            item.setPos(float(x), float(y))
+            item.setZValue(800)
+            self.viewbox.addItem(item, ignoreBounds=True)
+            self.items.append(item)
+        self.arrange()
+
+    def arrange(self, shown: bool = True) -> None:
+        """Show the names that fit (none when not ``shown``)."""
+        taken: list[QRectF] = []
+        view = self.viewbox.sceneBoundingRect()
+        for item in self.items:
+            rect = item.sceneBoundingRect()
+            fits = shown and view.contains(rect.center()) and not any(rect.intersects(t) for t in taken)
+            item.setVisible(fits)
+            if fits:
+                taken.append(rect.adjusted(-4, -2, 4, 2))
+
+    @property
+    def shown(self) -> list[str]:
+        return [item.textItem.toPlainText() for item in self.items if item.isVisible()]
+
+
 class MapView(pg.PlotWidget):
     point_clicked = Signal(int)
     selection_drawn = Signal(object, bool)  # indices (int64 array), add to the current selection
@@ -301,7 +393,14 @@ class MapView(pg.PlotWidget):
         item.hideAxis("bottom")
         item.hideButtons()
         self.viewbox.setAspectLocked(True)
-        self.scatter = pg.ScatterPlotItem(size=DOT_SIZE, pen=None, antialias=False)
+        self.density = RasterItem()  # the pyramid's image, or the rested view's own
+        self.dots = RasterItem()
+        self.selection_tint = RasterItem()
+        self.dots_indices = np.zeros(0, np.int64)  # the points drawn as dots
+        for z, raster in enumerate((self.density, self.dots, self.selection_tint)):
+            raster.setZValue(z)
+            self.viewbox.addItem(raster, ignoreBounds=True)
+        self.selection_tint.setOpacity(0.6)
         # rings: under the images (z < 10) for neighbours, which show as images when zoomed in anyway;
         # above them for the selection, the item under the mouse, and around the inspected item's image
         self.marks = {name: pg.ScatterPlotItem(size=size, pen=pg.mkPen(colour, width=width), brush=None, symbol="o")
@@ -309,10 +408,9 @@ class MapView(pg.PlotWidget):
                                                         ("selection", 11, "#24292f", 1.2),
                                                         ("hover", 14, "#24292f", 2.0),
                                                         ("current", 50, "#d6336c", 3.0))}
-        self.addItem(self.scatter)
         for z, mark in zip((5, 20, 21, 22), self.marks.values()):
             mark.setZValue(z)
-            self.addItem(mark)
+            self.viewbox.addItem(mark, ignoreBounds=True)
         self.hover_label = pg.TextItem("", color="#24292f", anchor=(0, 1), fill=pg.mkBrush(255, 255, 255, 230),
                                        border=pg.mkPen("#8c959f"))
         self.hover_label.setZValue(900)
@@ -325,6 +423,8 @@ class MapView(pg.PlotWidget):
         self.legend.moved.connect(self.legend_moved)
         self.legend.toggled.connect(self.set_class_visible)
         self.legend_wanted = True
+        self.clusters = ClusterNames(self.viewbox)
+        self.show_clusters = True
         self.empty_note = QLabel(self)
         self.empty_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_note.setWordWrap(True)
@@ -332,17 +432,21 @@ class MapView(pg.PlotWidget):
         self.thumbnails = ThumbnailLayer(self.viewbox)
         self.thumbnail_px = 36  # the size the user chose: the largest images get
         self.show_images = True
-        self.coords = np.zeros((0, 2), np.float32)
+        self.coords = np.zeros((0, 2), np.float64)
         self.labels: np.ndarray | None = None
         self.names: list[str] = []
+        self.colours: list[QColor] = []
         self.visible_mask = np.zeros(0, bool)
+        self.hidden: set[int] = set()  # classes whose points are hidden
+        self.grid = self._all_points = MapGrid(self.coords, np.zeros((0, 3), np.uint8))
         self._rank = np.zeros(0, np.int64)
-        self._tree: cKDTree | None = None
-        self._tree_index = np.zeros(0, np.int64)
         self.current = np.zeros(0, np.int64)  # the inspected item and its neighbours
         self.hover_index = -1
         self.hover_text = ""
         self._detail_timer = QTimer(self, singleShot=True, interval=0, timeout=self.update_detail)
+        self._sharp_timer = QTimer(self, singleShot=True, interval=SHARP_MS, timeout=self._draw_sharp)
+        self._sharp = False  # whether the density image is the rested view's own
+        self._pyramid_timer = QTimer(self, singleShot=True, interval=0, timeout=self._build_a_level)
         self.viewbox.sigRangeChanged.connect(lambda *_: self._detail_timer.start())
         self.scene().sigMouseMoved.connect(self._mouse_moved)
         self.scene().sigMouseClicked.connect(self._mouse_clicked)
@@ -350,36 +454,47 @@ class MapView(pg.PlotWidget):
         self.clear_map()
 
     # --- content --------------------------------------------------------------------------
-    def set_map(self, coords: np.ndarray, images: np.ndarray, labels: np.ndarray | None = None,
+    def set_map(self, coords: np.ndarray, images: np.ndarray | None, labels: np.ndarray | None = None,
                 class_names: list[str] | None = None, thumbnail_size: int = 36) -> None:
-        """Show ``coords`` (N, 2) of ``images`` (uint8 N, C, H, W), coloured by ``labels`` (class indices
-        named by ``class_names``)."""
+        """Show ``coords`` (N, 2) of ``images`` (uint8 N, C, H, W; any array that indexes so, e.g. a
+        memory map), coloured by ``labels`` (class indices named by ``class_names``)."""
         self.coords = np.asarray(coords, np.float64)
         n = len(self.coords)
+        self._bounds = (self.coords.min(axis=0), self.coords.max(axis=0)) if n else None
         self.labels = None if labels is None else np.asarray(labels, np.int64)
         self.names = list(class_names or []) if self.labels is not None else []
-        colours = class_colours(len(self.names)) if self.names else [QColor(UNLABELLED)]
-        brushes = [pg.mkBrush(c) for c in colours]
-        per_point = [brushes[i] for i in self.labels] if self.labels is not None else brushes[0]
-        self.scatter.setData(pos=self.coords, brush=per_point, size=DOT_SIZE, pen=None)
-        frames = [colours[i] for i in self.labels] if self.labels is not None else [colours[0]] * n
+        self.colours = class_colours(len(self.names)) if self.names else [QColor(UNLABELLED)]
+        self._rgb = np.array([c.getRgb()[:3] for c in self.colours], np.uint8)
         self._rank = np.random.default_rng(0).permutation(n)
-        self._build_legend(colours if self.names else [])
+        self._build_legend(self.colours if self.names else [])
         self.visible_mask = np.ones(n, bool)
-        self._build_tree()
+        self.hidden = set()
+        self._build_grid()
+        self.current = np.zeros(0, np.int64)
+        self.set_selection([])
         for name in self.marks:
             self._mark(name, [])
         self._hover(-1)
-        self.current = np.zeros(0, np.int64)
+        self.clusters.set_clusters([])
         self.thumbnail_px = thumbnail_size
-        self.thumbnails.reset(images, self.coords, frames)
+        self.thumbnails.reset(images, self.coords, self.colours, self.labels)
         self.empty_note.setVisible(n == 0)
         self.fit()
+        self.update_detail()
 
     def clear_map(self, note: str = "") -> None:
         """No points; ``note`` in the middle says why (or what to do)."""
-        self.set_map(np.zeros((0, 2)), np.zeros((0, 1, 1, 1), np.uint8))
+        self.set_map(np.zeros((0, 2)), None)
         self.empty_note.setText(note)
+
+    def set_clusters(self, clusters) -> None:
+        """Name the map's clusters: (x, y, name) of each, largest first."""
+        self.clusters.set_clusters(clusters)
+        self.clusters.arrange(self.show_clusters)
+
+    def set_show_clusters(self, on: bool) -> None:
+        self.show_clusters = on
+        self.clusters.arrange(on)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -399,29 +514,74 @@ class MapView(pg.PlotWidget):
 
     def set_class_visible(self, label: int, visible: bool) -> None:
         """Show or hide the points of one class (what a click on its legend entry does)."""
+        self.set_hidden_classes(self.hidden - {label} if visible else self.hidden | {label})
+
+    def set_hidden_classes(self, hidden) -> None:
+        """Hide the points of the classes ``hidden`` (and show all others)."""
         if self.labels is None:
             return
-        self.visible_mask[self.labels == label] = visible
-        self.scatter.setPointsVisible(self.visible_mask)
-        self._build_tree()
-        self._detail_timer.start()
+        hidden = {int(k) for k in hidden if 0 <= int(k) < len(self.names)}
+        self.legend.hidden = set(hidden)
+        self.legend.update()
+        if hidden == self.hidden:
+            return
+        self.hidden = hidden
+        self.visible_mask = ~np.isin(self.labels, list(hidden))
+        self._use_grid(self._all_points.restricted(self.visible_mask))
+        self.update_detail()
 
-    def _build_tree(self) -> None:
-        self._tree_index = np.flatnonzero(self.visible_mask)
-        self._tree = cKDTree(self.coords[self._tree_index]) if len(self._tree_index) else None
+    def _build_grid(self) -> None:
+        """The index and density images of all points (``grid``: of the visible ones)."""
+        n = len(self.coords)
+        colours = self._rgb[self.labels] if self.labels is not None else np.broadcast_to(self._rgb[0], (n, 3))
+        self._all_points = MapGrid(self.coords, colours)
+        self._use_grid(self._all_points)
+
+    def _use_grid(self, grid: MapGrid) -> None:
+        self.grid = grid
+        if len(self.grid) > DOTS_MAX:  # the density images not drawn yet are built while the app is idle
+            self._pyramid_timer.start()
+        self.density.set_density(None)
+        self.dots.set_density(None)
+        self.dots_indices = np.zeros(0, np.int64)
 
     def fit(self) -> None:
         if len(self.coords):
-            self.viewbox.autoRange(padding=0.04, items=[self.scatter])
+            (x0, y0), (x1, y1) = self._bounds
+            self.viewbox.setRange(xRange=(x0, x1), yRange=(y0, y1), padding=0.04)
 
     def zoom_to(self, index: int, count: int) -> None:
         """Centre on item ``index`` with about ``count`` items in view."""
-        if self._tree is None:
+        if not len(self.grid):
             return
-        d, _ = self._tree.query(self.coords[index], k=min(count, len(self._tree_index)))
-        r = float(np.max(d)) or 1.0
         x, y = self.coords[index]
+        r = self.grid.radius_holding(x, y, count)
         self.viewbox.setRange(xRange=(x - r, x + r), yRange=(y - r, y + r), padding=0)
+
+    def zoom_to_points(self, indices) -> None:
+        """Show the points ``indices`` (the middle 98 % of them, so that a few strays do not zoom out)."""
+        idx = np.asarray(indices, np.int64)
+        if len(idx) == 1:
+            self.zoom_to(int(idx[0]), ZOOM_TO_ONE)
+        elif len(idx):
+            lo, hi = np.percentile(self.coords[idx], [1, 99], axis=0)
+            pad = 0.5 * self.grid.cell * 8
+            self.viewbox.setRange(xRange=(lo[0] - pad, hi[0] + pad), yRange=(lo[1] - pad, hi[1] + pad), padding=0.05)
+
+    def view_state(self) -> dict:
+        """What is in view, to reopen it later (``set_view_state``)."""
+        r = self.viewbox.viewRect()
+        return {"rect": [r.left(), r.top(), r.width(), r.height()], "hidden": sorted(self.hidden)}
+
+    def set_view_state(self, state: dict) -> None:
+        """Reopen a view ``view_state`` gave (anything unreadable is left as it is)."""
+        rect = state.get("rect") if isinstance(state, dict) else None
+        if isinstance(rect, list) and len(rect) == 4 and all(isinstance(v, (int, float)) for v in rect) \
+                and rect[2] > 0 and rect[3] > 0:
+            self.viewbox.setRange(QRectF(*rect), padding=0)
+        hidden = state.get("hidden") if isinstance(state, dict) else None
+        if isinstance(hidden, list) and all(isinstance(v, int) for v in hidden):
+            self.set_hidden_classes(hidden)
 
     def set_thumbnail_size(self, size: int) -> None:
         """The size images grow to when few enough points are in view."""
@@ -443,7 +603,17 @@ class MapView(pg.PlotWidget):
         self.marks[name].setVisible(len(idx) > 0)  # an empty scatter still costs a paint
 
     def set_selection(self, indices) -> None:
-        self._mark("selection", indices)
+        """Ring the selected points; a large selection darkens its points instead."""
+        selection = np.asarray(indices, np.int64).reshape(-1)
+        large = len(selection) > MARKS_MAX
+        self._mark("selection", [] if large else selection)
+        tint = None
+        if large:
+            grid, side = self.grid, TINT_CELLS * self.grid.cell
+            w, h = -(-grid.width // TINT_CELLS), -(-grid.height // TINT_CELLS)
+            rect = (*grid.origin, grid.origin[0] + w * side, grid.origin[1] + h * side)
+            tint = grid.render_dots(selection, rect, w, h, 0, (36, 41, 47))
+        self.selection_tint.set_density(tint)
 
     def set_current(self, index: int, neighbours=()) -> None:
         """Mark the inspected item and its neighbours; in image mode their images always show."""
@@ -453,12 +623,13 @@ class MapView(pg.PlotWidget):
         self._detail_timer.start()
 
     # --- level of detail ------------------------------------------------------------------
-    def in_view(self) -> np.ndarray:
-        """Indices of the visible points inside the view rectangle."""
+    def _view_rect(self) -> tuple[float, float, float, float]:
         r = self.viewbox.viewRect()
-        x, y = self.coords[:, 0], self.coords[:, 1]
-        return np.flatnonzero(self.visible_mask & (x >= r.left()) & (x <= r.right()) & (y >= r.top())
-                              & (y <= r.bottom()))
+        return r.left(), r.top(), r.right(), r.bottom()
+
+    def in_view(self) -> np.ndarray:
+        """Indices of the visible points inside the view rectangle, in increasing order."""
+        return self.grid.indices_in(self._view_rect())
 
     def images_fit(self, size: int) -> int:
         """How many images ``size`` px wide fit on screen, one per cell."""
@@ -492,8 +663,21 @@ class MapView(pg.PlotWidget):
         return None, idx[:0]
 
     def update_detail(self) -> None:
-        """Pick the points whose images show now, and their size (see the module docstring)."""
-        idx = self.in_view() if self.show_images and self.thumbnails.images is not None else np.zeros(0, np.int64)
+        """Draw what the view holds now: density, dots, images (see the module docstring)."""
+        rect = self._view_rect()
+        count = self.grid.count_in(rect)
+        idx = None
+        if count <= DOTS_MAX:
+            idx = self.grid.indices_in(rect)
+            self._draw_dots(rect, len(idx))
+        else:
+            self._draw_density(rect)
+        self.clusters.arrange(self.show_clusters)
+        wanted = self.show_images and self.thumbnails.images is not None
+        if not wanted or count > OCCUPANCY * self.images_fit(min(LEGIBLE_PX, self.thumbnail_px)):
+            self.thumbnails.show([])
+            return
+        idx = idx if idx is not None else self.grid.indices_in(rect)
         size, chosen = self.detail(idx)
         if size is None:
             self.thumbnails.show([])
@@ -502,18 +686,74 @@ class MapView(pg.PlotWidget):
         self.thumbnails.show(np.union1d(chosen, np.intersect1d(self.current, idx)),
                              front=int(self.current[0]) if len(self.current) else -1)
 
+    def _pixel(self) -> float:
+        return float(max(self.viewbox.viewPixelSize()))
+
+    def _draw_dots(self, rect, count: int) -> None:
+        """The points as dots, from an image a margin larger than the view (redrawn when it no longer fits)."""
+        self._sharp_timer.stop()
+        self.density.hide()
+        self.dots.show()
+        if self.dots.covers(self.viewbox.viewRect(), self._pixel(), 1.3):
+            return
+        pixel = self._pixel()
+        x0, y0, x1, y1 = rect
+        mx, my = DOTS_MARGIN * (x1 - x0), DOTS_MARGIN * (y1 - y0)
+        wide = (x0 - mx, y0 - my, x1 + mx, y1 + my)
+        idx = self.grid.indices_in(wide, ordered=False)
+        if len(idx) > 1.5 * DOTS_MAX:
+            wide, idx = rect, self.grid.indices_in(rect, ordered=False)
+        radius = next(r for most, r in DOT_RADII if count <= most or most == DOTS_MAX)
+        width = max(1, int(round((wide[2] - wide[0]) / pixel)))
+        height = max(1, int(round((wide[3] - wide[1]) / pixel)))
+        self.dots_indices = idx
+        self.dots.set_density(self.grid.render_dots(self.dots_indices, wide, width, height, radius))
+
+    def _draw_density(self, rect) -> None:
+        """The pyramid's image of about a pixel a cell; the view's own once it rests, if that is finer."""
+        self.dots.hide()
+        self.dots_indices = np.zeros(0, np.int64)
+        self.density.show()
+        pixel = self._pixel()
+        if self._sharp and self.density.covers(self.viewbox.viewRect(), pixel, 1.25):
+            return  # the rested view's own image still fits
+        self._sharp = False
+        level = self.grid.level_for(pixel)
+        self.density.set_density(level)
+        if level.cell > 1.5 * pixel:
+            self._sharp_timer.start()
+        else:
+            self._sharp_timer.stop()
+
+    def _draw_sharp(self) -> None:
+        """The density of the points in the (rested) view, a pixel a cell."""
+        rect = self._view_rect()
+        if self.grid.count_in(rect) > SHARP_MAX or self.dots.isVisible():
+            return
+        pixel = self._pixel()
+        width = max(1, int(round((rect[2] - rect[0]) / pixel)))
+        height = max(1, int(round((rect[3] - rect[1]) / pixel)))
+        self.density.set_density(self.grid.render(self.grid.indices_in(rect, ordered=False), rect, width, height))
+        self._sharp = True
+
+    def _build_a_level(self) -> None:
+        """Build one more density image of the pyramid (then come back for the next)."""
+        k = self.grid.missing_level()
+        if k is not None:
+            self.grid.level(k)
+            self._pyramid_timer.start()
+
     # --- mouse ----------------------------------------------------------------------------
     def index_at(self, scene_pos: QPointF) -> int | None:
         """The point (or shown image) under a scene position, within a few pixels."""
-        if self._tree is None or not self.viewbox.sceneBoundingRect().contains(scene_pos):
+        if not len(self.grid) or not self.viewbox.sceneBoundingRect().contains(scene_pos):
             return None
         view_pos = self.viewbox.mapSceneToView(scene_pos)
         pw, ph = self.viewbox.viewPixelSize()
         on_image = self.thumbnails.index_at(view_pos, (pw, ph))
         if on_image is not None:
             return on_image
-        d, j = self._tree.query([view_pos.x(), view_pos.y()], k=1, distance_upper_bound=PICK_RADIUS_PX * pw)
-        return int(self._tree_index[j]) if np.isfinite(d) else None
+        return self.grid.nearest(view_pos.x(), view_pos.y(), PICK_RADIUS_PX * pw, PICK_RADIUS_PX * ph)
 
     def describe(self, index: int) -> str:
         if self.labels is None:
@@ -553,6 +793,8 @@ class MapView(pg.PlotWidget):
             self.point_clicked.emit(index)
 
     def _polygon_drawn(self, polygon: np.ndarray, modifiers) -> None:
-        inside = points_in_polygon(self.coords, polygon) & self.visible_mask
+        lo, hi = polygon.min(axis=0), polygon.max(axis=0)
+        candidates = self.grid.indices_in((lo[0], lo[1], hi[0], hi[1]), ordered=False)
+        inside = np.sort(candidates[points_in_polygon(self.coords[candidates], polygon)])
         add = bool(modifiers & Qt.KeyboardModifier.ShiftModifier)
-        self.selection_drawn.emit(np.flatnonzero(inside).astype(np.int64), add)
+        self.selection_drawn.emit(inside.astype(np.int64), add)

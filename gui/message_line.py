@@ -107,8 +107,14 @@ class MessageLine(QWidget):
         self._fit()
 
     def _fit(self) -> None:
-        short = headline(self._text)
-        shown = fit_lines(short, self.label.font(), max(40, self.label.width()), self.max_lines)
-        self.label.setText(shown)
+        """Wrap the headline to the width there is (less the Details button's, when it shows)."""
+        short, font = headline(self._text), self.label.font()
+        width = max(40, self.width())
+        shown = fit_lines(short, font, width, self.max_lines)
         shortened = "".join(shown.split()) != "".join(short.split()) or len(short) < len(" ".join(self._text.split()))
-        self.details_button.setVisible(self._details_enabled and bool(self._text) and shortened)
+        details = self._details_enabled and bool(self._text) and shortened
+        if details:
+            width = max(40, width - self.details_button.sizeHint().width() - self.layout().spacing())
+            shown = fit_lines(short, font, width, self.max_lines)
+        self.label.setText(shown)
+        self.details_button.setVisible(details)

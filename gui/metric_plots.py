@@ -2,11 +2,13 @@
 
 Metric keys are whatever numeric keys the rows carry (a VAE sends recon/kl, a GAN d_loss/g_loss...).
 Appending a row only writes into numpy buffers. A timer does one small step per tick (every
-``TICK_MS``): make one new plot, or redraw one plot (round robin). So each plot refreshes at most
+``TICK_MS``): make one new plot, or redraw one plot's curves that have new points (round robin; the validation
+curve, with its markers, only when it has a new point). So each plot refreshes at most
 ~1000 / (TICK_MS * plots) times a second and no event-loop pass builds or repaints them all at once:
 a fast trainer cannot make the UI thread stall. For the same
 reason the plots have no grid (a grid makes every curve update repaint its axes) and only the curves
-are antialiased.
+are antialiased. The plots share one x range (their x axes are linked to the first plot's), wide enough that the
+last point and its marker show whole.
 """
 from __future__ import annotations
 
@@ -87,10 +89,11 @@ class MetricPlots(pg.GraphicsLayoutWidget):
         self.curves: dict[tuple[str, str], pg.PlotDataItem] = {}
         self.series: dict[tuple[str, str], Series] = {}
         self._new: set[str] = set()  # metrics seen, their plot not made yet
-        self._dirty: set[str] = set()  # plots with undrawn points
+        self._dirty: set[tuple[str, str]] = set()  # (metric, split) curves with undrawn points
         self._last = ""  # the plot drawn last
         self._manual: set[str] = set()  # plots the user zoomed or panned: their view is left alone
         self.x_limit = math.inf  # the run's last epoch, when known: the x range never goes past it
+        self._x_hi = 0.0  # the right end of the plots' shared x range (0: not set yet)
         self._timer = QTimer(self, interval=TICK_MS)
         self._timer.timeout.connect(self._tick)
         self.waiting = self.ci.addLabel(WAITING, color="#57606a")  # until the first plot (None after)
@@ -101,7 +104,7 @@ class MetricPlots(pg.GraphicsLayoutWidget):
 
     def reset(self, x_limit: float = math.inf) -> None:
         """Forget every metric (a new run starts, ``x_limit`` epochs long if known)."""
-        self.x_limit = x_limit
+        self.x_limit, self._x_hi = x_limit, 0.0
         self.clear()
         for store in (self.plots, self.curves, self.series, self._new, self._dirty, self._manual):
             store.clear()
@@ -116,7 +119,7 @@ class MetricPlots(pg.GraphicsLayoutWidget):
             for s in SPLITS:
                 self.series.setdefault((key, s), Series())
             self.series[key, split].append(epoch, value)
-            self._dirty.add(key)
+            self._dirty.add((key, split))
         if not self._timer.isActive():
             self._timer.start()
 
@@ -140,29 +143,41 @@ class MetricPlots(pg.GraphicsLayoutWidget):
         elif self._dirty:
             keys = [k for k in self.keys() if k in self.plots]
             after = keys.index(self._last) + 1 if self._last in keys else 0
-            key = next(k for k in keys[after:] + keys[:after] if k in self._dirty)  # round robin
-            self._dirty.discard(key)
+            key = next(k for k in keys[after:] + keys[:after] if any((k, s) in self._dirty for s in SPLITS))
             self._last = key
             for split in SPLITS:
-                s = self.series[key, split]
-                self.curves[key, split].setData(s.x, s.y, skipFiniteCheck=True)
+                if (key, split) in self._dirty:
+                    self._dirty.discard((key, split))
+                    s = self.series[key, split]
+                    self.curves[key, split].setData(s.x, s.y, skipFiniteCheck=True)
+            self._fit_x()
             if key not in self._manual:
                 self._fit_view(key)
         else:
             self._timer.stop()
 
+    def _fit_x(self) -> None:
+        """The plots' shared x range: from 0 past the last epoch of any curve (a little past it, so that its marker
+        shows whole), changed only when the data leaves it or fills less than half of it; never past the run's
+        end. Left alone once the user zoomed or panned a plot."""
+        x_max = max((s.x_max for s in self.series.values()), default=-math.inf)
+        if not math.isfinite(x_max) or self._manual or not self.plots:
+            return
+        if self._x_hi and not needs_refit(0.0, x_max, 0.0, self._x_hi):
+            return
+        self._x_hi = min(max(x_max * 1.25, 1.0), max(self.x_limit, x_max))
+        master = self.plots[min(self.plots, key=plot_order)].getViewBox()
+        master.setXRange(0.0, self._x_hi, padding=0.03)
+
     def _fit_view(self, key: str) -> None:
-        """Keep the data in view, changing the ranges only when the data leaves them or shrinks inside
-        them: an unchanged range spares regenerating the axes, the dearest part of a repaint."""
+        """Keep the data in view, changing the y range only when the data leaves it or shrinks inside it: an
+        unchanged range spares regenerating the axes, the dearest part of a repaint."""
         series = [self.series[key, s] for s in SPLITS]
-        x_max = max(s.x_max for s in series)
         y_lo, y_hi = min(s.y_min for s in series), max(s.y_max for s in series)
-        if not math.isfinite(x_max):
+        if not math.isfinite(y_lo):
             return
         view = self.plots[key].getViewBox()
-        (_, vx_hi), (vy_lo, vy_hi) = view.viewRange()
-        if needs_refit(0.0, x_max, 0.0, vx_hi):
-            view.setXRange(0.0, min(max(x_max * 1.25, 1.0), max(self.x_limit, x_max)), padding=0.02)
+        vy_lo, vy_hi = view.viewRange()[1]
         if needs_refit(y_lo, y_hi, vy_lo, vy_hi):
             pad = 0.08 * ((y_hi - y_lo) or abs(y_hi) or 1.0)
             view.setYRange(y_lo - pad, y_hi + pad, padding=0)
@@ -179,7 +194,16 @@ class MetricPlots(pg.GraphicsLayoutWidget):
             curve.setClipToView(True)
             curve.setDownsampling(auto=True, method="peak")
             self.curves[key, split] = curve
+        first = min(self.plots, key=plot_order) if self.plots else None
         self.plots[key] = plot
+        if first is not None:  # one x range for all: each plot follows the first made (or, made first, leads)
+            if plot_order(key) < plot_order(first):
+                self._x_hi = 0.0  # (set again, on the new first plot)
+                for other in self.plots.values():
+                    if other is not plot:
+                        other.setXLink(plot)
+            else:
+                plot.setXLink(self.plots[first])
         if self.waiting is not None:
             self.ci.removeItem(self.waiting)
             self.waiting = None

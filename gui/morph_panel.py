@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QSlider, QSpinBox,
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QListWidget, QListWidgetItem, QMessageBox, QPushButton, QSlider,
                                QVBoxLayout, QWidget)
 
 from core.errors import LatentExplorerError
@@ -24,6 +25,8 @@ from .background.works import LiveWork, start_work
 from .context import AppContext
 from .data_browser import DataBrowser
 from .image_grid import ImageGrid
+from .number_field import WholeField
+from .settings import open_file_name, save_file_name
 
 SCRUB_STEPS = 100
 STRENGTH_RANGE = 300  # the strength slider runs from -3.00 to +3.00 in hundredths
@@ -82,6 +85,7 @@ class MorphPanel(QWidget):
                                     "(replaces the open data and model)")
         self.demo_button.clicked.connect(lambda: self.start_faces_demo())
         self.info = QLabel()
+        self._shown_problem = ""  # the problem the info line shows, if any
         self.info.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(self.info, 1)
@@ -98,8 +102,7 @@ class MorphPanel(QWidget):
         self.method_combo.addItem("Spherical", "spherical")
         self.method_combo.setToolTip("Spherical keeps the code's norm on a smooth path, away from the prior's "
                                      "empty centre")
-        self.steps_spin = QSpinBox()
-        self.steps_spin.setRange(*STEPS_RANGE)
+        self.steps_spin = WholeField(*STEPS_RANGE, "Steps")
         self.steps_spin.setValue(self.session.steps)
         self.steps_spin.setSuffix(" steps")
         self.save_png_button = QPushButton("Save PNG…")
@@ -172,8 +175,11 @@ class MorphPanel(QWidget):
         grid.addWidget(QLabel("Strength"), 5, 0)
         grid.addWidget(self.strength_slider, 5, 1)
         grid.addWidget(self.strength_label, 5, 2)
-        grid.addWidget(self.vector_view, 6, 0, 1, 3)
-        grid.setRowStretch(6, 1)
+        # the result beside the controls (not under them): at the default window size it shows whole
+        grid.addWidget(self.vector_view, 0, 3, 6, 1)
+        grid.setColumnStretch(1, 1)
+        grid.setColumnStretch(3, 1)
+        self.vector_list.setMinimumHeight(3 * self.vector_list.fontMetrics().lineSpacing())
 
         bottom = QHBoxLayout()
         bottom.addWidget(scrub_box, 1)
@@ -194,6 +200,7 @@ class MorphPanel(QWidget):
     def refresh(self) -> None:
         """Start over for the workspace's model and data; A and B default to two items of different classes."""
         picks = self.session.start_over()
+        self._shown_problem = ""
         self.info.setText(self.session.describe())
         for name in ENDS:
             self._show_end(name)
@@ -202,6 +209,7 @@ class MorphPanel(QWidget):
         self.strip_view.title.setText(STRIP_HINT)
         self.vector_view.title.setText(VECTOR_HINT)
         self._fill_groups()
+        self._fill_vectors()  # (marked again for this model)
         for name, work in picks.items():
             self._start_pick(name, work)
 
@@ -221,8 +229,16 @@ class MorphPanel(QWidget):
         self.strength_label.setText(f"{s.strength:+.2f}")
 
     def _problem(self, message: str) -> None:
+        """Say what went wrong, until something the user does next works (``_worked``)."""
+        self._shown_problem = message
         self.info.setText(message)
         self.context.status.emit(message)
+
+    def _worked(self) -> None:
+        """An action worked: a problem shown before is no longer the news (the panel's summary comes back)."""
+        if self._shown_problem and self.info.text() == self._shown_problem:
+            self.info.setText(self.session.describe())
+        self._shown_problem = ""
 
     def _failed(self, message: str, _traceback: str = "") -> None:
         self._problem(message)
@@ -242,7 +258,7 @@ class MorphPanel(QWidget):
     def pick_file(self, name: str, path: str | Path | None = None) -> None:
         """Use a picture from disk as A or B, fitted to the model's image shape."""
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, f"Image file for {name}", "", IMAGE_FILTER)
+            path = open_file_name(self, f"Image file for {name}", IMAGE_FILTER)
             if not path:
                 return
         self._pick(self.session.pick_file, name, path)
@@ -269,6 +285,7 @@ class MorphPanel(QWidget):
     def _on_picked(self, name: str, picked: bool) -> None:
         if not picked:
             return  # superseded by a newer pick, model or data
+        self._worked()
         self._show_end(name)
         self.strip_live.submit(self.session.strip_work())
         self.scrub_live.submit(self.session.scrub_work())
@@ -287,6 +304,8 @@ class MorphPanel(QWidget):
 
     # --- the strip and the scrub ------------------------------------------------------------------
     def _morph_changed(self) -> None:
+        if self.steps_spin.problem():
+            return  # (kept as typed and named by the field; the strip waits for a valid count)
         self.session.set_morph(method=self.method_combo.currentData(), steps=self.steps_spin.value())
         self.strip_live.submit(self.session.strip_work())
         self.scrub_live.submit(self.session.scrub_work())
@@ -309,11 +328,11 @@ class MorphPanel(QWidget):
             self.scrub_view.title.setText(f"Morph at t = {s.scrubbed_t:.2f}")
 
     def save_strip_png(self, path: str | Path | None = None) -> Path | None:
-        path = path or QFileDialog.getSaveFileName(self, "Save strip as PNG", "morph.png", "PNG images (*.png)")[0]
+        path = path or save_file_name(self, "Save strip as PNG", "morph.png", "PNG images (*.png)")
         return self._export(self.session.save_strip_png, path)
 
     def save_strip_gif(self, path: str | Path | None = None) -> Path | None:
-        path = path or QFileDialog.getSaveFileName(self, "Save morph as GIF", "morph.gif", "GIF animations (*.gif)")[0]
+        path = path or save_file_name(self, "Save morph as GIF", "morph.gif", "GIF animations (*.gif)")
         return self._export(self.session.save_strip_gif, path)
 
     def _export(self, save, path) -> Path | None:
@@ -324,6 +343,7 @@ class MorphPanel(QWidget):
         except (LatentExplorerError, OSError) as exc:
             self._problem(f"could not write {path}: {exc}")
             return None
+        self._worked()
         self.context.status.emit(f"Saved {saved}")
         return saved
 
@@ -371,8 +391,16 @@ class MorphPanel(QWidget):
         self.vector_list.clear()
         for v in s.vectors:
             item = QListWidgetItem(v.name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
-            item.setToolTip(v.description or v.name)
+            misfit = s.vector_misfit(v)
+            if not misfit:
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+            item.setToolTip(misfit or v.description or v.name)
+            if misfit:  # (kept, for a model it fits, but marked: greyed, in italics, the reason in its tooltip)
+                font = item.font()
+                font.setItalic(True)
+                item.setFont(font)
+                item.setForeground(QColor("#8c959f"))
+                item.setText(f"{v.name} ({len(v.vector)}-d: not for this model)")
             self.vector_list.addItem(item)
         self.vector_list.setCurrentRow(s.current)
         self.vector_list.blockSignals(False)
@@ -405,14 +433,14 @@ class MorphPanel(QWidget):
         s = self.session
         if s.applied is None:
             self.vector_view.clear()
-            self.vector_view.title.setText(VECTOR_HINT)
+            self.vector_view.title.setText(s.applied_title or VECTOR_HINT)
         else:
             self.vector_view.set_images(s.applied, 2)
             self.vector_view.title.setText(s.applied_title)
 
     def save_vectors(self, path: str | Path | None = None) -> Path | None:
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save attribute vectors", "vectors.json", VECTOR_FILTER)
+            path = save_file_name(self, "Save attribute vectors", "vectors.json", VECTOR_FILTER)
             if not path:
                 return None
         try:
@@ -420,12 +448,13 @@ class MorphPanel(QWidget):
         except LatentExplorerError as exc:
             self._problem(str(exc))
             return None
+        self._worked()
         self.context.status.emit(f"Saved {len(self.session.vectors)} vectors to {saved}")
         return saved
 
     def load_vectors(self, path: str | Path | None = None) -> None:
         if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Load attribute vectors", "", VECTOR_FILTER)
+            path = open_file_name(self, "Load attribute vectors", VECTOR_FILTER)
             if not path:
                 return
         try:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QP
 from core.sessions.runs import LIST_COLUMNS, RunRow, RunsSession
 
 from .background.tasks import Task
+from .settings import ADDED_KEY, app_settings, read_json, write_json
 
 REFRESH_MS = 2000
 STATUS_COLOUR = {"running": "#1a7f37", "finished": "#0969da", "failed": "#cf222e", "killed": "#cf222e",
@@ -32,6 +33,10 @@ class RunsList(QWidget):
     def __init__(self, session: RunsSession, parent: QWidget | None = None):
         super().__init__(parent)
         self.session = session
+        self.settings = app_settings()
+        for folder in read_json(self.settings, ADDED_KEY, []):  # (added or followed in an earlier session)
+            if Path(folder).is_dir():
+                session.add(folder)
         self._reading = False
         self._filling = False  # items being set from the session: not the user's ticks
         self.tree = QTreeWidget()
@@ -43,6 +48,8 @@ class RunsList(QWidget):
         self.tree.header().setStretchLastSection(False)
         for column in range(1, len(LIST_COLUMNS)):
             self.tree.header().setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # room for a figure ("0.8612") and a short header ("R²") with its margins, however empty the list
+        self.tree.header().setMinimumSectionSize(self.tree.fontMetrics().horizontalAdvance("0.00000") + 16)
         self.tree.setToolTip("Tick runs to compare their curves and settings; double-click one to follow or open it")
         self.add_button = QPushButton("Add folder…")
         self.add_button.setToolTip("List the runs of another folder too (a run folder, or a folder of runs)")
@@ -67,7 +74,9 @@ class RunsList(QWidget):
         self.refresh()
 
     def add_folder(self, folder: str | Path) -> None:
+        """List ``folder`` too (a run folder, or a folder of runs), in this session and the next ones."""
         if self.session.add(folder):
+            write_json(self.settings, ADDED_KEY, [str(f) for f in self.session.added])
             self.refresh()
 
     def _on_add(self) -> None:

@@ -18,10 +18,15 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QSettings, QStandardPaths
+from PySide6.QtWidgets import QFileDialog, QWidget
+
+from core.sessions.setup import TRAINING_RANGES
 
 ORGANIZATION, APPLICATION = "latent-explorer", "Latent Explorer"
 SETTINGS_ENV, RUNS_ENV = "LATENT_EXPLORER_SETTINGS", "LATENT_EXPLORER_RUNS"
 RECENT_KEY, RECENT_MAX = "recent_checkpoints", 8
+ADDED_KEY = "runs/added"  # folders the runs list shows besides the runs root (added or followed)
+FOLDER_KEY = "dialogs/folder"  # the folder of the last file the user chose in a file dialog
 
 
 def app_settings() -> QSettings:
@@ -47,6 +52,8 @@ def _flag(v) -> str:
 
 
 def _learning_rate(v) -> str:
+    if v is None:
+        return ""  # (what the app saves while the rate follows the family's default)
     try:
         ok = isinstance(v, (str, int, float)) and not isinstance(v, bool) and 0 < float(v) < 10
     except ValueError:
@@ -105,13 +112,14 @@ def _paths(value) -> tuple[list, list[str]]:
 
 #: every JSON setting the app keeps, and what of a read value is kept
 RULES: dict[str, Cleaner] = {
-    "setup/common": _table({"model": _text, "lr": _learning_rate, "batch_size": _whole(1, 65_536),
-                            "epochs": _whole(1, 100_000), "device": _text, "own_process": _flag,
+    "setup/common": _table({"model": _text, "lr": _learning_rate, "batch_size": _whole(*TRAINING_RANGES["batch_size"]),
+                            "epochs": _whole(*TRAINING_RANGES["epochs"]), "device": _text, "own_process": _flag,
                             "processes": _whole(1, 64)}),
     "setup/families": _per_family,
     "map/view": _table({"images": _flag, "thumbnail_px": _whole(16, 96),
                         "method": lambda v: "" if v is None else _text(v)}),
     RECENT_KEY: _paths,
+    ADDED_KEY: _paths,
 }
 
 
@@ -201,3 +209,37 @@ def new_run_dir(model_name: str, dataset_source: str) -> Path:
         n += 1
         path = base.with_name(f"{base.name}-{n}")
     return path
+
+
+def dialog_folder() -> Path:
+    """Where a file dialog opens: the folder of the last file chosen in one, else the user's documents folder
+    (never the folder the app was started from)."""
+    last = app_settings().value(FOLDER_KEY, "")
+    if isinstance(last, str) and last and Path(last).is_dir():
+        return Path(last)
+    documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    return Path(documents) if documents and Path(documents).is_dir() else Path.home()
+
+
+def _chosen(path: str, folder: bool = False) -> str:
+    """Remember where ``path`` (a file, or a folder) is, for the next dialog; returns it."""
+    if path:
+        settings = app_settings()
+        settings.setValue(FOLDER_KEY, str(Path(path) if folder else Path(path).parent))
+        settings.sync()
+    return path
+
+
+def save_file_name(parent: QWidget, caption: str, name: str, filters: str) -> str:
+    """Ask where to save ``name`` (opening in ``dialog_folder()``); '' if cancelled."""
+    return _chosen(QFileDialog.getSaveFileName(parent, caption, str(dialog_folder() / name), filters)[0])
+
+
+def open_file_name(parent: QWidget, caption: str, filters: str) -> str:
+    """Ask for a file to open (from ``dialog_folder()``); '' if cancelled."""
+    return _chosen(QFileDialog.getOpenFileName(parent, caption, str(dialog_folder()), filters)[0])
+
+
+def existing_folder(parent: QWidget, caption: str) -> str:
+    """Ask for a folder (from ``dialog_folder()``); '' if cancelled."""
+    return _chosen(QFileDialog.getExistingDirectory(parent, caption, str(dialog_folder())), folder=True)

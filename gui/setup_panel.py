@@ -13,13 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QGridLayout, QGroupBox, QLabel, QLineEdit, QPushButton, QRadioButton, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout,
+                               QGroupBox, QLabel, QLineEdit, QPushButton, QRadioButton, QVBoxLayout, QWidget)
 
 from core.errors import LatentExplorerError
 from core.sessions import Work
-from core.sessions.setup import CONTINUE, NEW, SetupSession, editable_specs
+from core.sessions.setup import CONTINUE, NEW, TRAINING_LABELS, TRAINING_RANGES, SetupSession, editable_specs
 from core.train.loop import TrainConfig
 from models import SettingSpec, family
 
@@ -27,15 +26,17 @@ from .background.tasks import Task
 from .bridge import TrainingBridge
 from .context import AppContext
 from .message_line import MessageLine, headline
-from .settings import app_settings, new_run_dir, read_json, write_json
+from .number_field import DecimalField, WholeField, mark, set_help
+from .settings import app_settings, existing_folder, new_run_dir, open_file_name, read_json, write_json
 
 OPEN_FILE, OPEN_FOLDER = "<open-file>", "<open-folder>"
 RUN_ENDS = ("stopped", "finished", "error")
 
 
 class _Field:
-    """One model setting of one kind: a widget, shown with the current family's label, help and range, and
-    a line for its problem (the row under it). Families that share a setting share its field."""
+    """One model setting of one kind: a widget, shown with the current family's label, help and range (framed
+    in red, the problem in its tooltip, while its value is not valid). Families that share a setting share its
+    field."""
 
     def __init__(self, spec: SettingSpec):
         if spec.kind == "choice":
@@ -43,13 +44,11 @@ class _Field:
         elif spec.kind == "bool":
             self.widget = QCheckBox()
         elif spec.kind == "int":
-            self.widget = QSpinBox()
+            self.widget = WholeField(0, 1)
         elif spec.kind == "float":
-            self.widget = QDoubleSpinBox()
-            self.widget.setDecimals(3)
+            self.widget = DecimalField(0.0, 1.0)
         else:
             self.widget = QLineEdit()
-        self.error = MessageLine(max_lines=2, details=False)
         self.apply(spec)
 
     def apply(self, spec: SettingSpec) -> None:
@@ -59,12 +58,13 @@ class _Field:
             if [w.itemText(i) for i in range(w.count())] != list(spec.choices):
                 w.clear()
                 w.addItems(spec.choices)
-        elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+        elif isinstance(w, (WholeField, DecimalField)):
             top = 1_000_000 if spec.kind == "int" else 10_000.0
-            w.setRange(spec.low if spec.low is not None else 0, min(spec.high if spec.high is not None else top, top))
-            if isinstance(w, QDoubleSpinBox):
+            w.what = spec.label
+            w.set_limits(spec.low if spec.low is not None else 0, min(spec.high if spec.high is not None else top, top))
+            if isinstance(w, DecimalField):
                 w.setSingleStep(0.05 if (spec.high or 10) <= 10 else 0.1)
-        w.setToolTip(spec.help + (f" ({spec.describe_range()})" if spec.describe_range() else ""))
+        set_help(w, spec.help + (f" ({spec.describe_range()})" if spec.describe_range() else ""))
 
     @property
     def label(self) -> str:
@@ -115,7 +115,9 @@ class SetupPanel(QWidget):
         self._building = False  # a run is being built (off the UI thread)
         self._start_failure = ""
 
-        self.origin_line = MessageLine("info", max_lines=3, details=False)
+        # where the settings came from: its room is kept while shown, so that its changes never move the fields
+        self.origin_line = MessageLine("info", max_lines=3)
+        self.origin_line.setFixedHeight(3 * self.origin_line.fontMetrics().lineSpacing() + 4)
 
         # data
         self.data_combo = QComboBox()
@@ -123,6 +125,8 @@ class SetupPanel(QWidget):
         self.data_combo.setMinimumContentsLength(16)
         self.data_info = QLabel("No data set loaded")
         self.data_info.setWordWrap(True)
+        self.data_info.setMinimumHeight(2 * self.data_info.fontMetrics().lineSpacing())  # (1 or 2 lines: no jump)
+        self.data_info.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         data_box = QGroupBox("Data")
         data_form = QVBoxLayout(data_box)
         data_form.addWidget(self.data_combo)
@@ -141,17 +145,14 @@ class SetupPanel(QWidget):
         self.base_edit = QLineEdit()
         self.base_edit.setReadOnly(True)
         self.base_edit.setPlaceholderText("checkpoint of a trained autoencoder or VAE")
-        self.base_edit.setToolTip("Latent diffusion learns the codes of this trained autoencoder/VAE")
+        set_help(self.base_edit, "Latent diffusion learns the codes of this trained autoencoder/VAE")
         self.base_button = QPushButton("Choose…")
         self.base_button.clicked.connect(self._choose_base)
-        self.base_error = MessageLine(max_lines=2, details=False)
         self.base_row = QWidget()
         base_layout = QGridLayout(self.base_row)
         base_layout.setContentsMargins(0, 0, 0, 0)
-        base_layout.setVerticalSpacing(1)
         base_layout.addWidget(self.base_edit, 0, 0)
         base_layout.addWidget(self.base_button, 0, 1)
-        base_layout.addWidget(self.base_error, 1, 0, 1, 2)
         self.model_form.addRow("Base model", self.base_row)
         for name in self.session.families():
             for spec in editable_specs(name):
@@ -159,29 +160,22 @@ class SetupPanel(QWidget):
                 if key not in self.fields:
                     self.fields[key] = field = _Field(spec)
                     self.model_form.addRow(spec.label, field.widget)
-                    self.model_form.addRow("", field.error)
                     field.connect(lambda value, setting=spec.name: self._user(self.session.set_value, setting, value))
-        self.model_error = MessageLine(max_lines=3)
-        self.model_form.addRow(self.model_error)
 
         # training
         self.lr_edit = QLineEdit()
-        self.lr_edit.setToolTip("Adam learning rate, e.g. 1e-3 (follows the family's default until edited)")
-        self.batch_spin = QSpinBox()
-        self.batch_spin.setRange(1, 65_536)
-        self.epochs_spin = QSpinBox()
-        self.epochs_spin.setRange(1, 100_000)
+        set_help(self.lr_edit, "Adam learning rate, e.g. 1e-3 (follows the family's default until edited)")
+        self.batch_spin = WholeField(*TRAINING_RANGES["batch_size"], "Batch size")
+        self.epochs_spin = WholeField(*TRAINING_RANGES["epochs"], "Epochs")
         self.device_combo = QComboBox()
         for key, label in self.session.devices():
             self.device_combo.addItem(label, key)
         train_box = QGroupBox("Training")
         self.train_form = train_form = QFormLayout(train_box)
-        self.training_errors: dict[str, MessageLine] = {}
-        for key, label, widget in (("lr", "Learning rate", self.lr_edit), ("batch_size", "Batch size", self.batch_spin),
-                                   ("epochs", "Epochs", self.epochs_spin), ("device", "Device", self.device_combo)):
-            self.training_errors[key] = MessageLine(max_lines=2, details=False)
-            train_form.addRow(label, widget)
-            train_form.addRow("", self.training_errors[key])
+        self.training_fields = {"lr": self.lr_edit, "batch_size": self.batch_spin, "epochs": self.epochs_spin,
+                                "device": self.device_combo}
+        for key, widget in self.training_fields.items():
+            train_form.addRow(TRAINING_LABELS[key], widget)
 
         # what Start does
         self.new_radio = QRadioButton("New run with these settings, in a new folder")
@@ -196,7 +190,7 @@ class SetupPanel(QWidget):
         for w in (self.new_radio, self.continue_radio, self.start_info):
             start_layout.addWidget(w)
 
-        self.message = MessageLine(max_lines=3)
+        self.message = MessageLine(max_lines=4)  # (under every field: its changes move none of them)
         layout = QVBoxLayout(self)
         for w in (self.origin_line, data_box, model_box, train_box, self.start_box, self.message):
             layout.addWidget(w)
@@ -260,9 +254,9 @@ class SetupPanel(QWidget):
     def _on_data_chosen(self, index: int) -> None:
         choice = self.data_combo.itemData(index)
         if choice == OPEN_FILE:
-            choice, _ = QFileDialog.getOpenFileName(self, "Open data set", "", "Image arrays (*.npz *.mat)")
+            choice = open_file_name(self, "Open data set", "Image arrays (*.npz *.mat)")
         elif choice == OPEN_FOLDER:
-            choice = QFileDialog.getExistingDirectory(self, "Open image folder")
+            choice = existing_folder(self, "Open image folder")
         if choice:
             self.load_source(choice)
         else:
@@ -346,14 +340,10 @@ class SetupPanel(QWidget):
         problems = s.problems()
         shown = self.family_fields(s.family)
         for field in self.fields.values():
-            problem = problems.get(field.spec.name, "") if field in shown.values() else ""
-            field.error.set_text(problem)
-            self.model_form.setRowVisible(field.error, bool(problem))
-        self.base_error.set_text(problems.get("base", ""))
-        self.model_error.set_text(problems.get("model", ""))
-        for key, line in self.training_errors.items():
-            line.set_text(problems.get(key, ""))
-            self.train_form.setRowVisible(line, bool(line.text()))
+            mark(field.widget, problems.get(field.spec.name, "") if field in shown.values() else "")
+        mark(self.base_edit, problems.get("base", ""))
+        for key, widget in self.training_fields.items():
+            mark(widget, problems.get(key, ""))
         lines = [s.running.describe()] if s.running is not None else []
         self.origin_line.set_text(" · ".join(lines + [s.describe_origin()] if s.describe_origin() else lines))
         fixable = [text for key, text in problems.items() if key != "data"]  # (the data line says it is loading)

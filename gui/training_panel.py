@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QSpinBox,
+from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy,
                                QSplitter, QStackedWidget, QVBoxLayout, QWidget)
 
 from core.runs.follow import preview_of
@@ -34,6 +34,7 @@ from .context import AppContext
 from .image_grid import ImageGrid
 from .message_line import MessageLine, headline
 from .metric_plots import MetricPlots
+from .number_field import WholeField
 from .run_compare import RunCompare
 from .runs_list import RunsList
 from .settings import runs_root
@@ -87,6 +88,7 @@ class TrainingPanel(QWidget):
         self.epochs = 0
         self.unit = "images"
         self.followed: Path | None = None
+        self._first_steps = 0  # steps before the first figures, while none have come (0: they have)
         self._stop_lets_go = False  # the last Stop only let a followed run go
 
         self.start_button = QPushButton("Start")
@@ -95,8 +97,7 @@ class TrainingPanel(QWidget):
         self.own_process_box = QCheckBox("Own process")
         self.own_process_box.setToolTip("Train in a process of its own (python main.py train …), followed here; it "
                                         "goes on training when the window closes")
-        self.processes_spin = QSpinBox()
-        self.processes_spin.setRange(1, max(1, min(MAX_PROCESSES, os.cpu_count() or 1)))
+        self.processes_spin = WholeField(1, max(1, min(MAX_PROCESSES, os.cpu_count() or 1)), "Processes")
         self.processes_spin.setPrefix("× ")
         self.processes_spin.setToolTip("Processes: more than one trains data parallel (each its share of every epoch)")
         self.state_label = QLabel()
@@ -168,9 +169,10 @@ class TrainingPanel(QWidget):
         bridge.launched.connect(self._on_launched)
         bridge.following.connect(self._on_following)
         bridge.state_changed.connect(self._set_state)
+        bridge.state_changed.connect(self._say_first_steps)
         bridge.metrics.connect(self._on_metrics)
         bridge.preview.connect(self._on_preview)
-        context.setup_changed.connect(lambda _what: self._update_buttons())
+        context.setup_changed.connect(self._on_setup_changed)
         context.model_changed.connect(self._on_model)
         self._set_state("idle")
 
@@ -215,9 +217,17 @@ class TrainingPanel(QWidget):
         if any(r.status == "running" for r in self.runs_session.ticked_rows()):
             self._read_ticked()  # their curves grow
 
+    def _on_setup_changed(self, what: str) -> None:
+        if what in ("form", "origin", "data") and self.note.text().startswith("Not started"):
+            self.note.set_text("")  # (why the last Start failed is no longer the news once the form changed)
+        self._update_buttons()
+
     def _set_launch(self, own_process: bool, processes: int) -> None:
-        if (own_process, processes) != (self.session.own_process, self.session.processes):
+        if not self.processes_spin.problem() and \
+                (own_process, processes) != (self.session.own_process, self.session.processes):
             self.session.set_launch(own_process, processes)
+        else:
+            self._update_buttons()  # (a count out of range is kept as typed and named, and Start is off)
 
     # --- buttons --------------------------------------------------------------------------
     def _on_start(self) -> None:
@@ -257,13 +267,16 @@ class TrainingPanel(QWidget):
     def _update_buttons(self) -> None:
         busy = self.state in BUSY
         problems = self.session.problems()
+        if self.processes_spin.problem() and self.session.own_process:
+            problems["processes"] = self.processes_spin.problem()
         self.start_button.setEnabled(not busy and self.state != "following" and not problems)
         self.start_button.setText("Continue" if self.session.plan_now == CONTINUE else "Start")
         self.start_button.setToolTip(
             "Start is off: " + "; ".join(problems.values()) if problems else
             "Stop following first" if self.state == "following" else self.session.describe_start())
         self.own_process_box.setChecked(self.session.own_process)
-        self.processes_spin.setValue(self.session.processes)
+        if not self.processes_spin.problem():
+            self.processes_spin.setValue(self.session.processes)
         free = not busy and self.state != "following"
         self.own_process_box.setEnabled(free)
         self.processes_spin.setEnabled(free and self.session.own_process)
@@ -311,7 +324,8 @@ class TrainingPanel(QWidget):
         self._show_run(run.model_name, family(run.model_name).capabilities)
         for row in (run.resume or {}).get("history", []):  # a continued run's curves so far
             self.plots.add_row(row)
-        self.progress.setFormat("starting…")
+        self._first_steps = run.config.log_every
+        self.progress.setFormat("starting: preparing the data and building the model…")
         where = f" → {run.out_dir}" if run.out_dir else ""
         verb = "Continuing " if run.resume is not None else ""
         self.run_label.setText(f"{verb}<b>{run.model_name}</b> on <b>{run.describe()}</b>, "
@@ -385,7 +399,15 @@ class TrainingPanel(QWidget):
             "trains a new one with them.</p>")
         self.empty.setText(EMPTY_TEXT + opened)
 
+    def _say_first_steps(self, state: str) -> None:
+        """While no figures have come yet: what the run does until they come (the loop reports 'running' once
+        the model is built and its steps begin)."""
+        if state == "running" and self._first_steps and self.progress.value() == 0:
+            self.progress.setFormat(f"starting: training the first {self._first_steps} steps; the first figures "
+                                    "come after them…")
+
     def _on_metrics(self, row: dict) -> None:
+        self._first_steps = 0
         self.plots.add_row(row)
         if self.epochs is None and row.get("progress"):
             self.epochs = round(row["epoch"] / row["progress"])

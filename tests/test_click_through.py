@@ -1,10 +1,14 @@
 """Every control, clicked: with a checkpoint of each image family open in turn (and, in one more round, only a
 denoiser, so the image panels show their empty states), every visible, enabled push and tool button of every
-panel is clicked with the mouse, and every menu action of the panels and of the main window is triggered.
+panel is clicked with the mouse, every check box, combo box, spin box and slider is driven (a click, the arrow
+keys), and every menu action of the panels and of the main window is triggered. What each round must reach is
+kept here (``MUST_REACH``): a control that never becomes enabled fails the round. One more test clicks Stop,
+Pause and Cancel while their work runs.
 
 File dialogs answer "cancel", questions "No", other dialogs are closed. A click fails the test when it lets an
 exception reach ``sys.excepthook`` (pytest-qt), makes a background task fail with a traceback (a bug, not a
-user-facing problem), opens an error dialog, or stalls the UI thread for over ``STALL_S`` (a heartbeat timer).
+user-facing problem), opens an error dialog, shows an error in a panel's message line that the round does not
+expect (``EXPECTED_MESSAGES``), or stalls the UI thread for over ``STALL_S`` (a heartbeat timer).
 The work a click starts (a demo, a training run, a projection, a comparison) ends before the next click.
 
 Only a real click finds a ``clicked(bool)`` that lands in a callback's optional argument (the Faces demo's bug).
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import re
 import time
 import traceback
 from collections import Counter
@@ -23,8 +28,9 @@ import pytest
 import shiboken6
 import soundfile as sf
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QAbstractButton, QApplication, QDialog, QFileDialog, QMenu, QMessageBox, QPushButton,
-                               QTabWidget, QToolButton, QWidget)
+from PySide6.QtWidgets import (QAbstractButton, QAbstractSlider, QAbstractSpinBox, QApplication, QCheckBox, QComboBox,
+                               QDialog, QFileDialog, QFormLayout, QGroupBox, QMenu, QMessageBox, QPushButton, QSlider, QTabWidget,
+                               QToolButton, QWidget)
 
 import core.image.compare
 import core.image.latent
@@ -38,6 +44,7 @@ from core.threads import running_threads
 from core.train.checkpoint import save_checkpoint
 from gui.background.collector import startup_done
 from gui.background.tasks import running_tasks
+from gui.message_line import COLOURS, MessageLine
 from models import build_model, family, names
 from zoo_helpers import train_tiny
 
@@ -58,6 +65,36 @@ EXCLUDED = {
     ("audio", "▶ After"): "plays on a sound device (none here: disabled)",
     ("audio", "■"): "stops playback on a sound device (none here: disabled)",
 }
+#: What each round must reach (the start of an entry of ``Watch.reached``): a control that stays disabled, or a
+#: panel whose controls all do, fails its round. Every image family's round reaches ``IMAGE_ROUND``.
+IMAGE_ROUND = ("setup: combobox Family", "setup: spinbox Batch size", "setup: spinbox Epochs", "setup: combobox Device",
+               "map: Fit", "map: checkbox Images", "map: checkbox Legend", "compare: Find runs", "compare: Compare",
+               "morph: Browse…", "training: Start", "training: checkbox Own process", "main ▸ &Open checkpoint…",
+               "main ▸ &Save checkpoint as…")
+MUST_REACH = {
+    "vae": (*IMAGE_ROUND, "setup: spinbox Latent size", "setup: doublespinbox β (KL weight)", "latent: Sample",
+            "latent: Random", "latent: Traverse", "latent: slider", "morph: Make vector", "morph: slider Scrub A → B"),
+    NO_IMAGE_MODEL: ("setup: combobox Family", "map: Fit", "compare: Demo models", "morph: Faces demo",
+                     "training: Start", "audio (Live): Open model…", "audio (Live): checkbox Bypass",
+                     "audio (File): Open…", "audio (Train): Train", "audio (Train): spinbox Epochs"),
+}
+#: Check boxes, combo boxes, spin boxes and sliders not driven, by (panel, the start of their label), and why.
+EXCLUDED_INPUTS = {
+    ("map", "PCA is instant"): "the method: UMAP compiles for a minute in a fresh cache (tests/test_map_panel.py "
+                               "maps with each method; the Stop, Pause and Cancel round cancels a t-SNE map)",
+    ("setup", "Data"): "another data set: MNIST and the others download (no network in tests; "
+                       "tests/test_setup_panel.py and tests/test_data.py open data sets)",
+}
+
+
+def excluded_input(key: str, widget: QWidget) -> bool:
+    label = input_label(widget)
+    return any(k == key and label.startswith(start) for k, start in EXCLUDED_INPUTS)
+#: Errors a panel's message line may show in these rounds (regular expressions), and why they are right there.
+EXPECTED_MESSAGES: dict[str, str] = {
+    r"latent-diffusion works on a trained autoencoder or VAE: choose its checkpoint as the Base model":
+        "latent diffusion chosen (or opened) with no base model: Setup and Training say why Start is off",
+}
 #: Controls whose work does not depend on the image model open: clicked in the denoiser round only (run time).
 ONCE = {("audio", None): "the audio panel shows the denoiser, the same in every round",
         ("compare", "Demo models"): "trains its own models on the data set, whatever model is open"}
@@ -72,6 +109,7 @@ class Watch:
         self.dialogs: list[tuple[str, str, str]] = []  # (kind, title, text)
         self.file_dialogs: list[str] = []
         self.background_bugs: list[str] = []
+        self.messages: list[str] = []  # errors shown in a panel's message line ("Panel: text")
         self.reached: list[str] = []
         self.stall_s = 0.0
         self._beat = time.monotonic()
@@ -111,7 +149,15 @@ class Watch:
     def errors(self) -> list[str]:
         shown = [f"{kind} dialog {title!r}: {text}" for kind, title, text in self.dialogs
                  if kind in ("critical", "warning") or title == "Unexpected error"]
-        return shown + self.background_bugs
+        lines = [f"message line {m}" for m in self.messages if not any(re.search(p, m) for p in EXPECTED_MESSAGES)]
+        return shown + self.background_bugs + lines
+
+
+def owner(widget: QWidget) -> str:
+    """The class name of the panel (or dialog) that holds ``widget``."""
+    while widget is not None and not type(widget).__name__.endswith(("Panel", "View", "Dialog", "Window")):
+        widget = widget.parentWidget()
+    return type(widget).__name__ if widget is not None else "?"
 
 
 @pytest.fixture
@@ -135,6 +181,13 @@ def watch(monkeypatch):
             return answer
         return staticmethod(ask)
 
+    set_text = MessageLine.set_text
+
+    def shown_in_line(line, text):
+        if text and COLOURS["error"] in line.label.styleSheet():
+            w.messages.append(f"{owner(line)}: {text}")
+        set_text(line, text)
+    monkeypatch.setattr(MessageLine, "set_text", shown_in_line)
     monkeypatch.setattr(QMessageBox, "open", opened)
     monkeypatch.setattr(QMessageBox, "exec", lambda box: opened(box) or QMessageBox.StandardButton.Ok)
     monkeypatch.setattr(QMessageBox, "question", static("question", QMessageBox.StandardButton.No))
@@ -212,6 +265,37 @@ def label_of(button: QAbstractButton) -> str:
     return button.text() or button.toolTip().split("\n")[0] or button.objectName() or type(button).__name__
 
 
+INPUTS = (QCheckBox, QComboBox, QAbstractSpinBox, QSlider)
+
+
+def inputs_of(root: QWidget) -> list[QWidget]:
+    return [w for w in root.findChildren(QWidget) if isinstance(w, INPUTS) and not isinstance(w.parentWidget(), INPUTS)]
+
+
+def input_label(widget: QWidget) -> str:
+    """A check box's text, else the label of its form row, else its tooltip's first line."""
+    if isinstance(widget, QCheckBox) and widget.text():
+        return widget.text()
+    parent = widget.parentWidget()
+    for form in parent.findChildren(QFormLayout) if parent is not None else ():
+        label = form.labelForField(widget)
+        if label is not None and getattr(label, "text", lambda: "")():
+            return label.text().rstrip(":")
+    if isinstance(parent, QGroupBox) and parent.title():
+        return parent.title()
+    return (widget.accessibleName() or widget.toolTip().split("\n")[0][:60] or widget.objectName()
+            or type(widget).__name__)
+
+
+def input_keys(widget: QWidget) -> tuple[Qt.Key, ...]:
+    """The keys that move ``widget`` away and back (a check box is clicked instead)."""
+    if isinstance(widget, QComboBox):
+        return (Qt.Key.Key_Down, Qt.Key.Key_Up) if widget.count() > 1 else ()
+    if isinstance(widget, QAbstractSlider):
+        return Qt.Key.Key_PageUp, Qt.Key.Key_PageDown
+    return Qt.Key.Key_Up, Qt.Key.Key_Down
+
+
 def ensure_idle(window, qtbot, baseline: Counter) -> None:
     """Wait until nothing the clicks started runs any more: no training, no task to deliver, no background
     thread beyond those of ``baseline``, for ``QUIET_S`` in a row."""
@@ -232,9 +316,10 @@ def ensure_idle(window, qtbot, baseline: Counter) -> None:
 
 
 class Clicker:
-    def __init__(self, window, qtbot, watch: Watch, baseline: Counter, skipped: dict):
+    def __init__(self, window, qtbot, watch: Watch, baseline: Counter, skipped: dict, drive_inputs: bool = True):
         self.window, self.qtbot, self.watch, self.baseline = window, qtbot, watch, baseline
         self.skipped = {**EXCLUDED, **skipped}
+        self.drive_inputs = drive_inputs
 
     def judge(self, what: str, act) -> None:
         """Do ``act`` (a click), wait for its work, and fail if it went wrong."""
@@ -256,6 +341,16 @@ class Clicker:
                    lambda: self.qtbot.mouseClick(button, Qt.MouseButton.LeftButton))
         if isinstance(button, QToolButton) and button.menu() is not None:
             self.menu(where, button.menu())
+
+    def drive(self, where: str, widget: QWidget) -> None:
+        """A check box clicked; a combo box, spin box or slider moved by a key and back."""
+        what = f"{where}: {type(widget).__name__[1:].lower()} {input_label(widget)}"
+        if isinstance(widget, QCheckBox):
+            self.judge(what, lambda: self.qtbot.mouseClick(widget, Qt.MouseButton.LeftButton))
+            return
+        for key in input_keys(widget):
+            if clickable(widget):
+                self.judge(f"{what} ({key.name[4:]})", lambda: self.qtbot.keyClick(widget, key))
 
     def menu(self, where: str, menu: QMenu) -> None:
         for k in range(len(menu.actions())):
@@ -279,7 +374,7 @@ class Clicker:
         panel = self.window.panels[key]
         tabs = panel.findChildren(QTabWidget)
         pages = [(tab, i) for tab in tabs for i in range(tab.count())] or [(None, 0)]
-        clicked: list[QAbstractButton] = []
+        clicked: list[QWidget] = []
         for tab, i in pages:
             if tab is not None:
                 tab.setCurrentIndex(i)
@@ -293,6 +388,11 @@ class Clicker:
                     if clickable(button):
                         clicked.append(button)
                         self.click(where, button)
+            if self.drive_inputs:
+                for widget in inputs_of(panel):
+                    if clickable(widget) and not any(widget is c for c in clicked) and not excluded_input(key, widget):
+                        clicked.append(widget)
+                        self.drive(where, widget)
 
 
 def prepare(window, tmp_path: Path) -> None:
@@ -340,8 +440,62 @@ def test_every_control_works_with_a_model_of_each_family_open(name, window, app_
             clicker.panel(key)
     for menu_action in window.menuBar().actions():
         clicker.menu("main", menu_action.menu())
+    print(f"{name} round reached {len(watch.reached)} controls:\n" + "\n".join(watch.reached))
+    missing = [c for c in MUST_REACH.get(name, IMAGE_ROUND) if not any(r.startswith(c) for r in watch.reached)]
+    assert not missing, f"the {name} round never reached (never enabled, or gone): {missing}"
     assert watch.file_dialogs, "no file dialog was reached"
     if name == NO_IMAGE_MODEL:  # the round where the Faces demo runs to its end (where its bug was)
         assert any(r.startswith("morph: Faces demo") for r in watch.reached)
         if (SHARED_DATA / "olivetti").is_dir():
             assert window.context.data.image_shape == (1, 64, 64)  # the faces
+
+
+STOP_MS = 60_000  # a stop saves a small checkpoint: seconds, even on a loaded machine
+#: Messages the Stop, Pause and Cancel round may show: the work it cancels says so.
+CANCEL_MESSAGES = (r"[Cc]ancel",)
+
+
+def test_stop_pause_and_cancel_work_while_their_work_runs(window, app_collection, qtbot, watch, tmp_path, cache_dir):
+    """A long training run paused, resumed and stopped before its end; a t-SNE map and Compare's demo
+    cancelled while they run; each with a click on the button."""
+    def click(button: QAbstractButton) -> None:
+        assert clickable(button), f"{label_of(button)} is not enabled while its work runs"
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+    baseline = Counter(running_threads())
+    prepare(window, tmp_path)
+    window.panels["setup"].epochs_spin.setValue(5000)  # far longer than the test: only Stop ends it
+    window.docks["training"].raise_()
+    training = window.panels["training"]
+    with qtbot.captureExceptions() as exceptions:
+        qtbot.waitUntil(training.start_button.isEnabled, timeout=WORK_MS)
+        click(training.start_button)
+        qtbot.waitUntil(lambda: training.state == "running" and training.pause_button.isEnabled(), timeout=WORK_MS)
+        click(training.pause_button)
+        qtbot.waitUntil(lambda: training.state == "paused" and training.pause_button.isEnabled(), timeout=WORK_MS)
+        assert training.pause_button.text() == "Resume"
+        click(training.pause_button)
+        qtbot.waitUntil(lambda: training.state == "running" and training.stop_button.isEnabled(), timeout=WORK_MS)
+        click(training.stop_button)
+        qtbot.waitUntil(lambda: training.state == "stopped", timeout=STOP_MS)
+        assert training.progress.value() < training.progress.maximum(), "the run ended at its last step, not stopped"
+        ensure_idle(window, qtbot, baseline)
+
+        window.docks["map"].raise_()
+        map_panel = window.panels["map"]
+        map_panel.set_method("tsne")  # (seconds on the digits: long enough to cancel)
+        qtbot.waitUntil(lambda: map_panel.busy and clickable(map_panel.cancel_button), timeout=WORK_MS)
+        click(map_panel.cancel_button)
+        qtbot.waitUntil(lambda: not map_panel.busy, timeout=5_000)
+        ensure_idle(window, qtbot, baseline)
+
+        window.docks["compare"].raise_()
+        compare = window.panels["compare"]
+        qtbot.waitUntil(lambda: clickable(compare.demo_button), timeout=WORK_MS)
+        click(compare.demo_button)
+        click(compare.cancel_button)
+        qtbot.waitUntil(lambda: not compare.cancel_button.isEnabled(), timeout=10_000)
+        ensure_idle(window, qtbot, baseline)
+    assert not exceptions, "\n".join("".join(traceback.format_exception(*e)) for e in exceptions)
+    errors = [e for e in watch.errors() if not any(re.search(p, e) for p in CANCEL_MESSAGES)]
+    assert not errors, errors

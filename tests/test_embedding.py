@@ -138,10 +138,19 @@ def test_maps_are_cached(digits_vae, digits, tmp_path, monkeypatch):
     np.testing.assert_array_equal(compute_map(digits_vae, digits, "pca", cache_dir=tmp_path).coords, first.coords)
 
 
-def test_tsne_runs_in_the_worker(digits_maps):
-    codes = digits_maps["umap"].codes[:150]
+TSNE_ITEMS = 600  # the first digits (t-SNE's cost grows with the square of the count)
+
+
+@pytest.mark.guards("tsne-separates")
+def test_tsne_runs_in_the_worker_and_separates_the_classes(digits_maps, digits, capsys):
+    codes = digits_maps["umap"].codes[:TSNE_ITEMS]
     coords = projection.project(codes, "tsne", seed=0)
-    assert coords.shape == (150, 2) and np.isfinite(coords).all() and coords.std() > 0
+    assert coords.shape == (TSNE_ITEMS, 2) and np.isfinite(coords).all() and coords.std() > 0
+    train_idx, val_idx = (idx[idx < TSNE_ITEMS] for idx in digits.split())  # the VAE's own held-out items
+    score = knn_accuracy(coords, digits.labels[:TSNE_ITEMS], train_idx, val_idx)
+    with capsys.disabled():
+        print(f"\n5-NN accuracy of the t-SNE map on held-out digits: {score:.3f}")
+    assert score >= 0.8
 
 
 def test_cancel_ends_the_projection_process_at_once(digits_maps):

@@ -178,7 +178,7 @@ def test_the_window_keeps_following_through_garbage_and_a_resumed_run(qtbot, win
         log.write({"step": 2, "epoch": 1.0, "split": "train", "loss": 2.0})
         qtbot.waitUntil(lambda: len(rows) == 2, timeout=10_000)
         assert notices == [f"{tmp_path / 'metrics.jsonl'}: skipped 2 unreadable line(s)"]
-        assert window.statusBar().currentMessage() == notices[0]
+        assert window.status_line.text() == notices[0]
         log.close()
         resumed = MetricsLog(tmp_path / "metrics.jsonl", rows[:1])  # a run resumed into the folder
         resumed.write({"step": 2, "epoch": 1.0, "split": "train", "loss": 1.5})

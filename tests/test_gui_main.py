@@ -199,14 +199,14 @@ def test_invalid_setup_is_reported_inline_and_nothing_starts(window, qtbot):
     setup, training = window.panels["setup"], window.panels["training"]
     hidden = setup.family_fields("vae")["hidden"]
     retype(qtbot, hidden.widget, "abc")
-    assert hidden.error.isVisible() and "Hidden sizes" in setup.message.text()
+    assert "Hidden sizes" in hidden.widget.toolTip() and "Hidden sizes" in setup.message.text()
     assert not training.start_button.isEnabled() and "Hidden sizes" in training.start_button.toolTip()
     qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
     assert training.state == "idle" and window.bridge.worker is None
     retype(qtbot, setup.lr_edit, "fast")
     assert "Learning rate" in setup.message.text() and "Hidden sizes" in setup.message.text()  # both at once
     retype(qtbot, hidden.widget, "32")
-    assert not hidden.error.isVisible() and "Hidden sizes" not in setup.message.text()
+    assert "Hidden sizes" not in hidden.widget.toolTip() and "Hidden sizes" not in setup.message.text()
     qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
     assert "Learning rate" in setup.message.text() and window.bridge.worker is None
 
@@ -406,3 +406,67 @@ def test_the_file_menu_opens_saves_follows_and_quits_with_what_is_chosen(window,
     quit_action = next(a for a in window.menuBar().actions()[0].menu().actions() if a.text() == "&Quit")
     quit_action.trigger()
     assert not window.isVisible()
+
+
+def test_metric_plots_share_one_x_range_and_show_the_last_point_whole(qtbot):
+    from PySide6.QtCore import QPointF
+    plots = MetricPlots()
+    qtbot.addWidget(plots)
+    plots.resize(900, 500)
+    plots.show()
+    plots.reset()  # a followed run: its length not known
+    for epoch in (0.5, 1.0, 1.5, 2.0):  # the KL's points end before the loss's
+        plots.add_row({"split": "train", "epoch": epoch, "loss": 1.0 / epoch, **({"kl": epoch} if epoch < 1 else {})})
+    plots.redraw()
+    ranges = {key: tuple(np.round(plot.getViewBox().viewRange()[0], 6)) for key, plot in plots.plots.items()}
+    assert set(ranges) == {"loss", "kl"} and len(set(ranges.values())) == 1, ranges  # one x range for every plot
+
+    plots.reset(x_limit=1.0)  # a one-epoch run
+    for epoch in (0.25, 0.5, 0.75, 1.0):
+        plots.add_row({"split": "train", "epoch": epoch, "loss": 1.0 / epoch, "recon": 0.5 / epoch})
+    plots.add_row({"split": "val", "epoch": 1.0, "loss": 0.9, "recon": 0.45, "r2": 0.5})
+    plots.redraw()
+    qtbot.wait(50)
+    for key in ("loss", "r2"):  # the validation point at the run's end: its marker inside the plot
+        view = plots.plots[key].getViewBox()
+        y = plots.data(key, "val")[1][-1]
+        x_px = view.mapViewToScene(QPointF(1.0, y)).x()
+        assert x_px + 6 / 2 + 1 <= view.sceneBoundingRect().right()
+
+
+def test_a_run_stopped_by_closing_the_window_is_in_recent_files(window, qtbot):
+    from gui.settings import app_settings
+    tiny_setup(window, epochs=500)
+    training = window.panels["training"]
+    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.bridge.state == "running" and window.bridge.worker.trainer is not None
+                    and window.bridge.worker.trainer.epoch >= 1, timeout=LONG_S)
+    folder = window.bridge.worker.run.out_dir
+    window.close()  # stops the run; it saves a checkpoint
+    assert (folder / "checkpoint.pt").is_file()
+    assert recent_files(app_settings())[:1] == [str((folder / "checkpoint.pt").resolve())]
+
+
+def test_a_followed_folder_outside_the_runs_root_is_listed_after_a_restart(window, qtbot, digits, tmp_path):
+    checkpoint = train_checkpoint(tmp_path / "elsewhere" / "my-run" / "checkpoint.pt", digits, "digits")
+    window.follow_run(checkpoint.parent)
+    runs = window.panels["training"].runs
+    qtbot.waitUntil(lambda: runs.item("my-run") is not None, timeout=LONG_S)
+    window.close()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    runs = again.panels["training"].runs
+    qtbot.waitUntil(lambda: runs.item("my-run") is not None, timeout=LONG_S)
+    again.close()
+
+
+def test_the_wait_before_the_first_figures_says_what_it_is(window, qtbot):
+    tiny_setup(window, epochs=2)
+    training = window.panels["training"]
+    formats = []
+    window.bridge.started.connect(lambda _run: formats.append(training.progress.format()))
+    window.bridge.state_changed.connect(lambda _s: formats.append(training.progress.format()))
+    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: training.state == "finished", timeout=LONG_S)
+    assert formats[0] == "starting: preparing the data and building the model…"  # (a conv VAE on MNIST: 8-10 s)
+    assert formats[1] == "starting: training the first 50 steps; the first figures come after them…"

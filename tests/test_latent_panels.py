@@ -288,3 +288,28 @@ def test_the_save_png_buttons_write_the_grid_the_user_sees(qtbot, latent_panel, 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: ("", "")))  # cancelled
     qtbot.mouseClick(panel.save_samples_button, Qt.MouseButton.LeftButton)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["samples.png", "traversal.png"]
+
+
+def test_a_typed_count_out_of_range_is_named_and_not_drawn(qtbot, latent_panel):
+    panel = latent_panel
+    for spin, text, button in ((panel.steps_spin, "50", panel.traverse_button),
+                               (panel.temperature_spin, "9", panel.sample_button)):
+        assert button.isEnabled()
+        spin.setFocus()
+        spin.selectAll()
+        qtbot.keyClicks(spin, text)
+        qtbot.keyClick(spin, Qt.Key.Key_Tab)
+        assert spin.value() == float(text) and spin.problem() in spin.toolTip()  # kept, not put back
+        assert "out of range" in spin.problem() and not button.isEnabled()
+        spin.setValue(spin.low)
+        assert not spin.problem() and button.isEnabled()
+
+
+def test_a_failed_save_message_goes_once_a_save_works(qtbot, latent_panel, tmp_path):
+    panel = latent_panel
+    (tmp_path / "a-file").write_text("")
+    panel.save_traversal(tmp_path / "a-file" / "t.png")  # a folder that is a file
+    problem = panel.info.text()
+    assert "a-file" in problem
+    assert panel.save_traversal(tmp_path / "t.png") is not None
+    assert panel.info.text() == panel.session.describe() != problem

@@ -90,9 +90,23 @@ def drag(qtbot, widget, points: list[QPoint]) -> None:
     qtbot.wait(20)
 
 
+def dot_centres(view) -> np.ndarray:
+    """The pixel of the dots image at each point's position (premultiplied BGRA; alpha 0 where no dot is)."""
+    image = view.dots.density
+    ix = np.floor((view.coords[:, 0] - image.origin[0]) / image.cell).astype(int)
+    iy = np.floor((view.coords[:, 1] - image.origin[1]) / image.cell).astype(int)
+    h, w = image.bgra.shape[:2]
+    inside = (ix >= 0) & (ix < w) & (iy >= 0) & (iy < h)
+    out = np.zeros((len(ix), 4), np.uint8)
+    out[inside] = image.bgra[iy[inside], ix[inside]]
+    return out
+
+
 def test_the_map_shows_one_point_per_item_with_a_legend(panel, digits):
-    assert len(panel.view.scatter.data) == len(digits) == 1797
-    np.testing.assert_allclose(np.column_stack(panel.view.scatter.getData()), panel.session.embedding.coords, rtol=1e-6)
+    assert len(panel.view.dots_indices) == len(digits) == 1797 and panel.view.dots.isVisible()
+    np.testing.assert_array_equal(np.sort(panel.view.dots_indices), np.arange(len(digits)))
+    np.testing.assert_allclose(panel.view.coords, panel.session.embedding.coords, rtol=1e-6)
+    assert (dot_centres(panel.view)[:, 3] == 255).all()  # a dot drawn at every item
     assert panel.view.legend.names == [str(i) for i in range(10)] and panel.view.legend.isVisible()
     assert "Latent space of vae" in panel.banner.text() and "PCA" in panel.banner.text()
 
@@ -194,7 +208,9 @@ def test_hiding_a_class_in_the_legend_hides_its_points(panel, digits, qtbot):
     entry = view.mapFromScene(view.legend.mapToScene(view.legend.entry_rect(3).center()))
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=entry)  # a click on the legend's "3"
     assert view.legend.hidden == {3} and panel.context.current_index == -1
-    assert (panel.view.scatter.data["visible"] == (digits.labels != 3)).all()
+    assert set(view.dots_indices) == set(np.flatnonzero(digits.labels != 3))
+    threes = dot_centres(view)[digits.labels == 3, 2::-1]  # RGB
+    assert not (threes == view.colours[3].getRgb()[:3]).all(axis=1).any()  # no dot of a "3" anywhere
     assert not np.isin(panel.view.in_view(), np.flatnonzero(digits.labels == 3)).any()
 
 
@@ -213,7 +229,7 @@ def test_a_new_model_is_projected_again(panel, digits, qtbot):
     assert panel.session.embedding.space == "pixels" and "showing pixel space" in panel.banner.text()
     panel.context.set_model(None)
     qtbot.waitUntil(lambda: not panel.busy, timeout=LONG_MS)
-    assert "Train or open a model" in panel.banner.text() and len(panel.view.scatter.data) == len(digits)
+    assert "Train or open a model" in panel.banner.text() and len(panel.view.dots_indices) == len(digits)
 
 
 def test_exports_parse_back(panel, digits, tmp_path, qtbot):
@@ -300,12 +316,12 @@ def test_a_gan_maps_generated_samples_and_a_click_inspects_one(qtbot, digits, tm
     context.set_model(gan)
     assert p.source_box.isVisibleTo(p) and p.source_combo.currentData() == "generated"  # inversion is slow
     qtbot.waitUntil(lambda: not p.busy and p.session.embedding is not None, timeout=LONG_MS)
-    assert p.session.embedding.space == "generated" and len(p.view.scatter.data) == 400
+    assert p.session.embedding.space == "generated" and len(p.view.dots_indices) == 400
     assert "Generated samples" in p.banner.text() and not p.view.legend.names  # unlabelled: one colour
     # fewer samples: a new map
     p.samples_spin.setValue(300)
     p.samples_spin.editingFinished.emit()
-    qtbot.waitUntil(lambda: not p.busy and len(p.view.scatter.data) == 300, timeout=LONG_MS)
+    qtbot.waitUntil(lambda: not p.busy and len(p.view.dots_indices) == 300, timeout=LONG_MS)
     # a click inspects the sample: its image and z, neighbours among the samples; not a data-set item
     p.view.zoom_to(50, 30)
     qtbot.mouseClick(p.view.viewport(), Qt.MouseButton.LeftButton, pos=viewport_pos(p, 50))
@@ -321,7 +337,7 @@ def test_a_gan_maps_generated_samples_and_a_click_inspects_one(qtbot, digits, tm
     assert not p.source_box.isVisibleTo(p)
     qtbot.waitUntil(lambda: not p.busy and p.session.embedding is not None and p.session.embedding.space == "latent",
                     timeout=LONG_MS)
-    assert len(p.view.scatter.data) == len(digits)
+    assert len(p.view.dots_indices) == len(digits)
     p.cancel()
     qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)
 
@@ -517,3 +533,131 @@ def test_the_tool_buttons_fit_and_every_export_do_what_they_say(panel, digits, q
     qtbot.waitUntil(lambda: (tmp_path / "projector" / "metadata.tsv").is_file() and running_tasks() == 0,
                     timeout=LONG_MS)
     assert np.loadtxt(tmp_path / "projector" / "tensors.tsv", delimiter="\t").shape == panel.session.embedding.codes.shape
+
+
+def test_the_progress_says_what_it_does_from_the_start(qtbot, context):
+    # A busy bar (no fraction yet, e.g. the first UMAP compiling for ~40 s) draws no text: the label beside it does.
+    p = shown_pca_panel(qtbot, context)
+    p.refresh(force=True)
+    assert p.progress_box.isVisible() and p.progress.maximum() == 0
+    assert p.progress_label.isVisible() and p.progress_label.text().endswith("…") and len(p.progress_label.text()) > 3
+    qtbot.waitUntil(lambda: not p.busy, timeout=LONG_MS)
+
+
+# --- a map of any size, and finding one's way (issue 19) ---------------------------------------
+def type_search(qtbot, panel, text: str) -> None:
+    panel.search_edit.clear()
+    qtbot.keyClicks(panel.search_edit, text)
+    qtbot.keyClick(panel.search_edit, Qt.Key.Key_Return)
+
+
+def in_view_rect(view, index: int) -> bool:
+    return view.viewbox.viewRect().contains(QPointF(*view.coords[index]))
+
+
+def test_search_zooms_to_an_item_or_selects_a_class(panel, digits, qtbot):
+    messages = []
+    panel.context.status.connect(messages.append)
+    type_search(qtbot, panel, "#1234")
+    qtbot.waitUntil(lambda: panel.inspector.index == 1234, timeout=LONG_MS)
+    assert in_view_rect(panel.view, 1234) and len(panel.view.in_view()) < 200 and panel.context.current_index == 1234
+    assert messages[-1] == "Map: item #1234"
+    type_search(qtbot, panel, "7")  # a class name
+    sevens = np.flatnonzero(digits.labels == 7)
+    assert panel.selection.tolist() == sevens.tolist() and "items of 7" in messages[-1]
+    shown = np.mean([in_view_rect(panel.view, i) for i in sevens])
+    assert shown >= 0.95 and len(panel.view.in_view()) < len(digits)  # zoomed to them
+    type_search(qtbot, panel, "zebra")
+    assert "nothing matches" in messages[-1] and "color" in panel.search_edit.styleSheet()
+
+
+def test_cluster_names_are_readable_and_can_be_hidden(panel, digits, qtbot):
+    view = panel.view
+    shown = view.clusters.shown
+    assert shown and all(name.split(" (")[0] in [str(i) for i in range(10)] for name in shown)
+    rects = [item.sceneBoundingRect() for item in view.clusters.items if item.isVisible()]
+    assert not any(a.intersects(b) for k, a in enumerate(rects) for b in rects[:k])  # none overlaps another
+    heights = {round(r.height()) for r in rects}
+    view.zoom_to(int(panel.session.clusters[0].typical), 60)
+    qtbot.waitUntil(lambda: bool(view.clusters.shown), timeout=5000)
+    assert {round(i.sceneBoundingRect().height()) for i in view.clusters.items if i.isVisible()} == heights  # same size
+    view.fit()
+    far = int(np.argmax(np.linalg.norm(view.coords - view.coords[0], axis=1)))
+    view.set_clusters([(*view.coords[0], "big"), (*view.coords[0], "small"), (*view.coords[far], "far")])
+    assert view.clusters.shown == ["big", "far"]  # the smaller of two overlapping names is left out
+    qtbot.mouseClick(panel.names_check, Qt.MouseButton.LeftButton)
+    assert view.clusters.shown == [] and panel.session.choices.cluster_names is False
+
+
+def test_the_saved_view_reopens_with_the_map(panel, digits, digits_vae, qtbot):
+    view, port = panel.view, panel.view.viewport()
+    entry = view.mapFromScene(view.legend.mapToScene(view.legend.entry_rect(3).center()))
+    qtbot.mouseClick(port, Qt.MouseButton.LeftButton, pos=entry)  # hide the 3s
+    view.zoom_to(600, 300)
+    qtbot.wait(50)
+    qtbot.mouseClick(panel.tool_buttons.buttons()[1], Qt.MouseButton.LeftButton)  # rectangle
+    w, h = port.width(), port.height()
+    drag(qtbot, port, [QPoint(w // 3, h // 3), QPoint(2 * w // 3, 2 * h // 3)])
+    selected, rect = panel.selection.copy(), view.viewbox.viewRect()
+    assert len(selected) > 0 and not np.isin(selected, np.flatnonzero(digits.labels == 3)).any()
+    panel.save_settings()  # what closing the window does
+    context = AppContext()
+    again = shown_pca_panel(qtbot, context)
+    context.set_data(digits, "digits")
+    context.set_model(digits_vae)
+    qtbot.waitUntil(lambda: not again.busy and again.session.embedding is not None, timeout=LONG_MS)
+    reopened = again.view.viewbox.viewRect()
+    assert abs(reopened.center().x() - rect.center().x()) < 1e-3 * rect.width() + 1e-9
+    assert abs(reopened.center().y() - rect.center().y()) < 1e-3 * rect.height() + 1e-9
+    # the same zoom: the saved area fills the view in one direction (the other follows the widget's shape)
+    scales = (reopened.width() / rect.width(), reopened.height() / rect.height())
+    assert abs(min(scales) - 1) < 0.02 and max(scales) < 1.25
+    assert again.view.hidden == {3} and again.view.legend.hidden == {3}
+    assert again.selection.tolist() == selected.tolist() and "points selected" in again.selection_label.text()
+    # another map (pixel space, without the model) has a view of its own
+    context.set_model(None)
+    qtbot.waitUntil(lambda: not again.busy and again.session.embedding.space == "pixels", timeout=LONG_MS)
+    assert again.view.hidden == set()
+    again.cancel()
+    qtbot.waitUntil(lambda: running_tasks() == 0, timeout=LONG_MS)
+
+
+def test_a_large_map_is_a_density_image_then_dots_then_images(qtbot):
+    from gui.map_view import DOTS_MAX, MapView
+    rng = np.random.default_rng(0)
+    n = 120_000
+    labels = rng.integers(0, 10, n)
+    coords = (rng.uniform(-50, 50, (10, 2))[labels] + rng.normal(size=(n, 2)) * 3).astype(np.float32)
+    coords[:2] = [[-5000, -5000], [5000, 5000]]  # two strays: the grid's cells are wide for the dense middle
+    images = rng.integers(0, 256, (n, 1, 8, 8), np.uint8)
+    view = MapView()
+    qtbot.addWidget(view)
+    view.resize(900, 600)
+    view.show()
+    view.set_map(coords, images, labels, [str(i) for i in range(10)])
+    qtbot.wait(20)
+    assert view.density.isVisible() and not view.dots.isVisible() and not view.thumbnails.shown
+    assert view.density.density.cell <= max(view.viewbox.viewPixelSize())  # about a pixel a cell
+    grab = view.grab().toImage()
+    centre = view.mapFromScene(view.viewbox.mapViewToScene(QPointF(0, 0)))
+    colour = grab.pixelColor(centre)
+    assert colour != grab.pixelColor(QPoint(2, 2)) and colour.red() + colour.green() + colour.blue() < 3 * 250
+    view.zoom_to(5, DOTS_MAX * 2)  # past the finest density image: the rested view gets its own
+    assert not view._sharp
+    qtbot.waitUntil(lambda: view._sharp, timeout=5000)
+    assert view.density.density.cell == pytest.approx(max(view.viewbox.viewPixelSize()), rel=0.05)
+    chosen = np.flatnonzero(labels == 4)[:10_000]  # a large selection: a tint over its points, not rings
+    view.set_selection(chosen)
+    tint = view.selection_tint.density
+    ix = ((coords[chosen, 0] - tint.origin[0]) / tint.cell).astype(int)
+    iy = ((coords[chosen, 1] - tint.origin[1]) / tint.cell).astype(int)
+    assert (tint.bgra[iy, ix, 3] == 255).all() and tint.bgra[..., 3].astype(bool).sum() <= len(chosen)
+    assert not view.marks["selection"].isVisible()
+    view.zoom_to(5, DOTS_MAX // 4)
+    qtbot.waitUntil(lambda: view.dots.isVisible(), timeout=5000)
+    assert not view.density.isVisible() and set(view.in_view()) <= set(view.dots_indices)
+    view.zoom_to(5, 40)
+    qtbot.waitUntil(lambda: len(view.thumbnails.shown) > 0, timeout=5000)
+    entry = view.mapFromScene(view.legend.mapToScene(view.legend.entry_rect(labels[5]).center()))
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=entry)  # hide item 5's class
+    assert view.hidden == {labels[5]} and 5 not in view.thumbnails.shown and 5 not in view.in_view()

@@ -154,9 +154,12 @@ def test_exports_of_data_and_generated_maps_parse_back(workspace, tmp_path):
     with pytest.raises(LatentExplorerError, match="no map"):
         session.export_csv(tmp_path / "none.csv")
     session.map_work().run_here()
+    workspace.add_selection("loops", [4, 8])
+    workspace.add_selection("fours", [4])
     with open(session.export_csv(tmp_path / "map.csv"), newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 1797 and rows[4]["label"] == str(workspace.data.labels[4])
+    assert (rows[4]["selections"], rows[8]["selections"], rows[5]["selections"]) == ("loops;fours", "loops", "")
     paths = session.projector_work(tmp_path / "projector").run_here()
     assert np.loadtxt(paths[0], delimiter="\t").shape == session.embedding.codes.shape
     workspace.set_model(small("gan", latent_dim=8, channels=[8, 16]))

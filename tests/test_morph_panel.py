@@ -231,3 +231,79 @@ def test_the_data_browser_shows_filters_and_picks(qtbot, digits):
         qtbot.mouseClick(dialog.view.viewport(), Qt.MouseButton.LeftButton, pos=where)  # a double-click's press
         qtbot.mouseDClick(dialog.view.viewport(), Qt.MouseButton.LeftButton, pos=where)
     assert dialog.chosen == int(np.flatnonzero(digits.labels == 7)[1])
+
+
+def test_a_typed_step_count_out_of_range_is_named_not_replaced(qtbot, context):
+    panel = MorphPanel(context)
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.steps_spin.setFocus()
+    panel.steps_spin.selectAll()
+    qtbot.keyClicks(panel.steps_spin, "1")
+    qtbot.keyClick(panel.steps_spin, Qt.Key.Key_Tab)
+    assert panel.steps_spin.value() == 1 and "out of range" in panel.steps_spin.toolTip()
+    assert panel.session.steps != 1  # not drawn with it
+
+
+def test_a_bad_file_message_goes_once_a_valid_image_is_picked(qtbot, panel, digits, tmp_path, monkeypatch):
+    (tmp_path / "garbage.png").write_bytes(b"\x89PNG but not really")
+    file_dialogs(monkeypatch, open_path=tmp_path / "garbage.png")
+    qtbot.mouseClick(panel.pickers["B"].file_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "garbage.png: not a readable image" in panel.info.text(), timeout=WAIT_MS)
+    Image.fromarray(digits.images[7, 0].numpy()).save(tmp_path / "seven.png")
+    file_dialogs(monkeypatch, open_path=tmp_path / "seven.png")
+    qtbot.mouseClick(panel.pickers["B"].file_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "file seven.png" in panel.strip_view.title.text(), timeout=WAIT_MS)
+    assert "garbage.png" not in panel.info.text() and panel.info.text() == panel.session.describe()
+
+
+def test_a_vector_of_another_models_codes_is_marked_and_says_why(qtbot, panel, context, digits):
+    from models import build_model
+    combo_a, combo_b = panel.group_combos["A"], panel.group_combos["B"]
+    combo_a.setCurrentIndex(combo_a.findData("label:1"))
+    combo_b.setCurrentIndex(combo_b.findData("label:0"))
+    qtbot.mouseClick(panel.make_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.vector_list.count() == 1 and panel.vector_view.has_image, timeout=WAIT_MS)
+    wider = build_model("vae", {"image_shape": [1, 8, 8], "mean": [0.3], "std": [0.3], "latent_dim": 16})
+    context.set_model(wider)  # as the Faces demo swaps in its own model
+    qtbot.waitUntil(lambda: panel.session.ends["A"] is not None and len(panel.session.ends["A"].code) == 16,
+                    timeout=WAIT_MS)
+    item = panel.vector_list.item(0)
+    assert "not for this model" in item.text() and "8-d codes; this model's codes are 16-d" in item.toolTip()
+    assert item.font().italic() and not item.flags() & Qt.ItemFlag.ItemIsEditable
+    rect = panel.vector_list.visualItemRect(item)
+    qtbot.mouseClick(panel.vector_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: "cannot apply" in panel.vector_view.title.text(), timeout=WAIT_MS)
+    assert not panel.vector_view.has_image
+
+
+def test_save_dialogs_open_in_the_documents_or_the_last_folder_not_the_source_folder(qtbot, panel, tmp_path,
+                                                                                      monkeypatch):
+    from pathlib import Path
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda _parent, _caption, start, _filter: asked.append(start) or
+                                     (str(tmp_path / "saved" / Path(start).name), "")))
+    (tmp_path / "saved").mkdir()
+    qtbot.mouseClick(panel.save_png_button, Qt.MouseButton.LeftButton)
+    first = Path(asked[0])
+    assert first.is_absolute() and first.name == "morph.png" and first.parent != Path.cwd()
+    assert (tmp_path / "saved" / "morph.png").is_file()
+    qtbot.mouseClick(panel.save_gif_button, Qt.MouseButton.LeftButton)
+    assert Path(asked[1]) == tmp_path / "saved" / "morph.gif"  # where the user saved last
+
+
+def test_the_attribute_result_shows_whole_at_the_default_window_size(qtbot, window, vae):
+    panel = window.panels["morph"]
+    window.docks["morph"].raise_()
+    assert (window.width(), window.height()) == (1400, 860)
+    window.context.set_model(vae)
+    qtbot.waitUntil(lambda: panel.session.strip is not None, timeout=WAIT_MS)
+    panel.group_combos["A"].setCurrentIndex(panel.group_combos["A"].findData("label:1"))
+    panel.group_combos["B"].setCurrentIndex(panel.group_combos["B"].findData("label:0"))
+    qtbot.mouseClick(panel.make_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.vector_view.has_image, timeout=WAIT_MS)
+    view = panel.vector_view
+    bottom_right = view.mapTo(panel, view.rect().bottomRight())
+    assert bottom_right.y() <= panel.height() and bottom_right.x() <= panel.width()  # not cut off by the dock
+    assert view.height() >= view.minimumHeight()

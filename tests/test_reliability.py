@@ -83,14 +83,25 @@ def finished(out: Path) -> bool:
     return bool(rows) and rows[-1]["progress"] >= 1 and (out / "checkpoint.pt").exists()
 
 
+#: The signals sent in turn to the training process, until ``INTERRUPTIONS`` of them interrupted it.
+SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
+INTERRUPTIONS, MAX_SIGNALS = 4, 12
+MIN_INTERRUPTIONS = 3  # fewer fails the test: the run was hardly interrupted
+SEED_ENV = "KILL_RESUME_SEED"  # replays the signals' moments of a failed run
+
+
 def test_killed_terminated_and_interrupted_runs_resume_to_the_rows_of_an_uninterrupted_one(tmp_path):
-    seed = random.randrange(1 << 30)
+    seed = int(os.environ.get(SEED_ENV) or random.randrange(1 << 30))
+    print(f"kill/resume seed {seed} ({SEED_ENV}={seed} replays it)")
     rng = random.Random(seed)
-    args = [*SMALL, "--epochs", "60"]  # seconds of training: the signals land while it trains
+    args = [*SMALL, "--epochs", "100"]  # seconds of training: the signals land while it trains
     reference = start(tmp_path / "reference", *args)
     out = tmp_path / "run"
     follower, followed, inode, interruptions = None, [], None, 0
-    for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+    for k in range(MAX_SIGNALS):
+        if interruptions >= INTERRUPTIONS:
+            break
+        sig = SIGNALS[k % len(SIGNALS)]
         resuming = (out / "checkpoint.pt").exists()
         process = start(out, *(["--resume", str(out / "checkpoint.pt")] if resuming else args))
         inode = wait_for_training(out, process, inode)
@@ -114,13 +125,14 @@ def test_killed_terminated_and_interrupted_runs_resume_to_the_rows_of_an_uninter
         process = start(out, *(["--resume", str(out / "checkpoint.pt")] if (out / "checkpoint.pt").exists() else args))
         assert process.wait(START_S) == 0, last_line(out)
     assert reference.wait(START_S) == 0, last_line(tmp_path / "reference")
+    assert interruptions >= MIN_INTERRUPTIONS, f"only {interruptions} interruption(s) landed while it trained (seed {seed})"
 
     rows = read_metrics(out / "metrics.jsonl")
     assert without_timing(rows) == without_timing(read_metrics(tmp_path / "reference" / "metrics.jsonl")), seed
     assert not list(out.glob("*.tmp")), seed  # the next open cleans what a kill -9 mid-save leaves
     new, _, restarted = follower.poll()  # the follower saw every restart and never failed
     assert (new if restarted else followed + new) == rows and follower.skipped == 0, seed
-    assert follower._reader.restarts >= min(1, interruptions)
+    assert follower._reader.restarts >= 1, seed
 
 
 def test_two_trainers_into_one_folder_the_second_is_refused(tmp_path):
@@ -233,34 +245,66 @@ def test_hostile_options_are_one_line_from_a_real_process(tmp_path, args, expect
 
 
 # --- a full disk ----------------------------------------------------------------------------------
+FILE_LIMIT = 256 << 10  # bytes a file may grow to where no small disk can be mounted (a checkpoint is larger)
+AUDIO_WRITE = ("import sys, numpy as np\n"
+               "from core.audio.io import write_audio\n"
+               "from core.errors import DataError\n"
+               "try:\n"
+               "    write_audio(sys.argv[1], np.zeros((2, 16000 * 20), dtype=np.float32), 16000)\n"
+               "except DataError as exc:\n"
+               "    sys.exit(str(exc))\n")
+
+
+class FullDisk:
+    """A folder where writing soon fails: a 512 KiB tmpfs where this user may mount one (``no space left on
+    device``), else a limit on the size of any one file of the child processes that write there
+    (``RLIMIT_FSIZE``, with SIGXFSZ ignored so that the write fails with ``file too large``)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir()
+        self.mounted = os.geteuid() == 0 and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(folder)], capture_output=True).returncode == 0
+        self.cause = "no space left on device" if self.mounted else "file too large"
+
+    def _limited(self) -> None:
+        import resource
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    def run(self, *args: str) -> subprocess.CompletedProcess:
+        """``python ARGS`` from the repository, writing to the full disk."""
+        return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=START_S,
+                              env={**os.environ, "PYTHONPATH": str(REPO)},
+                              preexec_fn=None if self.mounted else self._limited)
+
+    def close(self) -> None:
+        if self.mounted:
+            subprocess.run(["umount", str(self.folder)], check=True)
+
+
 @pytest.fixture
-def small_disk(tmp_path):
-    """A 512 KiB tmpfs (mounting needs root; skipped otherwise)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(disk)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root")
+def full_disk(tmp_path):
+    disk = FullDisk(tmp_path / "disk")
     try:
         yield disk
     finally:
-        subprocess.run(["umount", str(disk)], check=True)
+        disk.close()
 
 
-def test_a_full_disk_is_one_line_and_leaves_nothing_partial(small_disk, capsys):
-    out = small_disk / "run"
-    assert main.main(["train", "--out", str(out), "--dataset", "digits", "--model", "vae", "--epochs", "3"]) == 1
-    said = capsys.readouterr().err.splitlines()[-1]
-    assert said == (f"error: {out / 'checkpoint.pt'}: could not write the checkpoint (no space left on device); "
-                    "the previous one is kept")
+def test_a_full_disk_is_one_line_and_leaves_nothing_partial(full_disk):
+    out = full_disk.folder / "run"
+    done = full_disk.run("main.py", "train", "--out", str(out), "--dataset", "digits", "--model", "vae", "--epochs", "3")
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert done.stderr.splitlines()[-1] == (f"error: {out / 'checkpoint.pt'}: could not write the checkpoint "
+                                            f"({full_disk.cause}); the previous one is kept"), done.stderr[-2000:]
     assert sorted(p.name for p in out.iterdir()) == [".lock", "metrics.jsonl", "status.json"]  # no partial checkpoint
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert lines and all(isinstance(json.loads(line), dict) for line in lines)
 
-    from core.audio.io import write_audio
-    with pytest.raises(DataError, match=r"clean.wav: could not write audio \(.*\)"):
-        write_audio(small_disk / "clean.wav", np.zeros((2, 16000 * 20), dtype=np.float32), 16000)
-    assert not [p for p in small_disk.iterdir() if p.suffix in (".wav", ".tmp")]
+    done = full_disk.run("-c", AUDIO_WRITE, str(full_disk.folder / "clean.wav"))
+    assert done.returncode == 1 and re.search(r"clean.wav: could not write audio \(.*\)", done.stderr), done.stderr
+    assert not [p for p in full_disk.folder.iterdir() if p.suffix in (".wav", ".tmp")]
 
 
 # --- hostile files and sizes --------------------------------------------------------------------

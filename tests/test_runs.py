@@ -51,6 +51,20 @@ def test_finished_stopped_and_failed_runs_are_listed_from_their_files(digits, tm
     assert runs["failed"].state == "failed" and runs["failed"].message.startswith("the loss became nan")
 
 
+def test_val_loss_and_r2_are_blank_until_the_first_validation(tmp_path):
+    folder = tmp_path / "a"
+    write_status(folder, "running", model="vae")
+    rows = [{"step": 5, "epoch": 0.2, "split": "train", "loss": 3.0, "r2": 0.1}]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    info = run_info(folder)
+    assert (info.epoch, info.loss, info.r2) == (0.2, None, None)  # not the training loss
+    rows += [{"step": 26, "epoch": 1.0, "split": "val", "loss": 2.5, "r2": 0.4},
+             {"step": 31, "epoch": 1.2, "split": "train", "loss": 2.0, "r2": 0.5}]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    info = run_info(folder)
+    assert (info.epoch, info.loss, info.r2) == (1.2, 2.5, 0.4)
+
+
 def test_a_run_whose_process_is_gone_died(tmp_path):
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()

@@ -16,7 +16,7 @@ from PySide6.QtCore import QPoint, Qt
 
 from core.image.trainer import Run, Trainer
 from core.runs.recipe import image_config
-from core.sessions.runs import RunsSession
+from core.sessions.runs import LIST_COLUMNS, RunsSession
 from core.train.loop import TrainConfig
 from gui.runs_list import RunsList
 from gui.settings import runs_root
@@ -173,3 +173,11 @@ def test_after_a_run_in_this_process_the_launch_choice_is_offered_again_and_the_
     assert training.processes_spin.isEnabled()
     qtbot.waitUntil(lambda: any(training.runs.tree.topLevelItem(i).text(3) == "finished"
                                 for i in range(training.runs.tree.topLevelItemCount())), timeout=10_000)
+
+
+def test_the_runs_list_leaves_room_for_its_short_headers(window):
+    tree = window.panels["training"].runs.tree
+    header, metrics = tree.header(), tree.header().fontMetrics()
+    for column, title in enumerate(LIST_COLUMNS):
+        if title in ("R²", "Val loss"):
+            assert header.sectionSize(column) >= max(metrics.horizontalAdvance(title), metrics.horizontalAdvance("0.8612")) + 12

@@ -26,13 +26,13 @@ def test_bad_values_are_dropped_on_reading_and_named_once(qtbot):
 
     window = MainWindow()
     qtbot.addWidget(window)
-    note = window.settings_note.text()
+    note = window.status_line.text()
     assert note.startswith(f"Ignored 6 bad setting(s) in {settings.fileName()}: ")
-    for part in ('batch_size = "abc" (not a whole number from 1 to 65,536)', 'lr = "fast"',
+    for part in ('batch_size = "abc" (not a whole number from 1 to 1,048,576)', 'lr = "fast"',
                  "thumbnail_px = 1000000000000.0", "vae latent_dim = Infinity", "gan (not a table)",
                  "recent file 5 (not a path)"):
         assert part in note
-    assert window.settings_note.isVisibleTo(window)
+    assert window.status_line.isVisibleTo(window)
     setup, map_panel = window.panels["setup"], window.panels["map"]
     assert setup.epochs_spin.value() == 7 and setup.batch_spin.value() == 64
     assert setup.family_combo.currentData() == "ae"
@@ -45,5 +45,5 @@ def test_a_setting_that_is_not_json_is_dropped(qtbot):
     write_settings({"setup/common": "{not json", "map/view": {"thumbnail_px": 40}})
     window = MainWindow()
     qtbot.addWidget(window)
-    assert "setup/common (not readable)" in window.settings_note.text()
+    assert "setup/common (not readable)" in window.status_line.text()
     assert window.panels["map"].size_spin.value() == 40 and not app_settings().contains("setup/common")

@@ -92,8 +92,8 @@ def test_bad_base_is_reported_inline_and_nothing_starts(window, qtbot, tmp_path,
         qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
         qtbot.waitUntil(setup.message.isVisible, timeout=LONG_S)
         assert training.start_button.isEnabled()
-    else:  # told at once, under the base row; Start stays off and says why
-        assert expected in setup.base_error.text() and setup.base_error.isVisible()
+    else:  # told at once, on the base row; Start stays off and says why
+        assert expected in marked(setup.base_edit) and expected in setup.base_edit.toolTip()
         assert not training.start_button.isEnabled() and expected in training.start_button.toolTip()
         qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
     assert expected in setup.message.text()
@@ -129,6 +129,14 @@ def test_data_loaded_elsewhere_shows_in_the_panel_once(window, qtbot, shared_dat
 
 
 # --- the form as a view of the setup session (issues 9 and 11) -------------------------------------------
+def marked(widget) -> str:
+    """The problem a field is marked with (framed in red, first in its tooltip); '' when it is valid."""
+    text = widget.property("problem_text") or ""
+    framed = widget.lineEdit() if hasattr(widget, "lineEdit") else widget
+    assert bool(text) == ("#cf222e" in framed.styleSheet()) and widget.toolTip().startswith(text)  # (red frame/tint)
+    return text
+
+
 def retype(qtbot, edit, text: str) -> None:
     """Replace a line edit's text as a user does: select all, type."""
     edit.setFocus()
@@ -139,11 +147,11 @@ def retype(qtbot, edit, text: str) -> None:
 def test_every_field_is_checked_as_the_user_types_and_start_says_why_it_is_off(window, qtbot):
     setup, training = window.panels["setup"], window.panels["training"]
     hidden = setup.family_fields("vae")["hidden"]
-    assert training.start_button.isEnabled() and not hidden.error.isVisible() and not setup.message.isVisible()
+    assert training.start_button.isEnabled() and not marked(hidden.widget) and not setup.message.isVisible()
     retype(qtbot, hidden.widget, "abc")
     retype(qtbot, setup.lr_edit, "fast")
-    assert hidden.error.isVisible() and hidden.error.text() == "Hidden sizes must be a number, got 'abc'"
-    assert setup.training_errors["lr"].text() == "Learning rate: 'fast' is not a number (e.g. 1e-3)"
+    assert marked(hidden.widget) == "Hidden sizes must be a number, got 'abc'"
+    assert marked(setup.lr_edit) == "Learning rate: 'fast' is not a number (e.g. 1e-3)"
     for text in (training.start_button.toolTip(), training.note.text(), setup.message.text()):
         assert "Hidden sizes must be a number" in text and "Learning rate: 'fast'" in text  # every reason at once
     assert not training.start_button.isEnabled()
@@ -151,7 +159,7 @@ def test_every_field_is_checked_as_the_user_types_and_start_says_why_it_is_off(w
     assert window.bridge.worker is None and training.state == "idle"
     retype(qtbot, hidden.widget, "32 16")
     retype(qtbot, setup.lr_edit, "1e-3")
-    assert not hidden.error.isVisible() and not setup.message.isVisible() and not training.note.isVisible()
+    assert not marked(hidden.widget) and not setup.message.isVisible() and not training.note.isVisible()
     assert training.start_button.isEnabled() and setup.session.model_values()["hidden"] == (32, 16)
 
 
@@ -181,8 +189,7 @@ def test_a_loaded_gan_shows_in_setup_and_start_continues_its_run(window, qtbot, 
     qtbot.mouseClick(setup.continue_radio, Qt.MouseButton.LeftButton)
     assert setup.continue_radio.isChecked() and training.start_button.text() == "Continue"
     assert not training.start_button.isEnabled()
-    assert setup.training_errors["epochs"].text() == ("Cannot continue: it has trained 1 epochs: set Epochs above 1 "
-                                                      "to continue it")
+    assert marked(setup.epochs_spin) == "Cannot continue: it has trained 1 epochs: set Epochs above 1 to continue it"
     setup.epochs_spin.setFocus()
     qtbot.keyClick(setup.epochs_spin, Qt.Key.Key_Up)
     assert setup.epochs_spin.value() == 2 and training.start_button.isEnabled()
@@ -244,7 +251,7 @@ def test_a_download_error_is_one_short_line_naming_the_folder_with_details_behin
     assert "urlopen" not in line.label.text() and "/data/MNIST" in line.label.text().replace("\n", "")
     assert line.label.text().count("\n") < line.max_lines
     assert setup.width() == width and line.geometry().right() <= setup.width()  # the panel did not grow
-    assert "\n" not in window.statusBar().currentMessage()
+    assert window.status_line.label.text().count("\n") < window.status_line.max_lines
     assert window.context.data.name == "digits" and setup.data_combo.currentData() == "digits"
     qtbot.mouseClick(line.details_button, Qt.MouseButton.LeftButton)
     assert shown == [MNIST_OFFLINE]
@@ -318,3 +325,110 @@ def test_the_data_sets_open_entries_and_the_base_choose_button_use_the_chosen_pa
     answer["path"] = str(vae_checkpoint)
     qtbot.mouseClick(setup.base_button, Qt.MouseButton.LeftButton)
     assert setup.base_edit.text() == str(vae_checkpoint) and setup.session.base == str(vae_checkpoint)
+
+
+# --- issue 22: typed values kept and checked, a form that does not jump, a settings file read back -------------
+def type_into(qtbot, spin, text: str) -> None:
+    """Type ``text`` over a spin box's value as a user does, then leave the field (Tab)."""
+    spin.setFocus()
+    spin.selectAll()
+    qtbot.keyClicks(spin, text)
+    qtbot.keyClick(spin, Qt.Key.Key_Tab)
+
+
+def test_a_typed_value_out_of_range_is_kept_and_named_and_start_stays_off(window, qtbot):
+    setup, training = window.panels["setup"], window.panels["training"]
+    type_into(qtbot, setup.batch_spin, "0")
+    assert setup.batch_spin.text() == "0" and setup.batch_spin.value() == 0  # not put back silently
+    assert marked(setup.batch_spin).startswith("Batch size")
+    assert not training.start_button.isEnabled() and "Batch size" in training.start_button.toolTip()
+    assert "Batch size" in setup.message.text()
+    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
+    assert window.bridge.worker is None and training.state == "idle"
+    latent = setup.family_fields("vae")["latent_dim"].widget  # a family's field: the same
+    type_into(qtbot, latent, "0")
+    assert latent.value() == 0 and marked(latent).startswith("Latent size")
+    type_into(qtbot, latent, "8")
+    type_into(qtbot, setup.batch_spin, "9999")  # more than the data set: allowed, with a note
+    assert not marked(setup.batch_spin) and not marked(latent) and training.start_button.isEnabled()
+    assert "a batch of 9,999 is larger than the 1,617 training images" in setup.start_info.text()
+    type_into(qtbot, setup.batch_spin, "64")
+    assert "larger than" not in setup.start_info.text()
+    qtbot.keyClick(setup.epochs_spin, Qt.Key.Key_Down)  # the arrows stay within the limits
+    setup.epochs_spin.setValue(1)
+    qtbot.keyClick(setup.epochs_spin, Qt.Key.Key_Down)
+    assert setup.epochs_spin.value() == 1 and not marked(setup.epochs_spin)
+
+
+def field_tops(setup) -> dict:
+    """Where each input of the form is, in the panel's coordinates."""
+    widgets = [setup.data_combo, setup.family_combo, setup.lr_edit, setup.batch_spin, setup.epochs_spin,
+               setup.device_combo, *(f.widget for f in setup.family_fields(setup.session.family).values())]
+    return {id(w): w.mapTo(setup, w.rect().topLeft()).y() for w in widgets}
+
+
+def test_messages_never_move_the_fields(window, qtbot, vae_checkpoint):
+    setup = window.panels["setup"]
+    window.open_checkpoint(vae_checkpoint)  # the header says where the settings came from
+    qtbot.waitUntil(lambda: window.context.model is not None and setup.origin_line.text() != "", timeout=LONG_S)
+    qtbot.wait(50)
+    before = field_tops(setup)
+    hidden = setup.family_fields("vae")["hidden"].widget
+    retype(qtbot, hidden, "abc")  # an error, and the header grows "changed here since…"
+    type_into(qtbot, setup.batch_spin, "0")
+    retype(qtbot, setup.lr_edit, "fast")
+    qtbot.wait(50)
+    assert "changed here since" in setup.origin_line.text() and setup.message.isVisible()
+    assert field_tops(setup) == before
+    retype(qtbot, hidden, "16")
+    type_into(qtbot, setup.batch_spin, "128")
+    retype(qtbot, setup.lr_edit, "2e-3")
+    qtbot.wait(50)
+    assert not setup.message.isVisible() and field_tops(setup) == before
+
+
+def test_the_settings_the_app_saves_are_read_back_without_a_note(qtbot):
+    from gui.main_window import MainWindow
+    from gui.settings import app_settings, check_settings
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.close()  # saves the form: its learning rate follows the family (lr = null)
+    assert app_settings().contains("setup/common") and check_settings(app_settings()) == ""
+    second = MainWindow()
+    qtbot.addWidget(second)
+    assert second.status_line.text() == ""
+
+
+def test_a_long_status_message_is_never_cut_at_the_edge(window, qtbot):
+    long = "Ignored 3 bad setting(s) in /home/someone/.config/latent-explorer/Latent Explorer.ini: " + \
+        "; ".join(f"setting_{i} = {i} (not a whole number from 1 to 1,048,576)" for i in range(12))
+    window.context.status.emit(long)
+    line = window.status_line
+    qtbot.waitUntil(line.isVisible)
+    metrics = line.label.fontMetrics()
+    assert all(metrics.horizontalAdvance(text) <= line.label.width() for text in line.label.text().split("\n"))
+    assert line.label.text().endswith("…") and line.details_button.isVisible() and line.text() == long
+    right = line.details_button.mapTo(window, line.details_button.rect().topRight()).x()
+    assert right <= window.device_label.mapTo(window, window.device_label.rect().topLeft()).x()
+
+
+def test_a_typed_process_count_out_of_range_is_named_and_start_stays_off(window, qtbot):
+    training = window.panels["training"]
+    qtbot.mouseClick(training.own_process_box, Qt.MouseButton.LeftButton)
+    assert training.own_process_box.isChecked()
+    type_into(qtbot, training.processes_spin, "0")
+    assert training.processes_spin.text() == "× 0" and marked(training.processes_spin).startswith("Processes")
+    assert not training.start_button.isEnabled() and "Processes" in training.note.text()
+    type_into(qtbot, training.processes_spin, "1")
+    assert training.start_button.isEnabled() and not marked(training.processes_spin)
+
+
+def test_why_start_failed_goes_once_the_form_changes(window, qtbot, tmp_path):
+    setup, training = window.panels["setup"], window.panels["training"]
+    choose_family(setup, "latent-diffusion")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    setup.set_base_path(tmp_path / "bad.pt")
+    qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)  # only reading the base tells
+    qtbot.waitUntil(lambda: training.note.text().startswith("Not started"), timeout=LONG_S)
+    choose_family(setup, "vae")
+    assert training.note.text() == "" and not setup.message.isVisible()

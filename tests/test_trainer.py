@@ -18,6 +18,8 @@ from core.runs.recipe import image_config
 from core.runs.worker import TrainingWorker
 from core.train.checkpoint import load_checkpoint, read_checkpoint
 from core.train.device import pick_device
+from core.train import evaluation
+from core.train.evaluation import EvalBudget
 from core.train.loop import Control, TrainConfig
 from core.train.metrics import MetricsLog, MetricsReader, r2_score, read_metrics
 from models.base import GenerativeModel
@@ -139,6 +141,28 @@ def test_pause_resume_and_stop_from_another_thread(digits, tmp_path):
     saved = read_checkpoint(tmp_path / "checkpoint.pt")
     assert saved["train_state"]["step"] == worker.trainer.step > step
     assert saved["history"] == worker.trainer.history
+
+
+def test_previews_follow_the_run_and_show_its_last_step_whatever_the_budget(digits, monkeypatch):
+    monkeypatch.setattr(EvalBudget, "allows", lambda self, cost: False)  # a machine too busy for any evaluation
+    events: list[dict] = []
+    finished = Trainer(make_run(digits, epochs=2), events.append)
+    assert finished.train() == "finished"
+    previews = [e["step"] for e in events if e["type"] == "preview"]
+    assert previews[-1] == finished.step == 2 * 26  # the final weights are shown
+
+    control, events = Control(), []
+    stopped = Trainer(make_run(digits, epochs=5), events.append, control)
+    step = stopped.model.train_step
+    stopped.model.train_step = lambda *a: (control.stop() if stopped.step == 30 else None, step(*a))[1]
+    assert stopped.train() == "stopped"
+    assert [e["step"] for e in events if e["type"] == "preview"][-1] == stopped.step == 31
+
+    monkeypatch.setattr(evaluation, "PREVIEW_MAX_LAG_S", 0.0)  # previews may lag the run by no time at all
+    events = []
+    Trainer(make_run(digits, epochs=2, preview_interval_s=0.0), events.append).train()
+    logged = [e["step"] for e in events if e["type"] == "metrics" and e["split"] == "train"]
+    assert [e["step"] for e in events if e["type"] == "preview"] == logged
 
 
 def test_control_flags():

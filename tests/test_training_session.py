@@ -153,6 +153,7 @@ def test_a_run_this_app_started_before_it_was_reopened_is_stopped_by_its_pid(tmp
         session.follow(folder)
         assert session.owner_pid == before.pids[0] and not session.stop_lets_go
         session.stop()
+        session.stop()  # (a second click: no second SIGINT, which would end it unsaved)
         assert session.state == "stopping" and session.follower is not None  # not "stopped": it still trains
         poll_until(session, lambda: not session.active)
         assert states(seen) == ["following", "stopping", "stopped"]

@@ -17,6 +17,7 @@ import numpy as np
 import soundfile as sf
 
 from ..errors import DataError, os_error_words
+from ..train.files import usual_mode
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class AudioWriter:
         try:
             self._file.close()  # completes the header: a full disk may show only now
             if kind is None:
+                usual_mode(self._tmp)  # (not mkstemp's owner-only 0600)
                 os.replace(self._tmp, self.path)
         except (sf.LibsndfileError, RuntimeError, OSError) as error:
             self._discard()

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..train.files import usual_mode
+
 #: Each array cache keeps at most this many files; the least recently used go first.
 MAX_FILES = 200
 
@@ -46,6 +48,7 @@ class ArrayCache:
             fd, tmp = tempfile.mkstemp(prefix=key, suffix=".tmp", dir=self.folder)
             with os.fdopen(fd, "wb") as f:
                 np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+            usual_mode(tmp)
             os.replace(tmp, self._path(key))
             self._prune()
         except OSError:

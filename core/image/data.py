@@ -1,7 +1,9 @@
 """Image data sources: built-in sets, torchvision downloads, ``.npz`` arrays, ``.mat`` faces, image folders.
 
-Every source becomes an ``ImageData``: uint8 images (N, C, H, W) kept in memory, optional integer labels
-and class names. Models see ``float_images`` in [0, 1].
+Every source becomes an ``ImageData``: uint8 images (N, C, H, W), optional integer labels and class names
+(and, for image folders, each item's file). Models see ``float_images`` in [0, 1]. The images of an
+uncompressed ``.npz`` (``np.savez``) in the (N, H, W) or (N, C, H, W) layout are memory-mapped, not read:
+a million 28x28 images open at once and take memory only as they are used; other files are read whole.
 
 Sizes are checked before anything is decoded: an image file over ``MAX_IMAGE_PIXELS`` is refused (skipped
 in a folder), and a data set whose arrays would take over ``MAX_DATASET_BYTES`` is refused from its header.
@@ -12,9 +14,11 @@ import importlib.util
 import logging
 import math
 import os
+import struct
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -29,6 +33,7 @@ TORCHVISION_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10"
 BUILTIN = ("digits", *TORCHVISION_SETS, "olivetti")
 MAX_IMAGE_PIXELS = 64_000_000  # one image file (a 64-megapixel photo decodes to 192 MB)
 MAX_DATASET_BYTES = 4 << 30  # the arrays of one data set as stored
+FOLDER_PROGRESS_EVERY = 500  # an image folder reports progress every this many files
 GREY_MODES = ("L", "1", "I", "I;16", "F", "LA")
 
 
@@ -44,6 +49,7 @@ class ImageData:
     labels: np.ndarray | None = None  # int64 (N,)
     class_names: list[str] | None = None
     skipped: list[str] = field(default_factory=list)  # files that could not be read
+    files: list[str] | None = None  # each item's file, relative to its folder (image folders only)
 
     def __post_init__(self):
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -186,8 +192,33 @@ def _npz_array_bytes(path: Path) -> int:
     return total
 
 
+def _mapped_npz_member(path: Path, name: str) -> np.ndarray | None:
+    """Member ``name`` of an ``.npz`` memory-mapped (copy on write), if it is stored uncompressed in C order
+    in the (N, H, W) or (N, C, H, W) uint8 layout; else None."""
+    with zipfile.ZipFile(path) as z:
+        info = z.getinfo(f"{name}.npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)
+        if local[:4] != b"PK\x03\x04":
+            return None
+        name_length, extra_length = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + name_length + extra_length)
+        fmt = np.lib.format
+        header = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran, dtype = header(f)
+        offset = f.tell()
+    layout = len(shape) == 3 or (len(shape) == 4 and shape[1] in (1, 3))
+    if fortran or dtype != np.uint8 or not layout or 0 in shape:
+        return None
+    return np.memmap(path, dtype, "c", offset=offset, shape=shape)
+
+
 def load_npz(path: Path) -> ImageData:
-    """Any ``.npz`` with ``images`` and optionally ``labels`` (and ``class_names``)."""
+    """Any ``.npz`` with ``images`` and optionally ``labels`` (and ``class_names``); uncompressed uint8
+    images are memory-mapped."""
     try:
         size = _npz_array_bytes(path)
         if size > MAX_DATASET_BYTES:
@@ -196,7 +227,8 @@ def load_npz(path: Path) -> ImageData:
         with np.load(path, allow_pickle=False) as z:
             if "images" not in z:
                 raise DataError(f"{path}: no 'images' array (found: {', '.join(z.files) or 'nothing'})")
-            images = z["images"]
+            images = _mapped_npz_member(path, "images")
+            images = z["images"] if images is None else images
             labels = z["labels"].astype(np.int64).ravel() if "labels" in z else None
             names = [str(c) for c in z["class_names"]] if "class_names" in z else None
     except DataError:
@@ -246,43 +278,56 @@ def read_image_file(path: Path, image_shape: tuple[int, int, int]) -> torch.Tens
     return to_uint8_nchw(pixels[None], str(path))
 
 
-def load_image_folder(path: Path, size: int | None = None) -> ImageData:
+def load_image_folder(path: Path, size: int | None = None,
+                      progress: Callable[[float, str], None] | None = None) -> ImageData:
     """PNG/JPEG/... files below ``path``; sub-folder names become labels. Grey stays grey unless any
     image has colour; every image is resized to ``size`` x ``size`` (default: the first image's size,
-    capped at 64). Unreadable and oversized files are skipped and listed in ``skipped``."""
+    capped at 64). Unreadable and oversized files are skipped and listed in ``skipped``. ``progress``
+    (fraction, text) is told every ``FOLDER_PROGRESS_EVERY`` files."""
     from PIL import Image
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise DataError(f"{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in this folder")
-    if size is not None and len(files) * size * size * 3 > MAX_DATASET_BYTES:
-        raise DataError(f"{path}: refused: {len(files):,} images of {size} x {size} would take over "
-                        f"{MAX_DATASET_BYTES / 2**30:.0f} GiB; choose a smaller image size")
-    arrays, names, skipped, colour = [], [], [], False
-    for f in files:
+    pixels, names, skipped, colour = None, [], [], False
+    for k, f in enumerate(files):
+        if progress is not None and k % FOLDER_PROGRESS_EVERY == 0:
+            progress(k / len(files), f"reading images: {k:,} of {len(files):,}")
         try:
             with open_image(f) as im:
                 if size is None:
                     size = max(2, min(64, max(im.size)) // 2 * 2)
-                colour |= im.mode not in GREY_MODES
-                arrays.append(np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR)))
-                names.append(f)
+                picture = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
+                grey = im.mode in GREY_MODES
         except (DataError, OSError, ValueError) as exc:  # a damaged file shows when it is decoded
             log.warning("skipping image %s: %s", f, exc)
             skipped.append(str(f))
-    if not arrays:
+            continue
+        if pixels is None:  # (refused before the first image is kept) every image goes into one array
+            if len(files) * size * size * 3 > MAX_DATASET_BYTES:
+                raise DataError(f"{path}: refused: {len(files):,} images of {size} x {size} would take over "
+                                f"{MAX_DATASET_BYTES / 2**30:.0f} GiB; choose a smaller image size")
+            pixels = np.empty((len(files), size, size, 3), np.uint8)
+        colour |= not grey
+        pixels[len(names)] = picture
+        names.append(f)
+    if not names:
         raise DataError(f"{path}: none of the {len(files)} image files could be read")
-    images = np.stack(arrays).transpose(0, 3, 1, 2)[:, :3 if colour else 1]  # NCHW; grey was copied to R, G, B
+    if progress is not None:
+        progress(1.0, f"read {len(names):,} images")
+    images = pixels[:len(names)].transpose(0, 3, 1, 2)[:, :3 if colour else 1]  # NCHW; grey was copied to R, G, B
     classes = sorted({f.parent.relative_to(path).as_posix() for f in names})
     labels = None
     if len(classes) > 1:
         index = {c: i for i, c in enumerate(classes)}
         labels = np.array([index[f.parent.relative_to(path).as_posix()] for f in names], dtype=np.int64)
     return ImageData(path.name, to_uint8_nchw(images, str(path)), labels,
-                     classes if labels is not None else None, skipped)
+                     classes if labels is not None else None, skipped, [f.relative_to(path).as_posix() for f in names])
 
 
-def load_dataset(source: str, root: Path | None = None, image_size: int | None = None) -> ImageData:
-    """Load a data source by name (``digits``, ``mnist``, ``olivetti`` ...) or path (.npz, .mat, folder)."""
+def load_dataset(source: str, root: Path | None = None, image_size: int | None = None,
+                 progress: Callable[[float, str], None] | None = None) -> ImageData:
+    """Load a data source by name (``digits``, ``mnist``, ``olivetti`` ...) or path (.npz, .mat, folder);
+    ``progress`` hears how an image folder's reading goes."""
     if source == "digits":
         return load_digits()
     if source in TORCHVISION_SETS:
@@ -293,7 +338,7 @@ def load_dataset(source: str, root: Path | None = None, image_size: int | None =
     if not path.exists():
         raise DataError(f"unknown data set {source!r}: not one of {', '.join(BUILTIN)} and no such file or folder")
     if path.is_dir():
-        return load_image_folder(path, image_size)
+        return load_image_folder(path, image_size, progress)
     if path.suffix.lower() == ".npz":
         return load_npz(path)
     if path.suffix.lower() == ".mat":

@@ -87,7 +87,7 @@ def _check(cancel: threading.Event | None) -> None:
 def data_fingerprint(data: ImageData) -> str:
     """A short hash of the images: which data set a cached code array belongs to."""
     h = hashlib.sha1(str(tuple(data.images.shape)).encode())
-    h.update(data.images.contiguous().numpy().tobytes())
+    h.update(memoryview(np.ascontiguousarray(data.images.numpy())).cast("B"))  # (no copy of the images)
     return h.hexdigest()[:16]
 
 
@@ -161,12 +161,12 @@ def generate_samples(model: GenerativeModel, n: int = GENERATED_SAMPLES, *, temp
     z = model.sample_latents(n, temperature, gen)
     was_training = model.training
     model.eval()
-    parts, eta = [], Eta()
+    out, eta = torch.empty((n, *model.image_shape), dtype=torch.uint8), Eta()  # filled batch by batch: no copies
     try:
         for start in range(0, n, batch_size):
             _check(cancel)
             images = model.decode(z[start:start + batch_size]).float().clamp(0, 1)
-            parts.append(images.mul(255).round().byte().cpu())
+            out[start:start + len(images)] = images.mul(255).round().byte().cpu()
             done = min(start + batch_size, n)
             report(done / n, f"generating: {done:,} of {n:,} samples{eta.text(done / n)}")
     finally:
@@ -174,7 +174,7 @@ def generate_samples(model: GenerativeModel, n: int = GENERATED_SAMPLES, *, temp
     codes = z.float().cpu().numpy()
     if not np.isfinite(codes).all():
         raise LatentExplorerError("the prior draws contain NaN or infinite values")
-    return codes, torch.cat(parts)
+    return codes, out
 
 
 def pixel_codes(data: ImageData, dim: int = INPUT_DIM, seed: int = 0) -> np.ndarray:
@@ -322,7 +322,8 @@ def inspect_item(model: GenerativeModel | None, data: ImageData, embedding: Embe
 # --- selections -------------------------------------------------------------------------------
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """Boolean mask of the (N, 2) ``points`` inside the (M, 2) ``polygon`` (even-odd rule; closed
-    implicitly). Vectorised over points, one pass per edge."""
+    implicitly). The points in its bounding box are sorted by y once; each edge then toggles only the
+    points in its band of y, so a long lasso costs about as much as a short one."""
     pts = np.asarray(points, np.float64)
     poly = np.asarray(polygon, np.float64)
     inside = np.zeros(len(pts), bool)
@@ -330,12 +331,14 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
         return inside
     lo, hi = poly.min(axis=0), poly.max(axis=0)
     box = np.flatnonzero(((pts >= lo) & (pts <= hi)).all(axis=1))
+    box = box[np.argsort(pts[box, 1], kind="stable")]
     x, y = pts[box, 0], pts[box, 1]
     hit = np.zeros(len(box), bool)
     for (x1, y1), (x2, y2) in zip(poly, np.roll(poly, -1, axis=0)):
-        crosses = (y1 > y) != (y2 > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            at = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-        hit ^= crosses & (x < at)
+        if y1 == y2:
+            continue  # a horizontal edge crosses no point's ray
+        start, end = np.searchsorted(y, min(y1, y2), "left"), np.searchsorted(y, max(y1, y2), "left")
+        at = x1 + (y[start:end] - y1) * (x2 - x1) / (y2 - y1)
+        hit[start:end] ^= x[start:end] < at
     inside[box] = hit
     return inside

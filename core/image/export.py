@@ -22,9 +22,17 @@ SPRITE_MAX_SIDE = 8192
 PROJECTOR_FILES = ("tensors.tsv", "metadata.tsv", "sprite.png", "projector_config.pbtxt")
 
 
-def write_coordinates_csv(path: Path, coords: np.ndarray, data: ImageData) -> Path:
-    """One row per item: ``index, x, y, label`` (the class name, or empty without labels)."""
+def write_coordinates_csv(path: Path, coords: np.ndarray, data: ImageData,
+                          selections: dict[str, np.ndarray] | None = None) -> Path:
+    """One row per item: ``index, x, y, label`` (the class name, or empty without labels), and with named
+    ``selections`` (name -> item indices) a ``selections`` column naming those the item is in (``;`` between)."""
     coords = np.asarray(coords)
+    selections = selections or {}
+    member = [[] for _ in range(len(data))]
+    for name, indices in selections.items():
+        for i in np.asarray(indices, dtype=np.int64).tolist():
+            if 0 <= i < len(data):
+                member[i].append(name)
     if coords.shape != (len(data), 2):
         raise LatentExplorerError(f"coordinates shaped {coords.shape} do not fit {len(data)} items")
     path = Path(path)
@@ -32,8 +40,8 @@ def write_coordinates_csv(path: Path, coords: np.ndarray, data: ImageData) -> Pa
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(["index", "x", "y", "label"])
-            writer.writerows((i, f"{x:.6g}", f"{y:.6g}", label)
+            writer.writerow(["index", "x", "y", "label", *(["selections"] if selections else [])])
+            writer.writerows((i, f"{x:.6g}", f"{y:.6g}", label, *([";".join(member[i])] if selections else []))
                              for i, ((x, y), label) in enumerate(zip(coords.tolist(), label_names(data))))
     except OSError as exc:
         raise LatentExplorerError(f"could not write {path}: {exc.strerror or exc}") from exc

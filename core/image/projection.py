@@ -1,5 +1,11 @@
 """Latent codes to the plane: PCA (instant), UMAP (umap-learn) and t-SNE (scikit-learn).
 
+Large sets: UMAP and t-SNE learn the map from a random sample of ``FIT_SAMPLE`` codes and then place the
+rest in batches of ``PLACE_BATCH``, each at the distance-weighted mean of the positions of its nearest
+sampled codes (what umap-learn's ``transform`` starts from; its optimisation after that took over 50 s of
+CPU per 50,000 codes, too slow for a million), reporting progress as they go. PCA of any size is one
+pass (scikit-learn's covariance solver for few dimensions).
+
 UMAP and t-SNE run in a worker process by default (``isolate=True``): the caller's threads never wait
 for the GIL while they compute, a cancel stops the work at once (the process is ended), and a crash in
 compiled code cannot take the app down. The process stays alive between calls, so umap is imported once.
@@ -36,6 +42,11 @@ METHODS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 INPUT_DIM = 50
 #: Fewest items UMAP and t-SNE accept.
 MIN_ITEMS = 5
+#: Above this many codes, UMAP and t-SNE learn the map from a sample of this many and place the rest.
+FIT_SAMPLE = 10_000
+PLACE_BATCH = 50_000
+SAMPLE_EPOCHS = 200  # UMAP's layout epochs on the sample (umap-learn's choice for over 10,000 codes)
+PLACE_NEIGHBOURS = 10
 POLL_S = 0.05
 STOP_GRACE_S = 0.5
 
@@ -104,12 +115,36 @@ def _raise_if_cancelled(cancel: threading.Event | None) -> None:
 
 # --- the fits ---------------------------------------------------------------------------------
 def _fit(method: str, x: np.ndarray, seed: int | None, progress: Progress, threads: int | None = None) -> np.ndarray:
-    """UMAP or t-SNE of ``x``, on at most ``threads`` threads (None: all)."""
+    """UMAP or t-SNE of ``x``, on at most ``threads`` threads (None: all); over ``FIT_SAMPLE`` codes, learnt
+    from a sample of them and the rest placed in batches."""
     from threadpoolctl import threadpool_limits
     with threadpool_limits(threads):
-        if method == "umap":
-            return _fit_umap(x, seed, progress, threads)
-        return _fit_tsne(x, seed, progress)
+        if len(x) <= FIT_SAMPLE:
+            return (_fit_umap if method == "umap" else _fit_tsne)(x, seed, progress, threads)[1]
+        sample = np.sort(np.random.default_rng(seed or 0).choice(len(x), FIT_SAMPLE, replace=False))
+        progress(-1.0, f"{METHODS[method]}: learning the map from {FIT_SAMPLE:,} of {len(x):,} codes")
+        _, learnt = (_fit_umap if method == "umap" else _fit_tsne)(x[sample], seed, progress, threads, SAMPLE_EPOCHS)
+        place = functools.partial(place_by_neighbours, x[sample], learnt)
+        coords = np.empty((len(x), 2), np.float32)
+        coords[sample] = learnt
+        rest = np.setdiff1d(np.arange(len(x)), sample)
+        for start in range(0, len(rest), PLACE_BATCH):
+            batch = rest[start:start + PLACE_BATCH]
+            coords[batch] = place(x[batch])
+            done = start + len(batch)
+            progress(done / len(rest), f"{METHODS[method]}: placed {done:,} of {len(rest):,} more codes on the map")
+        return coords
+
+
+def place_by_neighbours(known: np.ndarray, known_coords: np.ndarray, x: np.ndarray,
+                        k: int = PLACE_NEIGHBOURS) -> np.ndarray:
+    """Positions for codes ``x``: the mean of the map positions of their ``k`` nearest ``known`` codes,
+    weighted by inverse distance."""
+    from sklearn.neighbors import NearestNeighbors
+    distance, nearest = NearestNeighbors(n_neighbors=min(k, len(known)), algorithm="brute").fit(known).kneighbors(x)
+    weight = 1.0 / (distance + 1e-6 * (distance.max() or 1.0))
+    weight /= weight.sum(axis=1, keepdims=True)
+    return np.einsum("nk,nkd->nd", weight, known_coords[nearest]).astype(np.float32)
 
 
 @functools.cache
@@ -149,25 +184,27 @@ class _EpochReporter:
         pass
 
 
-def _fit_umap(x: np.ndarray, seed: int | None, progress: Progress, threads: int | None) -> np.ndarray:
+def _fit_umap(x: np.ndarray, seed: int | None, progress: Progress, threads: int | None, epochs: int | None = None):
+    """The fitted reducer and its map of ``x`` (``epochs``: umap-learn's default, 500 up to 10,000 codes)."""
     progress(-1.0, "UMAP: loading (the first run ever compiles, about a minute)")
     umap = _import_umap()
     if threads:
         import numba
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     progress(-1.0, "UMAP: finding neighbours")
-    reducer = umap.UMAP(n_neighbors=min(15, len(x) - 1), min_dist=0.1, random_state=seed,
+    reducer = umap.UMAP(n_neighbors=min(15, len(x) - 1), min_dist=0.1, random_state=seed, n_epochs=epochs,
                         n_jobs=1 if seed is not None else -1,
                         tqdm_kwds={"disable": False, "file": _EpochReporter(progress), "bar_format": "{n}/{total}",
                                    "mininterval": 0.2})
-    return reducer.fit_transform(x)
+    return reducer, reducer.fit_transform(x)
 
 
-def _fit_tsne(x: np.ndarray, seed: int | None, progress: Progress) -> np.ndarray:
+def _fit_tsne(x: np.ndarray, seed: int | None, progress: Progress, _threads: int | None = None, _epochs=None):
+    """The fitted t-SNE and its map of ``x``."""
     from sklearn.manifold import TSNE
     progress(-1.0, "t-SNE: running")
-    return TSNE(2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca", learning_rate="auto",
-                random_state=seed).fit_transform(x)
+    tsne = TSNE(2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca", learning_rate="auto", random_state=seed)
+    return tsne, tsne.fit_transform(x)
 
 
 # --- the worker process -----------------------------------------------------------------------

@@ -31,7 +31,7 @@ class RunInfo:
     epoch: float | None = None  # of the latest row
     epochs: int | None = None
     progress: float | None = None
-    loss: float | None = None  # of the latest validation row (else the latest train row)
+    loss: float | None = None  # of the latest validation row (None before the first: never a training loss)
     r2: float | None = None  # of that row
     world_size: int = 1
     message: str | None = None  # why it failed
@@ -47,7 +47,7 @@ def run_info(folder: Path) -> RunInfo | None:
         return None
     status, rows = read_status(folder), latest_rows(folder / "metrics.jsonl")
     last = rows[-1] if rows else {}
-    val = next((r for r in reversed(rows) if r.get("split") == "val"), last)
+    val = next((r for r in reversed(rows) if r.get("split") == "val"), {})
     state = status.get("state", "unknown")
     if state == "running" and status.get("host") == socket.gethostname() and not _alive(status.get("pid")):
         state = "died"

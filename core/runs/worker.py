@@ -1,6 +1,6 @@
 """Run the trainer a run builds (``run.build_trainer()``) in a background thread; events go through a queue.
 
-Whoever drives the worker (the GUI's bridge, a test, a benchmark) drains ``events`` at its own pace;
+Whoever drives the worker (``core.sessions.training``, a test, a benchmark) drains ``events`` at its own pace;
 nothing here blocks the caller. A crash inside the thread becomes an ``error`` event, never a dead app.
 """
 from __future__ import annotations

@@ -21,6 +21,7 @@ from models import GenerativeModel
 
 from ..errors import LatentExplorerError
 from ..image.cache import cache_root
+from ..image.clusters import Cluster, Found, name_clusters, search
 from ..image.data import ImageData
 from ..image.embedding import (GENERATED_SAMPLES, Embedding, ItemView, class_names, compute_generated_map, compute_map,
                          generated_data, inspect_item, knn_accuracy, label_names)
@@ -35,6 +36,8 @@ NEIGHBOURS = 8
 LEGEND_AUTO_MAX = 12
 SOURCES = ("data", "generated")
 THUMBNAIL_PX = (16, 96)
+SAVED_VIEWS = 20  # the views of this many maps are remembered
+SAVED_SELECTION_MAX = 50_000  # a saved view keeps a selection of at most this many items
 
 
 @dataclass
@@ -45,6 +48,15 @@ class MapChoices:
     method: str | None = None  # a projection the user chose; None: PCA without a model, UMAP with one
     legend: bool | None = None  # shown or hidden by the user; None: shown for at most LEGEND_AUTO_MAX classes
     legend_offset: tuple[float, float] | None = None  # where the user dragged it (pyqtgraph's offset convention)
+    cluster_names: bool = True  # the clusters' names on the map
+    views: dict | None = None  # by ``MapSession.view_key``: the view of that map when it was last left
+
+    def remember_view(self, key: str, state: dict) -> None:
+        """Keep ``state`` (``MapView.view_state`` and a selection) as the view of map ``key`` (the newest last)."""
+        views = dict(self.views or {})
+        views.pop(key, None)
+        views[key] = state
+        self.views = dict(list(views.items())[-SAVED_VIEWS:])
 
     @classmethod
     def from_dict(cls, saved: dict) -> "MapChoices":
@@ -58,19 +70,25 @@ class MapChoices:
                    legend=saved.get("legend") if isinstance(saved.get("legend"), bool) else None,
                    legend_offset=(float(offset[0]), float(offset[1]))
                    if isinstance(offset, list) and len(offset) == 2
-                   and all(isinstance(v, (int, float)) for v in offset) else None)
+                   and all(isinstance(v, (int, float)) for v in offset) else None,
+                   cluster_names=saved.get("cluster_names") is not False,
+                   views={k: v for k, v in saved["views"].items() if isinstance(v, dict)}
+                   if isinstance(saved.get("views"), dict) else None)
 
     def to_dict(self) -> dict:
         return {"images": self.images, "thumbnail_px": self.thumbnail_px, "method": self.method,
-                "legend": self.legend, "legend_offset": list(self.legend_offset) if self.legend_offset else None}
+                "legend": self.legend, "legend_offset": list(self.legend_offset) if self.legend_offset else None,
+                "cluster_names": self.cluster_names, "views": self.views}
 
 
 @dataclass
 class MapResult:
-    """What making a map produces: the model copy it was made with, the map, its class separation."""
+    """What making a map produces: the model copy it was made with, the map, its class separation, and
+    its clusters, named."""
     model: GenerativeModel | None
     embedding: Embedding
     accuracy: float | None
+    clusters: list[Cluster]
 
 
 def map_data(model: GenerativeModel | None, data: ImageData, method: str, cache_dir: Path | None, *,
@@ -83,15 +101,15 @@ def map_data(model: GenerativeModel | None, data: ImageData, method: str, cache_
     if data.labels is not None and len(data) >= 20:
         train_idx, val_idx = data.split()
         accuracy = knn_accuracy(embedding.coords, data.labels, train_idx, val_idx)
-    return MapResult(model, embedding, accuracy)
+    return MapResult(model, embedding, accuracy, name_clusters(embedding.coords, data.labels, class_names(data)))
 
 
 def map_generated(model: GenerativeModel, method: str, n: int, cache_dir: Path | None, *, progress=None,
                   cancel=None) -> MapResult:
     """The map of ``n`` samples of a private eval copy of ``model``."""
     model = copy.deepcopy(model).eval()
-    return MapResult(model, compute_generated_map(model, method, n, cache_dir=cache_dir, progress=progress,
-                                                  cancel=cancel), None)
+    embedding = compute_generated_map(model, method, n, cache_dir=cache_dir, progress=progress, cancel=cancel)
+    return MapResult(model, embedding, None, name_clusters(embedding.coords))
 
 
 def model_title(workspace: Workspace) -> str:
@@ -112,6 +130,7 @@ class MapSession:
         self.embedding: Embedding | None = None
         self.model: GenerativeModel | None = None  # the private copy the map was made with
         self.accuracy: float | None = None
+        self.clusters: list[Cluster] = []
         self.note = ""  # why the map is not of the model's latent space, if it is not
         self.title = ""  # the model the map is of
         self.names: list[str] = []  # each item's label, as text
@@ -149,6 +168,7 @@ class MapSession:
     def _forget_map(self) -> None:
         self._map_request += 1
         self.embedding, self.model, self.accuracy, self.item = None, None, None, None
+        self.clusters = []
         self.selection = np.zeros(0, np.int64)
         self.listeners.notify("map")
 
@@ -212,6 +232,7 @@ class MapSession:
             return False  # a newer map was asked for meanwhile
         was_generated = self.generated
         self.model, self.embedding, self.accuracy, self.note = result.model, result.embedding, result.accuracy, note
+        self.clusters = result.clusters
         self.title, self.item = model_title(self.workspace), None
         if was_generated or self.generated:  # selections of samples are not selections of items
             self.selection = np.zeros(0, np.int64)
@@ -266,6 +287,41 @@ class MapSession:
         if self.accuracy is not None:
             text += f" · classes separate: 5-NN accuracy {self.accuracy:.0%} on held-out items"
         return text + (f"\n{self.note}" if self.note else "")
+
+    def view_key(self) -> str | None:
+        """Which map is on show (data set, size, model, what is mapped, projection), to remember its view by."""
+        data = self.workspace.data
+        if self.embedding is None or data is None:
+            return None
+        return (f"{data.name}|{len(self.embedding.codes)}|{self.title}|{self.embedding.space}|"
+                f"{self.embedding.method}")
+
+    def saved_view(self) -> dict | None:
+        """The view the user left this map in last time, if any."""
+        key = self.view_key()
+        return (self.choices.views or {}).get(key) if key else None
+
+    def remember_view(self, state: dict) -> None:
+        """Keep the view ``state`` (zoom, hidden classes) and the selection as this map's view."""
+        key = self.view_key()
+        if key is not None:
+            selection = self.selection.tolist() if len(self.selection) <= SAVED_SELECTION_MAX else []
+            self.choices.remember_view(key, {**state, "selection": selection})
+
+    def restore_selection(self, state: dict) -> None:
+        """Select again the items a saved view had selected (those still on the map)."""
+        chosen = state.get("selection") if isinstance(state, dict) else None
+        if isinstance(chosen, list) and chosen and all(isinstance(i, int) for i in chosen):
+            indices = np.asarray(chosen, np.int64)
+            self.select(indices[(indices >= 0) & (indices < len(self.embedding.codes))])
+
+    def find(self, text: str) -> Found:
+        """The items on the map matching ``text`` (``core.image.clusters.search``)."""
+        if self.embedding is None:
+            return Found(np.zeros(0, np.int64), "there is no map yet")
+        data = self.workspace.data
+        return search(text, len(self.embedding.codes), self.labels, self.class_names,
+                      None if self.generated else data.files)
 
     # --- the inspector --------------------------------------------------------------------------
     def click(self, index: int) -> Work | None:
@@ -364,8 +420,11 @@ class MapSession:
         return generated_data(self.embedding) if self.generated else self.workspace.data
 
     def export_csv(self, path: Path) -> Path:
-        """The map's coordinates and labels as CSV (``core.image.export.write_coordinates_csv``)."""
-        return write_coordinates_csv(path, self.embedding.coords if self.embedding else None, self._export_data())
+        """The map's coordinates and labels as CSV, with the named selections of its items
+        (``core.image.export.write_coordinates_csv``)."""
+        data = self._export_data()
+        return write_coordinates_csv(path, self.embedding.coords, data,
+                                     None if self.generated else self.workspace.selections)
 
     def projector_work(self, folder: Path) -> Work:
         """The work that writes TensorBoard Embedding Projector files of the map's codes in ``folder``."""

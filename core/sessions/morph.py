@@ -337,11 +337,19 @@ class MorphSession:
     def current_vector(self) -> latent.AttributeVector | None:
         return self.vectors[self.current] if 0 <= self.current < len(self.vectors) else None
 
+    def vector_misfit(self, vector: latent.AttributeVector) -> str:
+        """Why ``vector`` cannot apply to the current model ('' when it can): made for codes of another size."""
+        if self.model is None or len(vector.vector) == self.model.latent_dim:
+            return ""
+        return (f"{vector.name} was made for {len(vector.vector)}-d codes; this model's codes are "
+                f"{self.model.latent_dim}-d, so it cannot apply (make or load a vector for this model)")
+
     def vector_work(self) -> Work | None:
-        """Decode A and A + strength × the current vector (None, and nothing shown, without both)."""
+        """Decode A and A + strength × the current vector (None, and nothing shown, without both; a vector made
+        for another model's codes says so in ``applied_title``)."""
         a, vector = self.ends["A"], self.current_vector
         if a is None or vector is None or len(vector.vector) != len(a.code):
-            self.applied, self.applied_title = None, ""
+            self.applied, self.applied_title = None, self.vector_misfit(vector) if vector is not None else ""
             return None
         generation, strength = self._generation, self.strength
         codes = np.stack([a.code, latent.apply_vector(a.code, vector.vector, strength)])

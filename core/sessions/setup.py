@@ -36,6 +36,7 @@ DATASETS = {"digits": "Digits (8×8, built in)", "mnist": "MNIST (28×28)", "fas
 BUILTIN_FILES = {"olivettifaces.mat": "olivetti"}
 DEFAULT_MODEL = "vae"
 TRAINING_LABELS = {"lr": "Learning rate", "batch_size": "Batch size", "epochs": "Epochs", "device": "Device"}
+TRAINING_RANGES = {"batch_size": (1, 1 << 20), "epochs": (1, 10**7)}  # (as ``TrainConfig.check`` has them)
 NEW, CONTINUE = "new", "continue"
 MAX_PROCESSES = 64  # ranks of one run started from the Setup
 Listener = Callable[[str], None]  # what changed: "form", "data", "origin", "run"
@@ -366,7 +367,19 @@ class SetupSession:
             return (f"Continue {o.family} from epoch {o.epoch} to {self.epochs}, {where}, on "
                     f"{Path(o.dataset).name or o.dataset}{self._describe_launch()}")
         data = self.workspace.data.name if self.workspace.data is not None else "the data set"
-        return f"Train a new {self.family} on {data} for {self.epochs} epochs, in a new run folder{self._describe_launch()}"
+        return (f"Train a new {self.family} on {data} for {self.epochs} epochs, in a new run folder"
+                f"{self._describe_launch()}{self._batch_note()}")
+
+    def _batch_note(self) -> str:
+        """A note when the batch is larger than the training split (every step then takes all of it)."""
+        data = self.workspace.data
+        if data is None or len(data) < 2:
+            return ""
+        train = len(data) - min(len(data) - 1, max(1, int(round(len(data) * TrainConfig.val_fraction))))
+        if self.batch_size <= train:
+            return ""
+        return (f". Note: a batch of {self.batch_size:,} is larger than the {train:,} training images, so every "
+                "step takes all of them (one step per epoch)")
 
     def _describe_launch(self) -> str:
         if not self.own_process:

@@ -138,7 +138,8 @@ class TrainingSession:
         self._let_go_of_follower()
         self.follower, self._follow_problem, self._skipped_shown = follower, "", 0
         self._followed_checkpoints = 0
-        self.owner_pid = None if self.process is not None else local_owner(Path(run_dir))
+        if self.process is None:
+            self.owner_pid, self._interrupted = local_owner(Path(run_dir)), False
         self._emit("following", str(run_dir))
         self._set_state("following")
 
@@ -159,11 +160,13 @@ class TrainingSession:
             self._interrupted = True
             self._set_state("stopping")
         elif self.follower is not None and self.owner_pid is not None:
-            try:
-                os.kill(self.owner_pid, signal.SIGINT)  # it saves at its current step, then lets go of the folder
-                self._set_state("stopping")
-            except ProcessLookupError:
-                pass  # it ended meanwhile: the follower says how
+            if not self._interrupted:  # (once: a second SIGINT would end it unsaved)
+                self._interrupted = True
+                try:
+                    os.kill(self.owner_pid, signal.SIGINT)  # it saves at its current step, then lets go of the folder
+                    self._set_state("stopping")
+                except ProcessLookupError:
+                    pass  # it ended meanwhile: the follower says how
         elif self.follower is not None:
             self._let_go_of_follower()
             self._set_state("stopped")

@@ -31,5 +31,9 @@ class BatchChoice:
                                                             **self._runner_options()), start, limit)
         chosen = distributed.agree_min(chosen, self.ranks)
         torch.cuda.empty_cache()  # the trial batches' memory
-        cfg.batch_size, cfg.lr = chosen, lr * math.sqrt(chosen / start)
-        return f"batch {chosen} chosen for throughput, learning rate {cfg.lr:.3g} (x{math.sqrt(chosen / start):.2f})"
+        scale = math.sqrt(chosen / start)
+        cfg.batch_size, cfg.lr = chosen, lr * scale
+        for opt in self.optimizers.values():  # (built with the old rate: they train at the one reported)
+            for group in opt.param_groups:
+                group["lr"] *= scale
+        return f"batch {chosen} chosen for throughput, learning rate {cfg.lr:.3g} (x{scale:.2f})"

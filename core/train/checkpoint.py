@@ -19,6 +19,7 @@ from torch.overrides import TorchFunctionMode
 from models import GenerativeModel, SettingError, build_model, family, names
 
 from ..errors import CheckpointError, LatentExplorerError, os_error_words
+from .files import usual_mode
 
 FORMAT = "latent-explorer/1"
 MAX_PARAMETERS = 500_000_000  # weights and buffers of one model: 2 GB as float32
@@ -56,6 +57,7 @@ def write_checkpoint(path: Path, payload: dict) -> Path:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
+        usual_mode(tmp)
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None:

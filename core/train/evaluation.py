@@ -1,7 +1,8 @@
 """The evaluation budget, a part of ``core.train.loop.TrainerBase``: validation, the train rows' figures,
 previews and checkpoint snapshots together take at most ``eval_share`` of the wall time. Validation shrinks to
 a fixed subset of the split when the whole would cost more (shared out between the ranks of a distributed
-run); previews wait."""
+run); previews wait, but never more than ``PREVIEW_MAX_LAG_S``, and the run's last weights are always
+previewed."""
 from __future__ import annotations
 
 import time
@@ -13,6 +14,7 @@ from . import distributed
 
 #: validation covers at least this many examples (or the whole split, if smaller)
 MIN_VALIDATION = 256
+PREVIEW_MAX_LAG_S = 5.0  # previews come at least this often, whatever the evaluation budget says
 
 
 class EvalBudget:
@@ -35,14 +37,22 @@ class Evaluation:
     """Validation passes, previews and evaluation hooks of a ``TrainerBase``, within its budget."""
 
     def _maybe_preview(self) -> None:
-        """A preview when the interval has passed and the evaluation budget allows its cost (rank 0 only)."""
-        if not self.ranks.main or time.perf_counter() - self._last_preview < self.cfg.preview_interval_s \
-                or not self._budget.allows(self._preview_cost):
+        """A preview when the interval has passed and the evaluation budget allows its cost, or in any case once
+        the last one is ``PREVIEW_MAX_LAG_S`` old (rank 0 only)."""
+        since = time.perf_counter() - self._last_preview
+        if not self.ranks.main or since < self.cfg.preview_interval_s \
+                or (since < PREVIEW_MAX_LAG_S and not self._budget.allows(self._preview_cost)):
             return
         tick = time.perf_counter()
         self._eval(self.preview)
         self._preview_cost = self._budget.charge(tick)
-        self._last_preview, self._previews = time.perf_counter(), self._previews + 1
+        self._last_preview, self._preview_step = time.perf_counter(), self.step
+
+    def _last_preview_of_run(self) -> None:
+        """The run's final weights previewed as it ends (finished or stopped), whatever the budget says."""
+        if self.ranks.main and self._preview_step != self.step:
+            self._eval(self.preview)
+            self._preview_step = self.step
 
     def _validate(self) -> dict:
         """One validation pass over as many examples as the budget allows: the whole split when it can, else

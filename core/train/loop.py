@@ -205,7 +205,7 @@ class TrainerBase(Saving, Evaluation, StepSetup, BatchChoice):
         spe = max(1, self.steps_per_epoch())
         total_steps = max(1, cfg.epochs * spe)
         self._rate_from = (time.perf_counter(), self.step)  # the rate and ETA count from here
-        self._last_preview, self._preview_cost, self._previews = 0.0, 0.0, 0
+        self._last_preview, self._preview_cost, self._preview_step = 0.0, 0.0, -1
         self._last_save: float | None = None  # no checkpoint yet in this session
         self._session_start = self._trained_since = time.perf_counter()
         self._budget = EvalBudget(cfg.eval_share)
@@ -242,8 +242,7 @@ class TrainerBase(Saving, Evaluation, StepSetup, BatchChoice):
                         self._save_now()  # a killed run loses about the gap
                 self.epoch, self.epoch_step = self.epoch + 1, 0
                 self._end_epoch(total_steps)
-            if self.ranks.main and (self._previews == 0 or self._budget.allows(self._preview_cost)):
-                self._eval(self.preview)
+            self._last_preview_of_run()
             self._saver.wait()
             self._status("finished")
             self.on_event({"type": "state", "state": "finished"})
@@ -279,6 +278,7 @@ class TrainerBase(Saving, Evaluation, StepSetup, BatchChoice):
             self._rate_from = (time.perf_counter(), self.step)
             resumed = "resumed"
         if distributed.any_rank(self.control.stop_requested, self.ranks):
+            self._last_preview_of_run()
             self.save()
             self._status("stopped")
             self.on_event({"type": "state", "state": "stopped"})

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from ..errors import LatentExplorerError, os_error_words
+from .files import usual_mode
 
 
 def r2_score(target: torch.Tensor, prediction: torch.Tensor) -> float:
@@ -40,6 +41,7 @@ class MetricsLog:
             self._file = os.fdopen(fd, "w", encoding="utf-8")
             self._file.writelines(json.dumps(_clean(row)) + "\n" for row in rows)
             self._file.flush()
+            usual_mode(tmp)
             os.replace(tmp, self.path)
         except OSError as exc:
             if tmp is not None:
