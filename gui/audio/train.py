@@ -24,6 +24,7 @@ from core.sessions.listeners import weakly
 
 from ..background.works import start_work
 from ..bridge import TrainingBridge
+from ..number_field import mark
 from ..settings import new_run_dir
 from ..setup_panel import _Field as SettingField
 from .live import AUDIO_FILTER
@@ -169,7 +170,6 @@ class TrainView(QWidget):
             field.set_raw(self.session.value(spec.name))
             field.connect(lambda value, name=spec.name: self.session.set_value(name, value))
             self.settings_form.addRow(spec.label, field.widget)
-            self.settings_form.addRow("", field.error)
 
     def _with_browse(self, edit: QLineEdit, title: str) -> QWidget:
         box = QWidget()
@@ -289,7 +289,7 @@ class TrainView(QWidget):
         self.train_button.setEnabled(idle and not problems)
         self.train_button.setToolTip("\n".join(problems.values()))
         for name, field in self.fields.items():
-            field.error.set_text(problems.get(name, ""))
+            mark(field.widget, problems.get(name, ""))  # (as the Setup form: framed, the problem in its tooltip)
         self.voice_status.setText(s.voice_text)
         self.record_button.setText("■ Stop recording" if s.recording else "● Record")
         self.record_button.setEnabled(s.recording or (self.audio.input is not None and not self.audio.running))
