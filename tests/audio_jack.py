@@ -173,7 +173,7 @@ def windowed_gains(recording: np.ndarray, noisy: np.ndarray, clean: np.ndarray, 
             gains.append(np.nan)
             continue
         lo = max(0, start + lag - reach)
-        out, found = align(recording[lo:lo + n + 2 * reach], ref, rate)
+        out, found = align(recording[lo:lo + n + 2 * reach], ref, rate) if lo + n < len(recording) else (ref[:0], 0)
         if len(out) < n:  # the recording ended
             gains.append(np.nan)
             continue
