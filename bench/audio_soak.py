@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from core.audio.continuous import speech_track  # noqa: E402
 from core.audio.dataset import NOISE_VAL_FRACTION, MixConfig, SpeechNoiseData  # noqa: E402
-from core.audio.engine import LiveEngine  # noqa: E402
+from core.audio.engine import LiveConfig, LiveEngine  # noqa: E402
 from core.audio.evaluate import run_live  # noqa: E402
 from core.audio.io import read_audio, resample  # noqa: E402
 from core.audio.metrics import si_sdr  # noqa: E402
@@ -89,7 +89,7 @@ def main() -> int:
     clips = talker_clips(args.data, args.talker, payload, model.sample_rate)
     noisy, clean = soak_recording(args.data, clips, args.minutes, model.sample_rate)
     noisy, clean = resample(noisy, model.sample_rate, RATE), resample(clean, model.sample_rate, RATE)
-    engine = LiveEngine(model, RATE, BLOCK, channels=1)
+    engine = LiveEngine(model, LiveConfig(RATE, BLOCK, channels=1))
     minute = 60 * RATE
     rss = [resident_mb()]
     t0, cpu0 = time.perf_counter(), time.thread_time()

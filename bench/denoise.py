@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.audio.dataset import MixConfig, SpeechNoiseData, talker_of  # noqa: E402
-from core.audio.engine import LiveEngine  # noqa: E402
+from core.audio.engine import LiveConfig, LiveEngine  # noqa: E402
 from core.audio.evaluate import band_kept, best_band_mask, long_recording, perceptual, score, spectral_gating  # noqa: E402
 from core.audio.io import read_audio  # noqa: E402
 from core.audio.noise import builtin_noise  # noqa: E402
@@ -123,7 +123,7 @@ def streaming_rtf(model, block: int, seconds: float = SPEED_S) -> tuple[float, f
 
 def engine_rtf(model, rate: int = 48000, block: int = 480, seconds: float = SPEED_S) -> tuple[float, float]:
     """The same through the live engine at a sound card's rate (resampling both ways)."""
-    engine = LiveEngine(model, rate, block, measure=False)
+    engine = LiveEngine(model, LiveConfig(rate, block))
     x = (np.random.default_rng(1).standard_normal((int(seconds * rate) // block * block, 1)) * 0.1).astype(np.float32)
     out = np.empty_like(x)
     t0, cpu0 = time.perf_counter(), time.thread_time()

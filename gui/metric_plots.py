@@ -23,7 +23,8 @@ from core.runs.listing import metric_values
 TITLES = {"loss": "loss (total)", "r2": "R² (reconstruction)", "recon": "reconstruction", "kl": "KL divergence",
           "d_loss": "discriminator loss", "g_loss": "generator loss", "d_real": "D(real)", "d_fake": "D(fake)",
           "sisdr": "SI-SDR of the output (dB)", "sisdr_improvement": "SI-SDR improvement (dB)",
-          "sisdr_input": "SI-SDR of the noisy input (dB)"}
+          "sisdr_input": "SI-SDR of the noisy input (dB)",
+          "sisdr_decay": "SI-SDR decay: last third − first third (dB)"}
 TICK_MS = 40
 WAITING = "The curves appear with the first logged steps…"
 SPLITS = ("train", "val")
@@ -57,6 +58,18 @@ class Series:
     @property
     def y(self) -> np.ndarray:
         return self._xy[1, :self.n]
+
+
+def title_of(key: str) -> str:
+    """A metric's plot title: its name in ``TITLES``, else its key in words (never a raw key like 'sisdr_x')."""
+    return TITLES.get(key) or key.replace("_", " ").replace("sisdr", "SI-SDR")
+
+
+def legend_title(title: str) -> str:
+    """``title`` with the line styles named after it, in their colours: a legend that covers no curve."""
+    train, val = (STYLES[split]["pen"].color().name() for split in SPLITS)
+    return (f"{title} &nbsp;<span style='color:{train}'>━ train</span> "
+            f"<span style='color:{val}'>● validation</span>")
 
 
 def plot_order(key: str) -> tuple[int, str]:
@@ -170,18 +183,14 @@ class MetricPlots(pg.GraphicsLayoutWidget):
             view.setYRange(y_lo - pad, y_hi + pad, padding=0)
 
     def _add_plot(self, key: str) -> None:
-        plot = pg.PlotItem(title=TITLES.get(key, key.replace("_", " ")), enableMenu=False)  # menus cost ~25%
+        title = title_of(key)  # the loss plot names the line styles in its title, where they cover no curve
+        plot = pg.PlotItem(title=legend_title(title) if key == "loss" else title, enableMenu=False)  # menus cost ~25%
         plot.setLabel("bottom", "epoch")
         plot.getAxis("left").setWidth(48)
         plot.disableAutoRange()
         plot.getViewBox().sigRangeChangedManually.connect(lambda *_a, k=key: self._manual.add(k))
-        if key == "loss":
-            plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
         for split in SPLITS:
-            style = dict(STYLES[split])
-            if key != "loss":
-                style.pop("name")
-            curve = plot.plot(**style)
+            curve = plot.plot(**STYLES[split])
             curve.setClipToView(True)
             curve.setDownsampling(auto=True, method="peak")
             self.curves[key, split] = curve
@@ -227,7 +236,7 @@ class OverlayPlots(pg.GraphicsLayoutWidget):
         self.plots.clear()
         keys = sorted({k for _, curves in runs for k in curves}, key=plot_order)
         for i, key in enumerate(keys):
-            plot = pg.PlotItem(title=TITLES.get(key, key.replace("_", " ")), enableMenu=False)
+            plot = pg.PlotItem(title=title_of(key), enableMenu=False)
             plot.setLabel("bottom", "epoch")
             plot.getAxis("left").setWidth(48)
             if i == 0:

@@ -152,7 +152,7 @@ def stage_audio(window) -> None:
     if panel.model is None:
         panel.set_model(model)
     panel.tabs.setCurrentWidget(panel.live)
-    panel.live.feed(noisy, model.sample_rate, "held-out spoken digits + dish-washing noise at 0 dB SNR")
+    panel.session.feed(noisy, model.sample_rate, "held-out spoken digits + dish-washing noise at 0 dB SNR")
     settle(AUDIO_FEED_S)
     panel.live.redraw()
 

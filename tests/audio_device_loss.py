@@ -41,7 +41,7 @@ def main() -> int:
     app = QApplication.instance() or QApplication([])
     server = JackServer().start()
     view = LiveView()
-    view.set_model(build_model("audio-dae", {"hidden": 32, "layers": 1}))
+    view.session.set_model(build_model("audio-dae", {"hidden": 32, "layers": 1}))
     if not view.start():
         print(f"message: {view.message.text()}")
         return 1
@@ -52,12 +52,12 @@ def main() -> int:
     print(f"stop_s: {time.monotonic() - started:.2f}")
     print(f"running: {view.running}")
     print(f"message: {view.message.text()}")
-    view.refresh_devices(rescan=True)
+    view.session.refresh(rescan=True)
     print(f"devices: {view.message.text()}")
-    view.feed(np.zeros((1, 16000), np.float32), 16000)
+    view.session.feed(np.zeros((1, 16000), np.float32), 16000)
     pump(1.0)
     print(f"feed_blocks: {view.engine.stats.blocks}")
-    view.stop()
+    view.session.stop()
     app.processEvents()
     return 0
 

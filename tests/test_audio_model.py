@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.audio.engine import LiveEngine
+from core.audio.engine import LiveConfig, LiveEngine
 from core.audio.offline import denoise_wave
 from core.audio.stream import StreamDenoiser
 from core.train.checkpoint import load_checkpoint, save_checkpoint
@@ -130,7 +130,7 @@ def test_checkpoints_rebuild_audio_models_and_offline_chunks_are_exact(name, con
 def test_live_engine_delay_mix_and_resampling(rate, block):
     torch.manual_seed(0)
     model = CausalDenoiser(**SMALL)
-    engine = LiveEngine(model, rate, block, channels=1, monitor_s=1.0)
+    engine = LiveEngine(model, LiveConfig(rate, block, channels=1), monitor_s=1.0)
     t = np.arange(rate // 2) / rate
     tone = (0.3 * np.sin(2 * np.pi * 440 * t))[:, None].astype(np.float32)  # well inside every band
     out = np.zeros_like(tone)

@@ -3,14 +3,17 @@ view fed from a recording, A/B and dry/wet, the file view (denoise with progress
 unreadable files), training from the Train tab, and opening models."""
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import soundfile as sf
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QPushButton
 
-import gui.audio.file
-import gui.audio.live
+import core.audio.devices
+import core.sessions.audio
+import core.sessions.audio_file
 
 from audio_helpers import held_out_recording, speech_subset, trained_denoiser, trained_model
 from core.audio.devices import AudioDevice
@@ -33,17 +36,26 @@ def no_sound_devices(monkeypatch):
     monkeypatch.setattr(sounddevice, "query_devices", lambda *a, **k: sounddevice.DeviceList([]))
 
 
+@contextlib.contextmanager
+def shown_panel(qtbot, size: tuple[int, int] = (900, 700)):
+    """An Audio panel (no model opened at start) on screen; afterwards stopped, with its training and tasks over."""
+    bridge = TrainingBridge()
+    p = AudioPanel(AppContext(), bridge, first_launch=False)
+    qtbot.addWidget(p)
+    p.resize(*size)
+    p.show()
+    try:
+        yield p
+    finally:
+        p.shutdown()
+        bridge.stop(wait_s=30)
+        qtbot.waitUntil(lambda: running_tasks() == 0 and not bridge.busy, timeout=LONG_MS)
+
+
 @pytest.fixture
 def panel(qtbot, no_sound_devices):
-    bridge = TrainingBridge()
-    p = AudioPanel(AppContext(), bridge)
-    qtbot.addWidget(p)
-    p.resize(900, 700)
-    p.show()
-    yield p
-    p.shutdown()
-    bridge.stop(wait_s=30)
-    qtbot.waitUntil(lambda: running_tasks() == 0 and not bridge.busy, timeout=LONG_MS)
+    with shown_panel(qtbot) as p:
+        yield p
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +93,7 @@ def test_without_sound_devices_the_panel_says_so_and_a_file_feeds_the_live_view(
     assert "audio-dae" in panel.model_label.text() and "20 ms latency" in panel.model_label.text()
     assert live.feed_button.isEnabled() and not live.start_button.isEnabled()
     noisy, clean = held_out_recording(data, "white_noise.wav", snr_db=0.0, seconds=2.0)
-    assert live.feed(noisy, model.sample_rate, "a test recording")
+    assert panel.session.feed(noisy, model.sample_rate, "a test recording")
     qtbot.waitUntil(lambda: live.engine.stats.blocks > 3.2 * model.sample_rate / 320, timeout=LONG_MS)
     live.redraw()
     assert "Feeding a test recording" in live.message.text() and "real-time factor" in live.stats_label.text()
@@ -95,6 +107,7 @@ def test_without_sound_devices_the_panel_says_so_and_a_file_feeds_the_live_view(
     assert live.engine.bypass and live.engine.wet == pytest.approx(0.4) and live.wet_label.text() == "40 %"
     qtbot.mouseClick(live.stop_button, Qt.MouseButton.LeftButton)
     assert not live.running and live.feed_button.isEnabled() and live.rate_combo.isEnabled()
+    assert "Feeding" not in live.message.text()  # what said it was feeding goes with it
 
 
 def test_file_view_denoises_with_progress_shows_spectrograms_and_saves(panel, trained, qtbot, tmp_path):
@@ -145,12 +158,13 @@ def test_train_tab_trains_with_live_metrics_and_hands_over_the_model(panel, shar
 def test_bad_settings_and_non_audio_models_are_refused_clearly(panel, qtbot, tmp_path):
     train = panel.train
     train.speech_edit.setText("")
-    assert not train.train() and "choose a folder of clean speech" in train.status.text()
+    assert not train.train() and "choose a folder of clean speech" in train.status.text().lower()
     train.speech_edit.setText(str(tmp_path / "nowhere"))
     train.noise_edit.setText("")
     for check in train.builtin.values():
         check.setChecked(False)
     assert not train.train() and "noise folder or at least one built-in noise" in train.status.text()
+    assert not train.train_button.isEnabled()
     image_model = build_model("ae", {"image_shape": [1, 8, 8], "mean": [0.5], "std": [0.3], "hidden": [8]})
     save_checkpoint(tmp_path / "image.pt", image_model)
     panel.open_model(tmp_path / "image.pt")
@@ -161,6 +175,13 @@ def test_bad_settings_and_non_audio_models_are_refused_clearly(panel, qtbot, tmp
 # --- every control that opens a file dialog, clicked (issue 11) ----------------------------------------------------
 FAKE_DEVICES = [AudioDevice(0, "Fake microphone", "ALSA", 1, 0, 16000.0), AudioDevice(1, "Fake speakers", "ALSA", 0, 2,
                                                                                        16000.0)]
+
+
+def fake_devices(monkeypatch, devices=FAKE_DEVICES, rates=(16000,)) -> None:
+    """PortAudio lists ``devices`` (0 the default input, 1 the default output), which take only ``rates``."""
+    monkeypatch.setattr(core.sessions.audio, "list_devices", lambda rescan=False: (devices, ""))
+    monkeypatch.setattr(core.sessions.audio, "default_devices", lambda: (0, 1))
+    monkeypatch.setattr(core.audio.devices, "_accepts", lambda i, o, rate, channels: rate in rates)
 
 
 def answer_files(monkeypatch, path) -> None:
@@ -201,8 +222,7 @@ def test_refresh_finds_devices_plugged_in_since(panel, qtbot, tiny_denoiser, mon
     panel.open_model(tiny_denoiser)
     qtbot.waitUntil(lambda: panel.model is not None, timeout=LONG_MS)
     assert not live.has_devices and not live.start_button.isEnabled()
-    monkeypatch.setattr(gui.audio.live, "list_devices", lambda rescan=False: (FAKE_DEVICES, ""))
-    monkeypatch.setattr(gui.audio.live, "default_devices", lambda: (0, 1))
+    fake_devices(monkeypatch)
     qtbot.mouseClick(live.refresh_button, Qt.MouseButton.LeftButton)
     assert live.input_combo.currentText() == "Fake microphone (ALSA)" and live.output_combo.currentData() == 1
     assert live.message.text() == "" and live.start_button.isEnabled()
@@ -222,11 +242,10 @@ def test_feed_a_file_runs_the_chosen_recording_through_the_live_view(panel, qtbo
 
 
 def test_file_tab_open_denoise_play_before_after_stop_and_save(panel, qtbot, tmp_path, tiny_denoiser, monkeypatch):
-    monkeypatch.setattr(gui.audio.live, "list_devices", lambda rescan=False: (FAKE_DEVICES, ""))
-    monkeypatch.setattr(gui.audio.live, "default_devices", lambda: (0, 1))
+    fake_devices(monkeypatch)
     played, stopped = [], []
-    monkeypatch.setattr(gui.audio.file, "play", lambda wave, rate, device: played.append((wave, rate, device)))
-    monkeypatch.setattr(gui.audio.file, "stop_playback", lambda: stopped.append(True))
+    monkeypatch.setattr(core.sessions.audio_file, "play", lambda wave, rate, device: played.append((wave, rate, device)))
+    monkeypatch.setattr(core.sessions.audio_file, "stop_playback", lambda: stopped.append(True))
     qtbot.mouseClick(panel.live.refresh_button, Qt.MouseButton.LeftButton)
     panel.open_model(tiny_denoiser)
     view = panel.file
@@ -236,11 +255,11 @@ def test_file_tab_open_denoise_play_before_after_stop_and_save(panel, qtbot, tmp
     qtbot.waitUntil(lambda: view.original is not None and view.denoise_button.isEnabled(), timeout=LONG_MS)
     assert view.info.text().startswith("noisy.wav: 1.0 s, 16000 Hz")
     qtbot.mouseClick(view.play_original_button, Qt.MouseButton.LeftButton)
-    assert len(played) == 1 and played[0][0] is view.original and played[0][1:] == (16000, 1)
+    assert len(played) == 1 and np.array_equal(played[0][0], view.original) and played[0][1:] == (16000, 1)
     qtbot.mouseClick(view.denoise_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.result is not None, timeout=LONG_MS)
     qtbot.mouseClick(view.play_result_button, Qt.MouseButton.LeftButton)
-    assert len(played) == 2 and played[1][0] is view.result
+    assert len(played) == 2 and np.array_equal(played[1][0], view.result)
     qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
     assert stopped == [True]
     target = tmp_path / "out" / "clean.wav"
@@ -263,3 +282,41 @@ def test_the_train_tabs_browse_buttons_fill_the_folders(panel, qtbot, tmp_path, 
     answer_files(monkeypatch, "")  # cancelled: the folder stays
     qtbot.mouseClick(train.noise_edit.parentWidget().findChild(QPushButton), Qt.MouseButton.LeftButton)
     assert train.noise_edit.text() == str(tmp_path / "noise")
+
+
+def test_at_first_launch_the_panel_opens_the_shipped_denoiser_and_start_works(qtbot, monkeypatch, tiny_denoiser):
+    monkeypatch.setattr(core.sessions.audio, "default_denoiser_path", lambda: tiny_denoiser)
+    fake_devices(monkeypatch)
+    bridge = TrainingBridge()
+    p = AudioPanel(AppContext(), bridge)
+    qtbot.addWidget(p)
+    qtbot.waitUntil(lambda: p.model is not None, timeout=LONG_MS)
+    assert "(the shipped model)" in p.model_label.text() and p.checkpoint_path == tiny_denoiser
+    assert p.live.start_button.isEnabled() and p.live.feed_button.isEnabled()  # no training needed
+    p.shutdown()
+
+
+def test_the_shipped_denoiser_is_there_and_streams():
+    from core.audio.pretrained import default_denoiser_path
+    path = default_denoiser_path()
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this checkout yet")
+    model = core.sessions.audio.load_denoiser(path)
+    assert model.capabilities.streams and model.sample_rate == 16000
+
+
+def test_the_audio_loss_plot_names_its_lines_outside_the_curves_and_no_title_is_raw(qtbot):
+    from gui.metric_plots import MetricPlots
+    plots = MetricPlots()
+    qtbot.addWidget(plots)
+    for epoch in range(1, 4):
+        plots.add_row({"split": "train", "epoch": epoch, "step": epoch, "loss": -epoch, "sisdr": 3.0 * epoch,
+                       "sisdr_improvement": epoch})
+        plots.add_row({"split": "val", "epoch": epoch, "step": epoch, "loss": -epoch, "sisdr": 3.0 * epoch,
+                       "sisdr_improvement": epoch, "sisdr_decay": 0.1, "sisdr_input": 1.0})
+    plots.redraw()
+    titles = {key: plot.titleLabel.text for key, plot in plots.plots.items()}
+    assert set(titles) >= {"loss", "sisdr", "sisdr_decay"}
+    assert all("_" not in t and "sisdr" not in t for t in titles.values()), titles
+    assert plots.plots["loss"].legend is None  # a legend inside the plot covers the curve
+    assert "train" in titles["loss"] and "validation" in titles["loss"]

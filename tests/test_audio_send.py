@@ -31,9 +31,9 @@ def view(qtbot, no_sound_devices, shared_data):
     v = LiveView()
     qtbot.addWidget(v)
     v.show()
-    v.set_model(trained_model(shared_data)[0])
+    v.session.set_model(trained_model(shared_data)[0])
     yield v
-    v.stop()
+    v.session.stop()
 
 
 @pytest.fixture
@@ -73,22 +73,22 @@ def test_other_apps_hear_the_denoised_voice_through_a_pulse_microphone(pulse_ser
     rate = model.sample_rate
     noisy, clean = held_out_recording(data, "white_noise.wav", snr_db=0.0, seconds=3.0)
     qtbot.mouseClick(view.send_check, Qt.MouseButton.LeftButton)
-    assert view.send_check.isChecked() and view.mic is None  # nothing is made until live runs
-    assert view.feed(noisy, rate, "a test recording")
-    qtbot.waitUntil(lambda: view.mic is not None, timeout=LONG_MS)
+    assert view.send_check.isChecked() and view.session.mic is None  # nothing is made until live runs
+    assert view.session.feed(noisy, rate, "a test recording")
+    qtbot.waitUntil(lambda: view.session.mic is not None, timeout=LONG_MS)
     assert MIC_NAME in view.send_label.text() and f"Description: {MIC_NAME}" in pulse_server.sources()
     heard = record_source(2.0, rate)
     assert len(heard) == 2 * rate  # the call app gets audio
     gain = gain_heard(heard, noisy[0], clean[0])
     print(f"heard through the virtual microphone: {gain:+.1f} dB SI-SDR over the noisy input")
-    assert gain > 3.0 and view.mic.dropped == 0
+    assert gain > 3.0 and view.session.mic.dropped == 0
     qtbot.mouseClick(view.stop_button, Qt.MouseButton.LeftButton)
-    assert view.mic is None and MIC_NAME not in pulse_server.sources()  # gone with live
+    assert view.session.mic is None and MIC_NAME not in pulse_server.sources()  # gone with live
 
 
 def test_without_a_sound_server_sending_says_why(view, monkeypatch, tmp_path, qtbot, shared_data):
     monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path / 'no-server'}")
     view.send_check.setChecked(True)
-    assert view.feed(np.zeros((1, 16000), np.float32), 16000)
+    assert view.session.feed(np.zeros((1, 16000), np.float32), 16000)
     qtbot.waitUntil(lambda: "Not sent to other apps" in view.send_label.text(), timeout=LONG_MS)
-    assert "server" in view.send_label.text() and view.mic is None and view.running  # live goes on without it
+    assert "server" in view.send_label.text() and view.session.mic is None and view.running  # live goes on without it

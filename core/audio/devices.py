@@ -2,7 +2,10 @@
 a ``LiveEngine`` in PortAudio's callback.
 
 Nothing here raises on a machine without sound: ``list_devices`` says why there is nothing, and the
-rest of the app goes on. A stream that dies (device unplugged, sound server gone) is noticed by
+rest of the app goes on. ``device_rate`` picks the rate a device pair runs at (its default, or the supported
+rate nearest it), and ``play`` resamples to the device's rate, so a 44.1 or 48 kHz card works with a 16 kHz
+model. What PortAudio's host APIs print while probing (ALSA's ``paInvalidSampleRate`` lines, libjack's
+"cannot connect") goes to the log, not to stderr (``quiet_stderr``). A stream that dies (device unplugged, sound server gone) is noticed by
 ``LiveStream.problem`` and stopped cleanly. PortAudio cannot shut down once the JACK server it connected
 to at start-up is gone (its JACK backend asserts and aborts the process): then PortAudio is abandoned
 for the session (no rescans, no shutdown at exit) and the app says to restart it for live audio.
@@ -13,16 +16,24 @@ import atexit
 import ctypes
 import ctypes.util
 import logging
+import os
+import sys
+import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..errors import AudioDeviceError
 from ..threads import stop_at_exit
-from .engine import LiveEngine
+from .engine import LiveConfig, LiveEngine
+from .io import match_channels, resample
 
 log = logging.getLogger(__name__)
 
+COMMON_RATES = (8000, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 96000)
 STALL_S = 1.0  # no callback for this long while running: the device is gone
 CLOSE_TIMEOUT_S = 1.0
 _exit_guarded = False
@@ -43,11 +54,34 @@ class AudioDevice:
         return f"{self.name} ({self.host_api})"
 
 
+@contextmanager
+def quiet_stderr():
+    """What C libraries write to the process's stderr meanwhile goes to the log (debug level) instead."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no stderr to guard
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            said = sink.read().decode(errors="replace").strip()
+            if said:
+                log.debug("the sound system said: %s", said)
+
+
 def _sounddevice():
     """The ``sounddevice`` module, or ``AudioDeviceError`` when PortAudio cannot be loaded. Its PortAudio
     shutdown at exit is replaced by one that is skipped when it would abort (see the module's docstring)."""
     try:
-        import sounddevice
+        with quiet_stderr():
+            import sounddevice
     except OSError as exc:  # libportaudio missing
         raise AudioDeviceError(f"no sound system: PortAudio could not be loaded ({exc})") from exc
     global _exit_guarded
@@ -94,8 +128,9 @@ def list_devices(rescan: bool = False) -> tuple[list[AudioDevice], str]:
             _abandon_portaudio()
             return [], _abandoned
         if rescan:
-            sd._terminate()  # PortAudio only looks for devices when it starts (documented workaround)
-            sd._initialize()
+            with quiet_stderr():
+                sd._terminate()  # PortAudio only looks for devices when it starts (documented workaround)
+                sd._initialize()
         apis = sd.query_hostapis()
         devices = [AudioDevice(i, d["name"], apis[d["hostapi"]]["name"], d["max_input_channels"],
                                d["max_output_channels"], d["default_samplerate"])
@@ -119,15 +154,62 @@ def default_devices() -> tuple[int | None, int | None]:
     return tuple(None if i is None or i < 0 else int(i) for i in pair)
 
 
+def _accepts(input_device: int | None, output_device: int | None, rate: int, channels: int) -> bool:
+    """Whether PortAudio can open the pair (either may be None) at ``rate`` with ``channels``."""
+    sd = _sounddevice()
+    try:
+        with quiet_stderr():
+            if input_device is not None:
+                sd.check_input_settings(device=input_device, samplerate=rate, channels=channels, dtype="float32")
+            if output_device is not None:
+                sd.check_output_settings(device=output_device, samplerate=rate, channels=channels, dtype="float32")
+    except Exception:  # PortAudioError, ValueError: not at this rate
+        return False
+    return True
+
+
+def device_rate(devices: list[AudioDevice], input_device: int | None, output_device: int | None,
+                channels: int = 1) -> int | None:
+    """The rate the pair runs at: the input's default rate (else the output's) if both take it, else the
+    supported rate nearest it; None if they share none."""
+    by_index = {d.index: d for d in devices}
+    chosen = [by_index[i] for i in (input_device, output_device) if i in by_index]
+    if not chosen:
+        return None
+    default = int(chosen[0].default_rate)
+    for rate in sorted({default, *(int(d.default_rate) for d in chosen), *COMMON_RATES},
+                       key=lambda r: (abs(r - default), -r)):
+        if _accepts(input_device, output_device, rate, channels):
+            return rate
+    return None
+
+
+def supported_rates(input_device: int | None, output_device: int | None, channels: int = 1) -> list[int]:
+    """The common rates the pair accepts."""
+    return [rate for rate in COMMON_RATES if _accepts(input_device, output_device, rate, channels)]
+
+
+def playable(wave: np.ndarray, rate: int, device: AudioDevice) -> tuple[np.ndarray, int]:
+    """(wave, rate) as ``device`` can play it: at its own rate if it does not take ``rate`` (resampled),
+    with no more channels than it has."""
+    wave = match_channels(wave, min(wave.shape[0], max(1, device.max_outputs)))
+    if _accepts(None, device.index, rate, wave.shape[0]):
+        return wave, rate
+    target = device_rate([device], None, device.index, wave.shape[0]) or int(device.default_rate)
+    return resample(wave, rate, target), target
+
+
 def play(wave, rate: int, device: int | None = None) -> None:
-    """Play a (C, T) wave on ``device`` in the background (sounddevice's ``play``); stops any other playback."""
+    """Play a (C, T) wave on ``device`` in the background (sounddevice's ``play``); stops any other playback.
+    The wave must be at a rate the device takes (``playable``)."""
     if _abandoned:
         raise AudioDeviceError(_abandoned)
     sd = _sounddevice()
     try:
-        sd.play(wave.T, int(rate), device=device)
+        with quiet_stderr():
+            sd.play(wave.T, int(rate), device=device)
     except Exception as exc:  # PortAudioError, ValueError for a rate or channel count the device lacks
-        raise AudioDeviceError(f"could not play on the output device: {exc}") from exc
+        raise AudioDeviceError(f"could not play on the output device at {rate} Hz: {exc}") from exc
 
 
 def stop_playback() -> None:
@@ -136,14 +218,17 @@ def stop_playback() -> None:
 
 
 class LiveStream:
-    """A duplex PortAudio stream whose callback is ``engine.process``.
+    """A duplex PortAudio stream opened as ``config`` says (the config ``engine`` runs with), whose callback
+    is ``engine.process``.
 
     ``problem`` is '' while all is well; it names what went wrong once the stream died (a callback error,
     the device stopping or going away). ``stop`` is safe to call at any time, more than once.
     """
 
-    def __init__(self, engine: LiveEngine, input_device: int | None, output_device: int | None):
-        self.engine = engine
+    def __init__(self, config: LiveConfig, engine: LiveEngine, input_device: int | None, output_device: int | None):
+        if engine.config != config:
+            raise ValueError(f"the engine runs with {engine.config}, the stream would open {config}")
+        self.config, self.engine = config, engine
         self.devices = (input_device, output_device)
         self._stream = None
         self._error = ""
@@ -154,18 +239,19 @@ class LiveStream:
         if _abandoned:
             raise AudioDeviceError(_abandoned)
         sd = _sounddevice()
-        e = self.engine
+        c = self.config
         try:
-            self._stream = sd.Stream(device=self.devices, samplerate=e.rate, blocksize=e.block,
-                                     channels=e.channels, dtype="float32", latency="low",
-                                     callback=self._callback, finished_callback=self._finished)
-            self._last_callback = time.monotonic()
-            self._stream.start()
+            with quiet_stderr():
+                self._stream = sd.Stream(device=self.devices, samplerate=c.rate, blocksize=c.block,
+                                         channels=c.channels, dtype="float32", latency="low",
+                                         callback=self._callback, finished_callback=self._finished)
+                self._last_callback = time.monotonic()
+                self._stream.start()
             stop_at_exit(self)
         except Exception as exc:  # PortAudioError, ValueError for bad settings
             self.stop()
-            raise AudioDeviceError(f"could not open the sound device at {e.rate} Hz, {e.block}-frame blocks, "
-                                   f"{e.channels} channel(s): {exc}") from exc
+            raise AudioDeviceError(f"could not open the sound device at {c.rate} Hz, {c.block}-frame blocks, "
+                                   f"{c.channels} channel(s): {exc}") from exc
         return self
 
     def _callback(self, indata, outdata, frames, time_info, status) -> None:

@@ -1,9 +1,11 @@
 """The live engine: what the audio callback does with each block, and the numbers the UI shows.
 
 ``LiveEngine.process(indata, outdata)`` is called from the audio thread (PortAudio's callback, or a file
-feed's thread). It resamples to the model's rate when the device runs at another rate (libsamplerate,
-streaming), denoises with carried state, mixes dry and wet (or bypasses), writes the output block, and
-updates level meters, scrolling monitors and timing statistics. Its queues, monitors and output buffer
+feed's thread). The rate, block and channels come from one ``LiveConfig`` that the stream opening the device
+reads too. The engine resamples to the model's rate when the device runs at another rate (libsamplerate,
+streaming), denoises with carried state, mixes dry and wet (or bypasses), resamples back and, above the
+model's band, adds the device's own high band with the model's top-band gain (``core.audio.bands``), writes
+the output block, and updates level meters, scrolling monitors and timing statistics. Its queues, monitors and output buffer
 are allocated up front (per block it makes only block-sized temporaries: the model step's tensors, the
 resampler's output); it never locks, never waits on the UI, and holds the GIL only for the model step
 and a few numpy operations. The UI reads the monitors and statistics whenever it likes (a torn read costs one
@@ -23,10 +25,24 @@ import torch
 
 from models.audio_dae import AudioModel
 
+from .bands import RESAMPLER, HighBand, TopBandGain, chain_delay
 from .stream import Fifo, StreamDenoiser
 
-RESAMPLER = "sinc_fastest"  # libsamplerate: band-limited, ~1 ms of delay, steady output per block
 RESAMPLE_MARGIN = 128  # device-rate samples queued ahead to absorb the resampler's uneven output
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """How live audio runs: the device's rate (Hz), frames per callback, channels. The engine and the stream
+    that opens the device both read this one config."""
+    rate: int
+    block: int
+    channels: int = 1
+
+    @property
+    def block_ms(self) -> float:
+        return 1000.0 * self.block / self.rate
+
 
 class Monitor:
     """A ring of the newest samples of a mono signal, for the scrolling views."""
@@ -63,28 +79,36 @@ class LiveStats:
 
 
 class LiveEngine:
-    """Denoises a live signal of ``channels`` channels at ``rate`` Hz arriving in blocks of ``block`` frames."""
+    """Denoises a live signal as ``config`` says (rate, block, channels)."""
 
-    def __init__(self, model: AudioModel, rate: int, block: int, channels: int = 1, monitor_s: float = 4.0,
-                 measure: bool = True):
-        self.model, self.rate, self.block, self.channels = model.eval(), int(rate), int(block), int(channels)
+    def __init__(self, model: AudioModel, config: LiveConfig, monitor_s: float = 4.0):
+        self.model, self.config = model.eval(), config
+        self.rate, self.block, self.channels = config.rate, config.block, config.channels
         self.model_rate = model.sample_rate
         self.resampling = self.rate != self.model_rate
         largest = int(np.ceil(self.block * self.model_rate / self.rate)) + 64  # model-rate samples per block
-        self.denoiser = StreamDenoiser(model, channels, None if self.resampling else self.block, max_block=largest)
+        self.denoiser = StreamDenoiser(model, self.channels, None if self.resampling else self.block,
+                                       max_block=largest)
         self.wet, self.bypass = 1.0, False
         self.send: Callable[[np.ndarray], None] | None = None
         self.stats = LiveStats()
         self.monitor_in = Monitor(int(monitor_s * self.model_rate))
         self.monitor_out = Monitor(int(monitor_s * self.model_rate))
         self._thread_ready: int | None = None
+        self.high_band: HighBand | None = None
         if self.resampling:
-            self._down = samplerate.Resampler(RESAMPLER, channels=channels)
-            self._up = samplerate.Resampler(RESAMPLER, channels=channels)
-            self._out = Fifo(channels, 4 * (self.block + RESAMPLE_MARGIN))
-            self._out.push(np.zeros((channels, RESAMPLE_MARGIN), dtype=np.float32))
+            c = self.channels
+            self._down = samplerate.Resampler(RESAMPLER, channels=c)
+            self._up = samplerate.Resampler(RESAMPLER, channels=3 * c)  # output, its dry input, the top-band gain
+            self._out = Fifo(3 * c, 4 * (self.block + RESAMPLE_MARGIN))
+            self._out.push(np.zeros((3 * c, RESAMPLE_MARGIN), dtype=np.float32))
+            delay = chain_delay(self.rate, self.model_rate, self.denoiser.delay, RESAMPLE_MARGIN)
+            if self.rate > self.model_rate:
+                self.high_band, self._gain = HighBand(delay, c), TopBandGain(self.model_rate, c)
+        else:
+            delay = self.denoiser.delay
+        self.delay_samples = int(round(delay))
         self._warm_up()
-        self.delay_samples = self._probe_delay() if measure else 0
 
     # --- the audio thread -------------------------------------------------------------------
     def process(self, indata: np.ndarray, outdata: np.ndarray) -> None:
@@ -101,17 +125,31 @@ class LiveEngine:
         self.monitor_in.write(x[0])
         self.monitor_out.write(y[0])
         if self.resampling:
-            self._out.push(self._up.process(y.T, self.rate / self.model_rate).T)
-            ready = min(frames, len(self._out))
-            outdata[:ready] = self._out.pop(ready).T
-            if ready < frames:  # the resampler fell behind: pad with silence and say so
-                outdata[ready:] = 0.0
-                self.stats.xruns += 1
+            self._resample_out(indata, y, outdata)
         else:
             outdata[:] = y.T
         if self.send is not None:
             self.send(outdata)
         self._meter(indata, outdata, time.perf_counter() - t0, frames)
+
+    def _resample_out(self, indata: np.ndarray, y: np.ndarray, outdata: np.ndarray) -> None:
+        """The model-rate output ``y`` (and the dry input and top-band gain beside it) back at the device's rate,
+        plus the device's band above the model's."""
+        c, frames = self.channels, len(indata)
+        dry = self.denoiser.dry
+        gain = self._gain.process(y, dry) if self.high_band is not None else np.ones_like(y)
+        self._out.push(self._up.process(np.concatenate([y, dry, gain]).T, self.rate / self.model_rate).T)
+        ready = min(frames, len(self._out))
+        queued = self._out.pop(ready)
+        out = np.zeros((c, frames), dtype=np.float32)
+        out[:, :ready] = queued[:c]
+        if self.high_band is not None:
+            dry_low, gain = np.zeros_like(out), np.zeros_like(out)
+            dry_low[:, :ready], gain[:, :ready] = queued[c:2 * c], queued[2 * c:]
+            self.high_band.add(out, indata.T, dry_low, gain)
+        if ready < frames:  # the resampler fell behind: silence in the model's band, and say so
+            self.stats.xruns += 1
+        outdata[:] = out.T
 
     def _meter(self, indata: np.ndarray, outdata: np.ndarray, busy: float, frames: int) -> None:
         s = self.stats
@@ -134,18 +172,6 @@ class LiveEngine:
             x = torch.zeros(self.denoiser.batch, self.model.channels, 4 * hop)
             for _ in range(3):
                 self.model.stream_step(x, state)
-
-    def _probe_delay(self) -> int:
-        """Input-to-output delay in device samples, measured by sending a click through a twin in bypass."""
-        probe = LiveEngine(self.model, self.rate, self.block, self.channels, monitor_s=0.1, measure=False)
-        probe.bypass = True
-        blocks = 3 + (4 * self.model.latency_samples * self.rate // self.model_rate + RESAMPLE_MARGIN) // self.block
-        signal = np.zeros((blocks * self.block, self.channels), dtype=np.float32)
-        signal[self.block // 2] = 1.0
-        out = np.zeros_like(signal)
-        for i in range(blocks):
-            probe.process(signal[i * self.block:(i + 1) * self.block], out[i * self.block:(i + 1) * self.block])
-        return int(np.argmax(np.abs(out[:, 0]))) - self.block // 2
 
     @property
     def latency_ms(self) -> float:

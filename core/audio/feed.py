@@ -8,17 +8,20 @@ import time
 import numpy as np
 
 from ..threads import start_thread, stop_at_exit
-from .engine import LiveEngine
+from .engine import LiveConfig, LiveEngine
 
 
 class FileFeed:
-    """Plays ``wave`` (C, T) at ``engine.rate`` into ``engine`` in blocks, looping; output is discarded
-    (kept in ``engine``'s monitors). Same interface as ``LiveStream``: ``start``, ``stop``, ``problem``."""
+    """Plays ``wave`` (C, T) at ``config.rate`` into ``engine`` (which runs with ``config``) in blocks of
+    ``config.block``, looping; output is discarded (kept in ``engine``'s monitors). Same interface as
+    ``LiveStream``: ``start``, ``stop``, ``problem``."""
 
-    def __init__(self, engine: LiveEngine, wave: np.ndarray):
-        if wave.shape[0] != engine.channels:
-            raise ValueError(f"the wave has {wave.shape[0]} channels, the engine {engine.channels}")
-        self.engine = engine
+    def __init__(self, config: LiveConfig, engine: LiveEngine, wave: np.ndarray):
+        if engine.config != config:
+            raise ValueError(f"the engine runs with {engine.config}, the feed would play {config}")
+        if wave.shape[0] != config.channels:
+            raise ValueError(f"the wave has {wave.shape[0]} channels, the config {config.channels}")
+        self.config, self.engine = config, engine
         self.wave = np.ascontiguousarray(wave.T, dtype=np.float32)  # (T, C) like PortAudio's blocks
         self.device_latency_ms = 0.0
         self.problem = ""
@@ -31,14 +34,14 @@ class FileFeed:
         return self
 
     def _main(self) -> None:
-        e = self.engine
-        block = np.zeros((e.block, e.channels), dtype=np.float32)
+        e, c = self.engine, self.config
+        block = np.zeros((c.block, c.channels), dtype=np.float32)
         out = np.zeros_like(block)
-        period = e.block / e.rate
+        period = c.block / c.rate
         pos, deadline = 0, time.monotonic()
         try:
             while not self._stop.is_set():
-                n = min(e.block, len(self.wave) - pos)
+                n = min(c.block, len(self.wave) - pos)
                 block[:n] = self.wave[pos:pos + n]
                 block[n:] = 0.0
                 e.process(block, out)

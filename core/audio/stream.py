@@ -81,6 +81,7 @@ class StreamDenoiser:
         self._out = np.zeros((channels, max_block), dtype=np.float32)
         self._wet.push(np.zeros((channels, self.prime), dtype=np.float32))
         self._dry.push(np.zeros((channels, self.delay), dtype=np.float32))
+        self.dry = self._out[:, :0]
 
     @property
     def latency_samples(self) -> int:
@@ -95,7 +96,8 @@ class StreamDenoiser:
     def process(self, x: np.ndarray, wet: float = 1.0) -> np.ndarray:
         """(channels, n) float32 in -> (channels, n) out: dry + wet * (denoised - dry), both ``delay`` late.
 
-        Returns a view of an internal buffer, valid until the next call.
+        Returns a view of an internal buffer, valid until the next call; ``dry`` is the input it is mixed
+        with (``delay`` late), valid as long.
         """
         n = x.shape[-1]
         if n > self._out.shape[1]:
@@ -106,6 +108,7 @@ class StreamDenoiser:
         if ready:
             self._wet.push(self._denoise(self._in.pop(ready)))
         denoised, dry = self._wet.pop(n), self._dry.pop(n)
+        self.dry = dry
         out = self._out[:, :n]
         np.subtract(denoised, dry, out=out)
         out *= wet
