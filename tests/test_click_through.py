@@ -315,6 +315,13 @@ def ensure_idle(window, qtbot, baseline: Counter) -> None:
                     f"threads {sorted((Counter(running_threads()) - baseline).elements())}")
 
 
+def qt_kind(widget: QWidget) -> str:
+    """The Qt class a control is made of (the app's own subclasses, e.g. a checked spin box, count as it):
+    ``spinbox``, ``doublespinbox``, ``combobox``…"""
+    qt_class = next(c for c in type(widget).__mro__ if c.__module__.startswith("PySide6"))
+    return qt_class.__name__[1:].lower()
+
+
 class Clicker:
     def __init__(self, window, qtbot, watch: Watch, baseline: Counter, skipped: dict, drive_inputs: bool = True):
         self.window, self.qtbot, self.watch, self.baseline = window, qtbot, watch, baseline
@@ -344,7 +351,7 @@ class Clicker:
 
     def drive(self, where: str, widget: QWidget) -> None:
         """A check box clicked; a combo box, spin box or slider moved by a key and back."""
-        what = f"{where}: {type(widget).__name__[1:].lower()} {input_label(widget)}"
+        what = f"{where}: {qt_kind(widget)} {input_label(widget)}"
         if isinstance(widget, QCheckBox):
             self.judge(what, lambda: self.qtbot.mouseClick(widget, Qt.MouseButton.LeftButton))
             return
