@@ -86,7 +86,8 @@ def test_codes_are_cached_by_model_weights_and_images(digits, tmp_path, monkeypa
     assert len(calls) == 1
     np.testing.assert_array_equal(first, again)
     with torch.no_grad():
-        next(model.parameters()).add_(0.1)  # other weights: another key
+        for p in model.parameters():  # other weights (the averaged copies that encode too): another key
+            p.add_(0.1)
     changed = embedding.cached_codes(model, digits, tmp_path)
     assert len(calls) == 2 and not np.allclose(changed, first)
     assert len(list((tmp_path / "codes").glob("*.npy"))) == 2
