@@ -15,7 +15,8 @@ points in view fit on screen, one per cell, or are spread so thinly that the cel
 ``OCCUPANCY`` each: at the largest size, from the smallest legible one (``LEGIBLE_PX``) up to the one the
 user chose in steps of ``SIZE_STEP`` px, at which that holds, so images appear small and grow to the
 chosen size as the user zooms in. Each occupied cell shows one item's image (the same item while
-panning). Thumbnail items come from a recycled pool and their pixmaps from an LRU cache, so a
+panning). Thumbnail items come from a recycled pool and their pixmaps from an LRU cache held to
+``PIXMAP_CACHE_BYTES`` (its memory stays bounded however long the user zooms), so a
 70,000-point map pans and zooms smoothly.
 
 Hovering a point labels it (index and label) for as long as the mouse stays on it; a click emits
@@ -44,7 +45,8 @@ CELL = 1.2  # cell side, in thumbnail sides: a little room between neighbouring 
 LEGIBLE_PX = 20  # the smallest thumbnail that still reads as a picture
 OCCUPANCY = 4.0  # ...or when the cells the points in view occupy hold at most this many each
 SIZE_STEP = 4  # thumbnails grow from LEGIBLE_PX to the chosen size in steps of this many px
-PIXMAP_CACHE = 3000
+PIXMAP_CACHE_BYTES = 24_000_000  # the thumbnail pixmaps kept for reuse: a budget in bytes (not a count, which at
+# 96 px and every size from LEGIBLE_PX up held over 100 MB), many screens' worth at any size
 DOTS_MAX = 40_000  # with more points than this in view, the map is a density image
 DOT_RADII = ((3_000, 3), (15_000, 2), (DOTS_MAX, 1))  # dot radius (px) for up to this many points in view
 DOTS_MARGIN = 0.25  # dots are drawn this fraction of the view's size beyond each of its sides
@@ -86,6 +88,11 @@ def thumbnail_pixmap(image: np.ndarray, size: int, frame: QColor | None = None, 
     painter.drawImage(border, border, picture)
     painter.end()
     return pixmap
+
+
+def pixmap_bytes(pixmap: QPixmap) -> int:
+    """The memory a pixmap's pixels take."""
+    return pixmap.width() * pixmap.height() * pixmap.depth() // 8
 
 
 class MapViewBox(pg.ViewBox):
@@ -232,7 +239,8 @@ class ThumbnailLayer:
         self.viewbox = viewbox
         self.shown: dict[int, QGraphicsPixmapItem] = {}
         self._free: list[QGraphicsPixmapItem] = []
-        self._pixmaps: OrderedDict[tuple[int, int], QPixmap] = OrderedDict()  # by (point, size)
+        self._pixmaps: OrderedDict[tuple[int, int], QPixmap] = OrderedDict()  # by (point, size), least recent first
+        self.cached_bytes = 0  # the pixels of the pixmaps in ``_pixmaps``
         self.images: np.ndarray | None = None
         self.coords = np.zeros((0, 2))
         self.frames: list[QColor] = []  # per class
@@ -243,6 +251,7 @@ class ThumbnailLayer:
               labels: np.ndarray | None) -> None:
         self.show([])
         self._pixmaps.clear()
+        self.cached_bytes = 0
         self.images, self.coords, self.frames, self.labels = images, coords, frames, labels
 
     def set_size(self, size: int) -> None:
@@ -259,8 +268,9 @@ class ThumbnailLayer:
             frame = self.frames[self.labels[i] if self.labels is not None else 0]
             pixmap = thumbnail_pixmap(np.asarray(self.images[i]), self.size, frame)
             self._pixmaps[key] = pixmap
-            if len(self._pixmaps) > PIXMAP_CACHE:
-                self._pixmaps.popitem(last=False)
+            self.cached_bytes += pixmap_bytes(pixmap)
+            while self.cached_bytes > PIXMAP_CACHE_BYTES and len(self._pixmaps) > 1:
+                self.cached_bytes -= pixmap_bytes(self._pixmaps.popitem(last=False)[1])
         else:
             self._pixmaps.move_to_end(key)
         return pixmap

@@ -250,10 +250,13 @@ class MorphPanel(QWidget):
 
     def browse(self, name: str) -> None:
         dialog = DataBrowser(self.context.data, f"Pick {name}", self)
-        if self.context.current_index >= 0:
-            dialog.select_item(self.context.current_index)
-        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.chosen is not None:
-            self.pick_item(name, dialog.chosen)
+        try:
+            if self.context.current_index >= 0:
+                dialog.select_item(self.context.current_index)
+            if dialog.exec() == QDialog.DialogCode.Accepted and dialog.chosen is not None:
+                self.pick_item(name, dialog.chosen)
+        finally:  # (a child of the panel: kept, with its thumbnails, until deleted)
+            dialog.deleteLater()
 
     def pick_file(self, name: str, path: str | Path | None = None) -> None:
         """Use a picture from disk as A or B, fitted to the model's image shape."""

@@ -44,6 +44,7 @@ ACTIONS = 10_000
 STALL_S = 1.0
 MEMORY_MB = 50.0
 WARMUP = 1_000  # actions before the memory baseline (first uses fill caches: fonts, plots, models)
+CHECKPOINT = 500  # actions between measures of live memory (printed: where it grows, where it levels off)
 HISTORY = 25  # actions shown with a failure
 #: Buttons the monkey leaves alone, by label, and why: each starts minutes of work whose own tests click it.
 AVOIDED = {
@@ -228,6 +229,7 @@ def test_a_seeded_monkey_finds_no_exception_warning_stall_or_leak(window, qtbot,
     history: deque[str] = deque(maxlen=HISTORY)
     memory_before, began, cpu, traced = None, time.monotonic(), time.process_time(), None
     growth: Counter[str] = Counter()  # MB of resident memory gained during actions of each kind
+    course: list[tuple[int, float]] = []  # (action, live memory gained since the warm-up) every CHECKPOINT actions
 
     def fail(i: int, problem: str) -> None:
         pytest.fail(f"monkey seed {seed} ({SEED_ENV}={seed} replays it), action {i}: {problem}\nlast actions:\n  "
@@ -242,6 +244,9 @@ def test_a_seeded_monkey_finds_no_exception_warning_stall_or_leak(window, qtbot,
                 if os.environ.get(TRACE_ENV):
                     tracemalloc.start(8)
                     traced = tracemalloc.take_snapshot()
+            elif memory_before is not None and (i - WARMUP) % CHECKPOINT == 0:
+                gc.collect()
+                course.append((i, live_mb() - memory_before))
             seen = len(watch.errors()), len(qt.seen)
             watch.stall_s = 0.0
             watch.arm()
@@ -263,6 +268,7 @@ def test_a_seeded_monkey_finds_no_exception_warning_stall_or_leak(window, qtbot,
     grown = live_mb() - memory_before if memory_before is not None else 0.0
     print(f"monkey: {actions} actions in {time.monotonic() - began:.0f} s ({time.process_time() - cpu:.0f} s of CPU), "
           f"memory {grown:+.1f} MB after the warm-up")
+    print("memory gained by action: " + ", ".join(f"{i}: {mb:+.1f}" for i, mb in course + [(actions, grown)]))
     if grown > MEMORY_MB:
         python = ""
         if tracemalloc.is_tracing():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 import core.sessions.morph
@@ -307,3 +307,13 @@ def test_the_attribute_result_shows_whole_at_the_default_window_size(qtbot, wind
     bottom_right = view.mapTo(panel, view.rect().bottomRight())
     assert bottom_right.y() <= panel.height() and bottom_right.x() <= panel.width()  # not cut off by the dock
     assert view.height() >= view.minimumHeight()
+
+
+def test_each_data_browser_is_deleted_once_closed(qtbot, panel):
+    """A browser is a child of the panel: kept alive (with its thumbnails) after it closes unless deleted, which
+    the seeded monkey saw as memory growing with every Browse… click."""
+    for _ in range(3):
+        QTimer.singleShot(0, lambda: QApplication.activeModalWidget().reject())
+        qtbot.mouseClick(panel.pickers["A"].browse_button, Qt.MouseButton.LeftButton)
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert panel.findChildren(DataBrowser) == []
