@@ -311,7 +311,11 @@ class LatentPanel(QWidget):
     def traverse(self) -> None:
         session = self.session
         session.axis, session.steps = self.axis_combo.currentData(), self.steps_spin.value()
-        work = session.traverse_work()
+        try:
+            work = session.traverse_work()
+        except LatentExplorerError as exc:
+            self._problem(str(exc))
+            return
         self.traversal_view.title.setText(work.what)
         self._run(work)
 

@@ -102,6 +102,13 @@ def test_a_traversal_sweeps_the_chosen_axis_around_z(session):
     assert session.traversal.images.shape == (8 * 5, 1, 8, 8)
 
 
+@pytest.mark.parametrize("axis, steps", [(None, 5), (2, 0), (2, 1)])
+def test_a_traversal_of_no_axis_or_too_few_steps_is_refused_with_a_message(session, axis, steps):
+    session.axis, session.steps = axis, steps
+    with pytest.raises(LatentExplorerError, match="nothing to traverse"):
+        session.traverse_work()
+
+
 def test_sample_grids_with_a_fixed_seed_repeat_and_only_the_newest_lands(session, tmp_path):
     session.side, session.seed, session.temperature = 4, 7, 1.0
     session.sample_work().run_here()

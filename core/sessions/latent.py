@@ -230,6 +230,9 @@ class LatentSession:
     def traverse_work(self) -> Work:
         """The work that decodes the traversal of the chosen axis (or all) in ``steps`` steps around z."""
         axes = list(range(len(self.stats.labels))) if self.axis == ALL_AXES else [self.axis]
+        if not axes or None in axes or self.steps < 2:
+            raise LatentExplorerError(f"nothing to traverse: choose an axis and at least 2 steps (got "
+                                      f"{self.steps} steps)")
         codes = traversal(self.stats, self.z, axes, self.steps)
         names = self.axes_title(axes)
         return Work(f"Traversing {names}…", decoded, (self.model, codes),
