@@ -190,15 +190,3 @@ def test_a_full_collection_sets_its_survivors_aside_and_a_thorough_one_scans_the
         assert collector.UiThreadCollector.collect_due() >= 20_000 and gc.get_freeze_count() < frozen
     finally:
         gc.unfreeze()
-
-
-@pytest.mark.parametrize("fn", [lambda data: len(data), lambda data: [][1]], ids=["done", "failed"])
-def test_a_delivered_task_is_deleted_with_the_work_it_held(qtbot, fn):
-    """A task is its parent's child: kept, with the data its work was given, unless deleted once it has delivered
-    (the seeded monkey saw memory grow with every finished task)."""
-    parent = QWidget()
-    qtbot.addWidget(parent)
-    data = bytearray(1000)
-    held = weakref.ref(Task(fn, data, parent=parent).start())
-    qtbot.waitUntil(lambda: running_tasks() == 0, timeout=10_000)
-    qtbot.waitUntil(lambda: held() is None and parent.findChildren(Task) == [], timeout=10_000)

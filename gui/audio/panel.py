@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from core.sessions.audio import AudioSession
 from core.sessions.listeners import weakly
@@ -49,7 +50,11 @@ class AudioPanel(QWidget):
         top.addWidget(self.open_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.tabs, 1)
+        scroll = QScrollArea()  # the tabs scroll on a short screen instead of making the window taller than it
+        scroll.setWidget(self.tabs)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        layout.addWidget(scroll, 1)
 
         self.open_button.clicked.connect(self._choose_model)
         self.train.trained.connect(self.open_model)

@@ -58,13 +58,10 @@ class _Dispatcher(QObject):
         task = _running.pop(key, None)
         if task is None:
             return  # its parent was deleted meanwhile
-        try:
-            if ok:
-                task.done.emit(value)
-            else:
-                task.failed.emit(message, tb)
-        finally:  # delivered: a task kept as its parent's child would hold its work (models, data) for good
-            task.deleteLater()
+        if ok:
+            task.done.emit(value)
+        else:
+            task.failed.emit(message, tb)
 
 
 _dispatcher: _Dispatcher | None = None
