@@ -386,7 +386,9 @@ def test_the_hover_label_stays_while_the_mouse_stays_on_the_point(panel, digits,
     mouse(port, QEvent.Type.MouseMove, pos + QPoint(0, 1), Qt.MouseButton.NoButton, Qt.MouseButton.NoButton)
     assert view.hover_label.isVisible()  # a pixel further, still on the point
     qtbot.wait(30)
-    mouse(port, QEvent.Type.MouseMove, QPoint(2, 2), Qt.MouseButton.NoButton, Qt.MouseButton.NoButton)
+    empty = next(q for q in (QPoint(x, y) for y in range(10, port.height(), 20) for x in range(10, port.width(), 20))
+                 if view.index_at(view.mapToScene(q)) is None)  # a spot of the map with no item under it
+    mouse(port, QEvent.Type.MouseMove, empty, Qt.MouseButton.NoButton, Qt.MouseButton.NoButton)
     assert not view.hover_label.isVisible() and view.hover_index == -1
 
 
