@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
 from core.errors import LatentExplorerError
@@ -236,7 +236,10 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         files = recent_files(self.settings)
         for i, file in enumerate(files, 1):
-            action = self.recent_menu.addAction(f"&{i}  {Path(file).parent.name}/{Path(file).name}")
+            # (made here, not by addAction: clear() deleted the last fill's actions, and a wrapper PySide keeps for
+            # an address can come back for a new object of another type)
+            action = QAction(f"&{i}  {Path(file).parent.name}/{Path(file).name}", self.recent_menu)
+            self.recent_menu.addAction(action)
             action.setToolTip(file)
             action.triggered.connect(lambda _checked=False, f=file: self.open_checkpoint(f))
         if files:
