@@ -60,14 +60,20 @@ class _Checked:
             return ""
         return f"{self.what}: {number_text(value)} is out of range ({number_text(self.low)} to {number_text(self.high)})"
 
+    def step_limits(self) -> tuple[float, float]:
+        """The limits the arrows and the wheel stop at: values the field can show."""
+        return self.low, self.high
+
     def stepBy(self, steps: int) -> None:
-        self.setValue(min(self.high, max(self.low, self.value() + steps * self.singleStep())))
+        low, high = self.step_limits()
+        self.setValue(min(high, max(low, self.value() + steps * self.singleStep())))
 
     def stepEnabled(self) -> QAbstractSpinBox.StepEnabledFlag:
+        low, high = self.step_limits()
         flags = QAbstractSpinBox.StepEnabledFlag.StepNone
-        if self.value() < self.high:
+        if self.value() < high:
             flags |= QAbstractSpinBox.StepEnabledFlag.StepUpEnabled
-        if self.value() > self.low:
+        if self.value() > low:
             flags |= QAbstractSpinBox.StepEnabledFlag.StepDownEnabled
         return flags
 
@@ -109,3 +115,9 @@ class DecimalField(_Checked, QDoubleSpinBox):
 
     def set_limits(self, low: float, high: float) -> None:
         self._set_limits(float(low), float(high) if math.isfinite(high) else 1e9, 9.0)
+
+    def step_limits(self) -> tuple[float, float]:
+        """The limits rounded inwards to the shown decimals (a high of 0.99999 shown with 3 decimals would
+        round up to 1.000, out of range)."""
+        scale = 10 ** self.decimals()
+        return math.ceil(self.low * scale - 1e-9) / scale, math.floor(self.high * scale + 1e-9) / scale

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout,
-                               QGroupBox, QLabel, QLineEdit, QPushButton, QRadioButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QGridLayout,
+                               QGroupBox, QLabel, QLineEdit, QPushButton, QRadioButton, QScrollArea, QVBoxLayout,
+                               QWidget)
 
 from core.errors import LatentExplorerError
 from core.sessions import Work
@@ -191,10 +192,16 @@ class SetupPanel(QWidget):
             start_layout.addWidget(w)
 
         self.message = MessageLine(max_lines=4)  # (under every field: its changes move none of them)
-        layout = QVBoxLayout(self)
+        form = _Unsqueezed()
+        layout = QVBoxLayout(form)
         for w in (self.origin_line, data_box, model_box, train_box, self.start_box, self.message):
             layout.addWidget(w)
         layout.addStretch(1)
+        scroll = QScrollArea()  # on a short screen the form scrolls: no field is squeezed, none moves
+        scroll.setWidget(form)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        QVBoxLayout(self).addWidget(scroll)
         self.inputs = (data_box, model_box, train_box, self.start_box)
 
         self.session.restore(read_json(self.settings, "setup/families", {}), read_json(self.settings, "setup/common", {}))
@@ -419,3 +426,10 @@ class SetupPanel(QWidget):
         remembered = self.session.remembered()
         write_json(self.settings, "setup/families", remembered["families"])
         write_json(self.settings, "setup/common", remembered["common"])
+
+
+class _Unsqueezed(QWidget):
+    """A form that is never given less height than it asks for (in a scroll area: it scrolls instead)."""
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(super().minimumSizeHint().width(), self.sizeHint().height())

@@ -432,3 +432,18 @@ def test_why_start_failed_goes_once_the_form_changes(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: training.note.text().startswith("Not started"), timeout=LONG_S)
     choose_family(setup, "vae")
     assert training.note.text() == "" and not setup.message.isVisible()
+
+
+def test_the_up_arrow_stops_at_a_value_the_field_can_show(qtbot):
+    """EMA decay's high limit 0.99999 shown with 3 decimals: the arrow stops at 0.999 instead of rounding up
+    to 1.000, out of range (the click-through found Start switched off by a valid field's arrow)."""
+    from gui.number_field import DecimalField
+    field = DecimalField(0.0, 0.99999, "EMA decay")
+    qtbot.addWidget(field)
+    field.setValue(0.999)
+    field.setSingleStep(0.01)
+    qtbot.keyClick(field, Qt.Key.Key_Up)
+    assert field.value() == pytest.approx(0.999) and field.problem() == ""
+    field.setValue(0.5)
+    qtbot.keyClick(field, Qt.Key.Key_Up)
+    assert field.value() == pytest.approx(0.51) and field.problem() == ""
