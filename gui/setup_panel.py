@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QFrame, QGridLayout,
-                               QGroupBox, QLabel, QLineEdit, QPushButton, QRadioButton, QScrollArea, QVBoxLayout,
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout,
+                               QGroupBox, QLabel, QLineEdit, QPushButton, QRadioButton, QVBoxLayout,
                                QWidget)
 
 from core.errors import LatentExplorerError
@@ -29,6 +29,7 @@ from .context import AppContext
 from .message_line import MessageLine, headline
 from .number_field import DecimalField, WholeField, mark, set_help
 from .settings import app_settings, existing_folder, new_run_dir, open_file_name, read_json, write_json
+from .vertical_scroll import VerticalScroll
 
 OPEN_FILE, OPEN_FOLDER = "<open-file>", "<open-folder>"
 RUN_ENDS = ("stopped", "finished", "error")
@@ -197,11 +198,8 @@ class SetupPanel(QWidget):
         for w in (self.origin_line, data_box, model_box, train_box, self.start_box, self.message):
             layout.addWidget(w)
         layout.addStretch(1)
-        scroll = QScrollArea()  # on a short screen the form scrolls: no field is squeezed, none moves
-        scroll.setWidget(form)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        QVBoxLayout(self).addWidget(scroll)
+        QVBoxLayout(self).addWidget(VerticalScroll(form))  # on a short screen the form scrolls: no field is
+        # squeezed, none moves
         self.inputs = (data_box, model_box, train_box, self.start_box)
 
         self.session.restore(read_json(self.settings, "setup/families", {}), read_json(self.settings, "setup/common", {}))

@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication
-from PySide6.QtWidgets import (QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QTabWidget, QVBoxLayout, QWidget
 
 from core.sessions.audio import AudioSession
 from core.sessions.listeners import weakly
@@ -20,6 +19,7 @@ from core.sessions.listeners import weakly
 from ..background.works import start_work
 from ..bridge import TrainingBridge
 from ..context import AppContext
+from ..vertical_scroll import VerticalScroll
 from .file import FileView
 from .live import LiveView
 from .train import TrainView
@@ -50,11 +50,7 @@ class AudioPanel(QWidget):
         top.addWidget(self.open_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        scroll = QScrollArea()  # the tabs scroll on a short screen instead of making the window taller than it
-        scroll.setWidget(self.tabs)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        layout.addWidget(scroll, 1)
+        layout.addWidget(VerticalScroll(self.tabs), 1)  # on a short screen the tabs scroll (the window fits it)
 
         self.open_button.clicked.connect(self._choose_model)
         self.train.trained.connect(self.open_model)
