@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout,
-                               QGroupBox, QLabel, QLineEdit, QPushButton, QRadioButton, QVBoxLayout,
-                               QWidget)
+                               QGroupBox, QLabel, QLineEdit, QPushButton, QRadioButton, QVBoxLayout, QWidget)
 
 from core.errors import LatentExplorerError
 from core.sessions import Work
@@ -29,7 +28,7 @@ from .context import AppContext
 from .message_line import MessageLine, headline
 from .number_field import DecimalField, WholeField, mark, set_help
 from .settings import app_settings, existing_folder, new_run_dir, open_file_name, read_json, write_json
-from .vertical_scroll import VerticalScroll
+from .vertical_scroll import Unsqueezed, VerticalScroll
 
 OPEN_FILE, OPEN_FOLDER = "<open-file>", "<open-folder>"
 RUN_ENDS = ("stopped", "finished", "error")
@@ -193,13 +192,12 @@ class SetupPanel(QWidget):
             start_layout.addWidget(w)
 
         self.message = MessageLine(max_lines=4)  # (under every field: its changes move none of them)
-        form = _Unsqueezed()
+        form = Unsqueezed()
         layout = QVBoxLayout(form)
         for w in (self.origin_line, data_box, model_box, train_box, self.start_box, self.message):
             layout.addWidget(w)
         layout.addStretch(1)
-        QVBoxLayout(self).addWidget(VerticalScroll(form))  # on a short screen the form scrolls: no field is
-        # squeezed, none moves
+        QVBoxLayout(self).addWidget(VerticalScroll(form))  # a short screen scrolls the form: no field moves
         self.inputs = (data_box, model_box, train_box, self.start_box)
 
         self.session.restore(read_json(self.settings, "setup/families", {}), read_json(self.settings, "setup/common", {}))
@@ -424,10 +422,3 @@ class SetupPanel(QWidget):
         remembered = self.session.remembered()
         write_json(self.settings, "setup/families", remembered["families"])
         write_json(self.settings, "setup/common", remembered["common"])
-
-
-class _Unsqueezed(QWidget):
-    """A form that is never given less height than it asks for (in a scroll area: it scrolls instead)."""
-
-    def minimumSizeHint(self) -> QSize:
-        return QSize(super().minimumSizeHint().width(), self.sizeHint().height())

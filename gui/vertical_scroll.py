@@ -20,3 +20,10 @@ class VerticalScroll(QScrollArea):
     def sizeHint(self) -> QSize:
         hint = self.widget().sizeHint()
         return QSize(hint.width() + self.verticalScrollBar().sizeHint().width(), hint.height())
+
+
+class Unsqueezed(QWidget):
+    """Content that is never given less height than it asks for (in a ``VerticalScroll``: it scrolls instead)."""
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(super().minimumSizeHint().width(), self.sizeHint().height())
