@@ -175,8 +175,6 @@ def test_playback_on_a_48k_server_is_resampled_and_heard(jack_server, tmp_path, 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="measured here (load 3-5): 5 minutes streamed, every block called, but 2 % dropouts and "
-                   "after the first minute (+3.6 dB) the per-window alignment loses the drifting lag", strict=False)
 @jack_only
 def test_five_minutes_live_at_48k_through_the_sound_server(jack_server, shared_data):
     """Five minutes of noisy speech through the JACK server at 48 kHz, in real time: every block called, dropouts

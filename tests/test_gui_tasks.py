@@ -7,10 +7,11 @@ import weakref
 
 import pytest
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 from core.errors import Cancelled, DataError
 from core.threads import running_threads
+from gui.background.collector import UiThreadCollector
 from gui.background.tasks import Task, on_ui_thread, running_tasks
 
 
@@ -144,6 +145,34 @@ def test_jobs_are_cancelled_when_their_parent_goes_or_the_window_closes(qtbot, w
     qtbot.waitUntil(lambda: "task-wait_for_cancel" not in running_threads(), timeout=5_000)
 
 
+@pytest.mark.parametrize("runner", ["task", "job"])
+@pytest.mark.parametrize("ends", ["done", "failed"])
+def test_a_finished_task_or_job_lets_go_of_its_work_though_it_stays_a_child_of_its_panel(qtbot, runner, ends):
+    # Each finished task used to keep its Work (a session's models and data) for the life of its panel: the
+    # monkey saw the app's memory grow by every result ever delivered (issue 21).
+    from core.sessions import Work
+    from gui.background.works import start_job, start_work
+
+    class Held:
+        pass
+
+    panel, held, seen = QWidget(), Held(), []
+    qtbot.addWidget(panel)
+
+    def compute(*_args, **_keywords):
+        if ends == "failed":
+            raise DataError("no")
+        return 1
+
+    work = Work("test", compute, (), apply=lambda result, held=held: result)
+    start = start_work if runner == "task" else start_job
+    runner_ = start(work, panel, applied=seen.append, failed=lambda message, _tb: seen.append(message))
+    qtbot.waitUntil(lambda: seen == ([1] if ends == "done" else ["no"]), timeout=5_000)
+    gone = weakref.ref(held)
+    del work, held
+    assert runner_.parent() is panel and gone() is None
+
+
 def test_garbage_holding_qt_objects_is_collected_on_the_ui_thread_only(qtbot):
     # Collected on a worker thread, a Qt object in a reference cycle would be destroyed there, which can
     # deadlock against the UI thread; the app collects on a UI-thread timer instead (gui/collector.py).
@@ -157,13 +186,19 @@ def test_garbage_holding_qt_objects_is_collected_on_the_ui_thread_only(qtbot):
 
     garbage = Garbage()
     garbage.cycle = garbage
+    born_in = [g for g in range(3) if any(o is garbage for o in gc.get_objects(g))]
     del garbage
     kept = []
     busy = threading.Thread(target=lambda: kept.extend([] for _ in range(5_000)), name="allocating-worker")
     busy.start()
     busy.join()  # enough new objects to set the collector off, had it been automatic
     assert where == [] and gc.get_count()[0] > gc.get_threshold()[0]
-    qtbot.waitUntil(lambda: where == [threading.main_thread().name], timeout=5_000)
+    timer = QApplication.instance().findChild(UiThreadCollector).timer
+    try:
+        qtbot.waitUntil(lambda: where == [threading.main_thread().name], timeout=5_000)
+    except qtbot.TimeoutError:
+        raise AssertionError(f"collected on {where}; counts {gc.get_count()}, timer active {timer.isActive()}, "
+                             f"garbage in generation {born_in}") from None
 
 
 def test_a_full_collection_sets_its_survivors_aside_and_a_thorough_one_scans_them_again(monkeypatch):
