@@ -27,9 +27,15 @@ class FlowSettings(AveragedSettings, ImageSettings):
                           low=1, high=8)
     steps: int = setting(8, "Flow steps (ActNorm, 1x1 convolution, affine coupling) per scale", low=1, high=64)
     hidden: int = setting(64, "Channels of each coupling's network", low=1, high=4096, label="Hidden width")
-    alpha: float = setting(0.05, "Margin of the logit transform of the pixels", low=1e-4, high=0.49)
-    temperature: float = setting(0.7, "Scale of the prior's noise when sampling (Glow samples at 0.7: sharper, "
-                                      "less varied)", low=0.0, high=10.0, legacy=1.0, label="Sampling temperature")
+    alpha: float = setting(1e-4, "Margin of the logit transform of the pixels (RealNVP: 0.05 for photographs, "
+                                 "1e-6 for MNIST, where a small one spreads the black background out to learn)",
+                           low=1e-6, high=0.49)
+    scale_bound: float = setting(2.0, "Each coupling scales by at most e^bound either way (a soft bound, as in "
+                                      "FrEIA), so a sample cannot overflow; 0: Glow's unbounded sigmoid(. + 2)",
+                                 low=0.0, high=10.0, legacy=0.0, label="Coupling scale bound")
+    temperature: float = setting(1.0, "Scale of the prior's noise when sampling (Glow samples photographs at 0.7: "
+                                      "sharper, less varied; on MNIST that leaves strokes out)", low=0.0, high=10.0,
+                                 label="Sampling temperature")
 
     def check(self):
         if max_levels(*self.image_shape[1:]) < 1:
@@ -87,11 +93,13 @@ class InvertibleConv1x1(nn.Module):
 
 
 class AffineCoupling(nn.Module):
-    """y_b = (x_b + t(x_a)) * s(x_a), y_a = x_a, with s = sigmoid(. + 2) as in Glow; starts as the identity."""
+    """y_b = (x_b + t(x_a)) * s(x_a), y_a = x_a, with log s = bound * tanh(. / bound): at most e^bound either way,
+    so the inverse of a sample far from the data cannot overflow to inf (and NaN); starts as the identity.
+    ``bound`` 0: Glow's s = sigmoid(. + 2), which can contract without limit (and so expand when sampling)."""
 
-    def __init__(self, channels: int, hidden: int):
+    def __init__(self, channels: int, hidden: int, bound: float = 2.0):
         super().__init__()
-        self.split = channels // 2
+        self.split, self.bound = channels // 2, bound
         out = nn.Conv2d(hidden, 2 * (channels - self.split), 3, padding=1)
         nn.init.zeros_(out.weight)
         nn.init.zeros_(out.bias)
@@ -100,6 +108,8 @@ class AffineCoupling(nn.Module):
 
     def _scale_shift(self, xa):
         raw_scale, shift = self.net(xa).chunk(2, dim=1)
+        if self.bound:
+            return self.bound * torch.tanh(raw_scale / self.bound), shift
         return F.logsigmoid(raw_scale + 2.0), shift
 
     def forward(self, x):
@@ -114,9 +124,10 @@ class AffineCoupling(nn.Module):
 
 
 class FlowStep(nn.Module):
-    def __init__(self, channels: int, hidden: int):
+    def __init__(self, channels: int, hidden: int, bound: float):
         super().__init__()
-        self.layers = nn.ModuleList([ActNorm(channels), InvertibleConv1x1(channels), AffineCoupling(channels, hidden)])
+        self.layers = nn.ModuleList([ActNorm(channels), InvertibleConv1x1(channels),
+                                     AffineCoupling(channels, hidden, bound)])
 
     def forward(self, x):
         total = 0
@@ -158,7 +169,7 @@ class GlowFlow(GenerativeModel):
         self.latent_shapes: list[tuple[int, int, int]] = []
         for i in range(levels):
             c, h, w = 4 * c, h // 2, w // 2
-            self.scales.append(nn.ModuleList([FlowStep(c, hidden) for _ in range(steps)]))
+            self.scales.append(nn.ModuleList([FlowStep(c, hidden, self.settings.scale_bound) for _ in range(steps)]))
             if i < levels - 1:
                 self.latent_shapes.append((c // 2, h, w))
                 c //= 2

@@ -66,6 +66,25 @@ def test_flow_trains_is_exactly_invertible_and_reports_bits_per_dim(digits, tmp_
     assert val[-1]["r2"] == pytest.approx(1.0, abs=1e-6)  # reconstruction through an exact inverse
 
 
+def test_a_flow_far_from_its_data_still_samples_finite_images():
+    # Glow's coupling scale sigmoid(. + 2) contracts without limit, so sampling (the inverse) can expand without
+    # limit: a flow trained a minute on MNIST drew whole images of NaN (issue 20). The scale is bounded now.
+    torch.manual_seed(0)
+    model = build_model("flow", {"image_shape": [1, 8, 8], **family("flow").tiny})
+    with torch.no_grad():
+        for coupling in (m for m in model.modules() if type(m).__name__ == "AffineCoupling"):
+            coupling.net[-1].weight.normal_(0, 30.0)  # couplings that answer strange inputs with extreme scales
+        model.eval()
+        x = model.sample(64, temperature=3.0, generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(x).all()
+
+
+def test_old_flow_checkpoints_keep_the_coupling_they_were_trained_with():
+    stored = family("flow").stored({"image_shape": [1, 8, 8], "levels": 2, "steps": 1, "hidden": 4})
+    model = build_model("flow", stored)
+    assert stored["scale_bound"] == 0.0 and all(m.bound == 0.0 for m in model.modules() if hasattr(m, "bound"))
+
+
 # --- diffusion -------------------------------------------------------------------------------
 def test_diffusion_trains_and_ddim_inversion_reconstructs(digits, tmp_path):
     trainer, path = train_tiny("diffusion", digits, tmp_path, epochs=3)
