@@ -288,6 +288,7 @@ class ThumbnailLayer:
         for i in [i for i in self.shown if i not in wanted]:
             item = self.shown.pop(i)
             item.hide()
+            item.setPixmap(QPixmap())  # an idle item holds no image: the cache alone decides which stay
             self._free.append(item)
         for i in wanted - self.shown.keys():
             item = self._free.pop() if self._free else self._new_item()

@@ -1,5 +1,5 @@
-"""Shared fixtures: offscreen Qt, few torch threads, the real data in ../shared/data; and no background
-thread outlives the session (core/threads.py says why).
+"""Shared fixtures: offscreen Qt, few torch threads, the app's two C heaps, the real data in ../shared/data; and
+no background thread outlives the session (core/threads.py says why).
 
 Isolation: before anything is imported, the app's cache, data, settings and run folders, the XDG folders and
 the temporary folder all point into one session folder (``SESSION_DIR``), removed at the end; so tests never
@@ -17,6 +17,9 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from core.threads import share_malloc_arenas  # noqa: E402
+
+share_malloc_arenas()  # as main.py does, before any thread starts: the monkey measures the app's memory
 
 
 def in_ci() -> bool:
