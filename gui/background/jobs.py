@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from .tasks import Task, on_ui_thread, release_slots
+from .tasks import Task, on_ui_thread
 
 #: Least time between two progress counts.
 PROGRESS_INTERVAL_S = 0.05
@@ -62,13 +62,10 @@ class Job(QObject):
 
     def _end(self, signal, *values) -> None:
         self.finished = True
-        try:
-            if self.cancel_event.is_set():
-                self.cancelled.emit()
-            else:
-                signal.emit(*values)
-        finally:
-            release_slots(self.progress, self.done, self.failed, self.cancelled)
+        if self.cancel_event.is_set():
+            self.cancelled.emit()
+        else:
+            signal.emit(*values)
 
 
 class _Throttled:

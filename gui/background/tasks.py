@@ -15,16 +15,14 @@ that hold one; a worker reports back through ``on_ui_thread(self.method)``, whic
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import traceback
-import warnings
 import weakref
 from typing import Any, Callable
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QObject, Signal, SignalInstance, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from core.errors import LatentExplorerError
 from core.threads import start_thread
@@ -60,24 +58,10 @@ class _Dispatcher(QObject):
         task = _running.pop(key, None)
         if task is None:
             return  # its parent was deleted meanwhile
-        try:
-            if ok:
-                task.done.emit(value)
-            else:
-                task.failed.emit(message, tb)
-        finally:
-            release_slots(task.done, task.failed)
-
-
-def release_slots(*signals: SignalInstance) -> None:
-    """Disconnect every slot of ``signals``, which have fired for the last time. A finished task or job stays a
-    child of its panel until the panel goes, but what its slots held (closures over a session's work, its
-    models and data) is let go at once: kept, it grew the app's memory by every result it ever delivered."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # (a signal with no slots warns)
-        for signal in signals:
-            with contextlib.suppress(RuntimeError, SystemError):
-                signal.disconnect()
+        if ok:
+            task.done.emit(value)
+        else:
+            task.failed.emit(message, tb)
 
 
 _dispatcher: _Dispatcher | None = None

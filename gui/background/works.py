@@ -40,7 +40,19 @@ def start_job(work: Work, parent: QObject | None, applied: Applied | None = None
 
 
 def _connected(runner: Task | Job, work: Work, applied: Applied | None, failed: Failed | None) -> Task | Job:
-    runner.done.connect(lambda result: (applied or _ignore)(work.apply(result)))
+    """Connect ``runner`` to ``work.apply``; the work (a session's models and data) is let go once the runner has
+    delivered, though the runner stays a child of its parent until that goes (kept, every result ever delivered
+    stayed in memory)."""
+    held = [work]
+
+    def done(result: Any) -> None:
+        if held:
+            (applied or _ignore)(held.pop().apply(result))
+
+    runner.done.connect(done)
+    runner.failed.connect(lambda _message, _tb: held.clear())
+    if isinstance(runner, Job):
+        runner.cancelled.connect(held.clear)
     if failed is not None:
         runner.failed.connect(failed)
     return runner
