@@ -4,10 +4,12 @@ plots, raises docks and switches tabs, and opens a checkpoint of each image fami
 
 It fails on an exception that reaches ``sys.excepthook``, a background task's traceback, an error dialog, a Qt
 warning (``qInstallMessageHandler``) or the UI thread stalling for over ``STALL_S``; live memory growing by more
-than ``MEMORY_MB`` from after a warm-up to the end marks it XFAIL with the figures (a leak still open, issue 21).
+than ``MEMORY_MB`` from after a warm-up to the end marks it XFAIL with the figures (issue 21: too near the limit
+for a hard check yet).
 Under CI=true the seed is fixed (``CI_SEED``). A failure names the seed and the last actions;
 ``MONKEY_SEED=N`` replays that run (``MONKEY_ACTIONS=N`` changes how many actions; 10,000 by default;
-``MONKEY_TRACEMALLOC=1`` names the Python lines behind a memory failure). A seed replays the same draws; what
+``MONKEY_TRACEMALLOC=1`` names the Python lines behind a memory failure; ``MONKEY_ONLY=click,wheel`` keeps
+only those kinds of action, to find which grows memory). A seed replays the same draws; what
 a draw hits can still differ when background work ends sooner or later.
 Errors a panel's message line shows are not failures here: random typing is bad input, and bad input gets a
 message (tests/test_click_through.py holds each message to account).
@@ -29,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QGraphicsView, QLineEdit, QTabWidget, QWidget
 
@@ -108,6 +110,9 @@ class Monkey:
         self.window, self.qtbot, self.rng, self.checkpoint = window, qtbot, rng, checkpoint
         self.actions = [(6, self.click), (4, self.drive), (2, self.type_text), (2, self.wheel), (2, self.drag),
                         (1, self.raise_dock), (1, self.switch_tab), (0.05, self.open_checkpoint)]
+        only = os.environ.get("MONKEY_ONLY")
+        if only:
+            self.actions = [(w, a) for w, a in self.actions if a.__name__ in only.split(",")]
 
     def act(self) -> str:
         """One random action; '' when what it drew cannot be used now (hidden, disabled)."""
@@ -256,6 +261,10 @@ def test_a_seeded_monkey_finds_no_exception_warning_stall_or_leak(window, qtbot,
             done = monkey.act()
             history.append(f"{i}: {done or '(nothing to act on)'}")
             QApplication.processEvents()
+            # ...and the deletions deleteLater() asked for, as the app's event loop does each time round: a bare
+            # processEvents() leaves them for later, so the monkey kept every closed dialog and finished job alive
+            # until the end and measured the fragmented heap they left
+            QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
             if memory_before is not None:  # where memory grows: by the kind of action (its text without numbers)
                 growth[re.sub(r"[-+]?\d+", "N", done or "nothing")] += rss_mb() - memory
             if exceptions:
@@ -278,11 +287,11 @@ def test_a_seeded_monkey_finds_no_exception_warning_stall_or_leak(window, qtbot,
             python = "\nPython allocations grown most:\n" + "\n".join(
                 f"{d.size_diff / 1e6:+.1f} MB in {d.count_diff:+d} blocks at\n    " + "\n    ".join(d.traceback.format())
                 for d in top)
-        # Known and open (issue 21): live memory still grows along the run, about +100 MB over 10,000 actions
-        # (the work of finished tasks, data browsers, the map's thumbnail cache and idle thumbnails, and per-thread
-        # C heaps were fixed; tracemalloc sees under 10 MB of Python-side growth, so the rest is native, not found
-        # yet). Reported, not hidden: every other check above still fails the test; this one marks it XFAIL with the
-        # figures until the leak is found.
+        # Issue 21: the leaks found are fixed (the work of finished tasks, data browsers, the map's thumbnail cache
+        # and idle thumbnails, per-thread C heaps, and the monkey's own missing deferred deletions); three runs of
+        # seed 1 then ended at +29, +41 and +49 MB, under the limit but too near it for a hard check: what remains
+        # is likely bounded caches filling (thumbnails; Qt's pixmap and glyph caches). Over the limit, the test is
+        # XFAIL with the figures; every other check above still fails it.
         pytest.xfail(f"monkey seed {seed}: memory grew by {grown:.0f} MB (over {MEMORY_MB:.0f} MB) from action "
                      f"{WARMUP} to the end; during: "
                      + ", ".join(f"{what} {mb:+.0f} MB" for what, mb in growth.most_common(8)) + python)
