@@ -23,6 +23,7 @@ from core.train.checkpoint import load_checkpoint, save_checkpoint
 from core.train.device import pick_device
 from models import GenerativeModel
 
+from .background.collector import set_aside
 from .background.jobs import Job
 from .background.latest import LatestOnly
 from .background.tasks import Task
@@ -276,6 +277,8 @@ class MainWindow(QMainWindow):
         self.open_checkpoint(path, followed=True, keep_data=not first)
 
     def _on_run_state(self, state: str) -> None:
+        if state == "running":
+            set_aside()  # what the run's start imported lives for the session: no full scan of it while it trains
         if state in RUN_ENDS and self._run_checkpoint:
             path, self._run_checkpoint = self._run_checkpoint, None
             self.open_checkpoint(path)  # the trained model, for every panel

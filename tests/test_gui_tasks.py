@@ -228,3 +228,16 @@ def test_a_full_collection_sets_its_survivors_aside_and_a_thorough_one_scans_the
         assert collector.UiThreadCollector.collect_due() >= 20_000 and gc.get_freeze_count() < frozen
     finally:
         gc.unfreeze()
+
+
+def test_set_aside_exempts_what_exists_now_from_collections_without_scanning_it():
+    import gc
+
+    from gui.background import collector
+    gc.unfreeze()
+    try:
+        made = [[] for _ in range(50_000)]  # as the modules a run's start imports
+        collector.set_aside()
+        assert gc.get_freeze_count() >= len(made) and len(gc.get_objects(2)) < len(made)
+    finally:
+        gc.unfreeze()

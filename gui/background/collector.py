@@ -53,6 +53,14 @@ class UiThreadCollector(QObject):
         return found
 
 
+def set_aside() -> None:
+    """Exempt every object alive now from routine collections (``gc.freeze``) without collecting: for what a run's
+    start imports and builds (about 140,000 objects, torch's modules for the most part), whose first full scan
+    stalled the UI thread for about 100 ms while the run trained (issue 22 item 9). Cycles among them are still
+    reclaimed by the thorough collection every ``THOROUGH_S``."""
+    gc.freeze()
+
+
 def startup_done() -> None:
     """Collect once, then exempt every object alive now from later collections (``gc.freeze``)."""
     gc.collect()
