@@ -46,7 +46,7 @@ LEGIBLE_PX = 20  # the smallest thumbnail that still reads as a picture
 OCCUPANCY = 4.0  # ...or when the cells the points in view occupy hold at most this many each
 SIZE_STEP = 4  # thumbnails grow from LEGIBLE_PX to the chosen size in steps of this many px
 PIXMAP_CACHE_BYTES = 12_000_000  # the thumbnail pixmaps kept for reuse: a budget in bytes (not a count, which at
-# 96 px and every size from LEGIBLE_PX up held over 100 MB), many screens' worth at any size
+# 96 px and every size from LEGIBLE_PX up held over 100 MB): about four screens of images at 96 px, more when smaller
 DOTS_MAX = 40_000  # with more points than this in view, the map is a density image
 DOT_RADII = ((3_000, 3), (15_000, 2), (DOTS_MAX, 1))  # dot radius (px) for up to this many points in view
 DOTS_MARGIN = 0.25  # dots are drawn this fraction of the view's size beyond each of its sides

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 import gui.map_view
 from gui.map_view import MapView, pixmap_bytes
 
-KEPT_MB = 32  # the most the kept pixmaps may take
+KEPT_MB = 16  # the most the kept pixmaps may take (the budget is 12 MB)
 
 
 def wheel(view: MapView, at: QPoint, delta: int) -> None:
