@@ -97,7 +97,7 @@ class AffineCoupling(nn.Module):
     so the inverse of a sample far from the data cannot overflow to inf (and NaN); starts as the identity.
     ``bound`` 0: Glow's s = sigmoid(. + 2), which can contract without limit (and so expand when sampling)."""
 
-    def __init__(self, channels: int, hidden: int, bound: float = 2.0):
+    def __init__(self, channels: int, hidden: int, bound: float):
         super().__init__()
         self.split, self.bound = channels // 2, bound
         out = nn.Conv2d(hidden, 2 * (channels - self.split), 3, padding=1)
