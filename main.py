@@ -11,7 +11,7 @@ import signal
 import sys
 
 from core.commands import COMMANDS, load
-from core.threads import share_malloc_arenas
+from core.threads import bound_native_memory
 
 
 class Terminated(BaseException):
@@ -49,7 +49,7 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    share_malloc_arenas()
+    bound_native_memory()
     argv = sys.argv[1:] if argv is None else list(argv)
     command = [a for a in argv if a in COMMANDS][:1]
     on_sigterm = signal.getsignal(signal.SIGTERM)

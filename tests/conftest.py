@@ -1,4 +1,4 @@
-"""Shared fixtures: offscreen Qt, few torch threads, the app's two C heaps, the real data in ../shared/data; and
+"""Shared fixtures: offscreen Qt, few torch threads, the app's two C heaps and bounded kernel cache, the real data in ../shared/data; and
 no background thread outlives the session (core/threads.py says why).
 
 Isolation: before anything is imported, the app's cache, data, settings and run folders, the XDG folders and
@@ -17,9 +17,9 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from core.threads import share_malloc_arenas  # noqa: E402
+from core.threads import bound_native_memory  # noqa: E402
 
-share_malloc_arenas()  # as main.py does, before any thread starts: the monkey measures the app's memory
+bound_native_memory()  # as main.py does, before any thread starts: the monkey measures the app's memory
 
 
 def in_ci() -> bool:

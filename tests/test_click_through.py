@@ -188,7 +188,11 @@ def watch(monkeypatch):
             w.messages.append(f"{owner(line)}: {text}")
         set_text(line, text)
     monkeypatch.setattr(MessageLine, "set_text", shown_in_line)
-    monkeypatch.setattr(QMessageBox, "open", opened)
+    def opened_and_closed(box):  # (a box that is never shown cannot be closed: deleted as closing it would)
+        opened(box)
+        if box.testAttribute(Qt.WidgetAttribute.WA_DeleteOnClose):
+            box.deleteLater()
+    monkeypatch.setattr(QMessageBox, "open", opened_and_closed)
     monkeypatch.setattr(QMessageBox, "exec", lambda box: opened(box) or QMessageBox.StandardButton.Ok)
     monkeypatch.setattr(QMessageBox, "question", static("question", QMessageBox.StandardButton.No))
     for kind in ("critical", "warning", "information"):

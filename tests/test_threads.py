@@ -3,6 +3,7 @@
 Each case runs in a fresh interpreter, since what is tested is how a process ends."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,9 +13,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_script(body: str, timeout_s: float = 60) -> subprocess.CompletedProcess:
+def run_script(body: str, timeout_s: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
     script = "import sys, threading, time\nfrom core.threads import *\n" + textwrap.dedent(body)
-    return subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=timeout_s)
+    return subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=timeout_s,
+                          env=env)
 
 
 def test_torch_work_running_at_exit_is_stopped_before_the_interpreter_ends():
@@ -107,9 +109,41 @@ def test_threads_share_two_c_heaps_as_in_the_app():
     assert int(shared.stdout) <= 2 < int(own.stdout), (shared.stdout, own.stdout)
 
 
-def test_main_shares_the_heaps_before_anything_else(monkeypatch):
+KERNEL_MEMORY_AFTER_MANY_SHAPES = """
+    import ctypes
+    if {bound}:
+        bound_native_memory()
+    import torch
+    torch.set_num_threads(1)
+
+    def anonymous_mb():  # what the C heap still holds in use, not what it keeps free
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        return next(int(line.split()[1]) / 1024 for line in open("/proc/self/status") if line.startswith("RssAnon"))
+
+    conv = torch.nn.Conv2d(8, 16, 3, padding=1)
+    with torch.no_grad():
+        conv(torch.rand(1, 8, 8, 8))
+        before = anonymous_mb()
+        for i in range(600):  # one layer met at 600 shapes (batch sizes, image heights), as the app's panels do
+            conv(torch.rand(1 + i % 4, 8, 8 + i // 4, 8))
+    print(anonymous_mb() - before)
+"""
+
+
+def test_compiled_kernels_are_bounded_as_in_the_app():
+    # oneDNN keeps a compiled kernel per layer shape, up to 1,024 by default: ~25 MB more in the monkey's
+    # 10,000 actions (issue 21). The app keeps KERNEL_CACHE.
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}  # (the tests' own bound)
+    bounded = run_script(KERNEL_MEMORY_AFTER_MANY_SHAPES.format(bound=True), env=env)
+    default = run_script(KERNEL_MEMORY_AFTER_MANY_SHAPES.format(bound=False), env=env)
+    assert bounded.returncode == 0 and default.returncode == 0, bounded.stderr + default.stderr
+    print(f"memory after 600 shapes: {float(bounded.stdout):+.1f} MB bounded, {float(default.stdout):+.1f} MB not")
+    assert float(bounded.stdout) < 0.6 * float(default.stdout)
+
+
+def test_main_bounds_native_memory_before_anything_else(monkeypatch):
     import main
     calls = []
-    monkeypatch.setattr(main, "share_malloc_arenas", lambda: calls.append("heaps"))
+    monkeypatch.setattr(main, "bound_native_memory", lambda: calls.append("heaps"))
     monkeypatch.setattr(main, "_run", lambda argv, command: calls.append("run") or 0)
     assert main.main(["--help"]) == 0 and calls == ["heaps", "run"]

@@ -7,7 +7,8 @@
 
 The worker thread never touches the ``Task``: it hands the result to one dispatcher object that lives
 on the UI thread for the whole session (so an emit can never race with a deletion), and Qt queues the
-delivery into the UI event loop. A task whose parent is deleted before it finishes delivers nothing.
+delivery into the UI event loop. A task whose parent is deleted before it finishes delivers nothing; one that
+has delivered leaves its parent and is freed once nobody holds it.
 
 Worker threads never hold a Qt object: were a worker to drop the last reference, Qt would destroy the
 object on that thread, which deadlocks against the UI thread. ``Task`` refuses functions and arguments
@@ -58,10 +59,14 @@ class _Dispatcher(QObject):
         task = _running.pop(key, None)
         if task is None:
             return  # its parent was deleted meanwhile
-        if ok:
-            task.done.emit(value)
-        else:
-            task.failed.emit(message, tb)
+        try:
+            if ok:
+                task.done.emit(value)
+            else:
+                task.failed.emit(message, tb)
+        finally:  # delivered: freed once nobody holds it (a child of its panel, it stayed as long as the panel)
+            if shiboken6.isValid(task):
+                task.setParent(None)
 
 
 _dispatcher: _Dispatcher | None = None
