@@ -24,7 +24,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-sys.path.insert(0, str(TESTS))
+sys.path[:0] = [str(TESTS), str(ROOT)]  # (run from anywhere, installed or not)
 
 from mutants import CLAIM_ENV, CLAIMS, MUTANT_ENV, MUTANTS  # noqa: E402
 
