@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         return run_ranks(args)
     from tqdm import tqdm
 
-    from ..train.distributed import from_environment
+    from ..train.distributed import from_environment, leave
     RunFolder(args.out).check(fresh=args.resume is None, overwrite=args.overwrite)  # before the data is loaded
     r = build_run(args)
     main_rank = from_environment().main
@@ -196,6 +196,7 @@ def run(args: argparse.Namespace) -> int:
             ended = trainer.train(overwrite=args.overwrite)
     finally:
         bar.close()
+        leave()  # a rank's process group ends before the interpreter does: left to it, a rank aborted at exit
     checkpoint = args.out / "checkpoint.pt"
     if ended == "stopped":
         print(f"{caught[0].name}: stopped at step {trainer.step:,} (epoch {trainer.epoch + 1}); saved {checkpoint}; "
