@@ -1,5 +1,6 @@
-"""Shared fixtures: offscreen Qt, few torch threads, the app's two C heaps and bounded kernel cache, the real data in ../shared/data; and
-no background thread outlives the session (core/threads.py says why).
+"""Shared fixtures: offscreen Qt, few torch threads, the app's bounds on native memory (two C heaps, a kernel cache
+of ``core.threads.KERNEL_CACHE``), the real data in ../shared/data; and no background thread outlives the session
+(core/threads.py says why).
 
 Isolation: before anything is imported, the app's cache, data, settings and run folders, the XDG folders and
 the temporary folder all point into one session folder (``SESSION_DIR``), removed at the end; so tests never

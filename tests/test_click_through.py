@@ -188,6 +188,7 @@ def watch(monkeypatch):
             w.messages.append(f"{owner(line)}: {text}")
         set_text(line, text)
     monkeypatch.setattr(MessageLine, "set_text", shown_in_line)
+
     def opened_and_closed(box):  # (a box that is never shown cannot be closed: deleted as closing it would)
         opened(box)
         if box.testAttribute(Qt.WidgetAttribute.WA_DeleteOnClose):
