@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGridLayout, QGroupBox, QHBoxLayout,
                                QLabel, QPushButton, QScrollArea, QSlider, QSpinBox, QSplitter, QVBoxLayout, QWidget)
@@ -234,7 +235,9 @@ class LatentPanel(QWidget):
 
     def _build_sliders(self) -> None:
         while self.slider_grid.count():
-            widget = self.slider_grid.takeAt(0).widget()
+            item = self.slider_grid.takeAt(0)  # a taken item is ours to delete (QLayout::takeAt): kept, it leaked
+            widget = item.widget()
+            shiboken6.delete(item)
             widget.hide()  # (deleted later: only once the event loop runs, which --screenshot's does not)
             widget.deleteLater()
         self.sliders, self.slider_values = [], []

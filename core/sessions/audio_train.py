@@ -58,8 +58,9 @@ class AudioTrainSession:
         return [(n, f"{n} — {'streams live' if family(n).capabilities.streams else 'offline only'}")
                 for n in names("audio")]
 
-    def specs(self) -> list[SettingSpec]:
-        return family(self.family).specs(editable_only=True)
+    def specs(self, name: str | None = None) -> list[SettingSpec]:
+        """The settings the user sets of family ``name`` (None: the chosen family)."""
+        return family(name or self.family).specs(editable_only=True)
 
     def set_family(self, name: str) -> None:
         self.family = name

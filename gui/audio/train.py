@@ -48,7 +48,7 @@ class TrainView(QWidget):
         self.model_combo = QComboBox()
         for name, text in self.session.families():
             self.model_combo.addItem(text, name)
-        self.fields: dict[str, SettingField] = {}
+        self.fields: dict[str, SettingField] = {}  # the chosen family's: setting -> field
         self.speech_edit, self.noise_edit = QLineEdit(self.session.speech), QLineEdit(self.session.noise)
         self.speech_edit.setPlaceholderText("folder of clean speech (wav, flac)")
         self.noise_edit.setPlaceholderText("folder of noise recordings (optional)")
@@ -139,12 +139,19 @@ class TrainView(QWidget):
 
     # --- the form -------------------------------------------------------------------------
     def _fill_form(self) -> None:
-        """The model row, the rows of the chosen family's settings (``settings_form``, generated from its
-        declaration, rebuilt when the family changes), then the data rows."""
+        """The model row, the rows of every audio family's declared settings (the chosen family's shown), then the
+        data rows. Rows are made once and shown or hidden, never removed: a removed row's layout item dies in C++
+        while PySide may still hold a wrapper of it, and a later object at its address came back as that stale
+        wrapper (the seeded monkey: 'QWidgetItem' object has no attribute 'setEnabled', and a segfault)."""
         self.form.addRow("Model", self.model_combo)
-        self.settings_form = QFormLayout()
-        self.form.addRow(self.settings_form)
-        self._fill_settings()
+        self.family_fields: dict[str, dict[str, SettingField]] = {}
+        for name, _text in self.session.families():
+            fields = self.family_fields[name] = {}
+            for spec in self.session.specs(name):
+                field = fields[spec.name] = SettingField(spec)
+                field.connect(lambda value, setting=spec.name: self.session.set_value(setting, value))
+                self.form.addRow(spec.label, field.widget)
+        self._show_settings()
         self.form.addRow("Speech", self._with_browse(self.speech_edit, "Folder of clean speech"))
         self.form.addRow("Noise", self._with_browse(self.noise_edit, "Folder of noise recordings"))
         checks = QHBoxLayout()
@@ -161,15 +168,14 @@ class TrainView(QWidget):
         self.form.addRow("Epochs", self.epochs)
         self.form.addRow("Batch", self.batch)
 
-    def _fill_settings(self) -> None:
-        while self.settings_form.rowCount():
-            self.settings_form.removeRow(0)
-        self.fields = {}
-        for spec in self.session.specs():
-            field = self.fields[spec.name] = SettingField(spec)
-            field.set_raw(self.session.value(spec.name))
-            field.connect(lambda value, name=spec.name: self.session.set_value(name, value))
-            self.settings_form.addRow(spec.label, field.widget)
+    def _show_settings(self) -> None:
+        """Show the chosen family's setting rows, with the session's values, and hide the others'."""
+        self.fields = self.family_fields[self.session.family]
+        for fields in self.family_fields.values():
+            for field in fields.values():
+                self.form.setRowVisible(field.widget, fields is self.fields)
+        for name, field in self.fields.items():
+            field.set_raw(self.session.value(name))
 
     def _with_browse(self, edit: QLineEdit, title: str) -> QWidget:
         box = QWidget()
@@ -278,7 +284,7 @@ class TrainView(QWidget):
     # --- the session's changes ------------------------------------------------------------
     def _on_session(self, what: str) -> None:
         if what == "family":
-            self._fill_settings()
+            self._show_settings()
         if what in ("family", "train", "voice", "model", "devices", "live"):
             self._update()
 
