@@ -147,10 +147,11 @@ def test_jobs_are_cancelled_when_their_parent_goes_or_the_window_closes(qtbot, w
 
 @pytest.mark.parametrize("runner, ends", [("task", "done"), ("task", "failed"), ("job", "done"), ("job", "failed"),
                                          ("job", "cancelled")])
-def test_a_finished_task_or_job_lets_go_of_its_work_and_is_freed_once_nobody_holds_it(qtbot, runner, ends):
+def test_a_finished_task_or_job_lets_go_of_its_work_though_it_stays_a_child_of_its_panel(qtbot, runner, ends):
     # Each finished task used to keep its Work (a session's models and data) for the life of its panel: the
-    # monkey saw the app's memory grow by every result ever delivered (issue 21). Then the task itself stayed a
-    # child of its panel: ~5 kB a task, a thousand in the monkey's 10,000 actions.
+    # monkey saw the app's memory grow by every result ever delivered (issue 21). The task itself stays (~5 kB):
+    # freed after delivery (handed to Python, or by deleteLater), tasks crashed Qt in ~QObject, in CI's GUI tests
+    # and at once in tests/test_audio_panel.py.
     from core.sessions import Work
     from gui.background.works import start_job, start_work
 
@@ -172,12 +173,9 @@ def test_a_finished_task_or_job_lets_go_of_its_work_and_is_freed_once_nobody_hol
         runner_.cancelled.connect(lambda: seen.append("cancelled"))
         runner_.cancel()
     qtbot.waitUntil(lambda: seen == [{"done": 1, "failed": "no", "cancelled": "cancelled"}[ends]], timeout=5_000)
-    gone, destroyed = weakref.ref(held), []
-    runner_.destroyed.connect(lambda *_args: destroyed.append(True))
+    gone = weakref.ref(held)
     del work, held
-    assert gone() is None and runner_.parent() is None and not panel.children()
-    del runner_  # the caller lets go too
-    assert destroyed == [True]
+    assert runner_.parent() is panel and gone() is None
 
 
 def test_garbage_holding_qt_objects_is_collected_on_the_ui_thread_only(qtbot):

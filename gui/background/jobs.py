@@ -20,7 +20,6 @@ import threading
 import time
 from typing import Any, Callable
 
-import shiboken6
 from PySide6.QtCore import QObject, Signal
 
 from .tasks import Task, on_ui_thread
@@ -63,15 +62,10 @@ class Job(QObject):
 
     def _end(self, signal, *values) -> None:
         self.finished = True
-        try:
-            if self.cancel_event.is_set():
-                self.cancelled.emit()
-            else:
-                signal.emit(*values)
-        finally:  # ended: freed once nobody holds it, as its task is
-            self._task = None
-            if shiboken6.isValid(self):
-                self.setParent(None)
+        if self.cancel_event.is_set():
+            self.cancelled.emit()
+        else:
+            signal.emit(*values)
 
 
 class _Throttled:

@@ -7,8 +7,10 @@
 
 The worker thread never touches the ``Task``: it hands the result to one dispatcher object that lives
 on the UI thread for the whole session (so an emit can never race with a deletion), and Qt queues the
-delivery into the UI event loop. A task whose parent is deleted before it finishes delivers nothing; one that
-has delivered leaves its parent and is freed once nobody holds it.
+delivery into the UI event loop. A task whose parent is deleted before it finishes delivers nothing. A task that
+has delivered stays a child of its parent (about 5 kB) until the parent goes: freed sooner, handed to Python
+(``setParent(None)``) or by ``deleteLater``, tasks crashed Qt in ``~QObject`` (CI's GUI tests; at once in
+tests/test_audio_panel.py with ``deleteLater``).
 
 Worker threads never hold a Qt object: were a worker to drop the last reference, Qt would destroy the
 object on that thread, which deadlocks against the UI thread. ``Task`` refuses functions and arguments
@@ -59,14 +61,10 @@ class _Dispatcher(QObject):
         task = _running.pop(key, None)
         if task is None:
             return  # its parent was deleted meanwhile
-        try:
-            if ok:
-                task.done.emit(value)
-            else:
-                task.failed.emit(message, tb)
-        finally:  # delivered: freed once nobody holds it (a child of its panel, it stayed as long as the panel)
-            if shiboken6.isValid(task):
-                task.setParent(None)
+        if ok:
+            task.done.emit(value)
+        else:
+            task.failed.emit(message, tb)
 
 
 _dispatcher: _Dispatcher | None = None
