@@ -315,7 +315,7 @@ def test_switching_the_family_shows_its_settings_keeps_each_familys_values_and_n
     qtbot.keyClick(combo, Qt.Key.Key_Down if combo.currentIndex() == 0 else Qt.Key.Key_Up)
     qtbot.waitUntil(shows_the_chosen_familys, timeout=5_000)
     assert train.session.family == other and shown()["Sample rate"].value() == 16000
-    assert stale_layout_items() == []
+    assert stale_layout_items(train) == []
 
 
 def test_at_first_launch_the_panel_opens_the_shipped_denoiser_and_start_works(qtbot, monkeypatch, tiny_denoiser):
