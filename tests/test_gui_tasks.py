@@ -150,8 +150,8 @@ def test_jobs_are_cancelled_when_their_parent_goes_or_the_window_closes(qtbot, w
 def test_a_finished_task_or_job_lets_go_of_its_work_though_it_stays_a_child_of_its_panel(qtbot, runner, ends):
     # Each finished task used to keep its Work (a session's models and data) for the life of its panel: the
     # monkey saw the app's memory grow by every result ever delivered (issue 21). The task itself stays (~5 kB):
-    # freed after delivery (handed to Python, or by deleteLater), tasks crashed Qt in ~QObject, in CI's GUI tests
-    # and at once in tests/test_audio_panel.py.
+    # deleted after delivery (deleteLater), tasks crashed Qt in ~QObject at once in tests/test_audio_panel.py;
+    # handed to Python instead (setParent(None)), they were part of a build that segfaulted in CI.
     from core.sessions import Work
     from gui.background.works import start_job, start_work
 

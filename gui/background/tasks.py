@@ -8,9 +8,9 @@
 The worker thread never touches the ``Task``: it hands the result to one dispatcher object that lives
 on the UI thread for the whole session (so an emit can never race with a deletion), and Qt queues the
 delivery into the UI event loop. A task whose parent is deleted before it finishes delivers nothing. A task that
-has delivered stays a child of its parent (about 5 kB) until the parent goes: freed sooner, handed to Python
-(``setParent(None)``) or by ``deleteLater``, tasks crashed Qt in ``~QObject`` (CI's GUI tests; at once in
-tests/test_audio_panel.py with ``deleteLater``).
+has delivered stays a child of its parent (about 5 kB) until the parent goes: deleted sooner (``deleteLater``),
+tasks crashed Qt in ``~QObject`` at once in tests/test_audio_panel.py; handed to Python instead
+(``setParent(None)``), they were part of a build whose GUI tests segfaulted in CI.
 
 Worker threads never hold a Qt object: were a worker to drop the last reference, Qt would destroy the
 object on that thread, which deadlocks against the UI thread. ``Task`` refuses functions and arguments
