@@ -112,7 +112,8 @@ def _paths(value) -> tuple[list, list[str]]:
 
 #: every JSON setting the app keeps, and what of a read value is kept
 RULES: dict[str, Cleaner] = {
-    "setup/common": _table({"model": _text, "lr": _learning_rate, "batch_size": _whole(*TRAINING_RANGES["batch_size"]),
+    "setup/common": _table({"model": _text, "lr": _learning_rate, "lr_schedule": _text,
+                            "batch_size": _whole(*TRAINING_RANGES["batch_size"]),
                             "epochs": _whole(*TRAINING_RANGES["epochs"]), "device": _text, "own_process": _flag,
                             "processes": _whole(1, 64)}),
     "setup/families": _per_family,

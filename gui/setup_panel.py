@@ -18,7 +18,8 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
 
 from core.errors import LatentExplorerError
 from core.sessions import Work
-from core.sessions.setup import CONTINUE, NEW, TRAINING_LABELS, TRAINING_RANGES, SetupSession, editable_specs
+from core.sessions.setup import (CONTINUE, LR_SCHEDULES, NEW, TRAINING_LABELS, TRAINING_RANGES, SetupSession,
+                                 editable_specs)
 from core.train.loop import TrainConfig
 from models import SettingSpec, family
 
@@ -166,6 +167,11 @@ class SetupPanel(QWidget):
         # training
         self.lr_edit = QLineEdit()
         set_help(self.lr_edit, "Adam learning rate, e.g. 1e-3 (follows the family's default until edited)")
+        self.schedule_combo = QComboBox()
+        for key, label in LR_SCHEDULES.items():
+            self.schedule_combo.addItem(label, key)
+        set_help(self.schedule_combo, "How the learning rate changes over the run: constant, or each epoch at a "
+                                      "share of it that falls along half a cosine (often a better model at the end)")
         self.batch_spin = WholeField(*TRAINING_RANGES["batch_size"], "Batch size")
         self.epochs_spin = WholeField(*TRAINING_RANGES["epochs"], "Epochs")
         self.device_combo = QComboBox()
@@ -173,8 +179,8 @@ class SetupPanel(QWidget):
             self.device_combo.addItem(label, key)
         train_box = QGroupBox("Training")
         self.train_form = train_form = QFormLayout(train_box)
-        self.training_fields = {"lr": self.lr_edit, "batch_size": self.batch_spin, "epochs": self.epochs_spin,
-                                "device": self.device_combo}
+        self.training_fields = {"lr": self.lr_edit, "lr_schedule": self.schedule_combo, "batch_size": self.batch_spin,
+                                "epochs": self.epochs_spin, "device": self.device_combo}
         for key, widget in self.training_fields.items():
             train_form.addRow(TRAINING_LABELS[key], widget)
 
@@ -204,6 +210,8 @@ class SetupPanel(QWidget):
         self.family_combo.currentIndexChanged.connect(
             lambda _i: self._user(self.session.set_family, self.family_combo.currentData()))
         self.lr_edit.textChanged.connect(lambda text: self._user(self.session.set_lr, text))
+        self.schedule_combo.currentIndexChanged.connect(
+            lambda _i: self._user(self.session.set_lr_schedule, self.schedule_combo.currentData()))
         self.batch_spin.valueChanged.connect(lambda value: self._user(self.session.set_batch_size, value))
         self.epochs_spin.valueChanged.connect(lambda value: self._user(self.session.set_epochs, value))
         self.device_combo.currentIndexChanged.connect(
@@ -397,6 +405,7 @@ class SetupPanel(QWidget):
         s = self.session
         if self.lr_edit.text() != s.lr_text:
             self.lr_edit.setText(s.lr_text)
+        self.schedule_combo.setCurrentIndex(max(self.schedule_combo.findData(s.lr_schedule), 0))
         self.batch_spin.setValue(s.batch_size)
         self.epochs_spin.setValue(s.epochs)
         self.device_combo.setCurrentIndex(max(self.device_combo.findData(s.device), 0))

@@ -41,8 +41,9 @@ class WeightAverage(nn.Module):
         keep = torch.clamp(self.updates / (self.updates + 9), max=self.decay)
         for name, average in self.copies.items():
             mine, theirs = list(average.parameters()), list(live[name].parameters())
-            torch._foreach_mul_(mine, keep)
-            torch._foreach_add_(mine, torch._foreach_mul(theirs, 1 - keep))
+            if mine:  # (a sub-network may have none: a flow without learned priors)
+                torch._foreach_mul_(mine, keep)
+                torch._foreach_add_(mine, torch._foreach_mul(theirs, 1 - keep))
             for a, b in zip(average.buffers(), live[name].buffers()):
                 a.copy_(b)
 

@@ -3,8 +3,10 @@
 The 8-bit image is dequantised (uniform noise in training, the bin centre in ``encode``), mapped to
 logit space, then passed through ``levels`` scales. Each scale squeezes 2x2 pixels into channels and
 applies ``steps`` of ActNorm -> invertible 1x1 convolution -> affine coupling; after every scale but
-the last, half of the channels leave as latent variables (multi-scale). Every piece is invertible with a
-cheap log-determinant, so log p(x) is exact and ``decode(encode(x)) == x`` up to float rounding.
+the last, half of the channels leave as latent variables (multi-scale). Glow's learned prior
+(``learned_prior``) draws those given the half that goes on, and the last scale's with a mean and scale each.
+Every piece is invertible with a cheap log-determinant, so log p(x) is exact and ``decode(encode(x)) == x`` up
+to float rounding.
 The latent code is all of those variables, flattened: as many numbers as the image has pixels.
 """
 from __future__ import annotations
@@ -33,6 +35,9 @@ class FlowSettings(AveragedSettings, ImageSettings):
     scale_bound: float = setting(2.0, "Each coupling scales by at most e^bound either way (a soft bound, as in "
                                       "FrEIA), so a sample cannot overflow; 0: Glow's unbounded sigmoid(. + 2)",
                                  low=0.0, high=10.0, legacy=0.0, label="Coupling scale bound")
+    learned_prior: bool = setting(True, "Glow's learned prior: the variables a scale sets aside are drawn given the "
+                                        "half that goes on, the last scale's each with a mean and scale of its own "
+                                        "(off: all N(0, 1))", legacy=False, label="Learned prior")
     temperature: float = setting(1.0, "Scale of the prior's noise when sampling (Glow samples photographs at 0.7: "
                                       "sharper, less varied; on MNIST that leaves strokes out)", low=0.0, high=10.0,
                                  label="Sampling temperature")
@@ -123,6 +128,43 @@ class AffineCoupling(nn.Module):
         return torch.cat([ya, yb * (-log_s).exp() - t], dim=1)
 
 
+class SplitPrior(nn.Module):
+    """Glow's prior for the variables a scale sets aside: z ~ N(mu(h), sigma(h)^2) given the half h that goes on,
+    written as the map z -> (z - mu) / sigma, so the code stays N(0, I); starts as the identity."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.net = nn.Conv2d(channels, 2 * channels, 3, padding=1)
+        nn.init.zeros_(self.net.weight)
+        nn.init.zeros_(self.net.bias)
+
+    def forward(self, z, h):
+        mean, log_scale = self.net(h).chunk(2, dim=1)
+        log_scale = 2.0 * torch.tanh(log_scale / 2.0)
+        return (z - mean) * (-log_scale).exp(), -log_scale.flatten(1).sum(1)
+
+    def inverse(self, z, h):
+        mean, log_scale = self.net(h).chunk(2, dim=1)
+        return z * (2.0 * torch.tanh(log_scale / 2.0)).exp() + mean
+
+
+class TopPrior(nn.Module):
+    """Glow's learned prior of the last scale's variables: a mean and scale for each of them (a digit's border
+    is dark, its middle is not), written as a map to N(0, I); starts as the identity."""
+
+    def __init__(self, shape: tuple[int, int, int]):
+        super().__init__()
+        self.mean = nn.Parameter(torch.zeros(1, *shape))
+        self.log_scale = nn.Parameter(torch.zeros(1, *shape))
+
+    def forward(self, z):
+        log_scale = 2.0 * torch.tanh(self.log_scale / 2.0)
+        return (z - self.mean) * (-log_scale).exp(), (-log_scale.sum()).expand(len(z))
+
+    def inverse(self, z):
+        return z * (2.0 * torch.tanh(self.log_scale / 2.0)).exp() + self.mean
+
+
 class FlowStep(nn.Module):
     def __init__(self, channels: int, hidden: int, bound: float):
         super().__init__()
@@ -165,7 +207,7 @@ class GlowFlow(GenerativeModel):
         steps, hidden = self.settings.steps, self.settings.hidden
         self.latent_dim = c * h * w
         self.alpha = self.settings.alpha
-        self.scales = nn.ModuleList()
+        self.scales, self.priors = nn.ModuleList(), nn.ModuleList()
         self.latent_shapes: list[tuple[int, int, int]] = []
         for i in range(levels):
             c, h, w = 4 * c, h // 2, w // 2
@@ -173,8 +215,12 @@ class GlowFlow(GenerativeModel):
             if i < levels - 1:
                 self.latent_shapes.append((c // 2, h, w))
                 c //= 2
+                if self.settings.learned_prior:
+                    self.priors.append(SplitPrior(c))
         self.latent_shapes.append((c, h, w))
-        self.keep_average("scales")
+        if self.settings.learned_prior:
+            self.priors.append(TopPrior((c, h, w)))
+        self.keep_average("scales", "priors")
 
     # --- the bijection ------------------------------------------------------------------------
     def _to_logits(self, x: torch.Tensor, dequantize: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,7 +237,7 @@ class GlowFlow(GenerativeModel):
     def _forward(self, x: torch.Tensor, dequantize: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Image -> latent parts (finest scale first) and log|det| of the whole map from y."""
         h, logdet = self._to_logits(x, dequantize)
-        parts = []
+        parts, priors = [], self.sampling("priors")
         for i, scale in enumerate(self.sampling("scales")):
             h = squeeze(h)
             for step in scale:
@@ -199,7 +245,13 @@ class GlowFlow(GenerativeModel):
                 logdet = logdet + ld
             if i < len(self.scales) - 1:
                 z, h = h.chunk(2, dim=1)
+                if priors:
+                    z, ld = priors[i](z, h)
+                    logdet = logdet + ld
                 parts.append(z)
+        if priors:
+            h, ld = priors[-1](h)
+            logdet = logdet + ld
         parts.append(h)
         return parts, logdet
 
@@ -209,10 +261,11 @@ class GlowFlow(GenerativeModel):
     def decode(self, z):
         sizes = [math.prod(s) for s in self.latent_shapes]
         parts = [p.reshape(-1, *s) for p, s in zip(z.split(sizes, dim=1), self.latent_shapes)]
-        h, scales = parts[-1], self.sampling("scales")
+        scales, priors = self.sampling("scales"), self.sampling("priors")
+        h = priors[-1].inverse(parts[-1]) if priors else parts[-1]
         for i in reversed(range(len(scales))):
             if i < len(scales) - 1:
-                h = torch.cat([parts[i], h], dim=1)
+                h = torch.cat([priors[i].inverse(parts[i], h) if priors else parts[i], h], dim=1)
             for step in reversed(scales[i]):
                 h = step.inverse(h)
             h = unsqueeze(h)

@@ -45,6 +45,7 @@ def test_the_argv_of_a_process_run_builds_the_run_start_would_build(digits, tmp_
     for name, value in {"latent_dim": 5, "hidden": "32 16", "beta": 2.5, "likelihood": "bernoulli"}.items():
         session.set_value(name, value)
     session.set_lr("3e-4")
+    session.set_lr_schedule("cosine")
     session.set_batch_size(100)
     session.set_epochs(3)
     folder = tmp_path / "new"

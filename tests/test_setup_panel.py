@@ -16,7 +16,7 @@ from core.errors import DataError
 from core.image.data import load_dataset
 from core.image.trainer import Run, Trainer
 from core.runs.recipe import image_config
-from core.train.checkpoint import load_checkpoint
+from core.train.checkpoint import load_checkpoint, read_checkpoint
 from core.train.loop import TrainConfig
 from models import family
 
@@ -63,6 +63,9 @@ def test_latent_diffusion_trains_on_the_chosen_base(window, qtbot, vae_checkpoin
     setup.set_base_path(vae_checkpoint)  # what "Choose…" does after the dialog
     setup.epochs_spin.setValue(1)
     setup.batch_spin.setValue(128)
+    setup.schedule_combo.setFocus()
+    qtbot.keyClick(setup.schedule_combo, Qt.Key.Key_Down)  # constant -> cosine
+    assert setup.schedule_combo.currentData() == "cosine"
     rows = []
     window.bridge.metrics.connect(rows.append)
     qtbot.mouseClick(training.start_button, Qt.MouseButton.LeftButton)
@@ -74,6 +77,7 @@ def test_latent_diffusion_trains_on_the_chosen_base(window, qtbot, vae_checkpoin
     model, _ = load_checkpoint(window.context.checkpoint_path)
     base, _ = load_checkpoint(vae_checkpoint)
     assert model.config["base"]["config"] == base.config  # the base went in, with its trained weights
+    assert read_checkpoint(window.context.checkpoint_path)["train_state"]["config"]["lr_schedule"] == "cosine"
     assert all((model.base.state_dict()[k] == v).all() for k, v in base.state_dict().items())
 
 

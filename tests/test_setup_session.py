@@ -183,8 +183,10 @@ def test_remembered_choices_come_back(session):
     session.set_value("noise_std", 0.35)
     session.set_epochs(7)
     session.set_lr("1e-3")
+    session.set_lr_schedule("cosine")
     remembered = session.remembered()
     again = SetupSession(Workspace())
     again.restore(remembered["families"], {**remembered["common"], "device": "tpu"})
     assert again.family == "dae" and again.value("noise_std") == 0.35 and again.epochs == 7
     assert again.lr_text == "1e-3" and again.lr_source == "typed" and again.device == "auto"
+    assert again.lr_schedule == "cosine" and again.train_config().lr_schedule == "cosine"

@@ -205,6 +205,35 @@ def test_resume_continues_counters_history_and_log(digits, tmp_path):
     assert [r["epoch"] for r in rows if r["split"] == "val"] == [1.0, 2.0, 3.0]
 
 
+def rates_per_step(trainer: Trainer, stop_at: int | None = None) -> list[float]:
+    """Trains ``trainer`` (stopped before step ``stop_at``), returning the learning rate of each step it ran."""
+    rates, step = [], trainer.model.train_step
+
+    def recorded(*a):
+        if trainer.step + 1 == stop_at:
+            trainer.control.stop()
+        rates.append(trainer.optimizers["main"].param_groups[0]["lr"])
+        return step(*a)
+
+    trainer.model.train_step = recorded
+    trainer.train()
+    return rates
+
+
+def test_cosine_schedule_trains_each_epoch_at_its_share_of_the_rate_also_when_resumed(digits, tmp_path):
+    constant = rates_per_step(Trainer(make_run(digits, epochs=3, lr=1e-3)))
+    assert constant == [1e-3] * 78  # 26 steps an epoch
+    cosine = rates_per_step(Trainer(make_run(digits, tmp_path / "whole", epochs=3, lr=1e-3, lr_schedule="cosine")))
+    assert cosine == pytest.approx([1e-3] * 26 + [7.5e-4] * 26 + [2.5e-4] * 26)  # (1 + cos(pi e / 3)) / 2
+    stopped = Trainer(make_run(digits, tmp_path / "resumed", epochs=3, lr=1e-3, lr_schedule="cosine"))
+    first = rates_per_step(stopped, stop_at=26 + 7)
+    payload = read_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    resumed = Trainer(make_run(digits, tmp_path / "resumed", epochs=3, lr=1e-3, lr_schedule="cosine", resume=payload))
+    assert first + rates_per_step(resumed) == pytest.approx(cosine)
+    with pytest.raises(LatentExplorerError, match="lr schedule must be one of constant, cosine"):
+        TrainConfig(lr_schedule="step").check()
+
+
 def nan_after(calls: int, monkeypatch):
     """Make every VAE loss NaN after ``calls`` calls."""
     count = {"n": 0}

@@ -79,10 +79,14 @@ def test_a_flow_far_from_its_data_still_samples_finite_images():
     assert torch.isfinite(x).all()
 
 
-def test_old_flow_checkpoints_keep_the_coupling_they_were_trained_with():
+def test_old_flow_checkpoints_keep_the_coupling_and_prior_they_were_trained_with():
     stored = family("flow").stored({"image_shape": [1, 8, 8], "levels": 2, "steps": 1, "hidden": 4})
     model = build_model("flow", stored)
     assert stored["scale_bound"] == 0.0 and all(m.bound == 0.0 for m in model.modules() if hasattr(m, "bound"))
+    assert stored["learned_prior"] is False and len(model.priors) == 0
+    model.update_average()  # (its average of no priors is no trouble: such checkpoints train on)
+    new = build_model("flow", {"image_shape": [1, 8, 8], "levels": 2, "steps": 1, "hidden": 4})
+    assert [type(p).__name__ for p in new.priors] == ["SplitPrior", "TopPrior"]
 
 
 # --- diffusion -------------------------------------------------------------------------------

@@ -34,9 +34,10 @@ from ..image.data import BUILTIN, load_dataset
 from ..runs.recipe import audio_run, family_of, image_run, needs_base, resumed_run, train_config
 from ..train.folder import RunFolder
 from ..train.loop import PRECISIONS, Control, TrainConfig
+from ..train.schedule import SCHEDULES
 from .options import folder, number, whole
 
-RUN_OPTIONS = ("epochs", "batch_size", "lr", "seed", "device", "precision", "compile")
+RUN_OPTIONS = ("epochs", "batch_size", "lr", "lr_schedule", "seed", "device", "precision", "compile")
 
 
 def setting_flags() -> dict[str, list[tuple[str, SettingSpec]]]:
@@ -60,6 +61,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=batch_size, help=f"default {TrainConfig.batch_size} ({resumed}); auto: on a "
                    f"CUDA GPU the batch for throughput from {TrainConfig.batch_size} up, the learning rate scaled")
     p.add_argument("--lr", type=float, help=f"learning rate, default: the family's ({TrainConfig.lr} for most; {resumed})")
+    p.add_argument("--lr-schedule", choices=SCHEDULES, help="cosine: each epoch at a share of the rate that falls "
+                   f"along half a cosine to 0 at the end (default {TrainConfig.lr_schedule}; {resumed})")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, help=f"random seed, default 0 ({resumed})")
     p.add_argument("--precision", choices=PRECISIONS, help=f"bf16: autocast the step to bfloat16 (default "

@@ -14,7 +14,7 @@ def train_argv(setup: SetupSession, new_folder: Callable[[str, str], Path]) -> t
     LatentExplorerError naming every problem when the form is not valid."""
     setup.check_start()
     common = ["--epochs", str(setup.epochs), "--batch-size", str(setup.batch_size), "--lr", repr(setup.lr),
-              "--device", setup.device]
+              "--lr-schedule", setup.lr_schedule, "--device", setup.device]
     if setup.plan_now == CONTINUE:
         folder = setup.continue_folder(new_folder)
         return ["train", "--resume", str(setup.origin.path), *common, "--out", str(folder)], folder

@@ -35,7 +35,9 @@ DATASETS = {"digits": "Digits (8×8, built in)", "mnist": "MNIST (28×28)", "fas
 #: files that are one of the built-in data sets under another path (the Faces demo opens Olivetti's .mat)
 BUILTIN_FILES = {"olivettifaces.mat": "olivetti"}
 DEFAULT_MODEL = "vae"
-TRAINING_LABELS = {"lr": "Learning rate", "batch_size": "Batch size", "epochs": "Epochs", "device": "Device"}
+TRAINING_LABELS = {"lr": "Learning rate", "lr_schedule": "Rate schedule", "batch_size": "Batch size",
+                   "epochs": "Epochs", "device": "Device"}
+LR_SCHEDULES = {"constant": "Constant", "cosine": "Cosine (falls to 0 by the last epoch)"}
 TRAINING_RANGES = {"batch_size": (1, 1 << 20), "epochs": (1, 10**7)}  # (as ``TrainConfig.check`` has them)
 NEW, CONTINUE = "new", "continue"
 MAX_PROCESSES = 64  # ranks of one run started from the Setup
@@ -108,6 +110,7 @@ class SetupSession:
         self.lr_text = str(self.lr)  # as shown: the number, or what the user typed
         self.lr_source = "family"  # "family" (follows it), "typed" (the user's) or "run" (the origin's)
         self.batch_size, self.epochs, self.device = TrainConfig.batch_size, TrainConfig.epochs, "auto"
+        self.lr_schedule = TrainConfig.lr_schedule
         self.base = ""  # latent diffusion's base checkpoint
         self.base_chosen = False  # until the user picks one, the base follows the workspace's autoencoder/VAE
         self.plan = NEW
@@ -217,6 +220,10 @@ class SetupSession:
     def _set_lr(self, lr: float, source: str) -> None:
         self.lr, self.lr_text, self.lr_source = float(lr), str(lr), source
 
+    def set_lr_schedule(self, name: str) -> None:
+        self.lr_schedule = name
+        self._changed("form")
+
     def set_batch_size(self, value: int) -> None:
         self.batch_size = value
         self._changed("form")
@@ -279,6 +286,7 @@ class SetupSession:
             if "lr" in config:
                 self._set_lr(config["lr"], "run")
             self.batch_size = int(config.get("batch_size", self.batch_size))
+            self.lr_schedule = config.get("lr_schedule", TrainConfig.lr_schedule)
             self.epochs = origin.epochs or self.epochs
             self.plan = NEW if self.continue_problem()[1] else CONTINUE
         self._changed("origin")
@@ -445,7 +453,7 @@ class SetupSession:
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(epochs=int(self.epochs), batch_size=int(self.batch_size), lr=self.lr,
-                           device=self.device)
+                           lr_schedule=self.lr_schedule, device=self.device)
 
     # --- the run --------------------------------------------------------------------------
     def start(self, new_folder: Callable[[str, str], Path]) -> Work:
@@ -456,7 +464,8 @@ class SetupSession:
         if self.plan_now == CONTINUE:
             o = self.origin
             build = functools.partial(resumed_run, o.path, self.continue_folder(new_folder), epochs=config.epochs,
-                                      lr=config.lr, batch_size=config.batch_size, device=config.device)
+                                      lr=config.lr, lr_schedule=config.lr_schedule, batch_size=config.batch_size,
+                                      device=config.device)
             return Work(f"Continuing {o.path}", build, (), self._run_built)
         ws = self.workspace
         base = Path(self.base) if self.needs_base else None
@@ -484,7 +493,7 @@ class SetupSession:
         """What the next session starts from (JSON-able)."""
         return {"families": self._typed, "common": {
             "model": self.family, "lr": self.lr_text if self.lr_source == "typed" else None,
-            "batch_size": self.batch_size, "epochs": self.epochs, "device": self.device,
+            "lr_schedule": self.lr_schedule, "batch_size": self.batch_size, "epochs": self.epochs, "device": self.device,
             "own_process": self.own_process, "processes": self.processes}}
 
     def restore(self, families: dict, common: dict) -> None:
@@ -503,6 +512,8 @@ class SetupSession:
             self.own_process = common["own_process"]
         if isinstance(common.get("processes"), int) and 1 <= common["processes"] <= MAX_PROCESSES:
             self.processes = common["processes"]
+        if common.get("lr_schedule") in LR_SCHEDULES:
+            self.lr_schedule = common["lr_schedule"]
         if common.get("device") in dict(self.devices()):
             self.device = common["device"]
         self._changed("form")

@@ -108,6 +108,10 @@ class StepRunner:
                 return self(batch)
         return self._eager(batch)  # a batch of another shape
 
+    def forget_graph(self) -> None:
+        """Capture the step again at the next batch (a captured step keeps the learning rate it was captured with)."""
+        self._graph, self._inputs, self._output = None, (), None
+
     def _eager(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         with self._autocast(), self._loss_compiled():
             losses = self.model.train_step(*batch, self.optimizers)

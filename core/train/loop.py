@@ -42,6 +42,7 @@ from .folder import RunFolder
 from .metrics import MetricsLog
 from .saver import BackgroundSaver
 from .saving import Saving
+from .schedule import SCHEDULES, rate_share, set_rate_share
 from .status import write_status
 from .step_setup import StepSetup
 
@@ -60,6 +61,7 @@ class TrainConfig:
     preview_interval_s: float = 1.5  # least time between previews during an epoch
     checkpoint_interval_s: float = 10.0  # most training time a killed run can lose (the first and last epochs always save)
     eval_share: float = 0.05  # most share of the wall time for validation, train-row figures, previews, snapshots
+    lr_schedule: str = "constant"  # 'cosine': each epoch at a share of lr falling along half a cosine (schedule.py)
     precision: str = "fp32"  # 'bf16': autocast the step to bfloat16 (CUDA, CPU)
     cuda_graphs: bool = True  # capture the whole step as a CUDA graph where it can be
     compile: bool = False  # steps call the family's loss compiled by torch.compile (compiling takes a while)
@@ -83,6 +85,8 @@ class TrainConfig:
             if not ok:
                 kind, span = ("a whole number", f"{low:,} to {high:,}") if integral else ("a number", f"{low:g} to {high:g}")
                 raise LatentExplorerError(f"{name.replace('_', ' ')} must be {kind} from {span}, got {value!r}")
+        if self.lr_schedule not in SCHEDULES:
+            raise LatentExplorerError(f"lr schedule must be one of {', '.join(SCHEDULES)}, got {self.lr_schedule!r}")
         if self.precision not in PRECISIONS:
             raise LatentExplorerError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
@@ -225,6 +229,8 @@ class TrainerBase(Saving, Evaluation, StepSetup, BatchChoice):
                      world_size=self.ranks.world_size, device=str(self.device), started=time.time(), message=None)
         try:
             while self.epoch < cfg.epochs:
+                if set_rate_share(self.optimizers, rate_share(cfg.lr_schedule, self.epoch, cfg.epochs)):
+                    self.step_runner.forget_graph()
                 for i in range(min(self.epoch_step, spe), spe):
                     if not self.ranks.distributed and self._obey_control(running) == "stopped":
                         return "stopped"
