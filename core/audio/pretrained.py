@@ -20,8 +20,8 @@ from .dataset import MixConfig
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 DEFAULT_MODEL = {"hidden": 96, "layers": 2, "df_bins": 64, "df_order": 3}
 DEFAULT_MIX = MixConfig(segment_s=4.0, val_fraction=0.1, test_fraction=0.1, max_val=24, val_s=8.0)
-DEFAULT_TRAINING = TrainConfig(epochs=70, batch_size=16, lr=2e-3, lr_schedule="cosine", seed=0, device="cpu",
-                               log_every=40, preview_interval_s=60.0)
+DEFAULT_TRAINING = TrainConfig(epochs=70, batch_size=16, lr=2e-3, seed=0, device="cpu", log_every=40,
+                               preview_interval_s=60.0)
 #: What the shipped checkpoint keeps of its run's training state (enough to find its held-out talkers).
 KEPT_STATE = ("config", "mix", "epoch", "step", "speech_dir", "noise_dir")
 
