@@ -170,8 +170,8 @@ class SetupPanel(QWidget):
         self.schedule_combo = QComboBox()
         for key, label in LR_SCHEDULES.items():
             self.schedule_combo.addItem(label, key)
-        set_help(self.schedule_combo, "How the learning rate changes over the run: constant, or each epoch at a "
-                                      "share of it that falls along half a cosine (often a better model at the end)")
+        set_help(self.schedule_combo, "How the learning rate changes over the run: constant, or cosine: each epoch "
+                                      "at a share of it that falls along half a cosine to 0 by the last epoch")
         self.batch_spin = WholeField(*TRAINING_RANGES["batch_size"], "Batch size")
         self.epochs_spin = WholeField(*TRAINING_RANGES["epochs"], "Epochs")
         self.device_combo = QComboBox()
