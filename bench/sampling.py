@@ -6,7 +6,8 @@ thread) on MNIST 10k (``../shared/data/mnist10k.npz``), then: the comparison tab
 (Fréchet distance in the feature space of a classifier trained on MNIST 10k, precision, recall, label entropy,
 classes, bits/dim), and its sampling speed as Compare measures it (``core.image.timing``: CPU time on one core,
 median of 5 batches after a warm-up; diffusion also at 10 and 250 DDIM steps). Latent diffusion stands on a
-Gaussian VAE (``BASE``) trained for the same budget besides its own. Each family's sample grid (64 samples, seed 0) is written as a PNG.
+Gaussian VAE (``BASE``) trained for the same budget besides its own. Each family's sample grid (64 samples,
+seed 0) is written as a PNG.
 
     python bench/sampling.py [--data PATH] [--seconds 120] [--samples 500] [--only vae,gan] [--out DIR] [--grids DIR]
 

@@ -97,6 +97,14 @@ class InvertibleConv1x1(nn.Module):
         return F.conv2d(y, inverse[:, :, None, None])
 
 
+def soft_bound(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """x squashed smoothly into (-bound, bound) (about x near 0): a log-scale that cannot overflow."""
+    return bound * torch.tanh(x / bound)
+
+
+PRIOR_BOUND = 2.0  # a learned prior scales each variable by at most e^2 either way
+
+
 class AffineCoupling(nn.Module):
     """y_b = (x_b + t(x_a)) * s(x_a), y_a = x_a, with log s = bound * tanh(. / bound): at most e^bound either way,
     so the inverse of a sample far from the data cannot overflow to inf (and NaN); starts as the identity.
@@ -114,7 +122,7 @@ class AffineCoupling(nn.Module):
     def _scale_shift(self, xa):
         raw_scale, shift = self.net(xa).chunk(2, dim=1)
         if self.bound:
-            return self.bound * torch.tanh(raw_scale / self.bound), shift
+            return soft_bound(raw_scale, self.bound), shift
         return F.logsigmoid(raw_scale + 2.0), shift
 
     def forward(self, x):
@@ -138,14 +146,17 @@ class SplitPrior(nn.Module):
         nn.init.zeros_(self.net.weight)
         nn.init.zeros_(self.net.bias)
 
-    def forward(self, z, h):
+    def _mean_log_scale(self, h):
         mean, log_scale = self.net(h).chunk(2, dim=1)
-        log_scale = 2.0 * torch.tanh(log_scale / 2.0)
+        return mean, soft_bound(log_scale, PRIOR_BOUND)
+
+    def forward(self, z, h):
+        mean, log_scale = self._mean_log_scale(h)
         return (z - mean) * (-log_scale).exp(), -log_scale.flatten(1).sum(1)
 
     def inverse(self, z, h):
-        mean, log_scale = self.net(h).chunk(2, dim=1)
-        return z * (2.0 * torch.tanh(log_scale / 2.0)).exp() + mean
+        mean, log_scale = self._mean_log_scale(h)
+        return z * log_scale.exp() + mean
 
 
 class TopPrior(nn.Module):
@@ -158,11 +169,11 @@ class TopPrior(nn.Module):
         self.log_scale = nn.Parameter(torch.zeros(1, *shape))
 
     def forward(self, z):
-        log_scale = 2.0 * torch.tanh(self.log_scale / 2.0)
+        log_scale = soft_bound(self.log_scale, PRIOR_BOUND)
         return (z - self.mean) * (-log_scale).exp(), (-log_scale.sum()).expand(len(z))
 
     def inverse(self, z):
-        return z * (2.0 * torch.tanh(self.log_scale / 2.0)).exp() + self.mean
+        return z * soft_bound(self.log_scale, PRIOR_BOUND).exp() + self.mean
 
 
 class FlowStep(nn.Module):

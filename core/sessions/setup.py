@@ -493,7 +493,8 @@ class SetupSession:
         """What the next session starts from (JSON-able)."""
         return {"families": self._typed, "common": {
             "model": self.family, "lr": self.lr_text if self.lr_source == "typed" else None,
-            "lr_schedule": self.lr_schedule, "batch_size": self.batch_size, "epochs": self.epochs, "device": self.device,
+            "lr_schedule": self.lr_schedule, "batch_size": self.batch_size, "epochs": self.epochs,
+            "device": self.device,
             "own_process": self.own_process, "processes": self.processes}}
 
     def restore(self, families: dict, common: dict) -> None:
