@@ -70,9 +70,11 @@ class GenerativeModel(nn.Module):
         """Per image -log2 p(x) / dims of 8-bit images: exact or an upper bound (``capabilities.likelihood``)."""
         raise NotImplementedError(f"{self.name} models have no likelihood")
 
-    def denoise_steps(self, z: torch.Tensor, steps: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+    def denoise_steps(self, z: torch.Tensor, steps: int | None = None,
+                      generator: torch.Generator | None = None) -> Iterator[tuple[int, torch.Tensor]]:
         """Watch sampling happen (``capabilities.iterative``): yields (t, predicted clean images in [0, 1])
-        after each of the model's ``sample_steps`` steps from noise ``z``."""
+        after each of the model's ``sample_steps`` steps from noise ``z``. With a ``generator``, the steps of
+        ``sample`` (a family that adds fresh noise draws it from there); without, those of ``decode``."""
         raise NotImplementedError(f"{self.name} models do not sample in steps")
 
     def loss(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -95,27 +95,37 @@ class GaussianDiffusion(nn.Module):
         steps = max(1, min(int(steps), self.timesteps))
         return [-1, *(round((i + 1) * self.timesteps / steps) - 1 for i in range(steps))]
 
-    def _jump(self, x, out, a_from, a_to, clip: float | None):
+    def _jump(self, x, out, a_from, a_to, clip: float | None, eta: float = 0.0,
+              generator: torch.Generator | None = None):
+        """One DDIM update from ``a_from`` to ``a_to``; ``eta`` > 0 swaps that share of its predicted noise for
+        fresh noise (DDIM's sigma; 1: DDPM's ancestral step)."""
         x0, eps = self.predicted(x, out, a_from)
         if clip is not None and float(a_from) < 1:
             x0 = x0.clamp(-clip, clip)
             eps = (x - a_from.sqrt() * x0) / (1 - a_from).sqrt()
-        return a_to.sqrt() * x0 + (1 - a_to).sqrt() * eps, x0
+        if eta <= 0 or float(a_to) >= 1:
+            return a_to.sqrt() * x0 + (1 - a_to).sqrt() * eps, x0
+        sigma = eta * ((1 - a_to) / (1 - a_from) * (1 - a_from / a_to)).sqrt()
+        fresh = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        kept = (1 - a_to - sigma ** 2).clamp(min=0)  # (from pure noise, 0 within rounding: may round below)
+        return a_to.sqrt() * x0 + kept.sqrt() * eps + sigma * fresh, x0
 
     def _net(self, net: Denoiser, x: torch.Tensor, t: int) -> torch.Tensor:
         return net(x, torch.full((len(x),), max(t, 0), device=x.device, dtype=torch.long))
 
     @torch.no_grad()
-    def denoise_steps(self, net: Denoiser, x: torch.Tensor, steps: int,
-                      clip: float | None = None) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    def denoise_steps(self, net: Denoiser, x: torch.Tensor, steps: int, clip: float | None = None, eta: float = 0.0,
+                      generator: torch.Generator | None = None) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
         """DDIM from noise ``x`` (at step T - 1): yields (t, x_t, predicted clean x) after each jump."""
         ts = self.schedule(steps)
         for t_from, t_to in zip(ts[:0:-1], ts[-2::-1]):
-            x, x0 = self._jump(x, self._net(net, x, t_from), self._a(t_from, x), self._a(t_to, x), clip)
+            x, x0 = self._jump(x, self._net(net, x, t_from), self._a(t_from, x), self._a(t_to, x), clip, eta,
+                               generator)
             yield t_to, x, x0
 
-    def sample(self, net: Denoiser, x: torch.Tensor, steps: int, clip: float | None = None) -> torch.Tensor:
-        for _, x, _ in self.denoise_steps(net, x, steps, clip):
+    def sample(self, net: Denoiser, x: torch.Tensor, steps: int, clip: float | None = None, eta: float = 0.0,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        for _, x, _ in self.denoise_steps(net, x, steps, clip, eta, generator):
             pass
         return x
 
@@ -203,6 +213,9 @@ class DiffusionSettings(AveragedSettings, ImageSettings):
                                               legacy="eps")
     snr_gamma: float = setting(5.0, "Cap of the min-SNR loss weight (0: unweighted)", low=0.0, high=1e4,
                                legacy=0.0, label="Min-SNR γ")
+    eta: float = setting(0.0, "Fresh noise in each step of drawing a sample, DDIM's η: 0 deterministic (as decoding "
+                              "a code always is), 1 DDPM's ancestral sampling", low=0.0, high=1.0, legacy=0.0,
+                         label="Sampling η")
 
 
 @dataclass(frozen=True)
@@ -238,6 +251,17 @@ class DiffusionFamily(GenerativeModel):
     def sample_steps(self, steps: int) -> None:
         self._sample_steps = max(1, min(int(steps), self.diffusion.timesteps))
 
+    def generate(self, z: torch.Tensor, eta: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Noise codes -> images by DDIM, with ``eta`` of fresh noise (from ``generator``) in each step."""
+        raise NotImplementedError
+
+    def decode(self, z):
+        return self.generate(z)
+
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Prior draws generated with the setting ``eta`` of fresh noise per step (0: decoded, deterministic)."""
+        return self.generate(self.sample_latents(n, temperature, generator), self.settings.eta, generator)
+
 
 class DiffusionModel(DiffusionFamily):
     """Images in [-1, 1] inside (no data statistics needed); the code is the noise image, flattened."""
@@ -257,15 +281,19 @@ class DiffusionModel(DiffusionFamily):
         """DDIM inversion: the noise (flattened) that ``decode`` turns back into (about) ``x``."""
         return self.diffusion.invert(self.sampling("net"), x * 2 - 1, self.sample_steps).flatten(1)
 
-    def denoise_steps(self, z: torch.Tensor, steps: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
-        x = z.view(-1, *self.image_shape)
-        for t, _, x0 in self.diffusion.denoise_steps(self.sampling("net"), x, steps or self.sample_steps, clip=1.0):
+    def denoise_steps(self, z, steps=None, generator=None):
+        x, eta = z.view(-1, *self.image_shape), self.settings.eta if generator is not None else 0.0
+        for t, _, x0 in self.diffusion.denoise_steps(self.sampling("net"), x, steps or self.sample_steps, clip=1.0,
+                                                     eta=eta, generator=generator):
             yield t, ((x0 + 1) / 2).clamp(0, 1)
 
-    def decode(self, z):
-        x = self.diffusion.sample(self.sampling("net"), z.view(-1, *self.image_shape), self.sample_steps, clip=1.0)
+    def generate(self, z, eta=0.0, generator=None):
+        x = self.diffusion.sample(self.sampling("net"), z.view(-1, *self.image_shape), self.sample_steps, clip=1.0,
+                                  eta=eta, generator=generator)
         return ((x + 1) / 2).clamp(0, 1)
 
 
+#: η = 1: the fresh noise corrects a briefly trained U-Net's errors (Fréchet 5.0 against 6.4 with η = 0 after 120 CPU
+#: s on MNIST, bench/sampling.py); latent diffusion's codes do better without (2.5 against 2.7)
 DIFFUSION = Family("diffusion", DiffusionModel, "Diffusion (DDPM, DDIM sampling) with a small U-Net",
-                   tiny={"channels": [16, 32], "sample_steps": 10}, kind="Diffusion")
+                   defaults={"eta": 1.0}, tiny={"channels": [16, 32], "sample_steps": 10}, kind="Diffusion")

@@ -58,8 +58,9 @@ class FlowMatching(GenerativeModel):
         return [1 - i / n for i in range(n + 1)]  # 1 (noise) ... 0 (image)
 
     @torch.no_grad()
-    def denoise_steps(self, z: torch.Tensor, steps: int | None = None) -> Iterator[tuple[float, torch.Tensor]]:
-        """Euler steps from noise ``z``: yields (t, the predicted clean images x_t - t v, in [0, 1]) after each."""
+    def denoise_steps(self, z, steps=None, generator=None) -> Iterator[tuple[float, torch.Tensor]]:
+        """Euler steps from noise ``z`` (an ordinary differential equation: no fresh noise, so ``generator`` is not
+        used): yields (t, the predicted clean images x_t - t v, in [0, 1]) after each."""
         net, x = self.sampling("net"), z.view(-1, *self.image_shape)
         times = self._times(steps)
         for t_from, t_to in zip(times[:-1], times[1:]):

@@ -117,16 +117,19 @@ class LatentDiffusion(DiffusionFamily):
         """DDIM inversion of the image's base code: the noise that ``decode`` maps back to that code."""
         return self.diffusion.invert(self.sampling("net"), self.codes(x), self.sample_steps)
 
-    def decode_code(self, z: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+    def decode_code(self, z: torch.Tensor, eta: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
         """Noise -> (DDIM) -> base code, unstandardised."""
-        return self.diffusion.sample(self.sampling("net"), z, steps or self.sample_steps) * self.code_std + self.code_mean
+        code = self.diffusion.sample(self.sampling("net"), z, self.sample_steps, eta=eta, generator=generator)
+        return code * self.code_std + self.code_mean
 
-    def decode(self, z):
-        return self.base.decode(self.decode_code(z))
+    def generate(self, z, eta=0.0, generator=None):
+        return self.base.decode(self.decode_code(z, eta, generator))
 
-    def denoise_steps(self, z: torch.Tensor, steps: int | None = None):
+    def denoise_steps(self, z, steps=None, generator=None):
         """Yields (t, the base's decoding of the predicted clean code) per DDIM step."""
-        for t, _, c0 in self.diffusion.denoise_steps(self.sampling("net"), z, steps or self.sample_steps):
+        eta = self.settings.eta if generator is not None else 0.0
+        for t, _, c0 in self.diffusion.denoise_steps(self.sampling("net"), z, steps or self.sample_steps, eta=eta,
+                                                     generator=generator):
             yield t, self.base.decode(c0 * self.code_std + self.code_mean)
 
 

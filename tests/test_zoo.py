@@ -14,6 +14,7 @@ from core.image.model_setup import base_model_setup
 from core.train.checkpoint import load_checkpoint
 from main import main
 from models import build_model, family
+from models.diffusion import GaussianDiffusion
 from zoo_helpers import train_tiny
 
 
@@ -111,6 +112,56 @@ def test_diffusion_trains_and_ddim_inversion_reconstructs(digits, tmp_path):
     model.sample_steps = 5
     with torch.no_grad():
         torch.testing.assert_close(steps[-1][1], model.decode(z[:4]))  # the last step is the sample itself
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
+def test_ddim_steps_with_fresh_noise_keep_every_marginal_of_the_forward_process(eta):
+    """Data that is one image c, and a network that knows it (its v implies x0 = c): after each jump,
+    x_t ~ N(sqrt(a_t) c, (1 - a_t) I), however much of the noise (eta) is fresh; the last jump lands on c."""
+    diffusion = GaussianDiffusion()
+    c = torch.linspace(-0.8, 0.8, 16)
+
+    def knows_c(x, t):
+        a = diffusion.alpha_bar[t][:, None]
+        eps = (x - a.sqrt() * c) / (1 - a).sqrt()
+        return a.sqrt() * eps - (1 - a).sqrt() * c
+
+    x = torch.randn(20_000, 16, generator=torch.Generator().manual_seed(0))
+    seen = 0
+    for t, xt, x0 in diffusion.denoise_steps(knows_c, x, 10, eta=eta, generator=torch.Generator().manual_seed(1)):
+        a = float(diffusion._a(t, xt))
+        torch.testing.assert_close(xt.mean(0), math.sqrt(a) * c, atol=0.03, rtol=0)
+        assert abs(float(xt.std(0).mean()) - math.sqrt(1 - a)) < 0.02, (t, eta)
+        seen += 1
+    assert seen == 10 and torch.allclose(xt, c.expand_as(xt), atol=1e-4)
+    for steps in (2, 5):  # from pure noise, what is kept of the predicted noise rounds to just below 0 here
+        assert torch.isfinite(diffusion.sample(knows_c, x[:8], steps, eta=eta)).all(), steps
+    # how much is fresh: from one x_t, a jump t -> s spreads as eta x the std of DDPM's posterior q(x_s | x_t, x0),
+    # whose variance is (1 - a_s) / (1 - a_t) * beta, beta = 1 - a_t / a_s
+    t, s = 599, 299
+    a_t, a_s = float(diffusion.alpha_bar[t]), float(diffusion.alpha_bar[s])
+    x_t = (math.sqrt(a_t) * c + math.sqrt(1 - a_t) * torch.randn(16)).expand(20_000, 16)
+    jumped, _ = diffusion._jump(x_t, knows_c(x_t, torch.full((20_000,), t)), diffusion._a(t, x_t),
+                                diffusion._a(s, x_t), None, eta, torch.Generator().manual_seed(2))
+    posterior_std = math.sqrt((1 - a_s) / (1 - a_t) * (1 - a_t / a_s))
+    assert abs(float(jumped.std(0).mean()) - eta * posterior_std) < 0.01, (float(jumped.std(0).mean()), eta)
+
+
+def test_diffusion_samples_with_fresh_noise_and_decodes_without():
+    model = build_model("diffusion", {**family("diffusion").tiny, "image_shape": [1, 8, 8]})
+    z = model.sample_latents(4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        drawn = model.sample(4, generator=torch.Generator().manual_seed(0))
+        again = model.sample(4, generator=torch.Generator().manual_seed(0))
+        decoded = model.decode(z)
+    assert model.settings.eta == 1.0 and torch.equal(drawn, again)  # (a fixed seed: the same samples)
+    assert not torch.allclose(drawn, decoded), "the family's samples take DDPM's fresh noise"
+    assert torch.equal(model.decode(z), decoded), "decoding a code stays deterministic (maps, sliders, morphs)"
+    old = build_model("diffusion", family("diffusion").stored({"image_shape": [1, 8, 8], "channels": [8]}))
+    assert old.settings.eta == 0.0  # checkpoints from before the setting sample as they did
+    vae = {"image_shape": [1, 8, 8], "mean": [0.5], "std": [0.5]}
+    assert build_model("latent-diffusion", {"base": {"name": "vae", "config": vae},
+                                            "image_shape": [1, 8, 8]}).settings.eta == 0.0
 
 
 # --- GAN -------------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def denoise_grid(model: GenerativeModel, n: int, temperature: float = 1.0, seed:
     z = model.sample_latents(n, temperature, gen)
     steps = model.sample_steps
     images = None
-    for step, (t, x0) in enumerate(model.denoise_steps(z, steps), start=1):
+    for step, (t, x0) in enumerate(model.denoise_steps(z, steps, gen), start=1):
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         images = x0.float().clamp(0, 1).cpu()
