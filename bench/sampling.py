@@ -45,14 +45,15 @@ from models import family  # noqa: E402
 #: 11.9 at 1.2, 11.2 at 1.3, 13.9 at 1.4). Diffusion and flow matching take small U-Nets and batches: more steps
 #: in the budget. Diffusion, sampled deterministically (η = 0, DDIM 50): 10.1 with widths 32 64 in batches of 64,
 #: 8.3 in 32, 8.2 in 16; widths 16 32: 7.1 in 32, 6.4 in 16, 7.1 in 8; 24 48 in 16: 6.8; 8 16 in 32: 13.5. With
-#: the family's η = 1 the same model scores 5.0-5.1 at 50 steps, 4.8-5.3 at 30 and 5.2 at 20. Flow matching:
-#: 9.0, 7.0, 7.9 with 32 64; 16 32: 7.5 in 32 (3x the samples per second), 8.3 in 16. Twice the rate: worse for
-#: both; half the rate, for diffusion: 6.1.
+#: the family's η = 1 that model scores 5.0-5.1 at 50 steps, 4.8-5.3 at 30 and 5.2 at 20. Widths 16 32 32 (a
+#: third resolution, 4 x 4) at 30 steps: 4.4-4.6 (16 32 64: 7.4; min-SNR γ 1: 5.6, 20: 6.3; EMA 0.995: 5.3).
+#: Flow matching: 9.0, 7.0, 7.9 with 32 64; 16 32: 7.5 in 32 (3x the samples per second), 8.3 in 16; 16 32 32:
+#: 6.8 in 32. Twice the rate: worse for both; half the rate, for diffusion: 6.1.
 FAMILIES = (("vae", {"latent_dim": 16, "hidden": [512, 256], "likelihood": "bernoulli"}, 256),
             ("gan", {"latent_dim": 32, "channels": [16, 32, 64]}, 64),
             ("flow", {"levels": 2, "steps": 8, "hidden": 64, "temperature": 1.3}, 64),
-            ("diffusion", {"channels": [16, 32], "sample_steps": 30}, 16),
-            ("flow-matching", {"channels": [16, 32], "sample_steps": 20}, 32),
+            ("diffusion", {"channels": [16, 32, 32], "sample_steps": 30}, 16),
+            ("flow-matching", {"channels": [16, 32, 32], "sample_steps": 20}, 32),
             ("latent-diffusion", {"hidden": 256, "depth": 4, "sample_steps": 50}, 64))
 #: the autoencoder latent diffusion works on: the VAE with the family's Gaussian likelihood, whose codes diffuse
 #: better (latent diffusion 2.1 at 120 CPU s on it, 3.4 on the Bernoulli VAE's codes); trained as its own run
