@@ -64,8 +64,9 @@ class _Field:
             top = 1_000_000 if spec.kind == "int" else 10_000.0
             w.what = spec.label
             w.set_limits(spec.low if spec.low is not None else 0, min(spec.high if spec.high is not None else top, top))
-            if isinstance(w, DecimalField):
-                w.setSingleStep(0.05 if (spec.high or 10) <= 10 else 0.1)
+            step = 0.05 if (spec.high or 10) <= 10 else 0.1
+            if isinstance(w, DecimalField) and w.singleStep() != step:  # (Qt reformats the text being typed)
+                w.setSingleStep(step)
         set_help(w, spec.help + (f" ({spec.describe_range()})" if spec.describe_range() else ""))
 
     @property

@@ -340,6 +340,19 @@ def type_into(qtbot, spin, text: str) -> None:
     qtbot.keyClick(spin, Qt.Key.Key_Tab)
 
 
+def test_a_decimal_typed_into_a_familys_field_is_kept_whole(window, qtbot):
+    """Each keystroke refreshes the form; setting the field's step again made Qt reformat the half-typed text
+    ('0' became '0.000', so '0.5' ended as 0)."""
+    setup = window.panels["setup"]
+    choose_family(setup, "diffusion")
+    eta = setup.family_fields("diffusion")["eta"].widget
+    type_into(qtbot, eta, "0.5")
+    assert eta.value() == 0.5 and setup.session.value("eta") == 0.5
+    gamma = setup.family_fields("diffusion")["snr_gamma"].widget
+    type_into(qtbot, gamma, "2.5")
+    assert gamma.value() == 2.5 and setup.read_form()[1]["snr_gamma"] == 2.5
+
+
 def test_a_typed_value_out_of_range_is_kept_and_named_and_start_stays_off(window, qtbot):
     setup, training = window.panels["setup"], window.panels["training"]
     type_into(qtbot, setup.batch_spin, "0")
