@@ -19,6 +19,7 @@ from typing import Any, Callable
 _threads: set[threading.Thread] = set()
 _lock = threading.Lock()
 _stoppable: weakref.WeakSet = weakref.WeakSet()  # running audio streams and feeds
+_skip_teardown = False
 
 
 MALLOC_ARENAS = 2
@@ -95,14 +96,24 @@ def wait_for_threads(timeout_s: float) -> list[str]:
     return running_threads()
 
 
+def skip_teardown() -> None:
+    """Have ``exit_code_after_threads`` end the process at once, without the interpreter's shutdown: for a
+    process whose native state cannot be torn down cleanly (a distributed rank whose peers are gone, whose
+    Gloo connections aborted it on the way out, turning a clear "lost contact" into a crash)."""
+    global _skip_teardown
+    _skip_teardown = True
+
+
 def exit_code_after_threads(code: int, timeout_s: float = 30.0) -> int:
     """``code``, once the background threads have ended. If some still run after ``timeout_s``, they are
-    named on stderr and the process ends here with ``code``, before the interpreter's shutdown can abort it."""
+    named on stderr and the process ends here with ``code``, before the interpreter's shutdown can abort it;
+    so does a process that asked to ``skip_teardown``."""
     stop_all()
     left = wait_for_threads(timeout_s)
-    if not left:
+    if not left and not _skip_teardown:
         return code
-    print(f"warning: leaving while background work still runs ({', '.join(left)})", file=sys.stderr)
+    if left:
+        print(f"warning: leaving while background work still runs ({', '.join(left)})", file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -117,6 +118,29 @@ def test_the_train_command_leaves_its_process_group_before_it_returns(tmp_path):
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def test_a_rank_that_lost_contact_ends_without_the_teardown_that_aborted_it():
+    # With its peer killed, a rank said "lost contact" and then, in 1 exit in 8, Gloo's connections aborted it in
+    # the interpreter's shutdown ("terminate called without an active exception", SIGABRT): the launcher then
+    # blamed it, not the rank that was killed. Such a rank now ends without that shutdown, with its exit code.
+    script = textwrap.dedent("""
+        import atexit, sys
+        from core.threads import exit_code_after_threads
+        from core.train.distributed import all_sum, Ranks
+        import torch
+        atexit.register(lambda: print("interpreter shutdown"))
+        torch.distributed.all_reduce = lambda t: (_ for _ in ()).throw(RuntimeError("Connection reset by peer"))
+        try:
+            all_sum(torch.ones(1), Ranks(0, 2, 0))
+        except Exception as exc:
+            print(type(exc).__name__, exc)
+        sys.exit(exit_code_after_threads(1))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.strip() == ("TrainingError lost contact with another process of this run: it ended or was "
+                                     "killed (Connection reset by peer)")
 
 
 def test_a_dead_rank_ends_the_run_and_the_last_good_checkpoint_stays(tmp_path):
