@@ -102,19 +102,45 @@ class WholeField(_Checked, QSpinBox):
         self._set_limits(int(low), int(min(high, (2**31 - 10) // 10)), 9)
 
 
+MAX_DECIMALS = 8
+
+
+def decimals_for(values, least: int) -> int:
+    """The fewest decimals, from ``least`` up to ``MAX_DECIMALS``, that hold each of ``values`` exactly."""
+    decimals = least
+    for v in values:
+        while decimals < MAX_DECIMALS and abs(round(v, decimals) - v) > 1e-12 * max(1.0, abs(v)):
+            decimals += 1
+    return decimals
+
+
 class DecimalField(_Checked, QDoubleSpinBox):
+    """Shows at least ``decimals`` decimals, and as many more as its limits and ``set_limits``' ``exact`` values
+    need (Qt rounds a value to the decimals shown: a flow's pixel margin of 1e-4 became 0, out of its range)."""
     problem_changed = Signal(str)
 
     def __init__(self, low: float, high: float, what: str = "Value", decimals: int = 3, parent=None):
         super().__init__(parent)
-        self.what, self._told = what, ""
+        self.what, self._told, self.least_decimals = what, "", decimals
         self.setDecimals(decimals)
         self.valueChanged.connect(lambda _v: self._note())
         self.set_limits(low, high)
         self.setValue(self.low)  # (Qt's own range starts lower)
 
-    def set_limits(self, low: float, high: float) -> None:
-        self._set_limits(float(low), float(high) if math.isfinite(high) else 1e9, 9.0)
+    def set_limits(self, low: float, high: float, exact: tuple[float, ...] = ()) -> None:
+        high = float(high) if math.isfinite(high) else 1e9
+        decimals = decimals_for((float(low), high, *exact), self.least_decimals)
+        if decimals != self.decimals():
+            self.setDecimals(decimals)
+        self._set_limits(float(low), high, 9.0)
+
+    def textFromValue(self, value: float) -> str:
+        """The value without the zeros after its last digit that matters (0.0001, not 0.00010000)."""
+        text, point = super().textFromValue(value), self.locale().decimalPoint()
+        if point not in text:
+            return text
+        whole, fraction = text.split(point)
+        return whole + point + fraction.rstrip("0").ljust(self.least_decimals, "0")
 
     def step_limits(self) -> tuple[float, float]:
         """The limits rounded inwards to the shown decimals (a high of 0.99999 shown with 3 decimals would

@@ -63,7 +63,11 @@ class _Field:
         elif isinstance(w, (WholeField, DecimalField)):
             top = 1_000_000 if spec.kind == "int" else 10_000.0
             w.what = spec.label
-            w.set_limits(spec.low if spec.low is not None else 0, min(spec.high if spec.high is not None else top, top))
+            low, high = spec.low if spec.low is not None else 0, min(spec.high if spec.high is not None else top, top)
+            if isinstance(w, DecimalField):
+                w.set_limits(low, high, exact=(spec.default,))
+            else:
+                w.set_limits(low, high)
             step = 0.05 if (spec.high or 10) <= 10 else 0.1
             if isinstance(w, DecimalField) and w.singleStep() != step:  # (Qt reformats the text being typed)
                 w.setSingleStep(step)
