@@ -80,7 +80,7 @@ def test_bad_data_files_and_devices(tmp_path, capsys):
     assert not (tmp_path / "r" / "checkpoint.pt").exists()
 
 
-@pytest.mark.parametrize("model, lr", [("vae", 2e-3), ("gan", 5e-4), ("flow", 1e-3)])
+@pytest.mark.parametrize("model, lr", [("vae", 2e-3), ("gan", 5e-4)])
 def test_learning_rate_defaults_to_the_familys_own_unless_given(tmp_path, model, lr):
     from core.commands.train import build_run
     args = main.build_parser().parse_args(["train", "--model", model, "--out", str(tmp_path)])

@@ -80,12 +80,26 @@ def test_a_flow_far_from_its_data_still_samples_finite_images():
     assert torch.isfinite(x).all()
 
 
+def test_a_flows_last_scale_has_steps_of_its_own_and_its_detail_a_temperature_of_its_own():
+    model = build_model("flow", {"image_shape": [1, 8, 8], "levels": 2, "steps": 1, "top_steps": 3, "hidden": 4,
+                                 "temperature": 1.5, "detail_temperature": 0.5}).eval()
+    assert [len(scale) for scale in model.scales] == [1, 3]
+    x = torch.randint(0, 256, (3, 1, 8, 8)) / 255
+    with torch.no_grad():
+        assert torch.allclose(model.decode(model.encode(x)), x, atol=1e-4)
+    z = model.sample_latents(4000, generator=torch.Generator().manual_seed(0))
+    detail = 2 * 4 * 4  # the first scale sets aside half of its 4 x 4 x 4 variables; the last scale keeps 8 x 2 x 2
+    assert float(z[:, :detail].std()) == pytest.approx(0.75, rel=0.03)
+    assert float(z[:, detail:].std()) == pytest.approx(1.5, rel=0.03)
+
+
 def test_old_flow_checkpoints_keep_the_coupling_and_prior_they_were_trained_with():
     stored = family("flow").stored({"image_shape": [1, 8, 8], "levels": 2, "steps": 1, "hidden": 4})
     model = build_model("flow", stored)
     assert stored["scale_bound"] == 0.0 and all(m.bound == 0.0 for m in model.modules() if hasattr(m, "bound"))
     assert stored["learned_prior"] is False and len(model.priors) == 0
     model.update_average()  # (its average of no priors is no trouble: such checkpoints train on)
+    assert stored["top_steps"] == 0 and stored["detail_temperature"] == 1.0
     new = build_model("flow", {"image_shape": [1, 8, 8], "levels": 2, "steps": 1, "hidden": 4})
     assert [type(p).__name__ for p in new.priors] == ["SplitPrior", "TopPrior"]
 
