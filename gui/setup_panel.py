@@ -64,13 +64,13 @@ class _Field:
             top = 1_000_000 if spec.kind == "int" else 10_000.0
             w.what = spec.label
             low, high = spec.low if spec.low is not None else 0, min(spec.high if spec.high is not None else top, top)
-            if isinstance(w, DecimalField):
-                w.set_limits(low, high, exact=(spec.default,))
-            else:
+            if isinstance(w, WholeField):
                 w.set_limits(low, high)
-            step = 0.05 if (spec.high or 10) <= 10 else 0.1
-            if isinstance(w, DecimalField) and w.singleStep() != step:  # (Qt reformats the text being typed)
-                w.setSingleStep(step)
+            else:
+                w.set_limits(low, high, exact=(spec.default,))
+                step = 0.05 if (spec.high or 10) <= 10 else 0.1
+                if w.singleStep() != step:  # (Qt reformats the text being typed)
+                    w.setSingleStep(step)
         set_help(w, spec.help + (f" ({spec.describe_range()})" if spec.describe_range() else ""))
 
     @property
