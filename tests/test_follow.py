@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from core.train.loop import TrainConfig
 from core.train.metrics import MetricsLog, read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
+EPOCHS = 12  # of the run followed in the window
 
 
 def test_follower_reports_new_rows_and_each_checkpoint_rewrite(tmp_path):
@@ -74,15 +77,25 @@ def train_in_another_process(run_dir: Path, epochs: int) -> subprocess.Popen:
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+def paused_at_its_first_checkpoint(process: subprocess.Popen, run_dir: Path) -> None:
+    """Stop ``process`` (SIGSTOP) as soon as its run folder holds a checkpoint: a run of digits trains its epochs in
+    tens of milliseconds, and the window must be seen following it while it still trains, however busy the machine."""
+    deadline = time.monotonic() + 60
+    while not (run_dir / "checkpoint.pt").exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the run wrote no checkpoint"
+        time.sleep(0.001)
+    process.send_signal(signal.SIGSTOP)
+
+
 def test_the_window_follows_a_headless_run_as_it_trains_until_it_finishes(qtbot, window, tmp_path):
     run_dir = tmp_path / "run"
     setup, training = window.panels["setup"], window.panels["training"]
     setup.family_combo.setCurrentIndex(setup.family_combo.findData("gan"))  # the form shows something else
-    process = train_in_another_process(run_dir, epochs=4)
+    process = train_in_another_process(run_dir, epochs=EPOCHS)
     try:
         rows = []
         window.bridge.metrics.connect(rows.append)
-        qtbot.waitUntil(lambda: (run_dir / "metrics.jsonl").exists(), timeout=60_000)
+        paused_at_its_first_checkpoint(process, run_dir)
         window.follow_run(run_dir)
         assert training.state == "following" and training.stop_button.isEnabled() and training.has_run
         assert str(run_dir) in training.run_label.text()
@@ -94,15 +107,17 @@ def test_the_window_follows_a_headless_run_as_it_trains_until_it_finishes(qtbot,
         assert setup.origin_line.text().endswith(f"so far on digits: the settings of the followed run {run_dir}")
         qtbot.waitUntil(lambda: all(training.previews[k].has_image for k in ("original", "reconstruction", "samples")),
                         timeout=30_000)  # computed here from the loaded model
+        assert training.state == "following"
+        process.send_signal(signal.SIGCONT)
         assert process.wait(120) == 0, process.stderr.read()
         qtbot.waitUntil(lambda: training.state == "finished", timeout=30_000)  # not "Following" forever
         written = read_metrics(run_dir / "metrics.jsonl")
         assert rows == written and {"train", "val"} <= {r["split"] for r in rows}
-        assert "epoch 4.0 / 4" in training.progress.format()
+        assert f"epoch {EPOCHS}.0 / {EPOCHS}" in training.progress.format()
         assert training.run_label.text() == f"Followed <b>{run_dir}</b>: the run finished"
         assert window.bridge.follower is None and not training.stop_button.isEnabled()
         assert training.start_button.isEnabled()
-        qtbot.waitUntil(lambda: load_checkpoint(window.context.checkpoint_path)[1]["train_state"]["epoch"] == 4,
+        qtbot.waitUntil(lambda: load_checkpoint(window.context.checkpoint_path)[1]["train_state"]["epoch"] == EPOCHS,
                         timeout=30_000)
     finally:
         process.kill()
