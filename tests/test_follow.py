@@ -119,6 +119,9 @@ def test_the_window_follows_a_headless_run_as_it_trains_until_it_finishes(qtbot,
         assert training.start_button.isEnabled()
         qtbot.waitUntil(lambda: load_checkpoint(window.context.checkpoint_path)[1]["train_state"]["epoch"] == EPOCHS,
                         timeout=30_000)
+        qtbot.waitUntil(lambda: setup.origin_line.text() ==  # no longer "so far"
+                        f"vae, {EPOCHS} of {EPOCHS} epochs on digits: the settings of the followed run {run_dir}",
+                        timeout=30_000)
     finally:
         process.kill()
         process.wait()

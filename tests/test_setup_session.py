@@ -136,7 +136,7 @@ def test_a_followed_run_cannot_be_continued_while_its_writer_goes_on_and_keeps_e
         assert session.running.describe() == f"Following {folder}: another process trains it"
         open_checkpoint(session, folder / "checkpoint.pt", followed=True)
         assert session.origin.kind == "followed" and session.describe_origin() == (
-            f"vae, 1 of 1 epochs so far on digits: the settings of the followed run {folder}")
+            f"vae, 1 of 1 epochs on digits: the settings of the followed run {folder}")  # its last epoch
         session.set_epochs(5)
         session.set_plan(CONTINUE)
         assert session.plans()[CONTINUE] == "another process is still training it"

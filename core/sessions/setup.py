@@ -61,7 +61,8 @@ class Origin:
         if self.kind == "memory":
             return f"{self.family}: the settings of the current model (made in memory, not saved to a file)"
         if self.kind == "followed":
-            return f"{self.family}, {trained} so far{data}: the settings of the followed run {self.path.parent}"
+            so_far = " so far" if self.epoch < self.epochs else ""  # (its last checkpoint: the run has ended)
+            return f"{self.family}, {trained}{so_far}{data}: the settings of the followed run {self.path.parent}"
         return f"{self.family}, trained {trained}{data}: the settings of {self.path}"
 
 
