@@ -9,7 +9,8 @@ median of 5 batches after a warm-up; diffusion also at 10 and 250 DDIM steps). L
 Gaussian VAE (``BASE``) trained for the same budget besides its own. Each family's sample grid (64 samples,
 seed 0) is written as a PNG.
 
-    python bench/sampling.py [--data PATH] [--seconds 120] [--samples 500] [--only vae,gan] [--out DIR] [--grids DIR]
+    python bench/sampling.py [--data PATH] [--seconds 120] [--samples 500] [--only vae,gan] [--seed 0] [--out DIR]
+                             [--grids DIR]
 
 Last line: JSON, one entry per family.
 """
@@ -45,11 +46,12 @@ from models import family  # noqa: E402
 #: 120 CPU s its density is too narrow (17.2 at 1, 11.9 at 1.2, 13.9 at 1.4). At the family's 2e-3: 10.5. Steps of
 #: the last scale (7 x 7: the shapes) are cheap: 16 there and 6 in the first gave 10.1, and the detail (the first
 #: scale's variables) drawn at 0.8 (0.64 x 1.25) 9.2-9.4 (a rate of 3e-3: 9.0-9.2), at 0.6 8.9-9.2 (seeds 0-2).
-#: Diffusion and flow matching take small U-Nets and batches: more steps in the budget. Diffusion, sampled deterministically
-#: (η = 0, DDIM 50): 10.1 with widths 32 64 in batches of 64,
-#: 8.3 in 32, 8.2 in 16; widths 16 32: 7.1 in 32, 6.4 in 16, 7.1 in 8; 24 48 in 16: 6.8; 8 16 in 32: 13.5. With
+#: Diffusion and flow matching take small U-Nets and batches: more steps in the budget. Diffusion, sampled
+#: deterministically (η = 0, DDIM 50): 10.1 with widths 32 64 in batches of 64, 8.3 in 32, 8.2 in 16; widths 16 32:
+#: 7.1 in 32, 6.4 in 16, 7.1 in 8; 24 48 in 16: 6.8; 8 16 in 32: 13.5. With
 #: the family's η = 1 that model scores 5.0-5.1 at 50 steps, 4.8-5.3 at 30 and 5.2 at 20. Widths 16 32 32 (a
-#: third resolution, 4 x 4) at 30 steps: 4.4-4.6 (16 32 64: 7.4; min-SNR γ 1: 5.6, 20: 6.3; EMA 0.995: 5.3).
+#: third resolution, 4 x 4) at 30 steps: 4.4-5.3 with seed 0, 5.6-6.6 with seeds 1-3 (16 32 64: 7.4; min-SNR γ 1:
+#: 5.6, 20: 6.3; EMA 0.995: 5.3).
 #: Flow matching: 9.0, 7.0, 7.9 with 32 64; 16 32: 7.5 in 32 (3x the samples per second), 8.3 in 16; 16 32 32:
 #: 6.8 in 32. Twice the rate: worse for both; half the rate, for diffusion: 6.1.
 FAMILIES = (("vae", {"latent_dim": 16, "hidden": [512, 256], "likelihood": "bernoulli"}, 256),
@@ -66,12 +68,13 @@ DDIM_STEPS = (10, 250)  # besides each model's own
 
 
 def train(name: str, settings: dict, batch: int, data, source: str, folder: Path, seconds: float,
-          base: Path | None = None, reuse: bool = False) -> Path:
+          base: Path | None = None, reuse: bool = False, seed: int = 0) -> Path:
     """Train for ``seconds`` of CPU time into ``folder/name`` (unless ``reuse`` and it is there); returns the
     checkpoint."""
     if reuse and (folder / name / "checkpoint.pt").is_file():
         return folder / name / "checkpoint.pt"
-    config = TrainConfig(epochs=100_000, batch_size=batch, lr=family(name).lr, device="cpu", preview_interval_s=1e9)
+    config = TrainConfig(epochs=100_000, batch_size=batch, lr=family(name).lr, device="cpu", preview_interval_s=1e9,
+                         seed=seed)
     train_briefly(data, source, name, seconds, config, folder / name, base, clock=time.process_time, **settings)
     return folder / name / "checkpoint.pt"
 
@@ -98,9 +101,10 @@ def main() -> None:
     p.add_argument("--grids", type=Path, default=Path("sampling-grids"), help="where the sample grids go")
     p.add_argument("--reuse", action="store_true", help="score the checkpoints already in --out instead of "
                                                         "training them again (runs of families split over processes)")
+    p.add_argument("--seed", type=int, default=0, help="training seed (runs differ by seed: measure the spread)")
     args = p.parse_args()
     torch.set_num_threads(1)
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     data = load_dataset(args.data)
     chosen = [f for f in FAMILIES if not args.only or f[0] in args.only.split(",")]
     print(f"{data.name}: {len(data)} images {list(data.image_shape)}; torch threads {torch.get_num_threads()}; "
@@ -112,8 +116,9 @@ def main() -> None:
         for name, settings, batch in chosen:
             wall, cpu = time.perf_counter(), time.process_time()
             base = train(BASE[0], dict(BASE[1]), BASE[2], data, args.data, folder / "base", args.seconds,
-                         reuse=args.reuse) if needs_base(name) else None
-            checkpoints[name] = train(name, settings, batch, data, args.data, folder, args.seconds, base, args.reuse)
+                         reuse=args.reuse, seed=args.seed) if needs_base(name) else None
+            checkpoints[name] = train(name, settings, batch, data, args.data, folder, args.seconds, base, args.reuse,
+                                      args.seed)
             print(f"trained {name}: {time.process_time() - cpu:.0f} CPU s in {time.perf_counter() - wall:.0f} s; "
                   f"{load()}", flush=True)
 
@@ -149,7 +154,7 @@ def main() -> None:
               f"{nll:>10}{r['steps']:>7}")
     print("(images per CPU second on one core: the model's own steps, then diffusion and flow matching at "
           f"{' and '.join(map(str, DDIM_STEPS))} steps); grids in {args.grids}; {load()}")
-    print(json.dumps({"data": data.name, "samples": args.samples, "train_cpu_seconds": args.seconds,
+    print(json.dumps({"data": data.name, "samples": args.samples, "train_cpu_seconds": args.seconds, "seed": args.seed,
                       "baseline_frechet": baseline.frechet, "families": results}))
 
 
