@@ -5,12 +5,13 @@ utterances joined with natural pauses) of the *test talkers* of ``speech16k/``: 
 held out of both training and validation (the checkpoint's own split: its ``mix`` and seed), in the held-out
 ends of the noise recordings (the last 20 % of each, never trained on) and in babble of other test talkers,
 at 0, 5 and 10 dB SNR. Second row: the same on the spoken digits (FSDD, 8 kHz, all four talkers: the model
-never heard them). For the model, noisereduce (spectral gating, its defaults) and the best of the fixed STFT
-band masks 100-3600, 100-4000 and 200-7000 Hz (chosen per recording with the clean speech in hand) it
-reports the SI-SDR improvement (whole recording, first and last thirds), the changes in wideband PESQ and
-STOI, and the share of the clean speech's 4-8 kHz energy the output keeps (by projection). Speed: real-time
-factor of the live path on one torch thread (by its CPU time, which others' load on a shared machine does not
-inflate, and by the wall clock); latency: algorithmic.
+never heard them). For the model, noisereduce (spectral gating, its defaults), the best of the fixed STFT
+band masks 100-3600, 100-4000 and 200-7000 Hz (chosen per recording with the clean speech in hand) and the
+ideal gain (an oracle: the best real gain per 20 ms STFT bin with the clean speech in hand, the ceiling of a
+model that predicts gains) it reports the SI-SDR improvement (whole recording, first and last thirds), the
+changes in wideband PESQ and STOI, and the share of the clean speech's 4-8 kHz energy the output keeps (by
+projection). Speed: real-time factor of the live path on one torch thread (by its CPU time, which others'
+load on a shared machine does not inflate, and by the wall clock); latency: algorithmic.
 
     python bench/denoise.py [--model CKPT] [--data ../shared/data] [--seconds 12] [--recordings 2]
 
@@ -34,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from core.audio.dataset import MixConfig, SpeechNoiseData, talker_of  # noqa: E402
 from core.audio.engine import LiveConfig, LiveEngine  # noqa: E402
-from core.audio.evaluate import band_kept, best_band_mask, long_recording, perceptual, score, spectral_gating  # noqa: E402
+from core.audio.evaluate import (band_kept, best_band_mask, ideal_gain, long_recording, perceptual, score,  # noqa: E402
+                                 spectral_gating)
 from core.audio.io import read_audio  # noqa: E402
 from core.audio.noise import builtin_noise  # noqa: E402
 from core.audio.offline import denoise_wave  # noqa: E402
@@ -44,7 +46,7 @@ from core.train.checkpoint import load_for  # noqa: E402
 
 SNRS = (0.0, 5.0, 10.0)
 SPEED_S = 20.0
-METHODS = ("model", "noisereduce", "band mask")
+METHODS = ("model", "noisereduce", "band mask", "ideal gain")
 KEYS = ("sisdr_gain", "first_gain", "last_gain", "pesq_delta", "stoi_delta", "band_kept")
 GOALS = {"sisdr_gain": 10.0, "pesq_delta": 0.8, "stoi_delta": 0.01, "band_kept": 0.70}
 
@@ -59,7 +61,7 @@ def by_talker(paths: list[str], waves: list[np.ndarray], root: Path) -> list[lis
 
 def methods(model, rate: int) -> dict:
     return {"model": lambda x, c: denoise_wave(model, x), "noisereduce": lambda x, c: spectral_gating(x, rate),
-            "band mask": lambda x, c: best_band_mask(x, c, rate)}
+            "band mask": lambda x, c: best_band_mask(x, c, rate), "ideal gain": lambda x, c: ideal_gain(x, c, rate)}
 
 
 def score_set(model, talkers: list[list[np.ndarray]], noises: dict, rate: int, seconds: float, recordings: int,

@@ -86,3 +86,16 @@ def test_the_yardsticks_band_kept_and_the_best_band_mask():
     best = best_band_mask(low + 0.01 * noise, low, rate)  # speech below 3.6 kHz: the narrow masks win
     assert float(si_sdr(best, low)) == pytest.approx(max(float(si_sdr(band_mask(low + 0.01 * noise, rate, b), low))
                                                          for b in BAND_MASKS))
+
+
+def test_the_ideal_gain_is_a_ceiling_the_shipped_model_stays_under(shared_data):
+    """The oracle of bench/denoise.py: with the clean speech in hand, the best gain per 20 ms bin leaves clean
+    speech as it is, takes most of the noise out of speech in noise, and does better than the model."""
+    from core.audio.evaluate import ideal_gain
+    model = shipped_with_test_talkers(shared_data)[0]
+    rate = model.sample_rate
+    noisy, clean = unheard_recording(shared_data, "exercise_bike.wav", 5.0, talker=3)
+    assert float(si_sdr(ideal_gain(clean, clean, rate), clean)) > 60  # nothing to take out: the identity
+    ideal, learned = gain(ideal_gain(noisy, clean, rate), noisy, clean), gain(denoise_wave(model, noisy), noisy, clean)
+    print(f"SI-SDR improvement: ideal gain {ideal:+.1f} dB, model {learned:+.1f} dB")
+    assert ideal >= 6.0 and ideal > learned

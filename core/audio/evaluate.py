@@ -6,8 +6,9 @@ whole recording and over its first and last thirds (a denoiser that decays over 
 the changes in wideband PESQ (``pesq``, ITU-T P.862.2) and STOI (``pystoi``), and ``band_kept``: the share of
 the clean speech's 4-8 kHz energy that the output still holds. The baselines: fixed band-passes (an FFT
 brick wall; STFT band masks, ``BAND_MASKS``, the best of them chosen with the clean speech in hand), and
-``noisereduce``'s spectral gating. ``run_live`` pushes a
-recording through the live engine faster than real time (soak tests).
+``noisereduce``'s spectral gating. ``ideal_gain`` is the yardstick from above: what a gain per bin could do
+if it knew the clean speech. ``run_live`` pushes a recording through the live engine faster than real time
+(soak tests).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ SPEECH_BAND_HZ = (100.0, 4000.0)
 BAND_MASKS = ((100.0, 3600.0), (100.0, 4000.0), (200.0, 7000.0))  # Hz: fixed filters a denoiser must beat
 HIGH_BAND_HZ = (4000.0, 8000.0)  # where s, f, sh and t live
 MASK_FRAME = 512
+IDEAL_FRAME_S = 0.02  # the shipped model's frame
 
 
 def long_recording(clips: list[np.ndarray], noise: np.ndarray, snr_db: float, rate: int,
@@ -60,6 +62,17 @@ def best_band_mask(wave: np.ndarray, clean: np.ndarray, rate: int) -> np.ndarray
     choice: the strongest fixed filter there is for this recording)."""
     outputs = [band_mask(wave, rate, band) for band in BAND_MASKS]
     return max(outputs, key=lambda y: float(si_sdr(y, clean).mean()))
+
+
+def ideal_gain(noisy: np.ndarray, clean: np.ndarray, rate: int, frame_s: float = IDEAL_FRAME_S) -> np.ndarray:
+    """An oracle, not a denoiser: each STFT bin of ``noisy`` (Hann frames of ``frame_s``, half overlap) times
+    the best real gain in [0, 1] there is with the clean speech in hand (the phase-sensitive mask,
+    Re(S / X) clipped): the ceiling of any model that predicts one gain per bin at that resolution."""
+    from scipy.signal import istft, stft
+    n = round(frame_s * rate)
+    x, s = (stft(w, rate, nperseg=n, axis=-1)[2] for w in (noisy, clean))
+    gain = np.clip(np.real(s * np.conj(x)) / (np.abs(x) ** 2 + 1e-12), 0.0, 1.0)
+    return istft(gain * x, rate, nperseg=n)[1][..., :noisy.shape[-1]].astype(np.float32)
 
 
 def band_kept(denoised: np.ndarray, clean: np.ndarray, rate: int, band: tuple[float, float] = HIGH_BAND_HZ) -> float:
