@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 import core.audio.pretrained
-from core.audio.evaluate import HIGH_BAND_HZ, band_kept, best_band_mask, spectral_gating
+from core.audio.evaluate import HIGH_BAND_HZ, band_kept, best_band_mask, ideal_gain, spectral_gating
 from core.audio.metrics import si_sdr
 from core.audio.offline import denoise_wave
 from core.errors import LatentExplorerError
@@ -91,7 +91,6 @@ def test_the_yardsticks_band_kept_and_the_best_band_mask():
 def test_the_ideal_gain_is_a_ceiling_the_shipped_model_stays_under(shared_data):
     """The oracle of bench/denoise.py: with the clean speech in hand, the best gain per 20 ms bin leaves clean
     speech as it is, takes most of the noise out of speech in noise, and does better than the model."""
-    from core.audio.evaluate import ideal_gain
     model = shipped_with_test_talkers(shared_data)[0]
     rate = model.sample_rate
     noisy, clean = unheard_recording(shared_data, "exercise_bike.wav", 5.0, talker=3)
