@@ -2,6 +2,7 @@
 resuming from checkpoints, NaN and crash handling, devices, and the default VAE's quality."""
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -14,6 +15,7 @@ from sklearn.metrics import r2_score as sk_r2_score
 import main
 from core.errors import LatentExplorerError, TrainingError
 from core.image.trainer import Run, Trainer
+from core.runs.quicktrain import train_for
 from core.runs.recipe import image_config
 from core.runs.worker import TrainingWorker
 from core.train.checkpoint import load_checkpoint, read_checkpoint
@@ -232,6 +234,37 @@ def test_cosine_schedule_trains_each_epoch_at_its_share_of_the_rate_also_when_re
     assert first + rates_per_step(resumed) == pytest.approx(cosine)
     with pytest.raises(LatentExplorerError, match="lr schedule must be one of constant, cosine"):
         TrainConfig(lr_schedule="step").check()
+
+
+def rates_within_time(run: Run, seconds: float, cooldown: float) -> list[float]:
+    """``train_for(run)`` on a clock that ticks once per look (one look per logged row): each step's rate."""
+    rates, ticks, build = [], iter(range(10**6)), run.build_trainer
+
+    def recording(on_event, control):
+        trainer = build(on_event, control)
+        step = trainer.model.train_step
+
+        def recorded(*a):
+            rates.append(trainer.optimizers["main"].param_groups[0]["lr"])
+            return step(*a)
+
+        trainer.model.train_step = recorded
+        return trainer
+
+    run.build_trainer = recording
+    train_for(run, seconds, clock=lambda: next(ticks), cooldown=cooldown)
+    return rates
+
+
+def test_a_time_budget_ends_with_its_rate_cooling_down_to_zero_across_epochs(digits):
+    constant = rates_within_time(make_run(digits, lr=1e-3, log_every=1), 40, cooldown=0)
+    assert len(constant) > 30 and set(constant) == {1e-3}
+    rates = rates_within_time(make_run(digits, lr=1e-3, log_every=1), 40, cooldown=0.5)
+    assert len(rates) > 26  # (26 steps an epoch: the second epoch keeps the cooled rate)
+    full, falling = list(itertools.takewhile(lambda r: r == 1e-3, rates)), [r for r in rates if r < 1e-3]
+    assert 15 <= len(full) <= 25  # about half of the budget at the full rate
+    assert len(full) + len(falling) == len(rates) and all(b < a for a, b in zip(falling, falling[1:])), rates
+    assert falling[-1] < 1e-4
 
 
 def nan_after(calls: int, monkeypatch):

@@ -154,6 +154,7 @@ class TrainerBase(Saving, Evaluation, StepSetup, BatchChoice):
         self.step_runner: StepRunner | None = None
         self._saver = BackgroundSaver(lambda path: self.on_event({"type": "checkpoint", "path": str(path)}))
         self._losses = LossMeans()  # the losses of the steps since the last train row
+        self._rate_scale = 1.0  # times the schedule's share (scale_rate: a time budget's cooldown)
 
     # --- hooks ----------------------------------------------------------------------------
     def steps_per_epoch(self) -> int:
@@ -189,6 +190,17 @@ class TrainerBase(Saving, Evaluation, StepSetup, BatchChoice):
     def train_state_extra(self) -> dict:
         """What this kind of run needs besides the counters to be resumed (its data, its split)."""
         return {}
+
+    def scale_rate(self, share: float) -> None:
+        """From now on, train at ``share`` of the rate the schedule gives (``core.runs.quicktrain.train_for``'s
+        cooldown at the end of a time budget). Call it from ``on_event``, on the training thread."""
+        self._rate_scale = share
+        self._set_rate()
+
+    def _set_rate(self) -> None:
+        share = rate_share(self.cfg.lr_schedule, self.epoch, self.cfg.epochs) * self._rate_scale
+        if set_rate_share(self.optimizers, share):
+            self.step_runner.forget_graph()
 
     # --- the loop -------------------------------------------------------------------------
     def train(self, overwrite: bool = False) -> str:
@@ -229,8 +241,7 @@ class TrainerBase(Saving, Evaluation, StepSetup, BatchChoice):
                      world_size=self.ranks.world_size, device=str(self.device), started=time.time(), message=None)
         try:
             while self.epoch < cfg.epochs:
-                if set_rate_share(self.optimizers, rate_share(cfg.lr_schedule, self.epoch, cfg.epochs)):
-                    self.step_runner.forget_graph()
+                self._set_rate()
                 for i in range(min(self.epoch_step, spe), spe):
                     if not self.ranks.distributed and self._obey_control(running) == "stopped":
                         return "stopped"
