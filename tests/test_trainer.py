@@ -207,9 +207,10 @@ def test_resume_continues_counters_history_and_log(digits, tmp_path):
     assert [r["epoch"] for r in rows if r["split"] == "val"] == [1.0, 2.0, 3.0]
 
 
-def rates_per_step(trainer: Trainer, stop_at: int | None = None) -> list[float]:
-    """Trains ``trainer`` (stopped before step ``stop_at``), returning the learning rate of each step it ran."""
-    rates, step = [], trainer.model.train_step
+def recording_rates(trainer: Trainer, rates: list[float], stop_at: int | None = None) -> Trainer:
+    """Makes ``trainer`` append to ``rates`` the learning rate of each step it runs (stopped before step
+    ``stop_at``)."""
+    step = trainer.model.train_step
 
     def recorded(*a):
         if trainer.step + 1 == stop_at:
@@ -218,7 +219,13 @@ def rates_per_step(trainer: Trainer, stop_at: int | None = None) -> list[float]:
         return step(*a)
 
     trainer.model.train_step = recorded
-    trainer.train()
+    return trainer
+
+
+def rates_per_step(trainer: Trainer, stop_at: int | None = None) -> list[float]:
+    """Trains ``trainer`` (stopped before step ``stop_at``), returning the learning rate of each step it ran."""
+    rates = []
+    recording_rates(trainer, rates, stop_at).train()
     return rates
 
 
@@ -239,19 +246,7 @@ def test_cosine_schedule_trains_each_epoch_at_its_share_of_the_rate_also_when_re
 def rates_within_time(run: Run, seconds: float, cooldown: float) -> list[float]:
     """``train_for(run)`` on a clock that ticks once per look (one look per logged row): each step's rate."""
     rates, ticks, build = [], iter(range(10**6)), run.build_trainer
-
-    def recording(on_event, control):
-        trainer = build(on_event, control)
-        step = trainer.model.train_step
-
-        def recorded(*a):
-            rates.append(trainer.optimizers["main"].param_groups[0]["lr"])
-            return step(*a)
-
-        trainer.model.train_step = recorded
-        return trainer
-
-    run.build_trainer = recording
+    run.build_trainer = lambda on_event, control: recording_rates(build(on_event, control), rates)
     train_for(run, seconds, clock=lambda: next(ticks), cooldown=cooldown)
     return rates
 
